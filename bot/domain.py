@@ -1,0 +1,447 @@
+"""The case domain: statuses, allowed transitions, dispositions and the audit trail.
+
+Pure Python, no I/O. A `Case` enforces who may move it and where; every successful
+transition appends one `CaseEvent` (who, when, from, to, comment) and nothing edits or
+removes events. Callers pass `now` explicitly so time is always controllable.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+CATEGORIES: tuple[str, ...] = (
+    "homework_burden",
+    "unlicensed_tutoring",
+    "fees_refund",
+    "teacher_paid_tutoring",
+    "after_school_service",
+    "other",
+)
+SCHOOL_CATEGORIES = frozenset({"homework_burden", "teacher_paid_tutoring", "after_school_service"})
+TUTORING_CATEGORIES = frozenset({"unlicensed_tutoring", "fees_refund"})
+
+
+class Status(StrEnum):
+    NEW = "new"
+    TRIAGE = "triage"
+    ASSIGNED = "assigned"
+    ACCEPTED = "accepted"
+    AWAITING_INFO = "awaiting_info"
+    PROPOSED = "proposed"
+    RECTIFYING = "rectifying"
+    RECTIFICATION_REPORTED = "rectification_reported"
+    CLOSED = "closed"
+
+
+OPEN_STATUSES = frozenset(s for s in Status if s is not Status.CLOSED)
+
+
+class Disposition(StrEnum):
+    UNFOUNDED = "unfounded"  # 不属实
+    FIXED = "fixed"  # 属实已整改 (立行立改)
+    RECTIFY = "rectify"  # 属实限期整改
+    TRANSFERRED = "transferred"  # 转办
+    NEEDS_INFO = "needs_info"  # 需补充材料 (carried out by request_info, not proposed)
+
+
+PROPOSABLE = frozenset({Disposition.UNFOUNDED, Disposition.FIXED, Disposition.RECTIFY,
+                        Disposition.TRANSFERRED})
+
+
+class Role(StrEnum):
+    PARENT = "parent"
+    SUPERVISOR = "supervisor"
+    STAFF = "staff"
+    SYSTEM = "system"
+
+
+class Rating(StrEnum):
+    SATISFIED = "satisfied"  # 满意
+    BASICALLY_SATISFIED = "basically_satisfied"  # 基本满意
+    DISSATISFIED = "dissatisfied"  # 不满意
+
+
+class DomainError(Exception):
+    """A rule of the domain said no; `key` names the catalogue text that explains it."""
+
+    def __init__(self, key: str, **params: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+
+class InvalidTransition(DomainError):
+    """The case is not in a status from which this action is allowed."""
+
+
+class PermissionDenied(DomainError):
+    """The actor may not do this to this case."""
+
+
+class InvalidInput(DomainError):
+    """The action's arguments are wrong (missing comment, deadline in the past, ...)."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a parent (by Telegram user id), a directory person (by code), or the system."""
+
+    role: Role
+    person_code: str | None = None
+    user_id: int | None = None
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls(Role.SYSTEM)
+
+    @property
+    def label(self) -> str:
+        return self.person_code or (str(self.user_id) if self.user_id is not None else self.role)
+
+
+@dataclass(frozen=True)
+class CaseEvent:
+    """One audit entry: append-only."""
+
+    action: str
+    actor_role: Role
+    actor: str
+    at: datetime
+    from_status: Status | None
+    to_status: Status
+    comment: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+_REFERENCE = re.compile(r"^(?P<prefix>[A-Z]{1,8})-(?P<year>\d{4})-(?P<seq>\d{6,})$")
+
+
+def format_reference(prefix: str, year: int, seq: int) -> str:
+    """Render a case reference such as SJ-2026-000123."""
+    return f"{prefix}-{year:04d}-{seq:06d}"
+
+
+def parse_reference(text: str) -> tuple[str, int, int] | None:
+    """Parse a reference (case-insensitive, surrounding space ignored); None if malformed."""
+    match = _REFERENCE.match(text.strip().upper())
+    if not match:
+        return None
+    return match["prefix"], int(match["year"]), int(match["seq"])
+
+
+@dataclass
+class Case:
+    """A parent's tip and everything done about it."""
+
+    reference: str
+    text: str
+    category: str
+    confidence: float
+    reporter_user_id: int
+    created_at: datetime
+    status: Status = Status.NEW
+    anonymous: bool = True
+    reporter_name: str | None = None
+    reporter_phone: str | None = None
+    school_code: str | None = None
+    institution_code: str | None = None
+    district_code: str | None = None
+    assignee_code: str | None = None
+    model_version: str = ""
+    disposition: Disposition | None = None
+    disposition_note: str = ""
+    transfer_to: str = ""
+    rectify_deadline: date | None = None
+    supervised_at: datetime | None = None
+    rating: Rating | None = None
+    rating_comment: str = ""
+    reopen_count: int = 0
+    closed_at: datetime | None = None
+    updated_at: datetime | None = None
+    id: int | None = None
+    events: list[CaseEvent] = field(default_factory=list)
+
+    # --- helpers -------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def _require_status(self, *allowed: Status) -> None:
+        if self.status not in allowed:
+            raise InvalidTransition("case.error.wrong_status", reference=self.reference,
+                                    status=self.status.value)
+
+    def _require_staff(self, actor: Actor) -> None:
+        if actor.role is not Role.STAFF:
+            raise PermissionDenied("case.error.staff_only")
+
+    def _require_assignee(self, actor: Actor) -> None:
+        if actor.role is not Role.SUPERVISOR or actor.person_code != self.assignee_code:
+            raise PermissionDenied("case.error.not_assignee")
+
+    def _require_reporter(self, actor: Actor) -> None:
+        if actor.role is not Role.PARENT or actor.user_id != self.reporter_user_id:
+            raise PermissionDenied("case.error.not_reporter")
+
+    def _move(self, action: str, actor: Actor, now: datetime, to: Status, comment: str = "",
+              **data: Any) -> CaseEvent:
+        event = CaseEvent(action=action, actor_role=actor.role, actor=actor.label, at=now,
+                          from_status=self.status if self.events else None, to_status=to,
+                          comment=comment, data=data)
+        self.status = to
+        self.updated_at = now
+        self.events.append(event)
+        return event
+
+    # --- creation and routing ------------------------------------------------------
+    @classmethod
+    def file(cls, *, reference: str, text: str, category: str, confidence: float,
+             reporter_user_id: int, now: datetime, anonymous: bool = True,
+             reporter_name: str | None = None, reporter_phone: str | None = None,
+             school_code: str | None = None, institution_code: str | None = None,
+             district_code: str | None = None, model_version: str = "") -> Case:
+        """Open a new case from a parent's tip; anonymous tips keep no name or phone."""
+        if category not in CATEGORIES:
+            raise InvalidInput("case.error.unknown_category", category=category)
+        if not text.strip():
+            raise InvalidInput("case.error.empty_text")
+        case = cls(reference=reference, text=text, category=category,
+                   confidence=max(0.0, min(1.0, confidence)), reporter_user_id=reporter_user_id,
+                   created_at=now, anonymous=anonymous,
+                   reporter_name=None if anonymous else reporter_name,
+                   reporter_phone=None if anonymous else reporter_phone,
+                   school_code=school_code, institution_code=institution_code,
+                   district_code=district_code, model_version=model_version)
+        case._move("filed", Actor(Role.PARENT, user_id=reporter_user_id), now, Status.NEW,
+                   category=category, confidence=round(case.confidence, 4))
+        return case
+
+    def route(self, decision: RoutingDecision, now: datetime) -> None:
+        """Apply the routing policy's decision to a new case."""
+        self._require_status(Status.NEW)
+        if decision.assignee_code is None:
+            self._move("to_triage", Actor.system(), now, Status.TRIAGE, reason=decision.reason)
+        else:
+            self.assignee_code = decision.assignee_code
+            self._move("routed", Actor.system(), now, Status.ASSIGNED,
+                       assignee=decision.assignee_code, reason=decision.reason)
+
+    # --- staff -------------------------------------------------------------------
+    def assign(self, actor: Actor, supervisor_code: str, now: datetime, comment: str = "") -> None:
+        """Staff set or change the responsible supervisor; the supervisor must accept anew."""
+        self._require_staff(actor)
+        self._require_status(Status.TRIAGE, Status.ASSIGNED, Status.ACCEPTED)
+        if not supervisor_code:
+            raise InvalidInput("case.error.no_assignee")
+        previous = self.assignee_code
+        self.assignee_code = supervisor_code
+        self._move("assigned", actor, now, Status.ASSIGNED, comment, assignee=supervisor_code,
+                   previous=previous)
+
+    def recategorise(self, actor: Actor, category: str, now: datetime) -> str:
+        """Staff correct the category; returns the old one (stored for retraining)."""
+        self._require_staff(actor)
+        if not self.is_open:
+            raise InvalidTransition("case.error.closed", reference=self.reference)
+        if category not in CATEGORIES:
+            raise InvalidInput("case.error.unknown_category", category=category)
+        old = self.category
+        self.category = category
+        self._move("recategorised", actor, now, self.status, old=old, new=category)
+        return old
+
+    def reject_proposal(self, actor: Actor, comment: str, now: datetime) -> None:
+        """Staff send a proposal back to the supervisor with a comment."""
+        self._require_staff(actor)
+        self._require_status(Status.PROPOSED)
+        if not comment.strip():
+            raise InvalidInput("case.error.comment_required")
+        self._move("proposal_rejected", actor, now, Status.ACCEPTED, comment.strip(),
+                   disposition=self.disposition.value if self.disposition else None)
+        self.disposition = None
+        self.rectify_deadline = None
+        self.transfer_to = ""
+
+    def approve_proposal(self, actor: Actor, now: datetime, comment: str = "") -> None:
+        """Staff approve: a deadline disposition starts rectification, any other closes."""
+        self._require_staff(actor)
+        self._require_status(Status.PROPOSED)
+        assert self.disposition is not None
+        if self.disposition is Disposition.RECTIFY:
+            deadline = self.rectify_deadline.isoformat() if self.rectify_deadline else None
+            self._move("approved", actor, now, Status.RECTIFYING, comment,
+                       disposition=self.disposition.value, deadline=deadline)
+        else:
+            self._move("approved", actor, now, Status.CLOSED, comment,
+                       disposition=self.disposition.value)
+            self.closed_at = now
+
+    def verify_rectification(self, actor: Actor, now: datetime, *, passed: bool,
+                             comment: str = "", new_deadline: date | None = None) -> None:
+        """Staff check the rectification (回头看): passed closes, failed sets a new deadline."""
+        self._require_staff(actor)
+        self._require_status(Status.RECTIFICATION_REPORTED)
+        if passed:
+            self._move("verified", actor, now, Status.CLOSED, comment)
+            self.closed_at = now
+            return
+        if new_deadline is None or new_deadline <= now.date():
+            raise InvalidInput("case.error.deadline_in_past")
+        if not comment.strip():
+            raise InvalidInput("case.error.comment_required")
+        self.rectify_deadline = new_deadline
+        self.supervised_at = None
+        self._move("verification_failed", actor, now, Status.RECTIFYING, comment.strip(),
+                   deadline=new_deadline.isoformat())
+
+    def extend_deadline(self, actor: Actor, new_deadline: date, reason: str,
+                        now: datetime) -> None:
+        """Staff grant a supervisor's extension request (延期申请)."""
+        self._require_staff(actor)
+        self._require_status(Status.RECTIFYING)
+        if self.rectify_deadline is not None and new_deadline <= self.rectify_deadline:
+            raise InvalidInput("case.error.extension_not_later")
+        old = self.rectify_deadline
+        self.rectify_deadline = new_deadline
+        self.supervised_at = None
+        self._move("deadline_extended", actor, now, Status.RECTIFYING, reason.strip(),
+                   old=old.isoformat() if old else None, new=new_deadline.isoformat())
+
+    def supervise(self, actor: Actor, now: datetime, comment: str = "") -> None:
+        """Issue a supervision order (督办) on an overdue case; staff or the scheduler."""
+        if actor.role not in (Role.STAFF, Role.SYSTEM):
+            raise PermissionDenied("case.error.staff_only")
+        self._require_status(Status.ASSIGNED, Status.ACCEPTED, Status.PROPOSED, Status.RECTIFYING)
+        self.supervised_at = now
+        self._move("supervised", actor, now, self.status, comment)
+
+    # --- supervisor --------------------------------------------------------------
+    def accept(self, actor: Actor, now: datetime) -> None:
+        """The assigned supervisor takes the case."""
+        self._require_assignee(actor)
+        self._require_status(Status.ASSIGNED)
+        self._move("accepted", actor, now, Status.ACCEPTED)
+
+    def hand_back(self, actor: Actor, reason: str, now: datetime) -> None:
+        """The assigned supervisor returns the case to office triage with a reason."""
+        self._require_assignee(actor)
+        self._require_status(Status.ASSIGNED, Status.ACCEPTED)
+        if not reason.strip():
+            raise InvalidInput("case.error.comment_required")
+        self.assignee_code = None
+        self._move("handed_back", actor, now, Status.TRIAGE, reason.strip())
+
+    def request_info(self, actor: Actor, question: str, now: datetime) -> None:
+        """The supervisor asks the parent for more information (需补充材料); clocks pause."""
+        self._require_assignee(actor)
+        self._require_status(Status.ACCEPTED)
+        if not question.strip():
+            raise InvalidInput("case.error.comment_required")
+        self._move("info_requested", actor, now, Status.AWAITING_INFO, question.strip(),
+                   disposition=Disposition.NEEDS_INFO.value)
+
+    def propose(self, actor: Actor, disposition: Disposition, now: datetime, *, note: str = "",
+                deadline: date | None = None, transfer_to: str = "") -> None:
+        """The supervisor proposes a disposition for staff to approve."""
+        self._require_assignee(actor)
+        self._require_status(Status.ACCEPTED)
+        if disposition not in PROPOSABLE:
+            raise InvalidInput("case.error.bad_disposition")
+        if disposition is Disposition.RECTIFY:
+            if deadline is None or deadline <= now.date():
+                raise InvalidInput("case.error.deadline_in_past")
+        elif deadline is not None:
+            raise InvalidInput("case.error.deadline_not_allowed")
+        if disposition is Disposition.TRANSFERRED and not transfer_to.strip():
+            raise InvalidInput("case.error.transfer_target_required")
+        self.disposition = disposition
+        self.disposition_note = note.strip()
+        self.rectify_deadline = deadline
+        self.transfer_to = transfer_to.strip()
+        self._move("proposed", actor, now, Status.PROPOSED, self.disposition_note,
+                   disposition=disposition.value,
+                   deadline=deadline.isoformat() if deadline else None,
+                   transfer_to=self.transfer_to or None)
+
+    def report_rectified(self, actor: Actor, note: str, now: datetime) -> None:
+        """The supervisor reports that the school or institution has fixed the problem."""
+        self._require_assignee(actor)
+        self._require_status(Status.RECTIFYING)
+        self._move("rectification_reported", actor, now, Status.RECTIFICATION_REPORTED,
+                   note.strip())
+
+    # --- parent ------------------------------------------------------------------
+    def add_information(self, actor: Actor, text: str, now: datetime) -> None:
+        """The parent adds information; an awaited answer resumes the supervisor's clock."""
+        self._require_reporter(actor)
+        if not self.is_open:
+            raise InvalidTransition("case.error.closed", reference=self.reference)
+        if not text.strip():
+            raise InvalidInput("case.error.empty_text")
+        to = Status.ACCEPTED if self.status is Status.AWAITING_INFO else self.status
+        self._move("info_added", actor, now, to, text.strip())
+
+    def rate(self, actor: Actor, rating: Rating, now: datetime, comment: str = "") -> None:
+        """The parent rates a closed case, once per closing."""
+        self._require_reporter(actor)
+        self._require_status(Status.CLOSED)
+        if self.rating is not None:
+            raise InvalidTransition("case.error.already_rated", reference=self.reference)
+        self.rating = rating
+        self.rating_comment = comment.strip()
+        self._move("rated", actor, now, Status.CLOSED, self.rating_comment, rating=rating.value)
+
+    def reopen(self, actor: Actor, reason: str, now: datetime) -> None:
+        """A dissatisfied parent reopens the case, once; it goes back to its supervisor."""
+        self._require_reporter(actor)
+        self._require_status(Status.CLOSED)
+        if self.rating is not Rating.DISSATISFIED:
+            raise InvalidTransition("case.error.reopen_needs_dissatisfied")
+        if self.reopen_count >= 1:
+            raise InvalidTransition("case.error.reopen_once")
+        self.reopen_count += 1
+        self.rating = None
+        self.disposition = None
+        self.rectify_deadline = None
+        self.closed_at = None
+        self.supervised_at = None
+        to = Status.ASSIGNED if self.assignee_code else Status.TRIAGE
+        self._move("reopened", actor, now, to, reason.strip())
+
+
+@dataclass(frozen=True)
+class Responsibility:
+    """What the directory knows about the entity a tip names."""
+
+    school_supervisor: str | None = None  # the school's 责任督学
+    institution_supervisor: str | None = None  # the institution's liaison
+    district_tutoring_supervisor: str | None = None  # the district's 校外培训监管督学
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    assignee_code: str | None
+    reason: str
+
+
+def route(category: str, confidence: float, threshold: float,
+          responsibility: Responsibility) -> RoutingDecision:
+    """Decide who handles a tip; anything uncertain goes to office triage, never guessed."""
+    if confidence < threshold:
+        return RoutingDecision(None, "low_confidence")
+    if category in SCHOOL_CATEGORIES:
+        if responsibility.school_supervisor:
+            return RoutingDecision(responsibility.school_supervisor, "school_supervisor")
+        return RoutingDecision(None, "no_school")
+    if category in TUTORING_CATEGORIES:
+        if responsibility.institution_supervisor:
+            return RoutingDecision(responsibility.institution_supervisor, "institution_liaison")
+        if responsibility.district_tutoring_supervisor:
+            return RoutingDecision(responsibility.district_tutoring_supervisor,
+                                   "district_tutoring_supervisor")
+        return RoutingDecision(None, "no_institution")
+    return RoutingDecision(None, "other_category")

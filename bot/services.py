@@ -1,0 +1,259 @@
+"""Use cases: each method carries out one action end to end and is the only place that commits.
+
+Handlers (Telegram, HTTP, CLI) and scheduled jobs call these; they never decide who may do
+what. Every case action identifies the actor from the Telegram user id on the server side,
+loads the case, lets the domain check role, assignment and status, then saves the case, its
+audit events and the notifications in one transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from bot.domain import (
+    Actor,
+    Case,
+    DomainError,
+    Role,
+    Status,
+    route,
+)
+from bot.messages import t
+from bot.privacy import mask_personal_data
+from bot.timerules import add_working_days
+from storage.repository import PersonInfo
+from storage.uow import SqlUnitOfWork
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class SystemClock:
+    tz: ZoneInfo
+
+    def now(self) -> datetime:
+        return datetime.now(self.tz)
+
+
+UowFactory = Callable[[], SqlUnitOfWork]
+
+
+@dataclass(frozen=True)
+class TipInput:
+    """A parent's confirmed tip, classified and with its entity resolved."""
+
+    text: str
+    reporter_user_id: int
+    category: str
+    confidence: float
+    model_version: str = ""
+    anonymous: bool = True
+    reporter_name: str | None = None
+    reporter_phone: str | None = None
+    school_code: str | None = None
+    institution_code: str | None = None
+    district_code: str | None = None
+
+
+@dataclass(frozen=True)
+class FiledTip:
+    reference: str
+    category: str
+    status: Status
+    handler_role: str  # responsible | tutoring | triage
+    accept_due: datetime | None
+
+
+@dataclass(frozen=True)
+class Rules:
+    reference_prefix: str = "SJ"
+    tips_per_hour: int = 5
+    accept_working_days: int = 1
+    threshold: float = 0.5
+
+
+def hash_invite(code: str) -> str:
+    """Invite codes are stored hashed so a database leak does not leak usable codes."""
+    return hashlib.sha256(code.strip().upper().encode()).hexdigest()
+
+
+class CaseService:
+    """Filing tips and moving cases through their life."""
+
+    def __init__(self, uow: UowFactory, clock: Clock, rules: Rules) -> None:
+        self.uow = uow
+        self.clock = clock
+        self.rules = rules
+
+    async def identify(self, user_id: int) -> Actor:
+        """Who this Telegram user is to dudao: a bound directory person, else a parent."""
+        async with self.uow() as uow:
+            person = await uow.directory.person_by_user(user_id)
+        return actor_for(person, user_id)
+
+    async def file_tip(self, tip: TipInput) -> FiledTip:
+        """Store a tip as a new case, route it, and queue the supervisor's notification."""
+        now = self.clock.now()
+        async with self.uow() as uow:
+            recent = await uow.cases.count_created_since(tip.reporter_user_id,
+                                                         now - timedelta(hours=1))
+            if recent >= self.rules.tips_per_hour:
+                raise DomainError("tip.error.rate_limited", limit=self.rules.tips_per_hour)
+            responsibility, district = await uow.directory.responsibility(
+                tip.school_code, tip.institution_code, tip.district_code)
+            reference = await uow.cases.next_reference(self.rules.reference_prefix, now.year)
+            case = Case.file(
+                reference=reference, text=tip.text, category=tip.category,
+                confidence=tip.confidence, reporter_user_id=tip.reporter_user_id, now=now,
+                anonymous=tip.anonymous, reporter_name=tip.reporter_name,
+                reporter_phone=tip.reporter_phone, school_code=tip.school_code,
+                institution_code=tip.institution_code, district_code=district,
+                model_version=tip.model_version)
+            decision = route(tip.category, tip.confidence, self.rules.threshold, responsibility)
+            case.route(decision, now)
+            await uow.cases.add(case)
+            handler_role = "triage"
+            accept_due = None
+            if case.assignee_code:
+                person = await uow.directory.person(case.assignee_code)
+                handler_role = person.role if person else "triage"
+                accept_due = add_working_days(now, self.rules.accept_working_days)
+                if person and person.telegram_user_id:
+                    await uow.outbox.enqueue(
+                        person.telegram_user_id, "case_assigned",
+                        t("notify.supervisor.assigned", reference=case.reference,
+                          category=t(f"category.{case.category}"),
+                          text=mask_personal_data(case.text)), now)
+            else:
+                await self._tell_staff(uow, "notify.staff.triage", now, reference=reference,
+                                       category=t(f"category.{case.category}"))
+            await uow.commit()
+        return FiledTip(reference, case.category, case.status, handler_role, accept_due)
+
+    async def _tell_staff(self, uow: SqlUnitOfWork, key: str, now: datetime,
+                          **params: Any) -> None:
+        for person in await uow.directory.people("staff"):
+            if person.telegram_user_id:
+                await uow.outbox.enqueue(person.telegram_user_id, key, t(key, **params), now)
+
+    async def view(self, user_id: int, reference: str) -> tuple[Actor, Case]:
+        """A case as this user may see it; refuses anything that is not theirs."""
+        async with self.uow() as uow:
+            actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
+            case = await uow.cases.get(reference.strip().upper())
+        if case is None or not may_see(actor, case):
+            # The same answer for "absent" and "not yours": guessing numbers reveals nothing.
+            raise DomainError("case.error.not_found", reference=reference.strip()[:32])
+        return actor, case
+
+    async def perform(self, user_id: int, reference: str,
+                      action: Callable[[Case, Actor, datetime], Any]) -> Case:
+        """Apply one domain action for this user; the domain checks role, assignment, status."""
+        now = self.clock.now()
+        async with self.uow() as uow:
+            actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
+            case = await uow.cases.get_for_update(reference.strip().upper())
+            if case is None or not may_see(actor, case):
+                raise DomainError("case.error.not_found", reference=reference.strip()[:32])
+            before = len(case.events)
+            result = action(case, actor, now)
+            if isinstance(result, tuple) and result and result[0] == "correction":
+                await uow.cases.add_correction(case, result[1], result[2], actor.label, now)
+            await uow.cases.save(case)
+            for event in case.events[before:]:
+                await self._notify(uow, case, event.action, now)
+            await uow.commit()
+        return case
+
+    async def _notify(self, uow: SqlUnitOfWork, case: Case, action: str, now: datetime) -> None:
+        """Tell the people who should know about this step, in plain Chinese."""
+        parent_keys = {
+            "accepted": "notify.parent.accepted",
+            "approved": "notify.parent.approved",
+            "verified": "notify.parent.closed",
+            "info_requested": "notify.parent.info_requested",
+            "deadline_extended": "notify.parent.extended",
+        }
+        if action in parent_keys:
+            await uow.outbox.enqueue(
+                case.reporter_user_id, action,
+                t(parent_keys[action], reference=case.reference,
+                  status_name=t(f"status.{case.status.value}")), now)
+        if action in ("proposed", "rectification_reported", "handed_back"):
+            await self._tell_staff(uow, f"notify.staff.{action}", now, reference=case.reference)
+        if action in ("assigned", "proposal_rejected", "verification_failed", "info_added",
+                      "supervised", "reopened") and case.assignee_code:
+            person = await uow.directory.person(case.assignee_code)
+            if person and person.telegram_user_id:
+                await uow.outbox.enqueue(person.telegram_user_id, action,
+                                         t(f"notify.supervisor.{action}",
+                                           reference=case.reference), now)
+
+
+def actor_for(person: PersonInfo | None, user_id: int) -> Actor:
+    if person is None:
+        return Actor(Role.PARENT, user_id=user_id)
+    role = Role.STAFF if person.role == "staff" else Role.SUPERVISOR
+    return Actor(role, person_code=person.code, user_id=user_id)
+
+
+def may_see(actor: Actor, case: Case) -> bool:
+    """Staff see every case, supervisors their assigned ones, parents their own."""
+    if actor.role is Role.STAFF:
+        return True
+    if actor.role is Role.SUPERVISOR:
+        return actor.person_code == case.assignee_code
+    return actor.user_id == case.reporter_user_id
+
+
+class InviteService:
+    """One-time, expiring invite codes that bind a Telegram user to a directory person."""
+
+    ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
+
+    def __init__(self, uow: UowFactory, clock: Clock) -> None:
+        self.uow = uow
+        self.clock = clock
+
+    async def issue(self, person_code: str, role: str, hours: int = 72) -> tuple[str, datetime]:
+        """Create an invite for the person `person_code` of `role` (supervisor|staff)."""
+        now = self.clock.now()
+        code = "".join(secrets.choice(self.ALPHABET) for _ in range(10))
+        async with self.uow() as uow:
+            person = await uow.directory.person(person_code)
+            wanted = {"staff"} if role == "staff" else {"responsible", "tutoring"}
+            if person is None or person.role not in wanted:
+                raise DomainError("invite.error.unknown_person", code=person_code,
+                                  role_name=t("role.staff") if role == "staff" else "督学")
+            expires = now + timedelta(hours=hours)
+            await uow.invites.add(hash_invite(code), person.id, now, expires)
+            await uow.commit()
+        return code, expires
+
+    async def bind(self, user_id: int, code: str) -> PersonInfo:
+        """Claim an invite for this Telegram user; any bad code binds nobody."""
+        now = self.clock.now()
+        async with self.uow() as uow:
+            existing = await uow.directory.person_by_user(user_id)
+            if existing is not None:
+                raise DomainError("invite.already_bound", name=existing.name)
+            person_id = await uow.invites.claim(hash_invite(code), user_id, now)
+            if person_id is None:
+                raise DomainError("invite.error.invalid")
+            await uow.directory.bind(person_id, user_id, now)
+            people = {p.id: p for p in await uow.directory.people()}
+            await uow.commit()
+        person = people[person_id]
+        return PersonInfo(person.id, person.code, person.name, person.role, user_id)
+
+
+def today_in(clock: Clock) -> date:
+    return clock.now().date()

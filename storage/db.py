@@ -1,0 +1,85 @@
+"""Engine creation for SQLite (embedded default) and PostgreSQL (production)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
+
+
+def _urls(url: str) -> tuple[URL, URL]:
+    """The async and sync driver URLs for a configured database URL."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite"), parsed.set(drivername="sqlite")
+    if backend == "postgresql":
+        psycopg = parsed.set(drivername="postgresql+psycopg")
+        return psycopg, psycopg
+    raise ValueError(f"unsupported database backend: {backend}")
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    """Create the folder of a SQLite database file so a fresh checkout just works."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Autocommit at the driver level so the "begin" hook below decides how to begin.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(conn: Any) -> None:
+    # SQLite cannot upgrade a read lock to a write lock under contention without failing;
+    # taking the write lock up front turns concurrent writers into a queue (busy_timeout).
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "begin", _sqlite_begin_immediate)
+
+
+def create_async_db_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine with dudao's SQLite pragmas or PostgreSQL pool settings."""
+    async_url, _ = _urls(url)
+    if async_url.get_backend_name() == "sqlite":
+        ensure_sqlite_dir(url)
+        engine = create_async_engine(async_url, connect_args={"timeout": 30}, **kwargs)
+        _configure_sqlite(engine.sync_engine)
+        return engine
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_async_engine(async_url, **kwargs)
+
+
+def create_sync_db_engine(url: str, **kwargs: Any) -> Engine:
+    """A sync engine (Alembic, bulk benchmark loading) with the same SQLite settings."""
+    _, sync_url = _urls(url)
+    if sync_url.get_backend_name() == "sqlite":
+        ensure_sqlite_dir(url)
+        engine = create_engine(sync_url, connect_args={"timeout": 30}, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(sync_url, **kwargs)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)

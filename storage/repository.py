@@ -1,0 +1,407 @@
+"""Repositories: rows ↔ domain objects. They never commit; the unit of work does."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from bot.domain import (
+    Case,
+    CaseEvent,
+    Disposition,
+    Rating,
+    Responsibility,
+    Role,
+    Status,
+    format_reference,
+)
+from storage.models import (
+    CaseEventRow,
+    CaseRow,
+    CorrectionRow,
+    District,
+    EvidenceRow,
+    Institution,
+    Invite,
+    OutboxRow,
+    Person,
+    ReferenceCounter,
+    School,
+    VisitRow,
+)
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    """A dialect-specific INSERT that supports ON CONFLICT (SQLite and PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return pg_insert(table)
+    return sqlite_insert(table)
+
+
+@dataclass(frozen=True)
+class PersonInfo:
+    id: int
+    code: str
+    name: str
+    role: str  # responsible | tutoring | staff
+    telegram_user_id: int | None
+    night_pings: bool = False
+
+
+def _person_info(row: Person) -> PersonInfo:
+    return PersonInfo(row.id, row.code, row.name, row.role, row.telegram_user_id, row.night_pings)
+
+
+class CaseRepository:
+    """Cases and their append-only events."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        # id(case) -> (case, events already in the table); the case is held so ids stay unique.
+        self._stored_events: dict[int, tuple[Case, int]] = {}
+        self._ids: dict[tuple[str, str], int | None] = {}
+
+    async def next_reference(self, prefix: str, year: int) -> str:
+        """Issue the next reference number; the counter row stays locked until commit."""
+        stmt = _insert(self.session, ReferenceCounter).values(prefix=prefix, year=year, value=1)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["prefix", "year"], set_={"value": ReferenceCounter.value + 1}
+        ).returning(ReferenceCounter.value)
+        seq = (await self.session.execute(stmt)).scalar_one()
+        return format_reference(prefix, year, seq)
+
+    async def _id_for(self, model: Any, code: str | None) -> int | None:
+        if code is None:
+            return None
+        key = (model.__tablename__, code)
+        if key not in self._ids:
+            self._ids[key] = (
+                await self.session.execute(select(model.id).where(model.code == code))
+            ).scalar_one_or_none()
+        found = self._ids[key]
+        if found is None:
+            raise LookupError(f"{model.__tablename__} code not in directory: {code}")
+        return found
+
+    async def add(self, case: Case) -> None:
+        """Insert a new case and its events; sets `case.id`."""
+        row = CaseRow(reference=case.reference, created_at=case.created_at)
+        await self._copy_to_row(case, row)
+        self.session.add(row)
+        await self.session.flush()
+        case.id = row.id
+        await self._append_events(case)
+
+    async def save(self, case: Case) -> None:
+        """Write a loaded case's changes and its new events."""
+        assert case.id is not None
+        row = await self.session.get(CaseRow, case.id)
+        assert row is not None
+        await self._copy_to_row(case, row)
+        await self._append_events(case)
+
+    async def _copy_to_row(self, case: Case, row: CaseRow) -> None:
+        row.status = case.status.value
+        row.category = case.category
+        row.confidence = case.confidence
+        row.model_version = case.model_version
+        row.text = case.text
+        row.reporter_user_id = case.reporter_user_id
+        row.anonymous = case.anonymous
+        row.reporter_name = case.reporter_name
+        row.reporter_phone = case.reporter_phone
+        row.school_id = await self._id_for(School, case.school_code)
+        row.institution_id = await self._id_for(Institution, case.institution_code)
+        row.district_id = await self._id_for(District, case.district_code)
+        row.assignee_id = await self._id_for(Person, case.assignee_code)
+        row.disposition = case.disposition.value if case.disposition else None
+        row.disposition_note = case.disposition_note
+        row.transfer_to = case.transfer_to
+        row.rectify_deadline = case.rectify_deadline
+        row.supervised_at = case.supervised_at
+        row.rating = case.rating.value if case.rating else None
+        row.rating_comment = case.rating_comment
+        row.reopen_count = case.reopen_count
+        row.updated_at = case.updated_at or case.created_at
+        row.closed_at = case.closed_at
+
+    async def _append_events(self, case: Case) -> None:
+        assert case.id is not None
+        stored = self._stored_events.get(id(case), (case, 0))[1]
+        for seq, event in enumerate(case.events[stored:], start=stored + 1):
+            self.session.add(CaseEventRow(
+                case_id=case.id, seq=seq, action=event.action, actor_role=event.actor_role.value,
+                actor=event.actor, at=event.at,
+                from_status=event.from_status.value if event.from_status else None,
+                to_status=event.to_status.value, comment=event.comment, data=event.data))
+        self._stored_events[id(case)] = (case, len(case.events))
+        await self.session.flush()
+
+    def _select(self) -> Any:
+        school, inst, dist, person = (aliased(School), aliased(Institution), aliased(District),
+                                      aliased(Person))
+        return (
+            select(CaseRow, school.code, inst.code, dist.code, person.code)
+            .outerjoin(school, school.id == CaseRow.school_id)
+            .outerjoin(inst, inst.id == CaseRow.institution_id)
+            .outerjoin(dist, dist.id == CaseRow.district_id)
+            .outerjoin(person, person.id == CaseRow.assignee_id)
+        )
+
+    async def _load(self, stmt: Any, with_events: bool = True) -> list[Case]:
+        cases: list[Case] = []
+        for row, school, inst, dist, assignee in (await self.session.execute(stmt)).all():
+            case = Case(
+                id=row.id, reference=row.reference, text=row.text, category=row.category,
+                confidence=row.confidence, reporter_user_id=row.reporter_user_id,
+                created_at=row.created_at, status=Status(row.status), anonymous=row.anonymous,
+                reporter_name=row.reporter_name, reporter_phone=row.reporter_phone,
+                school_code=school, institution_code=inst, district_code=dist,
+                assignee_code=assignee, model_version=row.model_version,
+                disposition=Disposition(row.disposition) if row.disposition else None,
+                disposition_note=row.disposition_note, transfer_to=row.transfer_to,
+                rectify_deadline=row.rectify_deadline, supervised_at=row.supervised_at,
+                rating=Rating(row.rating) if row.rating else None,
+                rating_comment=row.rating_comment, reopen_count=row.reopen_count,
+                closed_at=row.closed_at, updated_at=row.updated_at)
+            cases.append(case)
+        if with_events and cases:
+            await self._load_events(cases)
+        return cases
+
+    async def _load_events(self, cases: list[Case]) -> None:
+        by_id = {c.id: c for c in cases}
+        rows = (await self.session.execute(
+            select(CaseEventRow).where(CaseEventRow.case_id.in_(by_id))
+            .order_by(CaseEventRow.case_id, CaseEventRow.seq))).scalars()
+        for ev in rows:
+            by_id[ev.case_id].events.append(CaseEvent(
+                action=ev.action, actor_role=Role(ev.actor_role), actor=ev.actor, at=ev.at,
+                from_status=Status(ev.from_status) if ev.from_status else None,
+                to_status=Status(ev.to_status), comment=ev.comment, data=ev.data or {}))
+        for case in cases:
+            self._stored_events[id(case)] = (case, len(case.events))
+
+    async def get(self, reference: str) -> Case | None:
+        """The case with this reference, with its full history, or None."""
+        found = await self._load(self._select().where(CaseRow.reference == reference))
+        return found[0] if found else None
+
+    async def get_for_update(self, reference: str) -> Case | None:
+        """Like `get`, locking the row on PostgreSQL so concurrent taps are serialised."""
+        stmt = self._select().where(CaseRow.reference == reference)
+        if self.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(of=CaseRow)
+        found = await self._load(stmt)
+        return found[0] if found else None
+
+    async def list_for_reporter(self, user_id: int, limit: int = 20) -> list[Case]:
+        stmt = (self._select().where(CaseRow.reporter_user_id == user_id)
+                .order_by(CaseRow.id.desc()).limit(limit))
+        return await self._load(stmt, with_events=False)
+
+    async def list_for_assignee(self, person_code: str, limit: int = 50) -> list[Case]:
+        stmt = (self._select().where(CaseRow.assignee_id == await self._id_for(Person, person_code),
+                                     CaseRow.status != Status.CLOSED.value)
+                .order_by(CaseRow.updated_at).limit(limit))
+        return await self._load(stmt, with_events=False)
+
+    async def list_by_status(self, *statuses: Status, limit: int = 50) -> list[Case]:
+        stmt = (self._select().where(CaseRow.status.in_([s.value for s in statuses]))
+                .order_by(CaseRow.updated_at).limit(limit))
+        return await self._load(stmt, with_events=False)
+
+    async def overdue_rectifications(self, today: date, limit: int = 1000) -> list[Case]:
+        """Rectifying cases whose deadline has passed (the scheduler's daily question)."""
+        stmt = (self._select().where(CaseRow.status == Status.RECTIFYING.value,
+                                     CaseRow.rectify_deadline < today)
+                .order_by(CaseRow.rectify_deadline).limit(limit))
+        return await self._load(stmt, with_events=False)
+
+    async def count_created_since(self, user_id: int, since: datetime) -> int:
+        stmt = select(func.count()).where(CaseRow.reporter_user_id == user_id,
+                                          CaseRow.created_at >= since)
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def add_correction(self, case: Case, old: str, new: str, actor: str,
+                             now: datetime) -> None:
+        assert case.id is not None
+        self.session.add(CorrectionRow(case_id=case.id, text=case.text, old_category=old,
+                                       new_category=new, actor=actor, created_at=now))
+
+    async def corrections(self) -> list[tuple[str, str]]:
+        """Every staff correction as a (text, label) training example."""
+        rows = await self.session.execute(select(CorrectionRow.text, CorrectionRow.new_category)
+                                          .order_by(CorrectionRow.id))
+        return [(text, label) for text, label in rows.all()]
+
+    async def add_evidence(self, case: Case, *, kind: str, file_id: str, file_unique_id: str,
+                           mime_type: str, file_name: str, size: int, added_by: str,
+                           now: datetime) -> None:
+        assert case.id is not None
+        self.session.add(EvidenceRow(case_id=case.id, kind=kind, file_id=file_id,
+                                     file_unique_id=file_unique_id, mime_type=mime_type,
+                                     file_name=file_name, size=size, added_by=added_by,
+                                     created_at=now))
+
+    async def evidence(self, case: Case) -> list[EvidenceRow]:
+        rows = await self.session.execute(select(EvidenceRow).where(EvidenceRow.case_id == case.id)
+                                          .order_by(EvidenceRow.id))
+        return list(rows.scalars())
+
+
+class DirectoryRepository:
+    """Districts, schools, institutions and people."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def person(self, code: str) -> PersonInfo | None:
+        row = (await self.session.execute(select(Person).where(Person.code == code))).scalar()
+        return _person_info(row) if row else None
+
+    async def person_by_user(self, telegram_user_id: int) -> PersonInfo | None:
+        row = (await self.session.execute(
+            select(Person).where(Person.telegram_user_id == telegram_user_id))).scalar()
+        return _person_info(row) if row else None
+
+    async def people(self, role: str | None = None) -> list[PersonInfo]:
+        stmt = select(Person).order_by(Person.code)
+        if role:
+            stmt = stmt.where(Person.role == role)
+        return [_person_info(p) for p in (await self.session.execute(stmt)).scalars()]
+
+    async def bind(self, person_id: int, telegram_user_id: int | None, now: datetime) -> None:
+        await self.session.execute(update(Person).where(Person.id == person_id).values(
+            telegram_user_id=telegram_user_id, bound_at=now if telegram_user_id else None))
+
+    async def responsibility(self, school_code: str | None, institution_code: str | None,
+                             district_code: str | None) -> tuple[Responsibility, str | None]:
+        """Who answers for these entities, and the district they belong to."""
+        sup = aliased(Person)
+        school_sup = inst_sup = None
+        district = district_code
+        if school_code:
+            found = (await self.session.execute(
+                select(sup.code, District.code).select_from(School)
+                .outerjoin(sup, sup.id == School.supervisor_id)
+                .outerjoin(District, District.id == School.district_id)
+                .where(School.code == school_code))).first()
+            if found:
+                school_sup, district = found[0], district or found[1]
+        if institution_code:
+            found = (await self.session.execute(
+                select(sup.code, District.code).select_from(Institution)
+                .outerjoin(sup, sup.id == Institution.supervisor_id)
+                .outerjoin(District, District.id == Institution.district_id)
+                .where(Institution.code == institution_code))).first()
+            if found:
+                inst_sup, district = found[0], district or found[1]
+        tutoring = None
+        if district:
+            tutoring = (await self.session.execute(
+                select(sup.code).select_from(District)
+                .outerjoin(sup, sup.id == District.tutoring_supervisor_id)
+                .where(District.code == district))).scalar()
+        return Responsibility(school_sup, inst_sup, tutoring), district
+
+    async def entity_rows(self) -> list[tuple[str, str, str, tuple[str, ...], str | None]]:
+        """Every named entity as (kind, code, name, aliases, district code) for the resolver."""
+        out: list[tuple[str, str, str, tuple[str, ...], str | None]] = []
+        for d in (await self.session.execute(select(District))).scalars():
+            out.append(("district", d.code, d.name, (), d.code))
+        for model, kind in ((School, "school"), (Institution, "institution")):
+            stmt = select(model.code, model.name, model.aliases, District.code).outerjoin(
+                District, District.id == model.district_id)
+            for code, name, aliases, dist in (await self.session.execute(stmt)).all():
+                out.append((kind, code, name, tuple(a for a in aliases.split("|") if a), dist))
+        return out
+
+    async def names(self, kind: str, codes: Sequence[str]) -> dict[str, str]:
+        model = {"school": School, "institution": Institution, "district": District,
+                 "person": Person}[kind]
+        rows = await self.session.execute(select(model.code, model.name)
+                                          .where(model.code.in_(list(codes))))
+        return dict(rows.tuples().all())
+
+    async def schools_of(self, person_code: str) -> list[tuple[str, str]]:
+        stmt = (select(School.code, School.name).join(Person, Person.id == School.supervisor_id)
+                .where(Person.code == person_code).order_by(School.code))
+        return list((await self.session.execute(stmt)).tuples().all())
+
+    async def unvisited_schools(self, month_start: date, next_month: date,
+                                person_code: str | None = None) -> list[tuple[str, str, str]]:
+        """Schools with no visit this month: (school code, school name, supervisor code)."""
+        visited = exists().where(VisitRow.school_id == School.id,
+                                 VisitRow.visit_date >= month_start,
+                                 VisitRow.visit_date < next_month)
+        stmt = (select(School.code, School.name, Person.code)
+                .join(Person, Person.id == School.supervisor_id).where(~visited))
+        if person_code:
+            stmt = stmt.where(Person.code == person_code)
+        return list((await self.session.execute(stmt.order_by(School.code))).tuples().all())
+
+    async def add_visit(self, person_code: str, school_code: str, visit_date: date, note: str,
+                        photo_file_id: str, now: datetime) -> None:
+        person_id = (await self.session.execute(
+            select(Person.id).where(Person.code == person_code))).scalar_one()
+        school_id = (await self.session.execute(
+            select(School.id).where(School.code == school_code))).scalar_one()
+        self.session.add(VisitRow(supervisor_id=person_id, school_id=school_id,
+                                  visit_date=visit_date, note=note, photo_file_id=photo_file_id,
+                                  created_at=now))
+
+
+class InviteRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, code_hash: str, person_id: int, now: datetime, expires: datetime) -> None:
+        self.session.add(Invite(code_hash=code_hash, person_id=person_id, created_at=now,
+                                expires_at=expires))
+
+    async def claim(self, code_hash: str, user_id: int, now: datetime) -> int | None:
+        """Mark an unused, unexpired invite used; return its person id, or None."""
+        stmt = (update(Invite).where(Invite.code_hash == code_hash, Invite.used_at.is_(None),
+                                     Invite.expires_at > now)
+                .values(used_at=now, used_by=user_id).returning(Invite.person_id))
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+
+class OutboxRepository:
+    """Messages waiting for delivery; written in the transaction that caused them."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def enqueue(self, chat_id: int, kind: str, text: str, now: datetime, *,
+                      markup: dict[str, Any] | None = None, dedup_key: str | None = None,
+                      not_before: datetime | None = None) -> None:
+        stmt = _insert(self.session, OutboxRow).values(
+            chat_id=chat_id, kind=kind, text=text, markup=markup, dedup_key=dedup_key,
+            not_before=not_before or now, created_at=now, attempts=0, last_error="")
+        if dedup_key is not None:
+            stmt = stmt.on_conflict_do_nothing(index_elements=["dedup_key"])
+        await self.session.execute(stmt)
+
+    async def due(self, now: datetime, limit: int = 100) -> list[OutboxRow]:
+        stmt = (select(OutboxRow).where(and_(OutboxRow.sent_at.is_(None),
+                                             OutboxRow.not_before <= now))
+                .order_by(OutboxRow.id).limit(limit))
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def mark_sent(self, row_id: int, now: datetime) -> None:
+        await self.session.execute(update(OutboxRow).where(OutboxRow.id == row_id)
+                                   .values(sent_at=now))
+
+    async def mark_failed(self, row_id: int, error: str, retry_at: datetime) -> None:
+        await self.session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(
+            attempts=OutboxRow.attempts + 1, last_error=error[:500], not_before=retry_at))
