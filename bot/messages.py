@@ -83,6 +83,16 @@ CATALOGUE: dict[str, str] = {
     "notify.parent.closed": "您反映的问题（编号 {reference}）已办结。请对处理结果进行评价。",
     "notify.parent.info_requested": "关于您反映的问题（编号 {reference}），督学需要您补充一些信息。",
     "notify.parent.extended": "您反映的问题（编号 {reference}）整改期限已经督导室批准延期。",
+    # --- directory import (database side) ---
+    "dirimport.report_line": "{table}：新增 {added}，更新 {changed}，未变 {unchanged}",
+    "dirimport.table.people": "人员（督学和工作人员）",
+    "dirimport.table.districts": "区县/乡镇",
+    "dirimport.table.schools": "学校",
+    "dirimport.table.institutions": "校外培训机构",
+    "dirimport.unknown_supervisor": "{source}：督学代码 {code} 不在目录中，或角色不符（学校需责任督学，区县需校外培训监管督学）",
+    "dirimport.unknown_district": "{source}：区县代码 {code} 不在目录中，请先导入区县表",
+    "dirimport.nothing_changed": "导入失败，目录未做任何修改。请修正以下问题后重新导入：",
+    "dirimport.done": "目录导入完成：",
     # --- end of catalogue ---
 }
 

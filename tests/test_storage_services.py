@@ -1,0 +1,183 @@
+"""Storage and services on real databases (each test runs on SQLite and on PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.domain import Disposition, DomainError, Status
+from bot.services import CaseService, InviteService, Rules, TipInput
+from storage.db import session_factory
+from storage.models import CaseEventRow, CaseRow, District, OutboxRow, Person, School
+from storage.uow import SqlUnitOfWork
+
+pytestmark = pytest.mark.postgres
+
+
+@dataclass
+class FakeClock:
+    current: datetime
+
+    def now(self) -> datetime:
+        return self.current
+
+
+async def seed(engine: AsyncEngine) -> None:
+    """A tiny directory: one district, two schools, two supervisors, one staff member."""
+    async with session_factory(engine)() as s:
+        s.add_all([
+            Person(code="S01", name="王督学", role="responsible", telegram_user_id=2001),
+            Person(code="S02", name="李督学", role="responsible", telegram_user_id=2002),
+            Person(code="T01", name="赵督学", role="tutoring"),
+            Person(code="ST1", name="陈老师", role="staff", telegram_user_id=3001),
+        ])
+        await s.flush()
+        ids = {p.code: p.id for p in (await s.execute(select(Person))).scalars()}
+        s.add(District(code="D01", name="城关镇", kind="乡镇", tutoring_supervisor_id=ids["T01"]))
+        await s.flush()
+        did = (await s.execute(select(District.id))).scalar_one()
+        s.add_all([
+            School(code="SCH01", name="城关第一小学", district_id=did, aliases="城关一小|一小",
+                   supervisor_id=ids["S01"]),
+            School(code="SCH02", name="实验小学", district_id=did, supervisor_id=ids["S02"]),
+        ])
+        await s.commit()
+
+
+@pytest.fixture
+async def services(engine: AsyncEngine) -> tuple[CaseService, FakeClock, AsyncEngine]:
+    await seed(engine)
+    clock = FakeClock(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
+    sessions = session_factory(engine)
+    service = CaseService(lambda: SqlUnitOfWork(sessions), clock,
+                          Rules(tips_per_hour=1000, threshold=0.6))
+    return service, clock, engine
+
+
+def tip(user: int = 1001, **kw: object) -> TipInput:
+    values: dict[str, object] = {"text": "三年级作业每天写到晚上十一点", "reporter_user_id": user,
+                                 "category": "homework_burden", "confidence": 0.95,
+                                 "school_code": "SCH01"}
+    values.update(kw)
+    return TipInput(**values)  # type: ignore[arg-type]
+
+
+async def count(engine: AsyncEngine, model: object) -> int:
+    async with session_factory(engine)() as s:
+        return int((await s.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+async def test_hundred_concurrent_filings_get_distinct_references(services) -> None:
+    service, _, engine = services
+    results = await asyncio.gather(*(service.file_tip(tip(user=10_000 + i)) for i in range(100)))
+    refs = {r.reference for r in results}
+    assert len(refs) == 100
+    assert sorted(refs) == [f"SJ-2026-{n:06d}" for n in range(1, 101)]
+    assert await count(engine, CaseRow) == 100
+    async with session_factory(engine)() as s:
+        filed = (await s.execute(select(func.count()).select_from(CaseEventRow)
+                                 .where(CaseEventRow.action == "filed"))).scalar_one()
+    assert filed == 100
+
+
+async def test_filed_tip_is_routed_and_supervisor_is_queued_a_masked_message(services) -> None:
+    service, _, engine = services
+    filed = await service.file_tip(tip(text="电话13812345678，作业太多"))
+    assert filed.status is Status.ASSIGNED and filed.handler_role == "responsible"
+    async with session_factory(engine)() as s:
+        row = (await s.execute(select(OutboxRow))).scalar_one()
+    assert row.chat_id == 2001 and "13812345678" not in row.text and "138****5678" in row.text
+
+
+async def test_uncertain_or_unresolved_tips_go_to_triage(services) -> None:
+    service, _, _ = services
+    low = await service.file_tip(tip(confidence=0.4))
+    nowhere = await service.file_tip(tip(school_code=None))
+    assert low.status is Status.TRIAGE and nowhere.status is Status.TRIAGE
+    assert low.handler_role == "triage"
+
+
+async def test_rate_limit_refuses_and_stores_nothing(services) -> None:
+    service, clock, engine = services
+    limited = CaseService(service.uow, clock, Rules(tips_per_hour=2, threshold=0.6))
+    await limited.file_tip(tip())
+    await limited.file_tip(tip())
+    with pytest.raises(DomainError) as err:
+        await limited.file_tip(tip())
+    assert err.value.key == "tip.error.rate_limited"
+    assert await count(engine, CaseRow) == 2
+    clock.current += timedelta(hours=1, seconds=1)
+    await limited.file_tip(tip())
+    assert await count(engine, CaseRow) == 3
+
+
+async def test_case_life_through_services_keeps_an_ordered_audit(services) -> None:
+    service, clock, _ = services
+    ref = (await service.file_tip(tip())).reference
+    await service.perform(2001, ref, lambda c, a, now: c.accept(a, now))
+    await service.perform(2001, ref, lambda c, a, now: c.propose(
+        a, Disposition.RECTIFY, now, deadline=date(2026, 12, 10)))
+    await service.perform(3001, ref, lambda c, a, now: c.approve_proposal(a, now))
+    _, case = await service.view(3001, ref)
+    assert case.status is Status.RECTIFYING and case.rectify_deadline == date(2026, 12, 10)
+    assert [e.action for e in case.events] == ["filed", "routed", "accepted", "proposed",
+                                               "approved"]
+    assert all(e.at.tzinfo is not None for e in case.events)
+
+
+async def test_foreign_supervisor_and_parent_change_nothing(services) -> None:
+    service, _, engine = services
+    ref = (await service.file_tip(tip())).reference
+    for user in (2002, 9999, 1002):  # other supervisor, stranger, other parent
+        with pytest.raises(DomainError) as err:
+            await service.perform(user, ref, lambda c, a, now: c.accept(a, now))
+        assert err.value.key == "case.error.not_found"
+    with pytest.raises(DomainError):
+        await service.perform(1001, ref, lambda c, a, now: c.accept(a, now))  # the parent
+    _, case = await service.view(2001, ref)
+    assert case.status is Status.ASSIGNED and len(case.events) == 2
+
+
+async def test_audit_events_are_append_only_in_the_database(services) -> None:
+    service, _, engine = services
+    await service.file_tip(tip())
+    for sql in ("UPDATE case_events SET comment = 'x'", "DELETE FROM case_events"):
+        async with engine.connect() as conn:
+            with pytest.raises(DBAPIError):
+                await conn.execute(text(sql))
+    assert await count(engine, CaseEventRow) == 2
+
+
+async def test_invite_binds_once_and_expires(services) -> None:
+    service, clock, engine = services
+    invites = InviteService(service.uow, clock)
+    code, expires = await invites.issue("T01", "supervisor", hours=24)
+    assert expires == clock.current + timedelta(hours=24)
+    person = await invites.bind(4001, code)
+    assert person.code == "T01"
+    with pytest.raises(DomainError):
+        await invites.bind(4002, code)  # used
+    stale, _ = await invites.issue("ST1", "staff", hours=1)
+    clock.current += timedelta(hours=2)
+    with pytest.raises(DomainError):
+        await invites.bind(4003, stale)  # expired
+    with pytest.raises(DomainError):
+        await invites.issue("S01", "staff")  # not a staff member
+    async with session_factory(engine)() as s:
+        bound = dict((await s.execute(select(Person.code, Person.telegram_user_id))).all())
+    assert bound["T01"] == 4001 and bound["ST1"] == 3001
+
+
+async def test_outbox_dedup_key_sends_a_reminder_once(services) -> None:
+    service, clock, engine = services
+    for _ in range(2):
+        async with service.uow() as uow:
+            await uow.outbox.enqueue(2001, "ping", "提醒", clock.now(), dedup_key="ping:1:d0")
+            await uow.commit()
+    assert await count(engine, OutboxRow) == 1
