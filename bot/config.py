@@ -169,4 +169,9 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         rel = db.removeprefix("sqlite:///")
         if rel and rel != ":memory:":
             settings.database.url = "sqlite:///" + str((Path(path).parent / rel).resolve())
+    if path is not None:
+        base = Path(path).parent
+        settings.directory.import_on_start = [
+            str(p if Path(p).is_absolute() else (base / p).resolve())
+            for p in settings.directory.import_on_start]
     return settings

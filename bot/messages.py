@@ -93,6 +93,17 @@ CATALOGUE: dict[str, str] = {
     "dirimport.unknown_district": "{source}：区县代码 {code} 不在目录中，请先导入区县表",
     "dirimport.nothing_changed": "导入失败，目录未做任何修改。请修正以下问题后重新导入：",
     "dirimport.done": "目录导入完成：",
+    # --- command line (admin) ---
+    "cli.config_error": "配置有误，无法启动：\n{error}\n请按 config.example.toml 修改配置文件或环境变量后重试。",
+    "cli.migrated": "数据库已是最新结构：{url}",
+    "cli.import.no_files": "没有找到要导入的 CSV 或 XLSX 文件，请给出文件或文件夹路径。",
+    "cli.import.reading": "正在读取 {count} 个目录文件……",
+    "cli.invite.issued": "邀请码：{code}\n人员：{person}\n有效期至：{expires}（一次性）\n请让对方在机器人中发送 /bind {code}",
+    "cli.train.corrections": "已从数据库读取 {count} 条工作人员更正，作为训练样本加入。",
+    "cli.run.no_token": "未配置 Telegram 机器人令牌（telegram.token 或环境变量 DUDAO_TELEGRAM__TOKEN）。",
+    "cli.run.ready": "数据库：{url}\n目录：{schools} 所学校，{institutions} 个培训机构，{people} 名人员\n分类模型：{model}（自动分派阈值 {threshold:.2f}）",
+    "cli.run.how_to_token": "要连接 Telegram：向 @BotFather 申请令牌，写入配置文件 [telegram] token，或设置环境变量 DUDAO_TELEGRAM__TOKEN，然后运行 dudao run --config 配置文件。",
+    "cli.run.starting": "机器人已启动（{mode}），按 Ctrl+C 停止。",
     # --- end of catalogue ---
 }
 

@@ -1,0 +1,65 @@
+"""The composition root: settings in, wired services out. Nothing else builds engines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.config import Settings
+from bot.services import CaseService, Clock, InviteService, Rules, SystemClock
+from storage.db import create_async_db_engine, session_factory
+from storage.migrate import upgrade
+from storage.uow import SqlUnitOfWork
+
+
+@dataclass
+class Container:
+    settings: Settings
+    engine: AsyncEngine
+    clock: Clock
+    cases: CaseService
+    invites: InviteService
+
+    def uow(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(session_factory(self.engine))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def migrate(settings: Settings) -> None:
+    """Bring the configured database to the newest schema (blocking; call before the loop)."""
+    upgrade(settings.database.url)
+
+
+def build(settings: Settings, *, clock: Clock | None = None, threshold: float = 0.5) -> Container:
+    """Wire engine, unit of work and services for `settings`."""
+    engine = create_async_db_engine(settings.database.url)
+    sessions = session_factory(engine)
+    clock = clock or SystemClock(settings.tz)
+
+    def uow() -> SqlUnitOfWork:
+        return SqlUnitOfWork(sessions)
+
+    rules = Rules(reference_prefix=settings.cases.reference_prefix,
+                  tips_per_hour=settings.cases.tips_per_hour,
+                  accept_working_days=settings.time_rules.accept_working_days,
+                  threshold=settings.classifier.threshold
+                  if settings.classifier.threshold is not None else threshold)
+    return Container(settings=settings, engine=engine, clock=clock,
+                     cases=CaseService(uow, clock, rules), invites=InviteService(uow, clock))
+
+
+def directory_files(paths: list[str]) -> list[Path]:
+    """Expand folders into the CSV/XLSX files they hold, in a stable order."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir()
+                                if p.suffix.lower() in (".csv", ".xlsx")))
+        else:
+            files.append(path)
+    return files
