@@ -7,7 +7,6 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.messages import t
@@ -115,8 +114,9 @@ async def _corrections(settings: Settings) -> list[tuple[str, str]]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from bot.bootstrap import migrate
     from classifier.cli import run_train
+
+    from bot.bootstrap import migrate
 
     settings = _settings(args)
     migrate(settings)

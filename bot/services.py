@@ -47,6 +47,18 @@ UowFactory = Callable[[], SqlUnitOfWork]
 
 
 @dataclass(frozen=True)
+class EvidenceInput:
+    """A photo or document kept by Telegram file id, with its size and type."""
+
+    kind: str  # photo | document
+    file_id: str
+    file_unique_id: str = ""
+    mime_type: str = ""
+    file_name: str = ""
+    size: int = 0
+
+
+@dataclass(frozen=True)
 class TipInput:
     """A parent's confirmed tip, classified and with its entity resolved."""
 
@@ -61,6 +73,7 @@ class TipInput:
     school_code: str | None = None
     institution_code: str | None = None
     district_code: str | None = None
+    evidence: tuple[EvidenceInput, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,6 +133,11 @@ class CaseService:
             decision = route(tip.category, tip.confidence, self.rules.threshold, responsibility)
             case.route(decision, now)
             await uow.cases.add(case)
+            for item in tip.evidence:
+                await uow.cases.add_evidence(case, kind=item.kind, file_id=item.file_id,
+                                             file_unique_id=item.file_unique_id,
+                                             mime_type=item.mime_type, file_name=item.file_name,
+                                             size=item.size, added_by="parent", now=now)
             handler_role = "triage"
             accept_due = None
             if case.assignee_code:
@@ -137,6 +155,33 @@ class CaseService:
                                        category=t(f"category.{case.category}"))
             await uow.commit()
         return FiledTip(reference, case.category, case.status, handler_role, accept_due)
+
+    async def may_file(self, user_id: int) -> bool:
+        """Whether this parent is under the hourly limit of new tips."""
+        async with self.uow() as uow:
+            recent = await uow.cases.count_created_since(
+                user_id, self.clock.now() - timedelta(hours=1))
+        return recent < self.rules.tips_per_hour
+
+    async def cases_of_reporter(self, user_id: int) -> list[Case]:
+        async with self.uow() as uow:
+            return await uow.cases.list_for_reporter(user_id)
+
+    async def add_evidence(self, user_id: int, reference: str, item: EvidenceInput) -> None:
+        """Attach evidence to an open case of this user (parent or assigned supervisor)."""
+        now = self.clock.now()
+        async with self.uow() as uow:
+            actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
+            case = await uow.cases.get_for_update(reference.strip().upper())
+            if case is None or not may_see(actor, case):
+                raise DomainError("case.error.not_found", reference=reference.strip()[:32])
+            if not case.is_open:
+                raise DomainError("case.error.closed", reference=case.reference)
+            await uow.cases.add_evidence(case, kind=item.kind, file_id=item.file_id,
+                                         file_unique_id=item.file_unique_id,
+                                         mime_type=item.mime_type, file_name=item.file_name,
+                                         size=item.size, added_by=actor.label, now=now)
+            await uow.commit()
 
     async def _tell_staff(self, uow: SqlUnitOfWork, key: str, now: datetime,
                           **params: Any) -> None:
@@ -183,10 +228,20 @@ class CaseService:
             "deadline_extended": "notify.parent.extended",
         }
         if action in parent_keys:
-            await uow.outbox.enqueue(
-                case.reporter_user_id, action,
-                t(parent_keys[action], reference=case.reference,
-                  status_name=t(f"status.{case.status.value}")), now)
+            text = t(parent_keys[action], reference=case.reference,
+                     status_name=t(f"status.{case.status.value}"))
+            markup = None
+            if action == "info_requested":
+                text += "\n" + t("notify.parent.question", question=case.events[-1].comment)
+                markup = {"buttons": [[[t("button.answer"), f"c:info:{case.reference}"]]]}
+            if case.status is Status.CLOSED:
+                text = t("notify.parent.closed", reference=case.reference,
+                         outcome=t(f"disposition.{case.disposition.value}")
+                         if case.disposition else "")
+                markup = {"buttons": [[[t(f"rating.{r}"), f"c:rate:{case.reference}:{r}"]
+                                       for r in ("satisfied", "basically_satisfied",
+                                                 "dissatisfied")]]}
+            await uow.outbox.enqueue(case.reporter_user_id, action, text, now, markup=markup)
         if action in ("proposed", "rectification_reported", "handed_back"):
             await self._tell_staff(uow, f"notify.staff.{action}", now, reference=case.reference)
         if action in ("assigned", "proposal_rejected", "verification_failed", "info_added",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, func, select, update
@@ -392,11 +392,27 @@ class OutboxRepository:
             stmt = stmt.on_conflict_do_nothing(index_elements=["dedup_key"])
         await self.session.execute(stmt)
 
-    async def due(self, now: datetime, limit: int = 100) -> list[OutboxRow]:
+    async def claim_due(self, now: datetime, lease: timedelta,
+                        limit: int = 100) -> list[OutboxRow]:
+        """Take due rows for sending; a lease keeps another instance off them meanwhile."""
         stmt = (select(OutboxRow).where(and_(OutboxRow.sent_at.is_(None),
                                              OutboxRow.not_before <= now))
                 .order_by(OutboxRow.id).limit(limit))
-        return list((await self.session.execute(stmt)).scalars())
+        if self.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        rows = list((await self.session.execute(stmt)).scalars())
+        if rows:
+            await self.session.execute(update(OutboxRow).where(
+                OutboxRow.id.in_([r.id for r in rows])).values(not_before=now + lease))
+        return rows
+
+    async def postpone(self, row_id: int, until: datetime) -> None:
+        await self.session.execute(update(OutboxRow).where(OutboxRow.id == row_id)
+                                   .values(not_before=until))
+
+    async def pending_count(self) -> int:
+        stmt = select(func.count()).where(OutboxRow.sent_at.is_(None))
+        return int((await self.session.execute(stmt)).scalar_one())
 
     async def mark_sent(self, row_id: int, now: datetime) -> None:
         await self.session.execute(update(OutboxRow).where(OutboxRow.id == row_id)

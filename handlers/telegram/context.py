@@ -1,0 +1,71 @@
+"""The typed context every handler receives: the services it may call, nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram.ext import Application, CallbackContext, ExtBot
+
+from bot.bootstrap import Container
+from bot.config import Settings
+from bot.intake import IntakeService
+from bot.services import CaseService
+
+
+@dataclass
+class Draft:
+    """A tip being composed: nothing is stored until the parent confirms."""
+
+    text: str
+    analysis: Any
+    entity: Any = None
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    anonymous: bool = True
+
+
+@dataclass
+class BotServices:
+    container: Container
+    intake: IntakeService
+    wake_delivery: Any = None  # set by the app: schedules an immediate outbox run
+
+    @property
+    def settings(self) -> Settings:
+        return self.container.settings
+
+    @property
+    def cases(self) -> CaseService:
+        return self.container.cases
+
+
+class DudaoContext(CallbackContext[ExtBot[None], dict[str, Any], dict[str, Any],
+                                   dict[str, Any]]):
+    """CallbackContext with `services` and the chat's question state."""
+
+    def __init__(self, application: Application[Any, Any, Any, Any, Any, Any],
+                 chat_id: int | None = None, user_id: int | None = None) -> None:
+        super().__init__(application=application, chat_id=chat_id, user_id=user_id)
+
+    @property
+    def services(self) -> BotServices:
+        return self.bot_data["services"]  # type: ignore[no-any-return]
+
+    @property
+    def awaiting(self) -> str | None:
+        """Which question the bot is on for this user (e.g. "school_name", "info:REF")."""
+        return self.user_data.get("awaiting") if self.user_data is not None else None
+
+    @awaiting.setter
+    def awaiting(self, value: str | None) -> None:
+        if self.user_data is not None:
+            self.user_data["awaiting"] = value
+
+    @property
+    def draft(self) -> Draft | None:
+        return self.user_data.get("draft") if self.user_data is not None else None
+
+    @draft.setter
+    def draft(self, value: Draft | None) -> None:
+        if self.user_data is not None:
+            self.user_data["draft"] = value

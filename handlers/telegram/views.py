@@ -1,0 +1,142 @@
+"""Every text and keyboard the Telegram bot shows, rendered from the catalogue, HTML-escaped.
+
+Callback data is short and opaque ("c:show:SJ-2026-000001"); the server re-checks
+everything it names, so a forged button can do nothing but be refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, tzinfo
+from html import escape
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+)
+
+from bot.domain import Case, CaseEvent, Rating, Status
+from bot.intake import EntityChoice, TipAnalysis
+from bot.messages import t
+
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None
+
+
+def category_name(category: str) -> str:
+    return t(f"category.{category}")
+
+
+def status_name(status: Status | str) -> str:
+    return t(f"status.{Status(status).value}")
+
+
+def local(moment: datetime, tz: tzinfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def welcome() -> str:
+    return t("parent.welcome")
+
+
+def tip_summary(analysis: TipAnalysis, entity: EntityChoice | None,
+                evidence_count: int) -> tuple[str, InlineKeyboardMarkup]:
+    """The draft before filing: what we understood, and the anonymous/named choice."""
+    where = escape(entity.name) if entity else t("parent.draft.no_entity")
+    text = t("parent.draft.summary", category=category_name(analysis.category), where=where,
+             evidence=evidence_count)
+    keyboard = InlineKeyboardMarkup([
+        [InlineKeyboardButton(t("button.anonymous"), callback_data="d:anon"),
+         InlineKeyboardButton(t("button.named"), callback_data="d:named")],
+        [InlineKeyboardButton(t("button.cancel"), callback_data="d:cancel")],
+    ])
+    return text, keyboard
+
+
+def entity_question(candidates: Sequence[EntityChoice]) -> tuple[str, InlineKeyboardMarkup]:
+    """Ask the parent to confirm which school or institution they mean."""
+    rows = [[InlineKeyboardButton(c.name, callback_data=f"d:ent:{i}")]
+            for i, c in enumerate(candidates[:5])]
+    rows.append([InlineKeyboardButton(t("button.type_name"), callback_data="d:ent:type"),
+                 InlineKeyboardButton(t("button.skip_entity"), callback_data="d:ent:skip")])
+    key = "parent.draft.pick_entity" if candidates else "parent.draft.ask_entity"
+    return t(key), InlineKeyboardMarkup(rows)
+
+
+def contact_request() -> tuple[str, ReplyKeyboardMarkup]:
+    keyboard = ReplyKeyboardMarkup(
+        [[KeyboardButton(t("button.share_phone"), request_contact=True)],
+         [KeyboardButton(t("button.no_phone"))]],
+        one_time_keyboard=True, resize_keyboard=True)
+    return t("parent.draft.ask_contact"), keyboard
+
+
+def filed(reference: str, category: str, handler_role: str) -> str:
+    rules = t("parent.filed.rules_triage") if handler_role == "triage" else t(
+        "parent.filed.rules_supervisor")
+    return t("parent.filed", reference=reference, category=category_name(category),
+             handler=t(f"role.{handler_role}"), rules=rules)
+
+
+def case_list(cases: Sequence[Case]) -> tuple[str, InlineKeyboardMarkup | None]:
+    if not cases:
+        return t("parent.mycases.empty"), None
+    lines = [t("parent.mycases.title")]
+    rows = []
+    for case in cases:
+        lines.append(t("parent.mycases.line", reference=case.reference,
+                       category=category_name(case.category), status=status_name(case.status)))
+        rows.append([InlineKeyboardButton(case.reference,
+                                          callback_data=f"c:show:{case.reference}")])
+    return "\n".join(lines), InlineKeyboardMarkup(rows)
+
+
+_PARENT_VISIBLE = {"filed", "routed", "to_triage", "assigned", "accepted", "info_requested",
+                   "info_added", "approved", "rectification_reported", "verified",
+                   "verification_failed", "deadline_extended", "rated", "reopened"}
+
+
+def _event_line(event: CaseEvent, tz: tzinfo) -> str:
+    return t("parent.history.line", at=local(event.at, tz),
+             what=t(f"history.{event.action}"))
+
+
+def parent_case(case: Case, tz: tzinfo) -> tuple[str, InlineKeyboardMarkup | None]:
+    """A parent's view of their case: status and history in plain Chinese."""
+    lines = [t("parent.case.head", reference=case.reference,
+               category=category_name(case.category), status=status_name(case.status))]
+    if case.status is Status.CLOSED and case.disposition is not None:
+        lines.append(t("parent.case.outcome", outcome=t(f"disposition.{case.disposition.value}")))
+    lines += [_event_line(e, tz) for e in case.events if e.action in _PARENT_VISIBLE]
+    rows = []
+    if case.is_open:
+        rows.append([InlineKeyboardButton(t("button.add_info"),
+                                          callback_data=f"c:info:{case.reference}")])
+    if case.status is Status.CLOSED and case.rating is None:
+        rows.append([InlineKeyboardButton(t(f"rating.{r.value}"),
+                                          callback_data=f"c:rate:{case.reference}:{r.value}")
+                     for r in Rating])
+    if case.rating is Rating.DISSATISFIED and case.reopen_count == 0:
+        rows.append([InlineKeyboardButton(t("button.reopen"),
+                                          callback_data=f"c:reopen:{case.reference}")])
+    return "\n".join(lines), InlineKeyboardMarkup(rows) if rows else None
+
+
+def rating_buttons(reference: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(
+        t(f"rating.{r.value}"), callback_data=f"c:rate:{reference}:{r.value}") for r in Rating]])
+
+
+def skip_button(data: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(t("button.skip"), callback_data=data)]])
+
+
+def markup_from_outbox(spec: dict[str, object] | None) -> InlineKeyboardMarkup | None:
+    """Outbox rows keep buttons as plain data: {"buttons": [[[text, data], ...], ...]}."""
+    if not spec or not isinstance(spec.get("buttons"), list):
+        return None
+    rows = [[InlineKeyboardButton(str(text), callback_data=str(data)) for text, data in row]
+            for row in spec["buttons"]]  # type: ignore[union-attr]
+    return InlineKeyboardMarkup(rows)
