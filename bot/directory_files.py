@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -618,6 +619,10 @@ class _Reader:
             if len(filled) == 1 and title is None:
                 title = (number, filled[0])
                 continue
+            if title is not None and len(filled) == 1:
+                # Two one-cell rows: the first was a one-column header, this row is data.
+                sheet.rows = itertools.chain([(number, cells)], sheet.rows)
+                return title[0], [title[1]]
             if title is not None:
                 self.warnings.append(Problem(sheet.source(title[0]), "directory.warning.title_row",
                                              {"title": title[1]}))
@@ -872,21 +877,21 @@ class _RowContext:
     def code(self, values: Mapping[str, str], attr: str = "code") -> str:
         """Check a required code."""
         value = values[attr]
-        label = field_label(self.table, attr)
         if not value:
-            self.problem("directory.error.empty_value", label=label)
+            self.problem("directory.error.empty_value", label=field_label(self.table, attr))
         elif not _is_code(value):
-            self.problem("directory.error.bad_code", label=label, value=value, limit=CODE_MAX)
+            self.problem("directory.error.bad_code", label=field_label(self.table, attr),
+                         value=value, limit=CODE_MAX)
         return value
 
     def name(self, values: Mapping[str, str], limit: int) -> str:
         """Check a required name."""
         value = values["name"]
-        label = field_label(self.table, "name")
         if not value:
-            self.problem("directory.error.empty_value", label=label)
+            self.problem("directory.error.empty_value", label=field_label(self.table, "name"))
         elif len(value) > limit:
-            self.problem("directory.error.too_long", label=label, length=len(value), limit=limit)
+            self.problem("directory.error.too_long", label=field_label(self.table, "name"),
+                         length=len(value), limit=limit)
         return value
 
     def ref(self, values: Mapping[str, str], attr: str) -> str | None:
@@ -905,14 +910,14 @@ class _RowContext:
         if attr not in values:
             return None
         value = values[attr]
-        label = field_label(self.table, attr)
         if not value:
             if required:
-                self.problem("directory.error.empty_value", label=label)
+                self.problem("directory.error.empty_value", label=field_label(self.table, attr))
             return ""
-        canonical = allowed.get(_norm_key(value))
+        canonical = allowed.get(value) or allowed.get(_norm_key(value))
         if canonical is None:
-            self.problem("directory.error.bad_value", label=label, value=value, allowed=listing)
+            self.problem("directory.error.bad_value", label=field_label(self.table, attr),
+                         value=value, allowed=listing)
             return ""
         return canonical
 

@@ -367,6 +367,36 @@ class Case:
                    deadline=deadline.isoformat() if deadline else None,
                    transfer_to=self.transfer_to or None)
 
+    def request_extension(self, actor: Actor, new_deadline: date, reason: str,
+                          now: datetime) -> None:
+        """The supervisor asks staff for a later rectification deadline (延期申请)."""
+        self._require_assignee(actor)
+        self._require_status(Status.RECTIFYING)
+        if self.rectify_deadline is not None and new_deadline <= self.rectify_deadline:
+            raise InvalidInput("case.error.extension_not_later")
+        if not reason.strip():
+            raise InvalidInput("case.error.comment_required")
+        self._move("extension_requested", actor, now, Status.RECTIFYING, reason.strip(),
+                   new=new_deadline.isoformat())
+
+    @property
+    def pending_extension(self) -> date | None:
+        """The deadline a supervisor asked for and staff have not yet decided on."""
+        for event in reversed(self.events):
+            if event.action in ("deadline_extended", "extension_refused"):
+                return None
+            if event.action == "extension_requested":
+                return date.fromisoformat(event.data["new"])
+        return None
+
+    def refuse_extension(self, actor: Actor, reason: str, now: datetime) -> None:
+        """Staff refuse a pending extension request."""
+        self._require_staff(actor)
+        self._require_status(Status.RECTIFYING)
+        if self.pending_extension is None:
+            raise InvalidTransition("case.error.no_pending_extension")
+        self._move("extension_refused", actor, now, Status.RECTIFYING, reason.strip())
+
     def report_rectified(self, actor: Actor, note: str, now: datetime) -> None:
         """The supervisor reports that the school or institution has fixed the problem."""
         self._require_assignee(actor)

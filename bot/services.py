@@ -144,12 +144,7 @@ class CaseService:
                 person = await uow.directory.person(case.assignee_code)
                 handler_role = person.role if person else "triage"
                 accept_due = add_working_days(now, self.rules.accept_working_days)
-                if person and person.telegram_user_id:
-                    await uow.outbox.enqueue(
-                        person.telegram_user_id, "case_assigned",
-                        t("notify.supervisor.assigned", reference=case.reference,
-                          category=t(f"category.{case.category}"),
-                          text=mask_personal_data(case.text)), now)
+                await self._notify(uow, case, "routed", now)
             else:
                 await self._tell_staff(uow, "notify.staff.triage", now, reference=reference,
                                        category=t(f"category.{case.category}"))
@@ -219,38 +214,69 @@ class CaseService:
         return case
 
     async def _notify(self, uow: SqlUnitOfWork, case: Case, action: str, now: datetime) -> None:
-        """Tell the people who should know about this step, in plain Chinese."""
-        parent_keys = {
-            "accepted": "notify.parent.accepted",
-            "approved": "notify.parent.approved",
-            "verified": "notify.parent.closed",
-            "info_requested": "notify.parent.info_requested",
-            "deadline_extended": "notify.parent.extended",
-        }
-        if action in parent_keys:
-            text = t(parent_keys[action], reference=case.reference,
-                     status_name=t(f"status.{case.status.value}"))
-            markup = None
-            if action == "info_requested":
-                text += "\n" + t("notify.parent.question", question=case.events[-1].comment)
-                markup = {"buttons": [[[t("button.answer"), f"c:info:{case.reference}"]]]}
-            if case.status is Status.CLOSED:
-                text = t("notify.parent.closed", reference=case.reference,
-                         outcome=t(f"disposition.{case.disposition.value}")
-                         if case.disposition else "")
-                markup = {"buttons": [[[t(f"rating.{r}"), f"c:rate:{case.reference}:{r}"]
-                                       for r in ("satisfied", "basically_satisfied",
-                                                 "dissatisfied")]]}
-            await uow.outbox.enqueue(case.reporter_user_id, action, text, now, markup=markup)
-        if action in ("proposed", "rectification_reported", "handed_back"):
-            await self._tell_staff(uow, f"notify.staff.{action}", now, reference=case.reference)
-        if action in ("assigned", "proposal_rejected", "verification_failed", "info_added",
-                      "supervised", "reopened") and case.assignee_code:
+        """Tell the people who should know about this step (texts and buttons as data)."""
+        event = case.events[-1]
+        parent = parent_notice(case, action, event.comment)
+        if parent is not None:
+            await uow.outbox.enqueue(case.reporter_user_id, action, parent[0], now,
+                                     markup=parent[1])
+        if action in STAFF_ACTIONS:
+            await self._tell_staff(uow, f"notify.staff.{action}", now, reference=case.reference,
+                                   comment=event.comment)
+        if action in SUPERVISOR_ACTIONS and case.assignee_code:
             person = await uow.directory.person(case.assignee_code)
             if person and person.telegram_user_id:
-                await uow.outbox.enqueue(person.telegram_user_id, action,
-                                         t(f"notify.supervisor.{action}",
-                                           reference=case.reference), now)
+                text = t(f"notify.supervisor.{action}", reference=case.reference,
+                         category=t(f"category.{case.category}"),
+                         text=mask_personal_data(case.text),
+                         comment=mask_personal_data(event.comment))
+                await uow.outbox.enqueue(person.telegram_user_id, action, text, now,
+                                         markup=supervisor_buttons(case))
+
+
+PARENT_ACTIONS = {"accepted": "notify.parent.accepted", "approved": "notify.parent.approved",
+                  "verified": "notify.parent.closed", "info_requested":
+                  "notify.parent.info_requested", "deadline_extended": "notify.parent.extended",
+                  "reopened": "notify.parent.reopened"}
+STAFF_ACTIONS = frozenset({"proposed", "rectification_reported", "handed_back",
+                           "extension_requested", "reopened"})
+SUPERVISOR_ACTIONS = frozenset({"routed", "assigned", "proposal_rejected", "verification_failed",
+                                "info_added", "supervised", "reopened", "deadline_extended",
+                                "extension_refused"})
+
+
+def parent_notice(case: Case, action: str,
+                  comment: str) -> tuple[str, dict[str, Any] | None] | None:
+    """What the parent is told about a step, in plain Chinese without internal detail."""
+    if action not in PARENT_ACTIONS:
+        return None
+    if case.status is Status.CLOSED:
+        outcome = t(f"disposition.{case.disposition.value}") if case.disposition else ""
+        buttons = [[[t(f"rating.{r}"), f"c:rate:{case.reference}:{r}"]
+                    for r in ("satisfied", "basically_satisfied", "dissatisfied")]]
+        return (t("notify.parent.closed", reference=case.reference, outcome=outcome),
+                {"buttons": buttons})
+    text = t(PARENT_ACTIONS[action], reference=case.reference,
+             status_name=t(f"status.{case.status.value}"))
+    if action == "info_requested":
+        return (text + "\n" + t("notify.parent.question", question=comment),
+                {"buttons": [[[t("button.answer"), f"c:info:{case.reference}"]]]})
+    return text, None
+
+
+def supervisor_buttons(case: Case) -> dict[str, Any] | None:
+    """The actions a supervisor can take next on this case, as outbox button data."""
+    ref = case.reference
+    if case.status is Status.ASSIGNED:
+        rows = [[[t("button.sv.accept"), f"s:acc:{ref}"], [t("button.sv.back"), f"s:back:{ref}"]]]
+    elif case.status is Status.ACCEPTED:
+        rows = [[[t("button.sv.propose"), f"s:prop:{ref}"], [t("button.sv.ask"), f"s:ask:{ref}"]]]
+    elif case.status is Status.RECTIFYING:
+        rows = [[[t("button.sv.done"), f"s:done:{ref}"], [t("button.sv.extend"), f"s:ext:{ref}"]]]
+    else:
+        return None
+    rows.append([[t("button.sv.open"), f"s:open:{ref}"]])
+    return {"buttons": rows}
 
 
 def actor_for(person: PersonInfo | None, user_id: int) -> Actor:
