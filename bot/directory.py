@@ -55,6 +55,7 @@ def _apply(existing: dict[str, Any], code: str, values: dict[str, Any], make: Ca
     row = existing.get(code)
     if row is None:
         row = make()
+        row.code = code
         for key, value in values.items():
             setattr(row, key, value)
         session.add(row)
@@ -73,7 +74,7 @@ def _apply(existing: dict[str, Any], code: str, values: dict[str, Any], make: Ca
 async def import_directory(uow_factory: Callable[[], SqlUnitOfWork],
                            data: DirectoryData) -> ImportReport:
     """Upsert everything in `data` in one transaction, or raise and change nothing."""
-    report = ImportReport(warnings=list(data.warnings))
+    report = ImportReport(warnings=[w.render() for w in data.warnings])
     async with uow_factory() as uow:
         session = uow.session
         people = await _by_code(session, Person)
@@ -122,7 +123,7 @@ async def import_directory(uow_factory: Callable[[], SqlUnitOfWork],
         for s in data.schools:
             _apply(schools, s.code, {
                 "name": s.name, "district_id": district_id(s.district_code, s.source),
-                "stage": s.stage or "", "aliases": "|".join(s.aliases),
+                "stage": s.stage or "", "aliases": "|".join(s.aliases or ()),
                 "supervisor_id": person_id(s.supervisor_code, s.source, ("responsible",)),
             }, School, session, rep)
         rep = report.tables.setdefault("institutions", TableReport())
@@ -130,7 +131,7 @@ async def import_directory(uow_factory: Callable[[], SqlUnitOfWork],
             _apply(institutions, i.code, {
                 "name": i.name, "district_id": district_id(i.district_code, i.source),
                 "licensed": bool(i.licensed), "kind": i.kind or "",
-                "aliases": "|".join(i.aliases),
+                "aliases": "|".join(i.aliases or ()),
                 "supervisor_id": person_id(i.supervisor_code, i.source,
                                            ("tutoring", "responsible")),
             }, Institution, session, rep)

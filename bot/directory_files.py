@@ -605,7 +605,7 @@ class _Reader:
             return True
         columns = self._map_columns(sheet, header_row, table, header, keys)
         if columns is not None:
-            self._read_rows(sheet, table, columns, len(header))
+            self._read_rows(sheet, table, columns, keys)
         return True
 
     def _find_header(self, sheet: _Sheet) -> tuple[int, list[str] | None]:
@@ -666,27 +666,38 @@ class _Reader:
         return columns if ok else None
 
     def _read_rows(
-        self, sheet: _Sheet, table: TableName, columns: dict[str, int], width: int
+        self, sheet: _Sheet, table: TableName, columns: dict[str, int], header_keys: list[str]
     ) -> None:
         """Parse every data row of a sheet into its table's row type."""
         parse = _PARSERS[table]
+        width = len(header_keys)
         seen = 0
+        # Columns inside the header's width but without a header text: ignored, but said so.
+        mapped = set(columns.values())
+        unnamed_columns = [i for i in range(width) if i not in mapped and not header_keys[i]]
+        unnamed: set[int] = set()
         for number, cells in sheet.rows:
             cleaned = [_clean(c) for c in cells]
             if not any(cleaned):
                 continue
             seen += 1
             source = sheet.source(number)
-            extra = sum(1 for c in cleaned[width:] if c)
-            if extra:
-                self.problems.add(source, "directory.error.extra_cells", count=extra)
+            unnamed.update(i for i in unnamed_columns if i < len(cleaned) and cleaned[i])
+            beyond = [i for i in range(width, len(cleaned)) if cleaned[i]]
+            if beyond and sheet.sheet is None:
+                # In CSV, cells beyond the header mean shifted data (an unquoted comma).
+                self.problems.add(source, "directory.error.extra_cells", count=len(beyond))
                 continue
+            unnamed.update(beyond)  # in XLSX they are just a column without a header
             values = {f: (cleaned[i] if i < len(cleaned) else "") for f, i in columns.items()}
             row = parse(_RowContext(self, table, source), values)
             if row is not None:
                 self._append(row)
         if seen == 0:
             self.warnings.append(Problem(sheet.source(), "directory.warning.no_rows"))
+        if unnamed:
+            self.warnings.append(Problem(sheet.source(), "directory.warning.unnamed_columns", {
+                "columns": "、".join(_column_letter(i) for i in sorted(unnamed))}))
 
     def _append(self, row: AnyRow) -> None:
         """Add a parsed row to the list of its table."""
@@ -725,7 +736,7 @@ class _Reader:
             seen: dict[str, str] = {}
             for row in rows:
                 first = seen.setdefault(row.code, row.source)
-                if first != row.source:
+                if first is not row.source:  # identity: two files may share a name
                     row_table: TableName = "staff" if isinstance(row, StaffRow) else table
                     self.problems.add(row.source, "directory.error.duplicate_code",
                                       label=field_label(row_table, "code"), code=row.code,
@@ -797,13 +808,13 @@ class _Reader:
         places: list[tuple[TableName, Sequence[SchoolRow | InstitutionRow]]] = [
             ("schools", self.schools), ("institutions", self.institutions)]
         for table, rows in places:
-            seen: dict[tuple[str | None, str], str] = {}
+            seen: dict[tuple[str | None, str], tuple[int, str]] = {}
             full_names: dict[str, tuple[str | None, str]] = {}
-            for row in rows:
+            for index, row in enumerate(rows):
                 words = {w.casefold(): w for w in reversed((row.name, *(row.aliases or ())))}
                 for folded, word in words.items():
-                    first = seen.setdefault((row.district_code, folded), row.source)
-                    if first != row.source:
+                    owner, first = seen.setdefault((row.district_code, folded), (index, row.source))
+                    if owner != index:
                         district = (district_names.get(row.district_code, row.district_code)
                                     if row.district_code else t("directory.no_district"))
                         self.problems.add(row.source, "directory.error.ambiguous_name",
@@ -815,6 +826,16 @@ class _Reader:
                     self.warnings.append(Problem(row.source, "directory.warning.same_name", {
                         "table": t(f"directory.table.{table}"), "name": row.name,
                         "first": describe_source(earlier[1])}))
+
+
+def _column_letter(index: int) -> str:
+    """Name a 0-based column index the way a spreadsheet does (0 → A, 26 → AA)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
 
 
 def _names_to_codes(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:

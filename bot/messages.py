@@ -248,6 +248,7 @@ CATALOGUE: dict[str, str] = {
     "directory.error.unknown_supervisor": "{label}“{code}”在目录中不存在",
     "directory.error.too_many": "……共发现 {total} 个问题，以上只列出前 {shown} 个。",
     "directory.warning.unknown_columns": "已忽略无法识别的列：{columns}",
+    "directory.warning.unnamed_columns": "第 {columns} 列没有表头，其中的数据已忽略",
     "directory.warning.no_rows": "只有表头，没有数据",
     "directory.warning.skipped_sheet": "空白页或说明页，已跳过",
     "directory.warning.title_row": "已跳过标题行“{title}”",

@@ -78,7 +78,10 @@ async def on_text(update: Update, context: DudaoContext) -> None:
     message = update.effective_message
     assert message is not None and message.text is not None
     awaiting = context.awaiting or ""
-    if awaiting == "school_name":
+    delegate = _official_module(awaiting)
+    if delegate is not None:
+        await delegate.on_awaited_text(update, context)
+    elif awaiting == "school_name":
         await _entity_typed(update, context, message.text)
     elif awaiting.startswith("info:"):
         await _add_information(update, context, awaiting.removeprefix("info:"), message.text)
@@ -89,6 +92,19 @@ async def on_text(update: Update, context: DudaoContext) -> None:
         await _contact_typed(update, context, message.text)
     else:
         await _new_tip(update, context, message.text)
+
+
+def _official_module(awaiting: str) -> Any:
+    """The supervisor or office module that asked the question, if one did."""
+    if awaiting.startswith("sv:"):
+        from handlers.telegram import supervisor
+
+        return supervisor
+    if awaiting.startswith("of:"):
+        from handlers.telegram import office
+
+        return office
+    return None
 
 
 async def _new_tip(update: Update, context: DudaoContext, raw: str) -> None:
@@ -253,11 +269,15 @@ async def on_evidence(update: Update, context: DudaoContext) -> None:
     message = update.effective_message
     user = update.effective_user
     assert message is not None and user is not None
+    awaiting = context.awaiting or ""
+    delegate = _official_module(awaiting)
+    if delegate is not None and hasattr(delegate, "on_awaited_media"):
+        await delegate.on_awaited_media(update, context)
+        return
     evidence = _evidence_of(message, context)
     if isinstance(evidence, str):
         await _reply(update, evidence)
         return
-    awaiting = context.awaiting or ""
     if awaiting.startswith("info:"):
         reference = awaiting.removeprefix("info:")
         try:
