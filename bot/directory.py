@@ -50,8 +50,12 @@ async def _by_code(session: AsyncSession, model: Any) -> dict[str, Any]:
     return {row.code: row for row in (await session.execute(select(model))).scalars()}
 
 
+_ABSENT = object()  # the file has no such column: keep what the database holds
+
+
 def _apply(existing: dict[str, Any], code: str, values: dict[str, Any], make: Callable[[], Any],
            session: AsyncSession, report: TableReport) -> Any:
+    values = {k: v for k, v in values.items() if v is not _ABSENT}
     row = existing.get(code)
     if row is None:
         row = make()
@@ -71,6 +75,14 @@ def _apply(existing: dict[str, Any], code: str, values: dict[str, Any], make: Ca
     return row
 
 
+def _keep(value: Any) -> Any:
+    return _ABSENT if value is None else value
+
+
+def _aliases(aliases: tuple[str, ...] | None) -> Any:
+    return _ABSENT if aliases is None else "|".join(aliases)
+
+
 async def import_directory(uow_factory: Callable[[], SqlUnitOfWork],
                            data: DirectoryData) -> ImportReport:
     """Upsert everything in `data` in one transaction, or raise and change nothing."""
@@ -84,16 +96,18 @@ async def import_directory(uow_factory: Callable[[], SqlUnitOfWork],
 
         rep = report.tables.setdefault("people", TableReport())
         for sup in data.supervisors:
-            _apply(people, sup.code, {"name": sup.name, "phone": sup.phone or "",
+            _apply(people, sup.code, {"name": sup.name, "phone": _keep(sup.phone),
                                       "role": sup.role}, Person, session, rep)
         for st in data.staff:
-            _apply(people, st.code, {"name": st.name, "phone": st.phone or "", "role": "staff"},
+            _apply(people, st.code, {"name": st.name, "phone": _keep(st.phone), "role": "staff"},
                    Person, session, rep)
         await session.flush()
 
         problems: list[str] = []
 
-        def person_id(code: str | None, source: str, roles: Iterable[str]) -> int | None:
+        def person_id(code: str | None, source: str, roles: Iterable[str]) -> Any:
+            if code is None:
+                return _ABSENT
             if not code:
                 return None
             person = people.get(code)
@@ -105,12 +119,14 @@ async def import_directory(uow_factory: Callable[[], SqlUnitOfWork],
         rep = report.tables.setdefault("districts", TableReport())
         for d in data.districts:
             _apply(districts, d.code, {
-                "name": d.name, "kind": d.kind or "",
+                "name": d.name, "kind": _keep(d.kind),
                 "tutoring_supervisor_id": person_id(d.tutoring_supervisor_code, d.source,
                                                     ("tutoring",))}, District, session, rep)
         await session.flush()
 
-        def district_id(code: str | None, source: str) -> int | None:
+        def district_id(code: str | None, source: str) -> Any:
+            if code is None:
+                return _ABSENT
             if not code:
                 return None
             found = districts.get(code)
@@ -123,15 +139,15 @@ async def import_directory(uow_factory: Callable[[], SqlUnitOfWork],
         for s in data.schools:
             _apply(schools, s.code, {
                 "name": s.name, "district_id": district_id(s.district_code, s.source),
-                "stage": s.stage or "", "aliases": "|".join(s.aliases or ()),
+                "stage": _keep(s.stage), "aliases": _aliases(s.aliases),
                 "supervisor_id": person_id(s.supervisor_code, s.source, ("responsible",)),
             }, School, session, rep)
         rep = report.tables.setdefault("institutions", TableReport())
         for i in data.institutions:
             _apply(institutions, i.code, {
                 "name": i.name, "district_id": district_id(i.district_code, i.source),
-                "licensed": bool(i.licensed), "kind": i.kind or "",
-                "aliases": "|".join(i.aliases or ()),
+                "licensed": _keep(i.licensed), "kind": _keep(i.kind),
+                "aliases": _aliases(i.aliases),
                 "supervisor_id": person_id(i.supervisor_code, i.source,
                                            ("tutoring", "responsible")),
             }, Institution, session, rep)

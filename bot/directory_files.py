@@ -735,12 +735,13 @@ class _Reader:
         for table, rows in groups:
             seen: dict[str, str] = {}
             for row in rows:
-                first = seen.setdefault(row.code, row.source)
-                if first is not row.source:  # identity: two files may share a name
-                    row_table: TableName = "staff" if isinstance(row, StaffRow) else table
-                    self.problems.add(row.source, "directory.error.duplicate_code",
-                                      label=field_label(row_table, "code"), code=row.code,
-                                      first=describe_source(first))
+                if row.code not in seen:
+                    seen[row.code] = row.source
+                    continue
+                row_table: TableName = "staff" if isinstance(row, StaffRow) else table
+                self.problems.add(row.source, "directory.error.duplicate_code",
+                                  label=field_label(row_table, "code"), code=row.code,
+                                  first=describe_source(seen[row.code]))
 
     def _resolve_names(self) -> None:
         """Replace references written as names (城关镇, 王建国) by the codes in this import."""

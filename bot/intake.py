@@ -48,11 +48,18 @@ class TipAnalysis:
 
 
 def normalise_text(text: str) -> str:
-    """NFKC, no control characters, collapsed blank lines; what we store and classify."""
-    text = unicodedata.normalize("NFKC", text)
+    """NFC, no control or zero-width characters, no blank lines: what we store.
+
+    Full-width punctuation stays as the parent typed it; the classifier folds widths itself.
+    """
+    text = unicodedata.normalize("NFC", text)
     text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
     lines = [line.strip() for line in text.splitlines()]
     return "\n".join(line for line in lines if line).strip()
+
+
+# Below this a "match" is usually a generic word (学校, 培训) shared by many names.
+MIN_CANDIDATE_SCORE = 70.0
 
 
 class IntakeService:
@@ -85,6 +92,7 @@ class IntakeService:
 
         prediction = self.classifier.predict(text)
         candidates = self._resolver.resolve(text, limit=5) if self._resolver else []
+        candidates = [c for c in candidates if c.score >= MIN_CANDIDATE_SCORE]
         choices = tuple(
             EntityChoice(c.entity.kind, c.entity.code, c.entity.name, c.entity.district_code,
                          float(c.score)) for c in candidates)
@@ -105,4 +113,5 @@ class IntakeService:
             return ()
         candidates = await asyncio.to_thread(self._resolver.resolve, name, 5)
         return tuple(EntityChoice(c.entity.kind, c.entity.code, c.entity.name,
-                                  c.entity.district_code, float(c.score)) for c in candidates)
+                                  c.entity.district_code, float(c.score)) for c in candidates
+                     if c.score >= MIN_CANDIDATE_SCORE)

@@ -159,3 +159,23 @@ async def engine(db_url: str) -> AsyncIterator[object]:
         yield eng
     finally:
         await eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def shipped_classifier() -> object:
+    """The model that ships with dudao (loaded once per test session)."""
+    from classifier import load
+
+    return load(os.environ.get("DUDAO_TEST_MODEL") or None)
+
+
+@pytest.fixture
+async def dudao(tmp_path: Path, sqlite_template: Path, shipped_classifier: object,
+                ) -> AsyncIterator[object]:
+    """The whole bot on a fresh SQLite database, polling a local Bot API server."""
+    from tests.e2e_support import running_dudao
+
+    target = tmp_path / "e2e.db"
+    shutil.copy(sqlite_template, target)
+    async with running_dudao(f"sqlite:///{target}", shipped_classifier) as harness:
+        yield harness

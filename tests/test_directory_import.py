@@ -81,3 +81,16 @@ def test_bad_file_is_refused_before_the_database(tmp_path: Path) -> None:
     with pytest.raises(DirectoryFileError) as err:
         read_directory_files([tmp_path / "schools.csv"])
     assert "第2行" in str(err.value)
+
+
+async def test_reimport_without_optional_columns_keeps_stored_values(engine: AsyncEngine,
+                                                                      tmp_path: Path) -> None:
+    await import_directory(uow_factory(engine), read_directory_files(sorted(SAMPLE.glob("*.csv"))))
+    (tmp_path / "schools.csv").write_text("code,name\nQX-S001,青溪县城关第一小学\n",
+                                          encoding="utf-8")
+    report = await import_directory(uow_factory(engine),
+                                    read_directory_files([tmp_path / "schools.csv"]))
+    assert report.tables["schools"].unchanged == 1
+    async with session_factory(engine)() as s:
+        row = (await s.execute(select(School).where(School.code == "QX-S001"))).scalar_one()
+    assert row.supervisor_id is not None and "城关一小" in row.aliases

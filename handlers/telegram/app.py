@@ -19,6 +19,7 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -75,7 +76,7 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         await delivery.run_once()
 
     assert app.job_queue is not None
-    app.job_queue.run_repeating(deliver, interval=2.0, first=0.5, name="outbox")
+    app.job_queue.run_repeating(deliver, interval=1.0, first=0.5, name="outbox")
     services.wake_delivery = lambda: app.job_queue.run_once(deliver, 0)  # type: ignore[union-attr]
 
 
@@ -85,6 +86,12 @@ async def _on_error(update: object, context: DudaoContext) -> None:
     if isinstance(update, Update) and update.effective_message:
         with contextlib.suppress(Exception):
             await update.effective_message.reply_text(t("general.internal_error"))
+
+
+async def _deliver_now(update: Update, context: DudaoContext) -> None:
+    """Kick the outbox so notifications caused by this update go out at once."""
+    if context.services.wake_delivery:
+        context.services.wake_delivery()
 
 
 async def _unknown_command(update: Update, context: DudaoContext) -> None:
@@ -126,6 +133,8 @@ def build_application(services: BotServices, *, with_updater: bool = True,
         CallbackQueryHandler(parent.case_button, pattern=r"^c:"),
         MessageHandler(private & ~filters.StatusUpdate.ALL, parent.on_unsupported),
     ])
+    # After any update, deliver what its handler queued (the repeating job is the safety net).
+    app.add_handler(TypeHandler(Update, _deliver_now), group=1)
     app.add_error_handler(_on_error)  # type: ignore[arg-type]
     return app
 
@@ -156,6 +165,7 @@ async def _serve_webhook(app: Application[Any, Any, Any, Any, Any, Any], setting
 
     tg = settings.telegram
     async with app:
+        await _post_init(app)  # run_webhook is not used (aiohttp serves), so call it here
         await app.start()
         await app.bot.set_webhook(tg.webhook_url, secret_token=tg.webhook_secret,
                                   allowed_updates=allowed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import deque
 from typing import Any
 
 from telegram import Message, ReplyKeyboardRemove, Update
@@ -17,6 +18,8 @@ from handlers.telegram.context import Draft, DudaoContext
 
 log = logging.getLogger(__name__)
 
+# Ids of taps already answered (Telegram accepts one answer per tap); recent ones suffice.
+_answered: deque[str] = deque(maxlen=1000)
 _MOBILE = re.compile(r"^\+?(?:86)?1[3-9]\d{9}$")
 _DOCUMENT_TYPES = ("image/", "application/pdf", "application/msword",
                    "application/vnd.openxmlformats-officedocument", "application/vnd.ms-excel",
@@ -31,10 +34,22 @@ async def _reply(update: Update, text: str, markup: views.Markup = None) -> Mess
 
 
 async def _refuse(update: Update, err: DomainError) -> None:
-    if update.callback_query:
-        await update.callback_query.answer(explain(err.key, err.params)[:190], show_alert=True)
+    """Say why an action was refused: as a button alert if the tap is unanswered, else a message."""
+    text = explain(err.key, err.params)
+    query = update.callback_query
+    if query is not None and query.id not in _answered:
+        _answered.append(query.id)
+        await query.answer(text[:190], show_alert=True)
     else:
-        await _reply(update, explain(err.key, err.params))
+        await _reply(update, text)
+
+
+async def _ack(update: Update) -> None:
+    """Answer a button tap once (Telegram allows one answer per tap)."""
+    query = update.callback_query
+    if query is not None and query.id not in _answered:
+        _answered.append(query.id)
+        await query.answer()
 
 
 async def start(update: Update, context: DudaoContext) -> None:
@@ -178,7 +193,7 @@ async def draft_button(update: Update, context: DudaoContext) -> None:
     if draft is None:
         await query.answer(t("parent.draft.expired"), show_alert=True)
         return
-    await query.answer()
+    await _ack(update)
     parts = query.data.split(":")
     if parts[1] == "ent" and len(parts) == 3:
         choice = parts[2]
@@ -355,25 +370,24 @@ async def case_button(update: Update, context: DudaoContext) -> None:
     try:
         if action == "show":
             _, case = await cases.view(user.id, reference)
-            await query.answer()
+            await _ack(update)
             text, markup = views.parent_case(case, context.services.settings.tz)
             await _reply(update, text, markup)
         elif action == "info":
             await cases.view(user.id, reference)  # refuses cases that are not theirs
-            await query.answer()
+            await _ack(update)
             context.awaiting = f"info:{reference}"
             await _reply(update, t("parent.info.prompt", reference=reference))
         elif action == "rate" and len(parts) == 4 and parts[3] in Rating.__members__.values():
             _, case = await cases.view(user.id, reference)
-            await query.answer()
+            await _ack(update)
             context.awaiting = f"comment:{reference}:{parts[3]}"
             await _reply(update, t("parent.rate.comment_prompt"),
                          views.skip_button(f"c:ratenow:{reference}:{parts[3]}"))
         elif action == "ratenow" and len(parts) == 4:
-            await query.answer()
             await _rate(update, context, reference, parts[3], "")
         elif action == "reopen":
-            await query.answer()
+            await _ack(update)
             await cases.perform(user.id, reference,
                                 lambda c, a, now: c.reopen(a, t("parent.reopen.reason"), now))
             await _reply(update, t("parent.reopened", reference=reference))
@@ -424,6 +438,7 @@ async def _rate(update: Update, context: DudaoContext, reference: str, rating: s
     except DomainError as err:
         await _refuse(update, err)
         return
+    await _ack(update)
     key = "parent.rated.dissatisfied" if value is Rating.DISSATISFIED and \
         case.reopen_count == 0 else "parent.rated"
     markup = None

@@ -1,0 +1,309 @@
+"""Supervisor use cases beyond one transition: case lists by urgency, the supervisor's case
+view, step checks before a multi-step dialogue, and school visits.
+
+Every method identifies the supervisor from the Telegram user id on the server side; a
+user who is not a bound supervisor (role responsible|tutoring) is refused before anything
+is read. Case transitions go through `CaseService.perform`, so the domain decides.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.domain import Actor, Case, Disposition, DomainError, InvalidInput, Status
+from bot.services import CaseService, Clock, EvidenceInput, UowFactory
+from bot.timerules import add_working_days, month_bounds
+from storage.repository import PersonInfo
+
+SUPERVISOR_ROLES = frozenset({"responsible", "tutoring"})
+VISIT_DAYS_BACK = 31  # how far back a visit may be logged
+_ASSIGNING = frozenset({"routed", "assigned", "reopened"})
+
+
+@dataclass(frozen=True)
+class SupervisionRules:
+    tz: ZoneInfo
+    accept_working_days: int = 1
+    propose_working_days: int = 5
+    rectify_default_days: int = 15
+
+
+@dataclass(frozen=True)
+class CaseLine:
+    """One row of a supervisor's open-case list."""
+
+    reference: str
+    category: str
+    status: Status
+    due: datetime | None  # the next deadline the supervisor answers for, local time
+    overdue_days: int  # > 0 only for an overdue rectification deadline
+    assigned_at: datetime
+
+
+@dataclass(frozen=True)
+class SupervisorCase:
+    """A case as its supervisor sees it (no parent identity; text masked by the views)."""
+
+    case: Case
+    entity_name: str | None
+    evidence_count: int
+    accept_due: datetime | None
+    propose_due: datetime | None
+    today: date
+
+
+@dataclass(frozen=True)
+class Coverage:
+    month_start: date
+    visited: list[tuple[str, str]]
+    unvisited: list[tuple[str, str]]
+
+    @property
+    def total(self) -> int:
+        return len(self.visited) + len(self.unvisited)
+
+
+@dataclass(frozen=True)
+class VisitLogged:
+    school_name: str
+    visit_date: date
+    with_photo: bool
+    coverage: Coverage
+
+
+# Dry runs of each dialogue's final transition, so a button that starts a dialogue is refused
+# at once (by the domain's own rules) instead of after the supervisor has typed an answer.
+_STEPS: dict[str, Callable[[Case, Actor, datetime], Any]] = {
+    "back": lambda c, a, now: c.hand_back(a, "·", now),
+    "ask": lambda c, a, now: c.request_info(a, "·", now),
+    "propose": lambda c, a, now: c.propose(a, Disposition.UNFOUNDED, now),
+    "done": lambda c, a, now: c.report_rectified(a, "", now),
+    "extend": lambda c, a, now: c.request_extension(
+        a, (c.rectify_deadline or now.date()) + timedelta(days=365), "·", now),
+}
+
+
+class SupervisionService:
+    """What a bound supervisor does in chat, checked on the server for every call."""
+
+    def __init__(self, uow: UowFactory, clock: Clock, cases: CaseService,
+                 rules: SupervisionRules) -> None:
+        self.uow = uow
+        self.clock = clock
+        self.cases = cases
+        self.rules = rules
+
+    # --- identity and dates -------------------------------------------------------
+    async def supervisor(self, user_id: int) -> PersonInfo:
+        """The bound supervisor behind this Telegram user, or a refusal."""
+        async with self.uow() as uow:
+            person = await uow.directory.person_by_user(user_id)
+        if person is None or person.role not in SUPERVISOR_ROLES:
+            raise DomainError("sv.error.not_supervisor")
+        return person
+
+    def today(self) -> date:
+        return self.clock.now().astimezone(self.rules.tz).date()
+
+    def deadline_choices(self) -> list[tuple[int, date, bool]]:
+        """Rectification periods offered: (days, deadline, is_default)."""
+        default = self.rules.rectify_default_days
+        today = self.today()
+        return [(d, today + timedelta(days=d), d == default)
+                for d in sorted({7, default, 30})]
+
+    def deadline_after(self, days: int) -> date:
+        """The rectification deadline `days` after today, if `days` is one offered."""
+        for offered, deadline, _ in self.deadline_choices():
+            if offered == days:
+                return deadline
+        raise DomainError("sv.error.bad_button")
+
+    @staticmethod
+    def extension_choices(case: Case, today: date) -> list[tuple[int, date]]:
+        """Extension targets: +7/+15/+30 days from the current deadline (or from today)."""
+        base = case.rectify_deadline or today
+        return [(d, base + timedelta(days=d)) for d in (7, 15, 30)]
+
+    # --- cases ----------------------------------------------------------------------
+    async def check_step(self, user_id: int, reference: str, step: str) -> Case:
+        """Refuse now if the dialogue `step` could not end in a valid transition."""
+        await self.supervisor(user_id)
+        actor, case = await self.cases.view(user_id, reference)
+        trial = copy.deepcopy(case)
+        _STEPS[step](trial, actor, self.clock.now())
+        return case
+
+    async def detail(self, user_id: int, reference: str) -> SupervisorCase:
+        """The supervisor's view of one of their cases."""
+        await self.supervisor(user_id)
+        _, case = await self.cases.view(user_id, reference)
+        async with self.uow() as uow:
+            evidence = len(await uow.cases.evidence(case))
+            entity = None
+            if case.school_code:
+                entity = (await uow.directory.names("school", [case.school_code])).get(
+                    case.school_code)
+            elif case.institution_code:
+                entity = (await uow.directory.names("institution", [case.institution_code])
+                          ).get(case.institution_code)
+        return SupervisorCase(case, entity, evidence, self._accept_due(case),
+                              self._propose_due(case), self.today())
+
+    async def open_cases(self, user_id: int) -> list[CaseLine]:
+        """The supervisor's open cases: overdue rectification first, then nearest deadline,
+        then the longest assigned."""
+        person = await self.supervisor(user_id)
+        async with self.uow() as uow:
+            listed = await uow.cases.list_for_assignee(person.code)
+            # The list comes without events; the clocks need the assignment times.
+            loaded = [await uow.cases.get(c.reference) for c in listed]
+        today = self.today()
+        lines = [self._line(c, today) for c in loaded if c is not None]
+        return sorted(lines, key=lambda line: (
+            line.overdue_days <= 0,
+            line.due or datetime.max.replace(tzinfo=self.rules.tz),
+            line.assigned_at))
+
+    def _line(self, case: Case, today: date) -> CaseLine:
+        due = self._accept_due(case) or self._propose_due(case)
+        overdue = 0
+        if case.status is Status.RECTIFYING and case.rectify_deadline:
+            due = datetime.combine(case.rectify_deadline, time(23, 59, 59), tzinfo=self.rules.tz)
+            overdue = max(0, (today - case.rectify_deadline).days)
+        return CaseLine(case.reference, case.category, case.status, due, overdue,
+                        _assigned_at(case).astimezone(self.rules.tz))
+
+    def _accept_due(self, case: Case) -> datetime | None:
+        if case.status is not Status.ASSIGNED:
+            return None
+        start = _assigned_at(case).astimezone(self.rules.tz)
+        return add_working_days(start, self.rules.accept_working_days)
+
+    def _propose_due(self, case: Case) -> datetime | None:
+        if case.status is not Status.ACCEPTED:
+            return None
+        start = next((e.at for e in reversed(case.events) if e.to_status is Status.ACCEPTED
+                      and e.from_status is not Status.ACCEPTED), case.created_at)
+        return add_working_days(start.astimezone(self.rules.tz), self.rules.propose_working_days)
+
+    async def accept(self, user_id: int, reference: str) -> Case:
+        """Accept an assigned case; a second tap is told politely that it is already done."""
+        await self.supervisor(user_id)
+        try:
+            return await self.cases.perform(user_id, reference,
+                                            lambda c, a, now: c.accept(a, now))
+        except DomainError as err:
+            if err.key == "case.error.wrong_status":
+                _, case = await self.cases.view(user_id, reference)
+                if case.status is not Status.ASSIGNED and any(
+                        e.action == "accepted" for e in case.events):
+                    raise DomainError("sv.error.already_accepted",
+                                      reference=case.reference) from err
+            raise
+
+    async def hand_back(self, user_id: int, reference: str, reason: str) -> Case:
+        await self.supervisor(user_id)
+        return await self.cases.perform(user_id, reference,
+                                        lambda c, a, now: c.hand_back(a, reason, now))
+
+    async def ask_parent(self, user_id: int, reference: str, question: str) -> Case:
+        """Relay a question to the parent (the service queues it for the bot to deliver)."""
+        await self.supervisor(user_id)
+        return await self.cases.perform(user_id, reference,
+                                        lambda c, a, now: c.request_info(a, question, now))
+
+    async def propose(self, user_id: int, reference: str, disposition: Disposition, *,
+                      note: str = "", deadline: date | None = None,
+                      transfer_to: str = "") -> Case:
+        await self.supervisor(user_id)
+        return await self.cases.perform(user_id, reference, lambda c, a, now: c.propose(
+            a, disposition, now, note=note, deadline=deadline, transfer_to=transfer_to))
+
+    async def add_rectification_photo(self, user_id: int, reference: str,
+                                      photo: EvidenceInput) -> None:
+        """Keep a photo as evidence of the rectification, while it can still be reported."""
+        await self.check_step(user_id, reference, "done")
+        await self.cases.add_evidence(user_id, reference, photo)
+
+    async def report_rectified(self, user_id: int, reference: str, note: str) -> Case:
+        await self.supervisor(user_id)
+        return await self.cases.perform(user_id, reference,
+                                        lambda c, a, now: c.report_rectified(a, note, now))
+
+    async def request_extension(self, user_id: int, reference: str, new_deadline: date,
+                                reason: str) -> Case:
+        await self.supervisor(user_id)
+        return await self.cases.perform(user_id, reference, lambda c, a, now:
+                                        c.request_extension(a, new_deadline, reason, now))
+
+    # --- school visits ---------------------------------------------------------------
+    async def schools(self, user_id: int) -> list[tuple[str, str]]:
+        """The schools this supervisor is responsible for: (code, name)."""
+        person = await self.supervisor(user_id)
+        async with self.uow() as uow:
+            return await uow.directory.schools_of(person.code)
+
+    async def school_name(self, user_id: int, school_code: str) -> str:
+        """The name of one of this supervisor's schools; any other code is refused."""
+        for code, name in await self.schools(user_id):
+            if code == school_code:
+                return name
+        raise DomainError("sv.error.not_your_school")
+
+    async def log_visit(self, user_id: int, school_code: str, visit_date: date, note: str,
+                        photo_file_id: str = "") -> VisitLogged:
+        """Record a visit to one of the supervisor's schools and return the month's coverage."""
+        person = await self.supervisor(user_id)
+        today = self.check_visit_date(visit_date)
+        async with self.uow() as uow:
+            schools = dict(await uow.directory.schools_of(person.code))
+            if school_code not in schools:
+                raise DomainError("sv.error.not_your_school")
+            await uow.directory.add_visit(person.code, school_code, visit_date, note.strip(),
+                                          photo_file_id, self.clock.now())
+            await uow.commit()
+        return VisitLogged(schools[school_code], visit_date, bool(photo_file_id),
+                           await self._coverage(person, today))
+
+    def check_visit_date(self, visit_date: date) -> date:
+        """Refuse a visit date in the future or too long ago; returns today."""
+        today = self.today()
+        if not today - timedelta(days=VISIT_DAYS_BACK) <= visit_date <= today:
+            raise InvalidInput("sv.error.bad_visit_date", days=VISIT_DAYS_BACK)
+        return today
+
+    async def coverage(self, user_id: int) -> Coverage:
+        """This month's visited and unvisited schools of the supervisor."""
+        return await self._coverage(await self.supervisor(user_id), self.today())
+
+    async def _coverage(self, person: PersonInfo, today: date) -> Coverage:
+        start, nxt = month_bounds(today)
+        async with self.uow() as uow:
+            schools = await uow.directory.schools_of(person.code)
+            unvisited = {code for code, _, _ in
+                         await uow.directory.unvisited_schools(start, nxt, person.code)}
+        return Coverage(start, [s for s in schools if s[0] not in unvisited],
+                        [s for s in schools if s[0] in unvisited])
+
+
+def _assigned_at(case: Case) -> datetime:
+    """When the case last reached its current supervisor."""
+    return next((e.at for e in reversed(case.events) if e.action in _ASSIGNING),
+                case.created_at)
+
+
+def supervision_for(container: Any) -> SupervisionService:
+    """Wire the supervision service from the composition root's container."""
+    rules = container.settings.time_rules
+    return SupervisionService(
+        container.uow, container.clock, container.cases,
+        SupervisionRules(tz=container.settings.tz,
+                         accept_working_days=rules.accept_working_days,
+                         propose_working_days=rules.propose_working_days,
+                         rectify_default_days=rules.rectify_default_days))
