@@ -114,9 +114,8 @@ async def _corrections(settings: Settings) -> list[tuple[str, str]]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from classifier.cli import run_train
-
     from bot.bootstrap import migrate
+    from classifier.cli import run_train
 
     settings = _settings(args)
     migrate(settings)

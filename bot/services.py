@@ -158,6 +158,12 @@ class CaseService:
                 user_id, self.clock.now() - timedelta(hours=1))
         return recent < self.rules.tips_per_hour
 
+    async def send_later(self, chat_id: int, kind: str, text: str) -> None:
+        """Queue a message for the outbox (used when a direct reply failed)."""
+        async with self.uow() as uow:
+            await uow.outbox.enqueue(chat_id, kind, text, self.clock.now())
+            await uow.commit()
+
     async def cases_of_reporter(self, user_id: int) -> list[Case]:
         async with self.uow() as uow:
             return await uow.cases.list_for_reporter(user_id)

@@ -57,7 +57,7 @@ class Dudao:
 
     async def deliver(self) -> int:
         """Send everything queued in the outbox now (the job also runs every second)."""
-        return int(await self.app.bot_data["delivery"].run_once())
+        return int(await self.app.bot_data["delivery"].run_once(wait=True))
 
     async def bind(self, user: FakeUser, person_code: str, role: str = "supervisor") -> None:
         """Bind `user` to a directory person the way a real one does: /bind CODE."""

@@ -30,9 +30,12 @@ class OutboxDelivery:
         self.quiet = QuietHours(rules.quiet_start, rules.quiet_end)
         self._lock = asyncio.Lock()
 
-    async def run_once(self, limit: int = 100) -> int:
-        """Send what is due now; returns how many messages Telegram accepted."""
-        if self._lock.locked():
+    async def run_once(self, limit: int = 100, *, wait: bool = False) -> int:
+        """Send what is due now; returns how many messages Telegram accepted.
+
+        A run already in progress makes this one return at once unless `wait` is set.
+        """
+        if self._lock.locked() and not wait:
             return 0
         async with self._lock:
             return await self._run(limit)

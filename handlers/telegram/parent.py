@@ -8,6 +8,7 @@ from collections import deque
 from typing import Any
 
 from telegram import Message, ReplyKeyboardRemove, Update
+from telegram.error import TelegramError
 
 from bot.domain import DomainError, Rating
 from bot.intake import normalise_text
@@ -273,10 +274,15 @@ async def _file(update: Update, context: DudaoContext, phone: str | None) -> Non
     # The case is committed; from here on nothing the parent was told can be lost.
     context.draft = None
     context.awaiting = None
+    text = views.filed(filed.reference, filed.category, filed.handler_role)
+    try:
+        await _reply(update, text, ReplyKeyboardRemove())
+    except TelegramError:
+        # The parent must learn the reference: hand the reply to the outbox, which retries.
+        log.warning("reference reply for %s failed; queued for retry", filed.reference)
+        await context.services.cases.send_later(user.id, "filed", views.plain(text))
     if context.services.wake_delivery:
         context.services.wake_delivery()
-    await _reply(update, views.filed(filed.reference, filed.category, filed.handler_role),
-                 ReplyKeyboardRemove())
 
 
 async def on_evidence(update: Update, context: DudaoContext) -> None:

@@ -6,9 +6,10 @@ everything it names, so a forged button can do nothing but be refused.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
-from html import escape
+from html import escape, unescape
 
 from telegram import (
     InlineKeyboardButton,
@@ -131,6 +132,11 @@ def rating_buttons(reference: str) -> InlineKeyboardMarkup:
 
 def skip_button(data: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[InlineKeyboardButton(t("button.skip"), callback_data=data)]])
+
+
+def plain(html_text: str) -> str:
+    """The text of an HTML message without tags, for the plain-text outbox."""
+    return unescape(re.sub(r"<[^>]+>", "", html_text))
 
 
 def markup_from_outbox(spec: dict[str, object] | None) -> InlineKeyboardMarkup | None:
