@@ -136,6 +136,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run(_settings(args))
 
 
+def cmd_try(args: argparse.Namespace) -> int:
+    from bot.runner import try_sandbox
+
+    return try_sandbox(_settings(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dudao", description="dudao (督导): 双减 tips bot")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -144,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the bot (long polling or webhook)")
     _add_config(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("try", help="chat with the bot in this terminal (no Telegram needed)")
+    _add_config(p)
+    p.set_defaults(func=cmd_try)
 
     p = sub.add_parser("migrate", help="create or upgrade the database schema")
     _add_config(p)
@@ -185,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("alembic", "httpx", "apscheduler"):
+    for noisy in ("alembic", "httpx", "apscheduler", "telegram", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         return int(args.func(args))

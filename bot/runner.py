@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 from sqlalchemy import func, select
 
@@ -15,7 +16,7 @@ from storage.models import Institution, Person, School
 log = logging.getLogger(__name__)
 
 
-async def _prepare(settings: Settings) -> tuple[int, int, int]:
+async def import_configured_directory(settings: Settings) -> tuple[int, int, int]:
     """Import the configured directory files (idempotent upsert) and count what is there."""
     from bot.directory import import_directory
     from bot.directory_files import read_directory_files
@@ -37,21 +38,39 @@ async def _prepare(settings: Settings) -> tuple[int, int, int]:
         await container.close()
 
 
-def run(settings: Settings) -> int:
-    """Run dudao with `settings`; without a token, prepare everything and say what is next."""
+def prepare(settings: Settings) -> object:
+    """Migrate, import the configured directory, load the model, and report what is ready."""
     from classifier import load
 
     migrate(settings)
-    schools, institutions, people = asyncio.run(_prepare(settings))
+    schools, institutions, people = asyncio.run(import_configured_directory(settings))
     classifier = load(settings.classifier.model_path or None)
     threshold = settings.classifier.threshold
     print(t("cli.run.ready", url=settings.database.url, schools=schools,
             institutions=institutions, people=people, model=classifier.model_version,
             threshold=threshold if threshold is not None else classifier.threshold))
+    return classifier
+
+
+def run(settings: Settings, *, interactive: bool | None = None) -> int:
+    """Run dudao; without a token, open the terminal sandbox (or explain, if not a terminal)."""
+    classifier = prepare(settings)
     if not settings.telegram.token:
         print(t("cli.run.no_token"))
         print(t("cli.run.how_to_token"))
+        if interactive if interactive is not None else sys.stdin.isatty():
+            return try_sandbox(settings, classifier)
+        print(t("cli.run.sandbox_hint"))
         return 0
-    from handlers.telegram.app import serve  # type: ignore[import-not-found]
+    from handlers.telegram.app import serve
 
     return int(serve(settings, classifier))
+
+
+def try_sandbox(settings: Settings, classifier: object | None = None) -> int:
+    """Chat with the bot in the terminal through a local Bot API server."""
+    from handlers.sandbox import run_sandbox
+
+    if classifier is None:
+        classifier = prepare(settings)
+    return asyncio.run(run_sandbox(settings, classifier))
