@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.services import CaseService, Clock, InviteService, Rules, SystemClock
-from storage.db import create_async_db_engine, session_factory
+from storage.db import create_async_db_engine
 from storage.migrate import upgrade
-from storage.uow import SqlUnitOfWork
+from storage.uow import UnitOfWorkFactory
 
 
 @dataclass
@@ -21,9 +22,9 @@ class Container:
     clock: Clock
     cases: CaseService
     invites: InviteService
-
-    def uow(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(session_factory(self.engine))
+    uow: UnitOfWorkFactory
+    # Called after any commit that queued messages (the Telegram deliverer registers here).
+    outbox_listeners: list[Callable[[], None]] = field(default_factory=list)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -37,11 +38,15 @@ def migrate(settings: Settings) -> None:
 def build(settings: Settings, *, clock: Clock | None = None, threshold: float = 0.5) -> Container:
     """Wire engine, unit of work and services for `settings`."""
     engine = create_async_db_engine(settings.database.url)
-    sessions = session_factory(engine)
     clock = clock or SystemClock(settings.tz)
 
-    def uow() -> SqlUnitOfWork:
-        return SqlUnitOfWork(sessions)
+    listeners: list[Callable[[], None]] = []
+
+    def notify_listeners() -> None:
+        for listener in listeners:
+            listener()
+
+    uow = UnitOfWorkFactory(engine, on_outbox=notify_listeners)
 
     rules = Rules(reference_prefix=settings.cases.reference_prefix,
                   tips_per_hour=settings.cases.tips_per_hour,
@@ -49,7 +54,8 @@ def build(settings: Settings, *, clock: Clock | None = None, threshold: float = 
                   threshold=settings.classifier.threshold
                   if settings.classifier.threshold is not None else threshold)
     return Container(settings=settings, engine=engine, clock=clock,
-                     cases=CaseService(uow, clock, rules), invites=InviteService(uow, clock))
+                     cases=CaseService(uow, clock, rules), invites=InviteService(uow, clock),
+                     uow=uow, outbox_listeners=listeners)
 
 
 def directory_files(paths: list[str]) -> list[Path]:

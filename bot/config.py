@@ -65,7 +65,7 @@ class DatabaseSettings(_Section):
 
 class CaseSettings(_Section):
     reference_prefix: str = Field("SJ", pattern=r"^[A-Z]{1,8}$")
-    tips_per_hour: int = Field(5, ge=1, le=1000)
+    tips_per_hour: int = Field(5, ge=1, le=1_000_000)
     max_text_chars: int = Field(2000, ge=100, le=4000)
     max_evidence_bytes: int = Field(20 * 1024 * 1024, ge=1024)
     max_evidence_files: int = Field(10, ge=0, le=50)

@@ -71,6 +71,7 @@ CATALOGUE: dict[str, str] = {
     # --- notifications (queued in the outbox, sent as plain text) ---
     "notify.supervisor.routed": "新分派案件 {reference}（{category}）\n线索内容：{text}\n请在1个工作日内受理。",
     "notify.supervisor.assigned": "督导室将案件 {reference}（{category}）分派给您。\n线索内容：{text}\n请在1个工作日内受理。",
+    "notify.supervisor.approved": "案件 {reference} 的处理意见已获督导室批准。",
     "notify.supervisor.proposal_rejected": "案件 {reference} 的处理意见被督导室退回：{comment}\n请修改后重新提出。",
     "notify.supervisor.verification_failed": "案件 {reference} 复查未通过：{comment}\n已重新设定整改期限。",
     "notify.supervisor.info_added": "案件 {reference} 的家长补充了信息：{comment}",

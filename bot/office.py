@@ -31,7 +31,7 @@ from bot.domain import (
     Status,
 )
 from bot.messages import t
-from bot.services import CaseService, Clock, UowFactory
+from bot.services import CaseService, Clock, UowFactory, reading
 from bot.timerules import add_working_days
 from storage.repository import PersonInfo
 from storage.uow import SqlUnitOfWork
@@ -120,7 +120,7 @@ class OfficeService:
     # --- identity and dates -------------------------------------------------------
     async def staff(self, user_id: int) -> PersonInfo:
         """The bound staff member behind this Telegram user, or a refusal."""
-        async with self.uow() as uow:
+        async with reading(self.uow) as uow:
             person = await uow.directory.person_by_user(user_id)
         if person is None or person.role != "staff":
             raise DomainError("case.error.staff_only")
@@ -145,13 +145,13 @@ class OfficeService:
     async def queue(self, user_id: int, status: Status, limit: int = QUEUE_LIMIT) -> list[Case]:
         """Cases waiting for the office in `status`, oldest first."""
         await self.staff(user_id)
-        async with self.uow() as uow:
+        async with reading(self.uow) as uow:
             return await uow.cases.list_by_status(status, limit=limit)
 
     async def extension_requests(self, user_id: int) -> list[Case]:
         """Rectifying cases whose supervisor asked for a later deadline, undecided."""
         await self.staff(user_id)
-        async with self.uow() as uow:
+        async with reading(self.uow) as uow:
             listed = await uow.cases.list_by_status(Status.RECTIFYING, limit=500)
             # Listing comes without events; the pending request lives in the events.
             loaded = [await uow.cases.get(c.reference) for c in listed]
@@ -161,7 +161,7 @@ class OfficeService:
         """Open cases past a clock: rectification deadlines first, then the oldest."""
         await self.staff(user_id)
         now = self.clock.now().astimezone(self.rules.tz)
-        async with self.uow() as uow:
+        async with reading(self.uow) as uow:
             late = await uow.cases.overdue_rectifications(now.date())
             waiting = await uow.cases.list_by_status(Status.ASSIGNED, Status.ACCEPTED,
                                                      Status.PROPOSED, limit=500)
@@ -194,7 +194,7 @@ class OfficeService:
     async def counts(self, user_id: int) -> Counts:
         """How much is waiting in each office queue (the /office menu)."""
         await self.staff(user_id)
-        async with self.uow() as uow:
+        async with reading(self.uow) as uow:
             triage = len(await uow.cases.list_by_status(Status.TRIAGE, limit=1000))
             approvals = len(await uow.cases.list_by_status(Status.PROPOSED, limit=1000))
             verify = len(await uow.cases.list_by_status(Status.RECTIFICATION_REPORTED,
@@ -207,7 +207,7 @@ class OfficeService:
         """Everything about one case, names resolved, with possible duplicates."""
         await self.staff(user_id)
         _, case = await self.cases.view(user_id, reference)
-        async with self.uow() as uow:
+        async with reading(self.uow) as uow:
             evidence = len(await uow.cases.evidence(case))
             entity = await _entity_name(uow, case)
             district = None
@@ -233,7 +233,7 @@ class OfficeService:
         """Supervisors for a case: the directory's responsible ones first, then the rest."""
         await self.staff(user_id)
         _, case = await self.cases.view(user_id, reference)
-        async with self.uow() as uow:
+        async with reading(self.uow) as uow:
             responsibility, _ = await uow.directory.responsibility(
                 case.school_code, case.institution_code, case.district_code)
             people = [p for p in await uow.directory.people() if p.role in SUPERVISOR_ROLES]
@@ -261,7 +261,7 @@ class OfficeService:
         await self.staff(user_id)
         if category not in CATEGORIES:
             raise InvalidInput("case.error.unknown_category", category=category[:32])
-        async with self.uow() as uow:
+        async with reading(self.uow) as uow:
             person = await uow.directory.person(supervisor_code)
         if person is None:
             raise InvalidInput("case.error.unknown_person", code=supervisor_code[:32])
@@ -352,7 +352,7 @@ class OfficeService:
             raise InvalidInput("export.error.range_order")
         if (date_to - date_from).days > CHAT_EXPORT_MAX_DAYS:
             raise InvalidInput("export.error.range_too_long", days=CHAT_EXPORT_MAX_DAYS)
-        async with self.uow() as uow:
+        async with reading(self.uow) as uow:
             rows = await export_rows(uow, date_from, date_to, tz=self.rules.tz,
                                      now=self.clock.now(),
                                      accept_days=self.rules.accept_working_days,

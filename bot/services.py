@@ -93,6 +93,12 @@ class Rules:
     threshold: float = 0.5
 
 
+def reading(factory: UowFactory) -> SqlUnitOfWork:
+    """A read-only unit of work when the factory offers one (it never blocks writers)."""
+    read = getattr(factory, "read", None)
+    return read() if read is not None else factory()
+
+
 def hash_invite(code: str) -> str:
     """Invite codes are stored hashed so a database leak does not leak usable codes."""
     return hashlib.sha256(code.strip().upper().encode()).hexdigest()
@@ -108,20 +114,25 @@ class CaseService:
 
     async def identify(self, user_id: int) -> Actor:
         """Who this Telegram user is to dudao: a bound directory person, else a parent."""
-        async with self.uow() as uow:
+        async with reading(self.uow) as uow:
             person = await uow.directory.person_by_user(user_id)
         return actor_for(person, user_id)
 
     async def file_tip(self, tip: TipInput) -> FiledTip:
         """Store a tip as a new case, route it, and queue the supervisor's notification."""
         now = self.clock.now()
-        async with self.uow() as uow:
+        # Everything that only reads happens first, outside the (SQLite: single) writer.
+        async with reading(self.uow) as uow:
             recent = await uow.cases.count_created_since(tip.reporter_user_id,
                                                          now - timedelta(hours=1))
-            if recent >= self.rules.tips_per_hour:
-                raise DomainError("tip.error.rate_limited", limit=self.rules.tips_per_hour)
             responsibility, district = await uow.directory.responsibility(
                 tip.school_code, tip.institution_code, tip.district_code)
+            decision = route(tip.category, tip.confidence, self.rules.threshold, responsibility)
+            person = (await uow.directory.person(decision.assignee_code)
+                      if decision.assignee_code else None)
+        if recent >= self.rules.tips_per_hour:
+            raise DomainError("tip.error.rate_limited", limit=self.rules.tips_per_hour)
+        async with self.uow() as uow:
             reference = await uow.cases.next_reference(self.rules.reference_prefix, now.year)
             case = Case.file(
                 reference=reference, text=tip.text, category=tip.category,
@@ -130,7 +141,6 @@ class CaseService:
                 reporter_phone=tip.reporter_phone, school_code=tip.school_code,
                 institution_code=tip.institution_code, district_code=district,
                 model_version=tip.model_version)
-            decision = route(tip.category, tip.confidence, self.rules.threshold, responsibility)
             case.route(decision, now)
             await uow.cases.add(case)
             for item in tip.evidence:
@@ -141,10 +151,10 @@ class CaseService:
             handler_role = "triage"
             accept_due = None
             if case.assignee_code:
-                person = await uow.directory.person(case.assignee_code)
                 handler_role = person.role if person else "triage"
                 accept_due = add_working_days(now, self.rules.accept_working_days)
-                await self._notify(uow, case, "routed", now)
+                if person and person.telegram_user_id:
+                    await self._notify(uow, case, "routed", now, person)
             else:
                 await self._tell_staff(uow, "notify.staff.triage", now, reference=reference,
                                        category=t(f"category.{case.category}"))
@@ -153,7 +163,7 @@ class CaseService:
 
     async def may_file(self, user_id: int) -> bool:
         """Whether this parent is under the hourly limit of new tips."""
-        async with self.uow() as uow:
+        async with reading(self.uow) as uow:
             recent = await uow.cases.count_created_since(
                 user_id, self.clock.now() - timedelta(hours=1))
         return recent < self.rules.tips_per_hour
@@ -165,7 +175,7 @@ class CaseService:
             await uow.commit()
 
     async def cases_of_reporter(self, user_id: int) -> list[Case]:
-        async with self.uow() as uow:
+        async with reading(self.uow) as uow:
             return await uow.cases.list_for_reporter(user_id)
 
     async def add_evidence(self, user_id: int, reference: str, item: EvidenceInput) -> None:
@@ -188,11 +198,12 @@ class CaseService:
                           **params: Any) -> None:
         for person in await uow.directory.people("staff"):
             if person.telegram_user_id:
-                await uow.outbox.enqueue(person.telegram_user_id, key, t(key, **params), now)
+                await uow.outbox.enqueue(person.telegram_user_id, key.removeprefix("notify."),
+                                         t(key, **params), now)
 
     async def view(self, user_id: int, reference: str) -> tuple[Actor, Case]:
         """A case as this user may see it; refuses anything that is not theirs."""
-        async with self.uow() as uow:
+        async with reading(self.uow) as uow:
             actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
             case = await uow.cases.get(reference.strip().upper())
         if case is None or not may_see(actor, case):
@@ -219,7 +230,8 @@ class CaseService:
             await uow.commit()
         return case
 
-    async def _notify(self, uow: SqlUnitOfWork, case: Case, action: str, now: datetime) -> None:
+    async def _notify(self, uow: SqlUnitOfWork, case: Case, action: str, now: datetime,
+                      assignee: PersonInfo | None = None) -> None:
         """Tell the people who should know about this step (texts and buttons as data)."""
         event = case.events[-1]
         parent = parent_notice(case, action, event.comment)
@@ -230,7 +242,7 @@ class CaseService:
             await self._tell_staff(uow, f"notify.staff.{action}", now, reference=case.reference,
                                    comment=event.comment)
         if action in SUPERVISOR_ACTIONS and case.assignee_code:
-            person = await uow.directory.person(case.assignee_code)
+            person = assignee or await uow.directory.person(case.assignee_code)
             if person and person.telegram_user_id:
                 text = t(f"notify.supervisor.{action}", reference=case.reference,
                          category=t(f"category.{case.category}"),
@@ -246,9 +258,9 @@ PARENT_ACTIONS = {"accepted": "notify.parent.accepted", "approved": "notify.pare
                   "reopened": "notify.parent.reopened"}
 STAFF_ACTIONS = frozenset({"proposed", "rectification_reported", "handed_back",
                            "extension_requested", "reopened"})
-SUPERVISOR_ACTIONS = frozenset({"routed", "assigned", "proposal_rejected", "verification_failed",
-                                "info_added", "supervised", "reopened", "deadline_extended",
-                                "extension_refused"})
+SUPERVISOR_ACTIONS = frozenset({
+    "routed", "assigned", "approved", "proposal_rejected", "verification_failed", "info_added",
+    "supervised", "reopened", "deadline_extended", "extension_refused"})
 
 
 def parent_notice(case: Case, action: str,

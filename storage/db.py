@@ -47,8 +47,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin_immediate(conn: Any) -> None:
     # SQLite cannot upgrade a read lock to a write lock under contention without failing;
-    # taking the write lock up front turns concurrent writers into a queue (busy_timeout).
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # writers take the write lock up front (a queue, via busy_timeout). Read-only units of
+    # work ask for DEFERRED and never block anyone under WAL.
+    mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+    conn.exec_driver_sql("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -81,5 +83,8 @@ def create_sync_db_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(sync_url, **kwargs)
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def session_factory(engine: AsyncEngine, *,
+                    readonly: bool = False) -> async_sessionmaker[AsyncSession]:
+    """Sessions for units of work; read-only ones begin DEFERRED on SQLite."""
+    bind = engine.execution_options(sqlite_begin="DEFERRED") if readonly else engine
+    return async_sessionmaker(bind, expire_on_commit=False)

@@ -63,11 +63,14 @@ def _person_info(row: Person) -> PersonInfo:
 class CaseRepository:
     """Cases and their append-only events."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession,
+                 id_cache: dict[tuple[str, str], int] | None = None) -> None:
         self.session = session
         # id(case) -> (case, events already in the table); the case is held so ids stay unique.
         self._stored_events: dict[int, tuple[Case, int]] = {}
-        self._ids: dict[tuple[str, str], int | None] = {}
+        # Directory code -> row id. Codes are upserted, never deleted, so a found id stays true
+        # and the cache may be shared by every unit of work of one engine.
+        self._ids: dict[tuple[str, str], int] = id_cache if id_cache is not None else {}
 
     async def next_reference(self, prefix: str, year: int) -> str:
         """Issue the next reference number; the counter row stays locked until commit."""
@@ -82,13 +85,13 @@ class CaseRepository:
         if code is None:
             return None
         key = (model.__tablename__, code)
-        if key not in self._ids:
-            self._ids[key] = (
-                await self.session.execute(select(model.id).where(model.code == code))
-            ).scalar_one_or_none()
-        found = self._ids[key]
+        found = self._ids.get(key)
         if found is None:
-            raise LookupError(f"{model.__tablename__} code not in directory: {code}")
+            found = (await self.session.execute(
+                select(model.id).where(model.code == code))).scalar_one_or_none()
+            if found is None:
+                raise LookupError(f"{model.__tablename__} code not in directory: {code}")
+            self._ids[key] = found
         return found
 
     async def add(self, case: Case) -> None:
@@ -381,16 +384,18 @@ class OutboxRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self.enqueued = 0  # rows added in this unit of work (read by its commit)
 
     async def enqueue(self, chat_id: int, kind: str, text: str, now: datetime, *,
                       markup: dict[str, Any] | None = None, dedup_key: str | None = None,
                       not_before: datetime | None = None) -> None:
         stmt = _insert(self.session, OutboxRow).values(
-            chat_id=chat_id, kind=kind, text=text, markup=markup, dedup_key=dedup_key,
+            chat_id=chat_id, kind=kind[:32], text=text, markup=markup, dedup_key=dedup_key,
             not_before=not_before or now, created_at=now, attempts=0, last_error="")
         if dedup_key is not None:
             stmt = stmt.on_conflict_do_nothing(index_elements=["dedup_key"])
         await self.session.execute(stmt)
+        self.enqueued += 1
 
     async def claim_due(self, now: datetime, lease: timedelta,
                         limit: int = 100) -> list[OutboxRow]:

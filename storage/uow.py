@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from types import TracebackType
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from storage.db import session_factory
 from storage.repository import (
     CaseRepository,
     DirectoryRepository,
@@ -23,12 +26,21 @@ class SqlUnitOfWork:
     outbox: OutboxRepository
     session: AsyncSession
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession],
+                 on_outbox: Callable[[], None] | None = None,
+                 write_lock: asyncio.Lock | None = None,
+                 id_cache: dict[tuple[str, str], int] | None = None) -> None:
         self._sessions = sessions
+        self._id_cache = id_cache
+        self._on_outbox = on_outbox
+        self._write_lock = write_lock
 
     async def __aenter__(self) -> SqlUnitOfWork:
+        if self._write_lock is not None:
+            # SQLite has one writer at a time; queueing here avoids its busy-wait sleeps.
+            await self._write_lock.acquire()
         self.session = self._sessions()
-        self.cases = CaseRepository(self.session)
+        self.cases = CaseRepository(self.session, self._id_cache)
         self.directory = DirectoryRepository(self.session)
         self.invites = InviteRepository(self.session)
         self.outbox = OutboxRepository(self.session)
@@ -40,9 +52,32 @@ class SqlUnitOfWork:
             await self.session.rollback()
         finally:
             await self.session.close()
+            if self._write_lock is not None:
+                self._write_lock.release()
 
     async def commit(self) -> None:
+        """Commit; if messages were queued, tell the deliverer they are waiting."""
         await self.session.commit()
+        if self.outbox.enqueued and self._on_outbox is not None:
+            self.outbox.enqueued = 0
+            self._on_outbox()
 
     async def rollback(self) -> None:
         await self.session.rollback()
+
+
+class UnitOfWorkFactory:
+    """Makes units of work: `factory()` for changes, `factory.read()` for queries only."""
+
+    def __init__(self, engine: AsyncEngine, on_outbox: Callable[[], None] | None = None) -> None:
+        self._write = session_factory(engine)
+        self._read = session_factory(engine, readonly=True)
+        self._on_outbox = on_outbox
+        self._lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._ids: dict[tuple[str, str], int] = {}
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._write, self._on_outbox, self._lock, self._ids)
+
+    def read(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._read, id_cache=self._ids)

@@ -19,7 +19,6 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
-    TypeHandler,
     filters,
 )
 
@@ -27,7 +26,7 @@ from bot.bootstrap import Container, build
 from bot.config import Settings
 from bot.intake import IntakeService
 from bot.messages import t
-from handlers.telegram import parent, staff
+from handlers.telegram import parent, staff, supervisor
 from handlers.telegram.context import BotServices, DudaoContext
 from handlers.telegram.delivery import OutboxDelivery
 
@@ -78,6 +77,7 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     assert app.job_queue is not None
     app.job_queue.run_repeating(deliver, interval=1.0, first=0.5, name="outbox")
     services.wake_delivery = lambda: app.job_queue.run_once(deliver, 0)  # type: ignore[union-attr]
+    services.container.outbox_listeners.append(services.wake_delivery)
 
 
 async def _on_error(update: object, context: DudaoContext) -> None:
@@ -86,12 +86,6 @@ async def _on_error(update: object, context: DudaoContext) -> None:
     if isinstance(update, Update) and update.effective_message:
         with contextlib.suppress(Exception):
             await update.effective_message.reply_text(t("general.internal_error"))
-
-
-async def _deliver_now(update: Update, context: DudaoContext) -> None:
-    """Kick the outbox so notifications caused by this update go out at once."""
-    if context.services.wake_delivery:
-        context.services.wake_delivery()
 
 
 async def _unknown_command(update: Update, context: DudaoContext) -> None:
@@ -117,6 +111,7 @@ def build_application(services: BotServices, *, with_updater: bool = True,
     app = builder.build()
     app.bot_data["services"] = services
     private = filters.ChatType.PRIVATE
+    supervisor.register(app)  # supervisor commands and s: buttons before the generic ones
     app.add_handlers([
         CommandHandler("start", parent.start, filters=private),
         CommandHandler("help", parent.help_command, filters=private),
@@ -133,8 +128,6 @@ def build_application(services: BotServices, *, with_updater: bool = True,
         CallbackQueryHandler(parent.case_button, pattern=r"^c:"),
         MessageHandler(private & ~filters.StatusUpdate.ALL, parent.on_unsupported),
     ])
-    # After any update, deliver what its handler queued (the repeating job is the safety net).
-    app.add_handler(TypeHandler(Update, _deliver_now), group=1)
     app.add_error_handler(_on_error)  # type: ignore[arg-type]
     return app
 

@@ -281,8 +281,6 @@ async def _file(update: Update, context: DudaoContext, phone: str | None) -> Non
         # The parent must learn the reference: hand the reply to the outbox, which retries.
         log.warning("reference reply for %s failed; queued for retry", filed.reference)
         await context.services.cases.send_later(user.id, "filed", views.plain(text))
-    if context.services.wake_delivery:
-        context.services.wake_delivery()
 
 
 async def on_evidence(update: Update, context: DudaoContext) -> None:
@@ -423,8 +421,6 @@ async def _add_information(update: Update, context: DudaoContext, reference: str
         await _refuse(update, err)
         return
     context.awaiting = None
-    if context.services.wake_delivery:
-        context.services.wake_delivery()
     await _reply(update, t("parent.info.saved", reference=reference))
 
 

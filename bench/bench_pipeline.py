@@ -1,0 +1,156 @@
+"""Benchmark: parents filing tips through the full dudao pipeline vs a bare echo bot.
+
+Both run in the same process against the same local Bot API server implementation, one
+after the other, with the same number of simulated users. A dudao "tip" is two parent
+messages: the tip text (naming a school) and the 匿名提交 button; its latency runs from
+the first message to the reply carrying the case reference. Classification runs in a
+worker thread (IntakeService.analyse), storage is SQLite in a temporary directory.
+
+    .venv/bin/python -m bench.bench_pipeline --users 20 --tips 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import random
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from bench.bench_echo_localapi import LoadResult, echo_app, run_load
+from bot.bootstrap import migrate
+from bot.config import Settings
+from bot.directory import import_directory
+from bot.directory_files import read_directory_files
+from handlers.localapi import FakeUser, LocalBotApi
+from handlers.localapi.ptb import polling
+from handlers.telegram.app import PerChatUpdateProcessor, build_application, make_services
+
+ROOT = Path(__file__).resolve().parent.parent
+TIPS = [
+    "{s}三年级数学老师每天布置两个小时作业，孩子写到晚上十一点",
+    "{s}的课后服务强制报名，不报名老师就在群里点名",
+    "{s}老师周末在家里给学生有偿补课，一节课两百元",
+    "{s}一年级每天都有书面作业，还要家长拍照打卡",
+    "{s}课后服务时间老师讲新课，不参加的孩子跟不上",
+    "{s}的英语老师暗示孩子去她亲戚开的补习班",
+]
+SCHOOLS = ["城关一小", "城关二小", "二中", "实验小学", "育才中学"]
+
+
+async def tip_step(user: FakeUser, index: int) -> None:
+    """One tip: the text, then 匿名提交, waiting for the reference."""
+    rng = random.Random(user.id * 1000 + index)
+    text = rng.choice(TIPS).format(s=rng.choice(SCHOOLS)) + f"（第{index + 1}次）"
+    await user.send_text(text)
+    await user.wait_for_message(lambda m: "匿名提交" in str(m.reply_markup), timeout=60)
+    await user.press("匿名提交")
+    await user.wait_for_message(lambda m: "案件编号" in (m.text or ""), timeout=60)
+
+
+async def run_dudao(users: int, tips: int, classifier: Any, workdir: Path) -> LoadResult:
+    """Start the whole bot on a fresh SQLite database and let parents file tips."""
+    db = workdir / f"bench-{time.monotonic_ns()}.db"
+    async with LocalBotApi() as api:
+        settings = Settings(telegram={"token": api.token, "base_url": api.base_url,
+                                      "base_file_url": api.base_file_url},
+                            database={"url": f"sqlite:///{db}"},
+                            cases={"tips_per_hour": 1_000_000})
+        migrate(settings)
+        services = make_services(settings, classifier)
+        await import_directory(services.container.uow, read_directory_files(
+            sorted((ROOT / "data" / "directory").glob("*.csv"))))
+        # No AIORateLimiter: we measure the pipeline, not Telegram's 30 msg/s ceiling.
+        app = build_application(services, rate_limiter=False)
+        async with polling(app, timeout=5):
+            await app.post_init(app)
+            fakes = [api.user(500_000 + i, f"家长{i}") for i in range(users)]
+
+            async def converse(user: FakeUser) -> list[float]:
+                out = []
+                for index in range(tips):
+                    started = time.perf_counter()
+                    await tip_step(user, index)
+                    out.append(time.perf_counter() - started)
+                return out
+
+            started = time.perf_counter()
+            per_user = await asyncio.gather(*(converse(u) for u in fakes))
+            elapsed = time.perf_counter() - started
+        await services.container.close()
+    return LoadResult("dudao full pipeline", users, tips, elapsed,
+                      [x for lat in per_user for x in lat])
+
+
+def echo_per_chat(api: LocalBotApi) -> Any:
+    from telegram.ext import MessageHandler, filters
+
+    from handlers.localapi.ptb import application_builder
+
+    app = application_builder(api).concurrent_updates(PerChatUpdateProcessor()).build()
+
+    async def echo(update: Any, context: Any) -> None:
+        await update.effective_message.reply_text(update.effective_message.text)
+
+    app.add_handler(MessageHandler(filters.TEXT, echo))
+    return app
+
+
+async def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="dudao pipeline vs echo bot")
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--tips", type=int, default=10, help="tips per user")
+    parser.add_argument("--model", default=None, help="model directory (default: shipped)")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks-pipeline.md")
+    args = parser.parse_args(argv)
+    from classifier import load
+
+    print("loading the shipped classifier ...", flush=True)
+    classifier = load(args.model)
+    messages = 2 * args.tips  # the echo users send as many messages as the parents do
+    rows: list[tuple[str, LoadResult, float]] = []
+    for label, factory in (("echo, concurrent_updates=False", echo_app(False)),
+                           ("echo, concurrent_updates=True", echo_app(True)),
+                           ("echo, per-chat processor (dudao's)", echo_per_chat)):
+        print(f"running {label} ...", flush=True)
+        result = await run_load(factory, users=args.users, messages=messages, label=label)
+        rows.append((label, result, result.throughput))
+    print("running dudao full pipeline ...", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        dudao = await run_dudao(args.users, args.tips, classifier, Path(tmp))
+    best_echo = max(r[2] for r in rows)
+    dudao_msgs = dudao.throughput * 2
+    lines = [
+        f"## Parent pipeline vs bare echo bot ({date.today().isoformat()})",
+        "",
+        f"Machine: {platform.machine()}, Python {sys.version.split()[0]}, "
+        f"{args.users} simulated users in one process with the local Bot API server.",
+        "",
+        "| bot | users × exchanges | seconds | exchanges/s | parent messages/s | "
+        "p50 ms | p95 ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, result, _ in rows:
+        lines.append(f"| {label} | {result.users}×{result.messages} | {result.seconds:.2f} | "
+                     f"{result.throughput:.0f} | {result.throughput:.0f} | "
+                     f"{result.percentile(50):.1f} | {result.percentile(95):.1f} |")
+    lines.append(f"| dudao: tip → reference (2 messages) | {dudao.users}×{dudao.messages} | "
+                 f"{dudao.seconds:.2f} | {dudao.throughput:.1f} tips/s | {dudao_msgs:.0f} | "
+                 f"{dudao.percentile(50):.1f} | {dudao.percentile(95):.1f} |")
+    ratio = dudao_msgs / best_echo
+    lines += ["", f"dudao handles {dudao_msgs:.0f} parent messages/s = **{ratio:.2f}×** the best "
+              f"echo setting ({best_echo:.0f}/s). Target ≥ 0.33×: "
+              f"{'met' if ratio >= 1 / 3 else 'NOT met'}.", ""]
+    report = "\n".join(lines)
+    print(report)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
