@@ -174,18 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.set_defaults(func=cmd_invite)
 
-    try:
-        from classifier.cli import add_classify_arguments, add_train_arguments
-    except ImportError:  # the classifier package is optional only while it is being built
-        add_train_arguments = add_classify_arguments = None  # type: ignore[assignment]
+    from classifier.cli import add_classify_arguments, add_train_arguments
+
     p = sub.add_parser("train", help="train and evaluate the tip classifier")
     _add_config(p)
-    if add_train_arguments:
-        add_train_arguments(p)
+    add_train_arguments(p)
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("classify", help="classify JSON Lines from stdin")
-    if add_classify_arguments:
-        add_classify_arguments(p)
+    add_classify_arguments(p)
     p.set_defaults(func=cmd_classify)
     return parser
 

@@ -108,11 +108,11 @@ class Settings(BaseSettings):
                                       extra="forbid")
 
     timezone: str = "Asia/Shanghai"
-    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    telegram: TelegramSettings = Field(default_factory=lambda: TelegramSettings())
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
-    cases: CaseSettings = Field(default_factory=CaseSettings)
-    time_rules: TimeRules = Field(default_factory=TimeRules)
-    classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
+    cases: CaseSettings = Field(default_factory=lambda: CaseSettings())
+    time_rules: TimeRules = Field(default_factory=lambda: TimeRules())
+    classifier: ClassifierSettings = Field(default_factory=lambda: ClassifierSettings())
     directory: DirectorySettings = Field(default_factory=DirectorySettings)
 
     @field_validator("timezone")

@@ -268,6 +268,7 @@ CATALOGUE: dict[str, str] = {
     "classifier.train.class_metrics": "  {name}（{label}）：精确率 {precision:.3f}，召回率 {recall:.3f}，F1 {f1:.3f}，样本 {support}",
     "classifier.train.macro": "留出集宏平均F1 {f1:.4f}，准确率 {accuracy:.4f}（交叉验证宏平均F1 {cv_f1:.4f}）",
     "classifier.train.threshold": "置信度阈值 {threshold:.3f}：交叉验证中 {coverage:.1%} 的线索达到阈值可自动分派，其中分类正确 {precision:.1%}；留出集中 {h_coverage:.1%} 可自动分派，正确 {h_precision:.1%}。",
+    "classifier.train.threshold_rule_only": "（阈值同时要求置信度最低的一批线索也达到 95% 正确；若只看总体准确率，阈值为 {threshold:.3f}，可自动分派 {coverage:.1%}。）",
     "classifier.train.quality_ok": "质量要求（留出集宏平均F1 ≥ 0.90，各类召回率 ≥ 0.85）：达到。",
     "classifier.train.quality_fail": "质量要求（留出集宏平均F1 ≥ 0.90，各类召回率 ≥ 0.85）：未达到：{detail}",
     "classifier.train.no_old": "输出目录中还没有模型，保存新模型。",

@@ -144,6 +144,7 @@ async def run_sandbox(settings: Settings, classifier: Any,
         app = build_application(services)
         try:
             async with polling(app, timeout=1):
+                assert app.post_init is not None
                 await app.post_init(app)
                 session = Sandbox(api, services, out)
                 session.say(t("sandbox.intro"))

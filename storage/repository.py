@@ -329,16 +329,16 @@ class DirectoryRepository:
         return out
 
     async def names(self, kind: str, codes: Sequence[str]) -> dict[str, str]:
-        model = {"school": School, "institution": Institution, "district": District,
-                 "person": Person}[kind]
+        model: Any = {"school": School, "institution": Institution, "district": District,
+                      "person": Person}[kind]
         rows = await self.session.execute(select(model.code, model.name)
                                           .where(model.code.in_(list(codes))))
-        return dict(rows.tuples().all())
+        return {str(code): str(name) for code, name in rows.all()}
 
     async def schools_of(self, person_code: str) -> list[tuple[str, str]]:
         stmt = (select(School.code, School.name).join(Person, Person.id == School.supervisor_id)
                 .where(Person.code == person_code).order_by(School.code))
-        return list((await self.session.execute(stmt)).tuples().all())
+        return [(str(code), str(name)) for code, name in (await self.session.execute(stmt)).all()]
 
     async def unvisited_schools(self, month_start: date, next_month: date,
                                 person_code: str | None = None) -> list[tuple[str, str, str]]:
@@ -350,7 +350,8 @@ class DirectoryRepository:
                 .join(Person, Person.id == School.supervisor_id).where(~visited))
         if person_code:
             stmt = stmt.where(Person.code == person_code)
-        return list((await self.session.execute(stmt.order_by(School.code))).tuples().all())
+        rows = (await self.session.execute(stmt.order_by(School.code))).all()
+        return [(str(school), str(name), str(person)) for school, name, person in rows]
 
     async def add_visit(self, person_code: str, school_code: str, visit_date: date, note: str,
                         photo_file_id: str, now: datetime) -> None:

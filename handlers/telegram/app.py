@@ -105,7 +105,7 @@ def build_application(services: BotServices, *, with_updater: bool = True,
                .concurrent_updates(PerChatUpdateProcessor())
                .post_init(_post_init))
     if rate_limiter:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=2))
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=2))  # type: ignore[arg-type]
     if not with_updater:
         builder = builder.updater(None)
     app = builder.build()

@@ -323,6 +323,7 @@ async def on_evidence(update: Update, context: DudaoContext) -> None:
 
 def _evidence_of(message: Message, context: DudaoContext) -> dict[str, Any] | str:
     """Describe the attachment, or say in Chinese why it is refused."""
+    item: dict[str, Any]
     limit = context.services.settings.cases.max_evidence_bytes
     if message.photo:
         photo = message.photo[-1]

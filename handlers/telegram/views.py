@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from html import escape, unescape
+from typing import Any
 
 from telegram import (
     InlineKeyboardButton,
@@ -139,10 +140,11 @@ def plain(html_text: str) -> str:
     return unescape(re.sub(r"<[^>]+>", "", html_text))
 
 
-def markup_from_outbox(spec: dict[str, object] | None) -> InlineKeyboardMarkup | None:
+def markup_from_outbox(spec: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
     """Outbox rows keep buttons as plain data: {"buttons": [[[text, data], ...], ...]}."""
-    if not spec or not isinstance(spec.get("buttons"), list):
+    buttons = spec.get("buttons") if spec else None
+    if not isinstance(buttons, list):
         return None
     rows = [[InlineKeyboardButton(str(text), callback_data=str(data)) for text, data in row]
-            for row in spec["buttons"]]  # type: ignore[union-attr]
+            for row in buttons]
     return InlineKeyboardMarkup(rows)

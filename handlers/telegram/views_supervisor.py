@@ -1,0 +1,204 @@
+"""Every text and keyboard a supervisor sees, rendered from the catalogue, HTML-escaped.
+
+Callback data ("s:acc:SJ-2026-000001") only names what was pressed; the server re-checks
+the supervisor, the assignment and the status for every press.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta, tzinfo
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.domain import Case, CaseEvent, Disposition, DomainError, Status
+from bot.messages import CATALOGUE, explain, t
+from bot.privacy import mask_personal_data
+from bot.supervision import CaseLine, Coverage, SupervisorCase, VisitLogged
+
+Reply = tuple[str, InlineKeyboardMarkup | None]
+HISTORY_SHOWN = 5
+COMMENT_SHOWN = 80
+PROPOSALS = (Disposition.UNFOUNDED, Disposition.FIXED, Disposition.RECTIFY,
+             Disposition.TRANSFERRED)
+
+
+def _button(text: str, data: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text, callback_data=data)
+
+
+def _short_date(day: date) -> str:
+    return f"{day.month}月{day.day}日"
+
+
+def _when(moment: datetime, tz: tzinfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def refusal_html(err: DomainError) -> str:
+    """A domain refusal for an HTML reply; parameters may echo user input, so escape them."""
+    return explain(err.key, {k: escape(str(v)) for k, v in err.params.items()})
+
+
+def refusal_alert(err: DomainError) -> str:
+    """A domain refusal for a button's pop-up (plain text, Telegram caps it at 200)."""
+    return explain(err.key, err.params)[:190]
+
+
+def action_rows(case: Case) -> list[list[InlineKeyboardButton]]:
+    """The buttons for what the supervisor may do next with this case."""
+    ref = case.reference
+    if case.status is Status.ASSIGNED:
+        return [[_button(t("button.sv.accept"), f"s:acc:{ref}"),
+                 _button(t("button.sv.back"), f"s:back:{ref}")]]
+    if case.status is Status.ACCEPTED:
+        return [[_button(t("button.sv.propose"), f"s:prop:{ref}"),
+                 _button(t("button.sv.ask"), f"s:ask:{ref}")],
+                [_button(t("button.sv.back"), f"s:back:{ref}")]]
+    if case.status is Status.RECTIFYING:
+        row = [_button(t("button.sv.done"), f"s:done:{ref}")]
+        if case.pending_extension is None:
+            row.append(_button(t("button.sv.extend"), f"s:ext:{ref}"))
+        return [row]
+    return []
+
+
+def _markup(rows: list[list[InlineKeyboardButton]]) -> InlineKeyboardMarkup | None:
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def _event_line(event: CaseEvent, tz: tzinfo) -> str:
+    key = f"sv.history.{event.action}"
+    what = t(key) if key in CATALOGUE else escape(event.action)
+    comment = mask_personal_data(event.comment)
+    if len(comment) > COMMENT_SHOWN:
+        comment = comment[:COMMENT_SHOWN] + "…"
+    line = t("sv.case.history_line", at=_when(event.at, tz), what=what)
+    return line + (t("sv.case.history_comment", comment=escape(comment)) if comment else "")
+
+
+def case_detail(view: SupervisorCase, tz: tzinfo) -> Reply:
+    """One case as its supervisor sees it: never the parent's name or phone."""
+    case = view.case
+    lines = [t("sv.case.head", reference=case.reference,
+               category=t(f"category.{case.category}"),
+               entity=escape(view.entity_name) if view.entity_name else t("sv.case.no_entity"),
+               status=t(f"status.{case.status.value}")),
+             t("sv.case.text", text=escape(mask_personal_data(case.text))),
+             t("sv.case.evidence", count=view.evidence_count)]
+    if view.accept_due:
+        lines.append(t("sv.case.accept_due", due=_when(view.accept_due, tz)))
+    if view.propose_due:
+        lines.append(t("sv.case.propose_due", due=_when(view.propose_due, tz)))
+    if case.disposition and case.status is not Status.CLOSED:
+        lines.append(t("sv.case.disposition", disposition=t(f"disposition.{case.disposition}")))
+    if case.rectify_deadline and case.status in (Status.PROPOSED, Status.RECTIFYING,
+                                                 Status.RECTIFICATION_REPORTED):
+        late = (view.today - case.rectify_deadline).days
+        lines.append(t("sv.case.deadline", date=case.rectify_deadline.isoformat())
+                     + (t("sv.case.overdue", days=late)
+                        if late > 0 and case.status is Status.RECTIFYING else ""))
+    if case.pending_extension:
+        lines.append(t("sv.case.pending_extension", date=case.pending_extension.isoformat()))
+    lines.append(t("sv.case.history_title"))
+    lines += [_event_line(e, tz) for e in case.events[-HISTORY_SHOWN:]]
+    return "\n".join(lines), _markup(action_rows(case))
+
+
+def case_list(lines: Sequence[CaseLine], tz: tzinfo) -> Reply:
+    """The supervisor's open cases, most urgent first, each a button that opens it."""
+    if not lines:
+        return t("sv.cases.empty"), None
+    text = [t("sv.cases.title", count=len(lines))]
+    rows = []
+    for line in lines:
+        due = ""
+        if line.overdue_days > 0:
+            due = t("sv.cases.overdue", days=line.overdue_days)
+        elif line.due is not None:
+            due = t("sv.cases.due", due=line.due.astimezone(tz).strftime("%m-%d %H:%M"))
+        text.append(t("sv.cases.line", reference=line.reference,
+                      category=t(f"category.{line.category}"),
+                      status=t(f"status.{line.status.value}"), due=due))
+        mark = "⚠ " if line.overdue_days > 0 else ""
+        rows.append([_button(f"{mark}{line.reference} {t(f'status.{line.status.value}')}",
+                             f"s:open:{line.reference}")])
+    return "\n".join(text), InlineKeyboardMarkup(rows)
+
+
+def accepted(case: Case, propose_days: int) -> Reply:
+    return (t("sv.accepted", reference=case.reference, days=propose_days),
+            _markup(action_rows(case)))
+
+
+def prompt(key: str, *, skip: str | None = None, **params: object) -> Reply:
+    """A question answered by text; `skip` names the button that answers it with nothing."""
+    markup = InlineKeyboardMarkup([[_button(t(skip), "s:skip")]]) if skip else None
+    return t(key, **params), markup
+
+
+def disposition_question(reference: str) -> Reply:
+    rows = [[_button(t(f"disposition.{d.value}"), f"s:pd:{reference}:{d.value}")]
+            for d in PROPOSALS]
+    return t("sv.prop.prompt", reference=reference), InlineKeyboardMarkup(rows)
+
+
+def deadline_question(reference: str, choices: Sequence[tuple[int, date, bool]]) -> Reply:
+    rows = [[_button(t("button.sv.days_default" if default else "button.sv.days", days=days,
+                       date=_short_date(deadline)), f"s:pdl:{reference}:{days}")]
+            for days, deadline, default in choices]
+    return t("sv.prop.deadline_prompt"), InlineKeyboardMarkup(rows)
+
+
+def proposed(case: Case) -> Reply:
+    detail = ""
+    if case.disposition is Disposition.RECTIFY and case.rectify_deadline:
+        detail = t("sv.prop.detail.deadline", date=case.rectify_deadline.isoformat())
+    elif case.disposition is Disposition.TRANSFERRED:
+        detail = t("sv.prop.detail.transfer", department=escape(case.transfer_to))
+    disposition = t(f"disposition.{case.disposition.value}") if case.disposition else ""
+    return t("sv.prop.done", reference=case.reference, disposition=disposition,
+             detail=detail), None
+
+
+def extension_question(case: Case, choices: Sequence[tuple[int, date]]) -> Reply:
+    current = case.rectify_deadline.isoformat() if case.rectify_deadline else t("sv.case.none")
+    rows = [[_button(t("button.sv.plus_days", days=days, date=_short_date(target)),
+                     f"s:extd:{case.reference}:{days}")] for days, target in choices]
+    return t("sv.ext.prompt", reference=case.reference, deadline=current), \
+        InlineKeyboardMarkup(rows)
+
+
+def school_question(schools: Sequence[tuple[str, str]]) -> Reply:
+    if not schools:
+        return t("sv.visit.no_schools"), None
+    rows = [[_button(name, f"s:vs:{code}")] for code, name in schools]
+    return t("sv.visit.pick_school"), InlineKeyboardMarkup(rows)
+
+
+def visit_date_question(code: str, name: str, today: date) -> Reply:
+    days = [today - timedelta(days=n) for n in range(3)]
+    row = [_button(t(f"button.sv.day{n}", date=_short_date(day)),
+                   f"s:vd:{code}:{day.strftime('%Y%m%d')}") for n, day in enumerate(days)]
+    return t("sv.visit.pick_date", school=escape(name)), InlineKeyboardMarkup([row])
+
+
+def visit_saved(logged: VisitLogged) -> Reply:
+    cov = logged.coverage
+    return t("sv.visit.saved", date=logged.visit_date.isoformat(),
+             school=escape(logged.school_name),
+             photo=t("sv.visit.with_photo") if logged.with_photo else "",
+             visited=len(cov.visited), total=cov.total), None
+
+
+def coverage(cov: Coverage) -> Reply:
+    if cov.total == 0:
+        return t("sv.visit.no_schools"), None
+    lines = [t("sv.visits.title", year=cov.month_start.year, month=cov.month_start.month,
+               visited=len(cov.visited), total=cov.total)]
+    lines += [t("sv.visits.visited", school=escape(name)) for _, name in cov.visited]
+    lines += [t("sv.visits.unvisited", school=escape(name)) for _, name in cov.unvisited]
+    lines.append(t("sv.visits.hint"))
+    return "\n".join(lines), None
+
