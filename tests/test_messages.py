@@ -39,3 +39,11 @@ def test_texts_are_chinese() -> None:
         return not cjk.search(bare) and bool(english.search(bare))
 
     assert [k for k, v in CATALOGUE.items() if untranslated(v)] == []
+
+
+def test_every_menu_command_has_a_description() -> None:
+    from handlers.telegram.app import COMMANDS
+    from handlers.telegram.staff import STAFF_COMMANDS, SUPERVISOR_COMMANDS
+
+    names = set(COMMANDS) | set(STAFF_COMMANDS) | set(SUPERVISOR_COMMANDS)
+    assert [n for n in sorted(names) if f"command.{n}" not in CATALOGUE] == []

@@ -10,7 +10,7 @@ from typing import Any
 from telegram import Message, ReplyKeyboardRemove, Update
 from telegram.error import TelegramError
 
-from bot.domain import DomainError, Rating
+from bot.domain import DomainError, Rating, Role
 from bot.intake import normalise_text
 from bot.messages import explain, t
 from bot.services import EvidenceInput, TipInput
@@ -106,8 +106,18 @@ async def on_text(update: Update, context: DudaoContext) -> None:
         await _rate(update, context, reference, rating, message.text)
     elif awaiting == "contact":
         await _contact_typed(update, context, message.text)
+    elif await _is_official(update, context):
+        await _reply(update, t("official.free_text"))
     else:
         await _new_tip(update, context, message.text)
+
+
+async def _is_official(update: Update, context: DudaoContext) -> bool:
+    """Bound supervisors and staff work through their menus; their free text is no tip."""
+    user = update.effective_user
+    assert user is not None
+    actor = await context.services.cases.identify(user.id)
+    return actor.role is not Role.PARENT
 
 
 def _official_module(awaiting: str) -> Any:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from telegram import Update
+import logging
+
+from telegram import BotCommand, BotCommandScopeChat, Update
+from telegram.error import TelegramError
 
 from bot.domain import DomainError
 from bot.messages import explain, t
 from handlers.telegram.context import DudaoContext
+
+log = logging.getLogger(__name__)
 
 
 async def bind_with_code(update: Update, context: DudaoContext, code: str) -> None:
@@ -25,6 +30,22 @@ async def bind_with_code(update: Update, context: DudaoContext, code: str) -> No
         return
     await message.reply_html(t("invite.bound", name=person.name,
                                role_name=t(f"role.{person.role}")))
+    await show_commands(context, user.id, person.role)
+
+
+SUPERVISOR_COMMANDS = ("cases", "visit", "visits", "help")
+STAFF_COMMANDS = ("office", "triage", "approvals", "verify", "extensions", "overdue", "case",
+                  "export", "help")
+
+
+async def show_commands(context: DudaoContext, chat_id: int, role: str) -> None:
+    """Give a bound person's chat the command menu of their role."""
+    names = STAFF_COMMANDS if role == "staff" else SUPERVISOR_COMMANDS
+    commands = [BotCommand(name, t(f"command.{name}")) for name in names]
+    try:
+        await context.bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id))
+    except TelegramError:  # the menu is a convenience; binding already succeeded
+        log.warning("could not set the command menu for chat %s", chat_id)
 
 
 async def bind_command(update: Update, context: DudaoContext) -> None:
