@@ -136,6 +136,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run(_settings(args))
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from bot.export import run_export
+
+    return run_export(args)
+
+
 def cmd_try(args: argparse.Namespace) -> int:
     from bot.runner import try_sandbox
 
@@ -165,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("files", nargs="+", metavar="FILE")
     _add_config(imp)
     imp.set_defaults(func=cmd_directory_import)
+
+    from bot.export import add_export_arguments
+
+    p = sub.add_parser("export", help="export cases to XLSX or CSV for the office")
+    _add_config(p)
+    add_export_arguments(p)
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("invite", help="issue a one-time invite code for a supervisor or staff")
     who = p.add_mutually_exclusive_group(required=True)

@@ -8,6 +8,7 @@ removes events. Callers pass `now` explicitly so time is always controllable.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -203,7 +204,8 @@ class Case:
              reporter_user_id: int, now: datetime, anonymous: bool = True,
              reporter_name: str | None = None, reporter_phone: str | None = None,
              school_code: str | None = None, institution_code: str | None = None,
-             district_code: str | None = None, model_version: str = "") -> Case:
+             district_code: str | None = None, model_version: str = "",
+             alternatives: Sequence[tuple[str, float]] = ()) -> Case:
         """Open a new case from a parent's tip; anonymous tips keep no name or phone."""
         if category not in CATEGORIES:
             raise InvalidInput("case.error.unknown_category", category=category)
@@ -217,7 +219,8 @@ class Case:
                    school_code=school_code, institution_code=institution_code,
                    district_code=district_code, model_version=model_version)
         case._move("filed", Actor(Role.PARENT, user_id=reporter_user_id), now, Status.NEW,
-                   category=category, confidence=round(case.confidence, 4))
+                   category=category, confidence=round(case.confidence, 4),
+                   alternatives=[[c, round(p, 4)] for c, p in alternatives])
         return case
 
     def route(self, decision: RoutingDecision, now: datetime) -> None:

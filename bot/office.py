@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 from bot.domain import (
     CATEGORIES,
-    OPEN_STATUSES,
     SCHOOL_CATEGORIES,
     TUTORING_CATEGORIES,
     Actor,
@@ -152,9 +151,9 @@ class OfficeService:
         """Rectifying cases whose supervisor asked for a later deadline, undecided."""
         await self.staff(user_id)
         async with reading(self.uow) as uow:
-            listed = await uow.cases.list_by_status(Status.RECTIFYING, limit=500)
-            # Listing comes without events; the pending request lives in the events.
-            loaded = [await uow.cases.get(c.reference) for c in listed]
+            # The pending request lives in the events, so list with them (one query).
+            loaded = await uow.cases.list_by_status(Status.RECTIFYING, limit=500,
+                                                    with_events=True)
         return [c for c in loaded if c is not None and c.pending_extension is not None]
 
     async def overdue(self, user_id: int) -> list[OverdueItem]:
@@ -163,9 +162,9 @@ class OfficeService:
         now = self.clock.now().astimezone(self.rules.tz)
         async with reading(self.uow) as uow:
             late = await uow.cases.overdue_rectifications(now.date())
-            waiting = await uow.cases.list_by_status(Status.ASSIGNED, Status.ACCEPTED,
-                                                     Status.PROPOSED, limit=500)
-            loaded = [await uow.cases.get(c.reference) for c in waiting]
+            loaded = await uow.cases.list_by_status(Status.ASSIGNED, Status.ACCEPTED,
+                                                    Status.PROPOSED, limit=500,
+                                                    with_events=True)
         items = []
         for case in late:
             assert case.rectify_deadline is not None
@@ -195,10 +194,9 @@ class OfficeService:
         """How much is waiting in each office queue (the /office menu)."""
         await self.staff(user_id)
         async with reading(self.uow) as uow:
-            triage = len(await uow.cases.list_by_status(Status.TRIAGE, limit=1000))
-            approvals = len(await uow.cases.list_by_status(Status.PROPOSED, limit=1000))
-            verify = len(await uow.cases.list_by_status(Status.RECTIFICATION_REPORTED,
-                                                        limit=1000))
+            triage = await uow.cases.count_by_status(Status.TRIAGE)
+            approvals = await uow.cases.count_by_status(Status.PROPOSED)
+            verify = await uow.cases.count_by_status(Status.RECTIFICATION_REPORTED)
         return Counts(triage, approvals, verify, len(await self.extension_requests(user_id)),
                       len(await self.overdue(user_id)))
 
@@ -483,7 +481,9 @@ async def find_duplicates(uow: SqlUnitOfWork, case: Case, window_days: int,
     if not (case.school_code or case.institution_code) or window_days <= 0:
         return []
     window = timedelta(days=window_days)
-    open_cases = await uow.cases.list_by_status(*OPEN_STATUSES, limit=5000)
+    open_cases = await uow.cases.open_about(
+        school_code=case.school_code, institution_code=case.institution_code,
+        since=case.created_at - window, until=case.created_at + window)
     names = await _entity_names(uow, case)
     found = []
     for other in open_cases:

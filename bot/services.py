@@ -74,6 +74,7 @@ class TipInput:
     institution_code: str | None = None
     district_code: str | None = None
     evidence: tuple[EvidenceInput, ...] = ()
+    alternatives: tuple[tuple[str, float], ...] = ()  # the classifier's top guesses
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ class CaseService:
                 anonymous=tip.anonymous, reporter_name=tip.reporter_name,
                 reporter_phone=tip.reporter_phone, school_code=tip.school_code,
                 institution_code=tip.institution_code, district_code=district,
-                model_version=tip.model_version)
+                model_version=tip.model_version, alternatives=tip.alternatives)
             case.route(decision, now)
             await uow.cases.add(case)
             for item in tip.evidence:
@@ -196,10 +197,13 @@ class CaseService:
 
     async def _tell_staff(self, uow: SqlUnitOfWork, key: str, now: datetime,
                           **params: Any) -> None:
+        reference = params.get("reference")
+        markup = ({"buttons": [[[t("office.button.open", reference=reference),
+                                 f"o:open:{reference}"]]]} if reference else None)
         for person in await uow.directory.people("staff"):
             if person.telegram_user_id:
                 await uow.outbox.enqueue(person.telegram_user_id, key.removeprefix("notify."),
-                                         t(key, **params), now)
+                                         t(key, **params), now, markup=markup)
 
     async def view(self, user_id: int, reference: str) -> tuple[Actor, Case]:
         """A case as this user may see it; refuses anything that is not theirs."""

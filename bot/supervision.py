@@ -160,9 +160,8 @@ class SupervisionService:
         then the longest assigned."""
         person = await self.supervisor(user_id)
         async with self.uow() as uow:
-            listed = await uow.cases.list_for_assignee(person.code)
-            # The list comes without events; the clocks need the assignment times.
-            loaded = [await uow.cases.get(c.reference) for c in listed]
+            # The clocks need the assignment times, so the list comes with events.
+            loaded = await uow.cases.list_for_assignee(person.code, with_events=True)
         today = self.today()
         lines = [self._line(c, today) for c in loaded if c is not None]
         return sorted(lines, key=lambda line: (

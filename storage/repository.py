@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -211,15 +211,37 @@ class CaseRepository:
                 .order_by(CaseRow.id.desc()).limit(limit))
         return await self._load(stmt, with_events=False)
 
-    async def list_for_assignee(self, person_code: str, limit: int = 50) -> list[Case]:
+    async def list_for_assignee(self, person_code: str, limit: int = 50, *,
+                                with_events: bool = False) -> list[Case]:
         stmt = (self._select().where(CaseRow.assignee_id == await self._id_for(Person, person_code),
                                      CaseRow.status != Status.CLOSED.value)
                 .order_by(CaseRow.updated_at).limit(limit))
-        return await self._load(stmt, with_events=False)
+        return await self._load(stmt, with_events=with_events)
 
-    async def list_by_status(self, *statuses: Status, limit: int = 50) -> list[Case]:
+    async def list_by_status(self, *statuses: Status, limit: int = 50,
+                             with_events: bool = False) -> list[Case]:
         stmt = (self._select().where(CaseRow.status.in_([s.value for s in statuses]))
                 .order_by(CaseRow.updated_at).limit(limit))
+        return await self._load(stmt, with_events=with_events)
+
+    async def count_by_status(self, *statuses: Status) -> int:
+        stmt = select(func.count()).where(CaseRow.status.in_([s.value for s in statuses]))
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def open_about(self, *, school_code: str | None, institution_code: str | None,
+                         since: datetime, until: datetime, limit: int = 200) -> list[Case]:
+        """Open cases about this school or institution filed in [since, until]."""
+        about = []
+        if school_code:
+            about.append(CaseRow.school_id == await self._id_for(School, school_code))
+        if institution_code:
+            about.append(CaseRow.institution_id == await self._id_for(Institution,
+                                                                       institution_code))
+        if not about:
+            return []
+        stmt = (self._select().where(or_(*about), CaseRow.status != Status.CLOSED.value,
+                                     CaseRow.created_at >= since, CaseRow.created_at <= until)
+                .order_by(CaseRow.created_at).limit(limit))
         return await self._load(stmt, with_events=False)
 
     async def overdue_rectifications(self, today: date, limit: int = 1000) -> list[Case]:

@@ -26,7 +26,7 @@ from bot.bootstrap import Container, build
 from bot.config import Settings
 from bot.intake import IntakeService
 from bot.messages import t
-from handlers.telegram import parent, staff, supervisor
+from handlers.telegram import office, parent, staff, supervisor
 from handlers.telegram.context import BotServices, DudaoContext
 from handlers.telegram.delivery import OutboxDelivery
 
@@ -111,7 +111,9 @@ def build_application(services: BotServices, *, with_updater: bool = True,
     app = builder.build()
     app.bot_data["services"] = services
     private = filters.ChatType.PRIVATE
-    supervisor.register(app)  # supervisor commands and s: buttons before the generic ones
+    # Role-specific commands and buttons go before the generic parent handlers.
+    office.register(app)
+    supervisor.register(app)
     app.add_handlers([
         CommandHandler("start", parent.start, filters=private),
         CommandHandler("help", parent.help_command, filters=private),

@@ -275,7 +275,8 @@ async def _file(update: Update, context: DudaoContext, phone: str | None) -> Non
         school_code=entity.code if entity and entity.kind == "school" else None,
         institution_code=entity.code if entity and entity.kind == "institution" else None,
         district_code=entity.district_code if entity else None,
-        evidence=tuple(EvidenceInput(**e) for e in draft.evidence))
+        evidence=tuple(EvidenceInput(**e) for e in draft.evidence),
+        alternatives=tuple(draft.analysis.alternatives))
     try:
         filed = await context.services.cases.file_tip(tip)
     except DomainError as err:
