@@ -1,0 +1,1 @@
+"""The trained model shipped with dudao (written by `dudao train`)."""

@@ -1,0 +1,1 @@
+"""Static resources of the classifier: the domain dictionary and the stop-word list."""

@@ -1,0 +1,551 @@
+"""Train, cross-validate, evaluate on the held-out split, choose the threshold, save."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import platform
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    log_loss,
+    precision_recall_fscore_support,
+)
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+from classifier import artifact
+from classifier.features import PipelineConfig, build_pipeline, prepare
+from classifier.labels import CATEGORIES
+from classifier.runtime import CompiledModel
+from classifier.text import Tokenizer, normalise
+
+Example = tuple[str, str]  # (text, label)
+Progress = Callable[[str], None]
+
+TARGET_PRECISION = 0.95
+MIN_WINDOW = 30  # smallest set of least-confident predictions checked by choose_threshold
+QUALITY_MACRO_F1 = 0.90
+QUALITY_MIN_RECALL = 0.85
+CV_FOLDS = 5
+SEED = 20260101
+MAX_ERRORS_IN_REPORT = 60
+
+# The configurations cross-validation chooses between: feature sets (characters, words,
+# both) and regularisation strength for the two linear models.
+SEARCH_SPACE: tuple[PipelineConfig, ...] = (
+    PipelineConfig(model="logreg", c=10.0, use_words=False),
+    PipelineConfig(model="logreg", c=10.0, use_chars=False),
+    PipelineConfig(model="logreg", c=3.0),
+    PipelineConfig(model="logreg", c=10.0),
+    PipelineConfig(model="logreg", c=30.0),
+    PipelineConfig(model="logreg", c=100.0),
+    PipelineConfig(model="logreg", c=30.0, char_ngrams=(1, 4)),
+    PipelineConfig(model="logreg", c=30.0, min_df=2),
+    PipelineConfig(model="svm", c=0.3, calibration="sigmoid"),
+    PipelineConfig(model="svm", c=1.0, calibration="sigmoid"),
+    PipelineConfig(model="svm", c=1.0, calibration="sigmoid", min_df=2),
+)
+DEFAULT_CONFIG = PipelineConfig(model="logreg", c=30.0)
+
+
+class TrainingError(Exception):
+    """Training cannot start; `key` and `params` name the catalogue message."""
+
+    def __init__(self, key: str, **params: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+
+@dataclass
+class Corpus:
+    """Labelled examples of the train and held-out splits."""
+
+    train: list[Example]
+    heldout: list[Example]
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A confidence threshold and what it does on the data it was chosen from."""
+
+    value: float
+    precision: float
+    coverage: float
+
+
+@dataclass
+class Candidate:
+    """One configuration's cross-validated scores."""
+
+    config: PipelineConfig
+    macro_f1: float
+    macro_f1_std: float
+    log_loss: float
+
+    @property
+    def name(self) -> str:
+        """Return a short human-readable description of the configuration."""
+        return describe_config(self.config)
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced and decided."""
+
+    pipeline: Any
+    compiled: CompiledModel
+    tokenizer: Tokenizer
+    metadata: dict[str, Any]
+    report: dict[str, Any]
+    heldout_macro_f1: float
+    old_macro_f1: float | None = None
+    old_version: str | None = None
+    replaced: bool = False
+    quality_failures: list[str] = field(default_factory=list)
+
+
+def describe_config(config: PipelineConfig) -> str:
+    """Describe a configuration in one line (feature sets, model, C)."""
+    feats = []
+    if config.use_chars:
+        feats.append(f"char{config.char_ngrams[0]}-{config.char_ngrams[1]}")
+    if config.use_words:
+        feats.append(f"word{config.word_ngrams[0]}-{config.word_ngrams[1]}")
+    model = "LogisticRegression" if config.model == "logreg" else "LinearSVC"
+    calibration = "" if config.calibration == "none" else f"+{config.calibration}"
+    pruning = f" min_df={config.min_df}" if config.min_df > 1 else ""
+    return f"{'+'.join(feats)} {model}{calibration} C={config.c:g}{pruning}"
+
+
+def read_split(directory: Path) -> list[Example]:
+    """Read `<label>.txt` files (one tip per line) of one split."""
+    examples: list[Example] = []
+    for label in CATEGORIES:
+        path = directory / f"{label}.txt"
+        if not path.is_file():
+            continue
+        for line in path.read_text("utf-8").splitlines():
+            if line.strip():
+                examples.append((line.strip(), label))
+    return examples
+
+
+def read_corpus(directory: Path) -> Corpus:
+    """Read the corpus directory (train/ and heldout/ with one file per label)."""
+    if not (directory / "train").is_dir():
+        raise TrainingError("classifier.error.no_corpus", path=directory)
+    return Corpus(train=read_split(directory / "train"), heldout=read_split(directory / "heldout"))
+
+
+def clean_training_set(train: Sequence[Example], extra: Sequence[Example],
+                       heldout: Sequence[Example]) -> tuple[list[Example], int]:
+    """Merge corrections into the train split; drop duplicates and held-out texts (no leaks)."""
+    for _text, label in extra:
+        if label not in CATEGORIES:
+            raise TrainingError("classifier.error.bad_extra_label", label=label)
+    seen = {normalise(text) for text, _label in heldout}
+    merged: dict[str, Example] = {}
+    dropped = 0
+    # Corrections come last so a staff member's label wins over the corpus for the same text.
+    for text, label in [*train, *extra]:
+        key = normalise(text)
+        if not key or key in seen:
+            dropped += 1
+            continue
+        if key in merged:
+            dropped += 1
+        merged[key] = (text, label)
+    return list(merged.values()), dropped
+
+
+def data_hash(train: Sequence[Example], heldout: Sequence[Example]) -> str:
+    """Return a SHA-256 over the sorted labelled data of both splits."""
+    digest = hashlib.sha256()
+    for split, rows in (("train", train), ("heldout", heldout)):
+        for text, label in sorted(rows, key=lambda row: (row[1], row[0])):
+            digest.update(f"{split}\t{label}\t{text}\n".encode())
+    return digest.hexdigest()
+
+
+def choose_threshold(confidences: np.ndarray, correct: np.ndarray,
+                     target: float = TARGET_PRECISION, window: int | None = None) -> Threshold:
+    """Return the lowest threshold whose admitted predictions are right ≥ `target`.
+
+    Two conditions must hold at the threshold: all predictions at or above it are right at
+    least `target` of the time (the product rule), and so are the `window` least confident of
+    them. The second keeps a very accurate model from auto-routing its coin-flip guesses just
+    because its confident majority pulls the average up; real tips are harder than the corpus,
+    and their extra errors sit at low confidence. window=0 applies the product rule alone;
+    None uses max(MIN_WINDOW, 5% of the data).
+    """
+    n = len(confidences)
+    if n == 0:
+        return Threshold(value=1.0, precision=0.0, coverage=0.0)
+    if window is None:
+        window = max(MIN_WINDOW, round(0.05 * n))
+    order = np.argsort(-confidences, kind="stable")
+    conf = confidences[order]
+    hits = np.cumsum(correct[order].astype(np.int64))
+    counts = np.arange(1, n + 1)
+    precision = hits / counts
+    ok = precision >= target
+    if window > 0:
+        # Precision of the `window` lowest-confidence predictions admitted at each cut (all of
+        # them while fewer than `window` are admitted).
+        before = np.r_[np.zeros(1, dtype=np.int64), hits][np.maximum(counts - window, 0)]
+        local = (hits - before) / np.minimum(counts, window)
+        ok &= local >= target
+    # A threshold at conf[i] admits every item with the same confidence, so only the last
+    # index of each run of equal confidences is a valid cut.
+    last_of_run = np.r_[conf[1:] != conf[:-1], True]
+    valid = np.flatnonzero(last_of_run & ok)
+    if len(valid) == 0:
+        return Threshold(value=1.0, precision=0.0, coverage=0.0)
+    best = int(valid[-1])
+    return Threshold(value=float(conf[best]), precision=float(precision[best]),
+                     coverage=float(counts[best] / n))
+
+
+def at_threshold(confidences: np.ndarray, correct: np.ndarray, value: float) -> Threshold:
+    """Measure precision and coverage of a given threshold on other data."""
+    admitted = confidences >= value
+    count = int(admitted.sum())
+    precision = float(correct[admitted].mean()) if count else 0.0
+    return Threshold(value=value, precision=precision,
+                     coverage=count / len(confidences) if len(confidences) else 0.0)
+
+
+def expected_calibration_error(confidences: np.ndarray, correct: np.ndarray,
+                               bins: int = 10) -> float:
+    """Return the expected calibration error of top-1 confidences (equal-width bins)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    total = 0.0
+    for low, high in itertools.pairwise(edges):
+        in_bin = (confidences > low) & (confidences <= high)
+        if in_bin.any():
+            gap = abs(float(correct[in_bin].mean()) - float(confidences[in_bin].mean()))
+            total += gap * float(in_bin.mean())
+    return total
+
+
+def classification_report(labels: Sequence[str], truth: Sequence[str], predicted: Sequence[str],
+                          texts: Sequence[str] = (),
+                          confidences: np.ndarray | None = None) -> dict[str, Any]:
+    """Return per-class precision/recall/F1, macro-F1, accuracy, confusion matrix, errors."""
+    label_list = list(labels)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        truth, predicted, labels=label_list, zero_division=0.0)
+    report: dict[str, Any] = {
+        "labels": label_list,
+        "per_class": {
+            label: {"precision": round(float(precision[i]), 4),
+                    "recall": round(float(recall[i]), 4),
+                    "f1": round(float(f1[i]), 4), "support": int(support[i])}
+            for i, label in enumerate(label_list)},
+        "macro_f1": round(float(f1_score(truth, predicted, labels=label_list, average="macro",
+                                         zero_division=0.0)), 4),
+        "accuracy": round(float(accuracy_score(truth, predicted)), 4),
+        "confusion_matrix": {
+            "rows_are": "true label", "columns_are": "predicted label",
+            "matrix": confusion_matrix(truth, predicted, labels=label_list).tolist()},
+    }
+    if texts:
+        errors = [{"text": text, "true": true, "predicted": pred,
+                   **({"confidence": round(float(confidences[i]), 4)}
+                      if confidences is not None else {})}
+                  for i, (text, true, pred) in enumerate(zip(texts, truth, predicted, strict=True))
+                  if true != pred]
+        report["errors"] = errors[:MAX_ERRORS_IN_REPORT]
+    return report
+
+
+def quality_failures(report: dict[str, Any]) -> list[str]:
+    """List which quality rules (macro-F1, per-class recall) a report misses."""
+    failures = []
+    if report["macro_f1"] < QUALITY_MACRO_F1:
+        failures.append(f"macro-F1 {report['macro_f1']:.4f} < {QUALITY_MACRO_F1}")
+    for label, scores in report["per_class"].items():
+        if scores["recall"] < QUALITY_MIN_RECALL:
+            failures.append(f"recall({label}) {scores['recall']:.4f} < {QUALITY_MIN_RECALL}")
+    return failures
+
+
+def library_versions() -> dict[str, str]:
+    """Return the versions of the libraries a model depends on."""
+    versions = {"python": platform.python_version()}
+    for dist in ("scikit-learn", "numpy", "scipy", "jieba", "skops", "opencc"):
+        try:
+            versions[dist] = importlib_metadata.version(dist)
+        except importlib_metadata.PackageNotFoundError:
+            versions[dist] = "unknown"
+    return versions
+
+
+def _folds(labels: Sequence[str]) -> StratifiedKFold:
+    """Return the cross-validation splitter (fewer folds when a class is tiny)."""
+    smallest = min(Counter(labels).values())
+    return StratifiedKFold(n_splits=max(2, min(CV_FOLDS, smallest)), shuffle=True,
+                           random_state=SEED)
+
+
+def _ordered_labels(labels: Iterable[str]) -> list[str]:
+    """Return the labels present, in CATEGORIES order."""
+    present = set(labels)
+    return [label for label in CATEGORIES if label in present]
+
+
+def cross_validate(config: PipelineConfig, X: np.ndarray, y: np.ndarray,
+                   n_jobs: int) -> tuple[Candidate, np.ndarray, list[str]]:
+    """Return a configuration's CV scores, out-of-fold probabilities and their column labels."""
+    splitter = _folds(list(y))
+    pipeline = build_pipeline(config, seed=SEED)
+    probs = cross_val_predict(pipeline, X, y, cv=splitter, method="predict_proba",
+                              n_jobs=n_jobs)
+    classes = sorted(set(y))  # cross_val_predict orders columns like classes_ (sorted)
+    predicted = np.asarray(classes)[probs.argmax(axis=1)]
+    fold_f1 = [f1_score(y[test], predicted[test], average="macro", zero_division=0.0)
+               for _train, test in splitter.split(X, y)]
+    loss = log_loss(y, np.clip(probs, 1e-12, 1.0), labels=classes)
+    candidate = Candidate(config=config, macro_f1=float(np.mean(fold_f1)),
+                          macro_f1_std=float(np.std(fold_f1)), log_loss=float(loss))
+    return candidate, probs, classes
+
+
+def evaluate_old_model(directory: Path, heldout: Sequence[Example],
+                       progress: Progress) -> tuple[float | None, str | None]:
+    """Score the model currently in `directory` on today's held-out split."""
+    from bot.messages import t
+    from classifier.predictor import load
+
+    if not artifact.has_model(directory):
+        return None, None
+    try:
+        old = load(directory)
+    except Exception as exc:  # an unreadable old model must not block training a new one
+        progress(t("classifier.train.old_unreadable", error=exc))
+        return None, None
+    texts = [text for text, _label in heldout]
+    predicted = [p.category for p in old.predict_many(texts)]
+    truth = [label for _text, label in heldout]
+    labels = _ordered_labels(truth)
+    return float(f1_score(truth, predicted, labels=labels, average="macro",
+                          zero_division=0.0)), old.model_version
+
+
+def train(corpus: Corpus, extra: Sequence[Example] = (), *, search: bool = True,
+          config: PipelineConfig = DEFAULT_CONFIG, progress: Progress = print,
+          n_jobs: int = 2, hmm: bool = True) -> TrainResult:
+    """Select a configuration by cross-validation, fit it, evaluate it on the held-out split."""
+    from bot.messages import t
+
+    started = time.monotonic()
+    if not corpus.heldout:
+        raise TrainingError("classifier.error.no_heldout")
+    train_set, dropped = clean_training_set(corpus.train, extra, corpus.heldout)
+    counts_train = Counter(label for _text, label in train_set)
+    counts_heldout = Counter(label for _text, label in corpus.heldout)
+    for label in CATEGORIES:
+        if counts_train[label] < 2:
+            raise TrainingError("classifier.error.missing_category", label=label)
+    progress(t("classifier.train.corpus_summary", train=len(train_set),
+               heldout=len(corpus.heldout), extra=len(extra), dropped=dropped))
+    for label in CATEGORIES:
+        progress(t("classifier.train.class_line", label=label, name=t(f"category.{label}"),
+                   train=counts_train[label], heldout=counts_heldout[label]))
+
+    tokenizer = Tokenizer.with_domain_dictionary(hmm=hmm)
+    progress(t("classifier.train.tokenizing", count=len(train_set) + len(corpus.heldout)))
+    tokenizer.load()
+    X = prepare(tokenizer, [text for text, _label in train_set])
+    y = np.asarray([label for _text, label in train_set])
+
+    configs = SEARCH_SPACE if search else (config,)
+    progress(t("classifier.train.search", folds=_folds(list(y)).get_n_splits(),
+               count=len(configs)))
+    results: list[tuple[Candidate, np.ndarray, list[str]]] = []
+    for cfg in configs:
+        results.append(cross_validate(cfg, X, y, n_jobs=n_jobs))
+        cand = results[-1][0]
+        progress(t("classifier.train.candidate", name=cand.name, f1=cand.macro_f1,
+                   std=cand.macro_f1_std, loss=cand.log_loss))
+    # Best macro-F1; among near-ties (within one fold-std) prefer the better-calibrated one.
+    top = max(results, key=lambda r: r[0].macro_f1)[0]
+    close = [r for r in results if r[0].macro_f1 >= top.macro_f1 - 0.005]
+    chosen, oof_probs, oof_classes = min(close, key=lambda r: r[0].log_loss)
+    progress(t("classifier.train.chosen", name=chosen.name))
+
+    oof_conf = oof_probs.max(axis=1)
+    oof_correct = np.asarray(oof_classes)[oof_probs.argmax(axis=1)] == y
+    threshold = choose_threshold(oof_conf, oof_correct)
+    product_rule_only = choose_threshold(oof_conf, oof_correct, window=0)
+
+    progress(t("classifier.train.fitting"))
+    pipeline = build_pipeline(chosen.config, seed=SEED).fit(X, y)
+    _shrink(pipeline)
+
+    from classifier.predictor import Classifier
+
+    heldout_texts = [text for text, _label in corpus.heldout]
+    heldout_truth = [label for _text, label in corpus.heldout]
+    fitted = Classifier.from_pipeline(pipeline, tokenizer, {"threshold": threshold.value})
+    probs = fitted.probabilities(heldout_texts)
+    labels_order = fitted.labels
+    heldout_conf = probs.max(axis=1)
+    heldout_pred = [labels_order[i] for i in probs.argmax(axis=1)]
+    heldout_correct = np.asarray(heldout_pred) == np.asarray(heldout_truth)
+    heldout_at = at_threshold(heldout_conf, heldout_correct, threshold.value)
+    report = classification_report(CATEGORIES, heldout_truth, heldout_pred, heldout_texts,
+                                   heldout_conf)
+    oof_report = classification_report(CATEGORIES, list(y),
+                                       list(np.asarray(oof_classes)[oof_probs.argmax(axis=1)]))
+
+    progress(t("classifier.train.heldout", count=len(heldout_texts)))
+    for label in CATEGORIES:
+        scores = report["per_class"][label]
+        progress(t("classifier.train.class_metrics", label=label, name=t(f"category.{label}"),
+                   **scores))
+    progress(t("classifier.train.macro", f1=report["macro_f1"], accuracy=report["accuracy"],
+               cv_f1=chosen.macro_f1))
+    progress(t("classifier.train.threshold", threshold=threshold.value,
+               coverage=threshold.coverage, precision=threshold.precision,
+               h_coverage=heldout_at.coverage, h_precision=heldout_at.precision))
+    progress(t("classifier.train.threshold_rule_only", threshold=product_rule_only.value,
+               coverage=product_rule_only.coverage))
+    failures = quality_failures(report)
+    progress(t("classifier.train.quality_ok") if not failures
+             else t("classifier.train.quality_fail", detail="；".join(failures)))
+
+    created = datetime.now(UTC)
+    digest = data_hash(train_set, corpus.heldout)
+    version = f"{created:%Y%m%d.%H%M%S}-{digest[:8]}"
+    threshold_info = {
+        "value": threshold.value, "target_precision": TARGET_PRECISION,
+        "chosen_on": "out-of-fold predictions of the training split",
+        "rule": ("lowest threshold at which all predictions at or above it, and the "
+                 f"max({MIN_WINDOW}, 5%) least confident of them, are right >= target"),
+        "product_rule_only": {"value": product_rule_only.value,
+                              "precision": round(product_rule_only.precision, 4),
+                              "auto_routed_share": round(product_rule_only.coverage, 4)},
+        "out_of_fold": {"precision": round(threshold.precision, 4),
+                        "auto_routed_share": round(threshold.coverage, 4)},
+        "heldout": {"precision": round(heldout_at.precision, 4),
+                    "auto_routed_share": round(heldout_at.coverage, 4)},
+    }
+    full_report = {
+        "model_version": version,
+        "heldout": report,
+        "cross_validation": {
+            "folds": _folds(list(y)).get_n_splits(),
+            "chosen": chosen.name,
+            "candidates": [{"name": c.name, "config": c.config.describe(),
+                            "macro_f1_mean": round(c.macro_f1, 4),
+                            "macro_f1_std": round(c.macro_f1_std, 4),
+                            "log_loss": round(c.log_loss, 4)} for c, _p, _l in results],
+            "out_of_fold": {k: oof_report[k] for k in ("per_class", "macro_f1", "accuracy",
+                                                       "confusion_matrix")},
+        },
+        "threshold": threshold_info,
+        "calibration": {
+            "expected_calibration_error_out_of_fold":
+                round(expected_calibration_error(oof_conf, oof_correct), 4),
+            "expected_calibration_error_heldout":
+                round(expected_calibration_error(heldout_conf, heldout_correct), 4),
+        },
+        "quality": {"macro_f1_min": QUALITY_MACRO_F1, "recall_min": QUALITY_MIN_RECALL,
+                    "failures": failures},
+    }
+    metadata = {
+        "model_version": version,
+        "created": created.isoformat(timespec="seconds"),
+        "data_hash": f"sha256:{digest}",
+        "labels": list(CATEGORIES),
+        "threshold": threshold.value,  # unrounded: rounding up would drop items
+        "threshold_details": threshold_info,
+        "metrics": {
+            "heldout_macro_f1": report["macro_f1"],
+            "heldout_accuracy": report["accuracy"],
+            "heldout_recall": {k: v["recall"] for k, v in report["per_class"].items()},
+            "cv_macro_f1_mean": round(chosen.macro_f1, 4),
+            "cv_macro_f1_std": round(chosen.macro_f1_std, 4),
+            "cv_log_loss": round(chosen.log_loss, 4),
+        },
+        "data": {
+            "train": dict(sorted(counts_train.items())),
+            "heldout": dict(sorted(counts_heldout.items())),
+            "extra_examples": len(extra),
+            "dropped_duplicates": dropped,
+        },
+        "pipeline": chosen.config.describe() | {"description": chosen.name},
+        "tokenizer": {"hmm": hmm, "user_words": len(tokenizer.user_words)},
+        "libraries": library_versions(),
+        "training_seconds": round(time.monotonic() - started, 1),
+    }
+    return TrainResult(pipeline=pipeline, compiled=fitted.compiled, tokenizer=tokenizer,
+                       metadata=metadata, report=full_report,
+                       heldout_macro_f1=float(report["macro_f1"]), quality_failures=failures)
+
+
+def _shrink(pipeline: Any) -> None:
+    """Drop fitted attributes that only explain training (min_df-pruned terms) before saving."""
+    for _name, vectorizer, _column in pipeline.named_steps["features"].transformers_:
+        if hasattr(vectorizer, "stop_words_"):
+            del vectorizer.stop_words_
+
+
+def train_and_save(corpus: Corpus, out: Path, extra: Sequence[Example] = (), *,
+                   force: bool = False, search: bool = True,
+                   config: PipelineConfig = DEFAULT_CONFIG, progress: Progress = print,
+                   n_jobs: int = 2) -> TrainResult:
+    """Train; replace the model in `out` only if held-out macro-F1 is not worse (or forced)."""
+    from bot.messages import t
+
+    result = train(corpus, extra, search=search, config=config, progress=progress,
+                   n_jobs=n_jobs)
+    old_f1, old_version = evaluate_old_model(out, corpus.heldout, progress)
+    result.old_macro_f1, result.old_version = old_f1, old_version
+    if old_f1 is None:
+        progress(t("classifier.train.no_old"))
+    else:
+        progress(t("classifier.train.compare", old=old_f1, old_version=old_version,
+                   new=result.heldout_macro_f1))
+        if result.heldout_macro_f1 < old_f1:
+            if not force:
+                progress(t("classifier.train.kept_old"))
+                return result
+            progress(t("classifier.train.forced"))
+    result.metadata["replaced"] = (
+        None if old_f1 is None
+        else {"model_version": old_version, "heldout_macro_f1": round(old_f1, 4)})
+    artifact.save_artifact(out, result.pipeline, result.compiled.save,
+                           result.tokenizer.write_user_dict, result.metadata, result.report)
+    result.replaced = True
+    size_kib = (out / artifact.MODEL_FILE).stat().st_size / 1024
+    progress(t("classifier.train.saved", path=out, version=result.metadata["model_version"],
+               size=f"{size_kib:.0f} KiB"))
+    return result
+
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "SEARCH_SPACE",
+    "Corpus",
+    "Threshold",
+    "TrainResult",
+    "TrainingError",
+    "choose_threshold",
+    "read_corpus",
+    "train",
+    "train_and_save",
+]
