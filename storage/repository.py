@@ -135,6 +135,16 @@ class CaseRepository:
         row.reopen_count = case.reopen_count
         row.updated_at = case.updated_at or case.created_at
         row.closed_at = case.closed_at
+        row.merged_into_id = await self._case_id(case.merged_into)
+
+    async def _case_id(self, reference: str | None) -> int | None:
+        if reference is None:
+            return None
+        found = (await self.session.execute(
+            select(CaseRow.id).where(CaseRow.reference == reference))).scalar_one_or_none()
+        if found is None:
+            raise LookupError(f"case not found: {reference}")
+        return int(found)
 
     async def _append_events(self, case: Case) -> None:
         assert case.id is not None
@@ -151,17 +161,21 @@ class CaseRepository:
     def _select(self) -> Any:
         school, inst, dist, person = (aliased(School), aliased(Institution), aliased(District),
                                       aliased(Person))
+        target = aliased(CaseRow)
         return (
-            select(CaseRow, school.code, inst.code, dist.code, person.code)
+            select(CaseRow, school.code, inst.code, dist.code, person.code, target.reference,
+                   target.status)
             .outerjoin(school, school.id == CaseRow.school_id)
             .outerjoin(inst, inst.id == CaseRow.institution_id)
             .outerjoin(dist, dist.id == CaseRow.district_id)
             .outerjoin(person, person.id == CaseRow.assignee_id)
+            .outerjoin(target, target.id == CaseRow.merged_into_id)
         )
 
     async def _load(self, stmt: Any, with_events: bool = True) -> list[Case]:
         cases: list[Case] = []
-        for row, school, inst, dist, assignee in (await self.session.execute(stmt)).all():
+        rows = (await self.session.execute(stmt)).all()
+        for row, school, inst, dist, assignee, merged_into, merged_status in rows:
             case = Case(
                 id=row.id, reference=row.reference, text=row.text, category=row.category,
                 confidence=row.confidence, reporter_user_id=row.reporter_user_id,
@@ -174,7 +188,8 @@ class CaseRepository:
                 rectify_deadline=row.rectify_deadline, supervised_at=row.supervised_at,
                 rating=Rating(row.rating) if row.rating else None,
                 rating_comment=row.rating_comment, reopen_count=row.reopen_count,
-                closed_at=row.closed_at, updated_at=row.updated_at)
+                closed_at=row.closed_at, updated_at=row.updated_at, merged_into=merged_into,
+                merged_into_status=Status(merged_status) if merged_status else None)
             cases.append(case)
         if with_events and cases:
             await self._load_events(cases)
@@ -205,6 +220,14 @@ class CaseRepository:
             stmt = stmt.with_for_update(of=CaseRow)
         found = await self._load(stmt)
         return found[0] if found else None
+
+    async def followers(self, case: Case) -> list[Case]:
+        """The cases merged into this one, with their history, locked on PostgreSQL."""
+        assert case.id is not None
+        stmt = self._select().where(CaseRow.merged_into_id == case.id).order_by(CaseRow.id)
+        if self.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(of=CaseRow)
+        return await self._load(stmt)
 
     async def list_for_reporter(self, user_id: int, limit: int = 20) -> list[Case]:
         stmt = (self._select().where(CaseRow.reporter_user_id == user_id)
@@ -310,33 +333,34 @@ class DirectoryRepository:
 
     async def responsibility(self, school_code: str | None, institution_code: str | None,
                              district_code: str | None) -> tuple[Responsibility, str | None]:
-        """Who answers for these entities, and the district they belong to."""
-        sup = aliased(Person)
-        school_sup = inst_sup = None
-        district = district_code
-        if school_code:
-            found = (await self.session.execute(
-                select(sup.code, District.code).select_from(School)
-                .outerjoin(sup, sup.id == School.supervisor_id)
-                .outerjoin(District, District.id == School.district_id)
-                .where(School.code == school_code))).first()
-            if found:
-                school_sup, district = found[0], district or found[1]
-        if institution_code:
-            found = (await self.session.execute(
-                select(sup.code, District.code).select_from(Institution)
-                .outerjoin(sup, sup.id == Institution.supervisor_id)
-                .outerjoin(District, District.id == Institution.district_id)
-                .where(Institution.code == institution_code))).first()
-            if found:
-                inst_sup, district = found[0], district or found[1]
-        tutoring = None
-        if district:
+        """Who answers for these entities, and the district they belong to (one query each)."""
+        sup, tutor = aliased(Person), aliased(Person)
+        found: dict[str, tuple[str | None, str | None, str | None]] = {}
+        for kind, model, code in (("school", School, school_code),
+                                  ("institution", Institution, institution_code)):
+            if not code:
+                continue
+            row = (await self.session.execute(
+                select(sup.code, District.code, tutor.code).select_from(model)
+                .outerjoin(sup, sup.id == model.supervisor_id)
+                .outerjoin(District, District.id == model.district_id)
+                .outerjoin(tutor, tutor.id == District.tutoring_supervisor_id)
+                .where(model.code == code))).first()
+            if row:
+                found[kind] = (row[0], row[1], row[2])
+        district, tutoring = district_code, None
+        for _, entity_district, entity_tutor in found.values():
+            if entity_district and (district is None or district == entity_district):
+                district, tutoring = entity_district, entity_tutor
+                break
+        if district and tutoring is None and not any(
+                d == district for _, d, _ in found.values()):
             tutoring = (await self.session.execute(
                 select(sup.code).select_from(District)
                 .outerjoin(sup, sup.id == District.tutoring_supervisor_id)
                 .where(District.code == district))).scalar()
-        return Responsibility(school_sup, inst_sup, tutoring), district
+        return Responsibility(found.get("school", (None,))[0],
+                              found.get("institution", (None,))[0], tutoring), district
 
     async def entity_rows(self) -> list[tuple[str, str, str, tuple[str, ...], str | None]]:
         """Every named entity as (kind, code, name, aliases, district code) for the resolver."""
