@@ -138,8 +138,8 @@ def test_every_transition_is_allowed_or_refused_without_change(action: str,
     (PARENT, lambda c, a: c.supervise(a, NOW)),
     (SUP, lambda c, a: c.recategorise(a, "other", NOW)),
 ])
-def test_wrong_actor_is_refused_and_nothing_changes(actor: Actor,
-                                                    action: Callable[[Case, Actor], object]) -> None:
+def test_wrong_actor_is_refused_and_nothing_changes(
+        actor: Actor, action: Callable[[Case, Actor], object]) -> None:
     case = case_in(Status.ASSIGNED)
     before = copy.deepcopy(case)
     with pytest.raises(PermissionDenied):

@@ -11,7 +11,8 @@ from storage.models import CaseRow, EvidenceRow
 from tests.e2e_support import Dudao
 
 REF = re.compile(r"SJ-\d{4}-\d{6}")
-HOMEWORK = "城关一小三年级数学老师每天布置两个多小时的作业，孩子天天写到晚上十一点，还要家长批改签字"
+HOMEWORK = ("城关一小三年级数学老师每天布置两个多小时的作业，"
+            "孩子天天写到晚上十一点，还要家长批改签字")
 
 
 def reference_in(text: str | None) -> str:

@@ -10,7 +10,8 @@ from bot.messages import CATALOGUE
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY_USE = re.compile(r"""\bt\(\s*["']([a-z_][a-z0-9_.]*)["']""")
-DOMAIN_KEY = re.compile(r"""(?:DomainError|InvalidTransition|PermissionDenied|InvalidInput)\(\s*["']([a-z_.]+)["']""")
+DOMAIN_KEY = re.compile(
+    r"""(?:DomainError|InvalidTransition|PermissionDenied|InvalidInput)\(\s*["']([a-z_.]+)["']""")
 
 
 def test_every_literal_key_in_code_is_in_the_catalogue() -> None:

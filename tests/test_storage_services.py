@@ -118,7 +118,7 @@ async def test_rate_limit_refuses_and_stores_nothing(services) -> None:
 
 
 async def test_case_life_through_services_keeps_an_ordered_audit(services) -> None:
-    service, clock, _ = services
+    service, _, _ = services
     ref = (await service.file_tip(tip())).reference
     await service.perform(2001, ref, lambda c, a, now: c.accept(a, now))
     await service.perform(2001, ref, lambda c, a, now: c.propose(
@@ -132,7 +132,7 @@ async def test_case_life_through_services_keeps_an_ordered_audit(services) -> No
 
 
 async def test_foreign_supervisor_and_parent_change_nothing(services) -> None:
-    service, _, engine = services
+    service, _, _ = services
     ref = (await service.file_tip(tip())).reference
     for user in (2002, 9999, 1002):  # other supervisor, stranger, other parent
         with pytest.raises(DomainError) as err:
