@@ -163,6 +163,9 @@ class Case:
     reopen_count: int = 0
     closed_at: datetime | None = None
     updated_at: datetime | None = None
+    merged_into: str | None = None  # the reference of the case this one was merged into
+    # The status of the case merged into, as loaded with this one (read-only, never saved).
+    merged_into_status: Status | None = None
     id: int | None = None
     events: list[CaseEvent] = field(default_factory=list)
 
@@ -170,6 +173,18 @@ class Case:
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+    @property
+    def awaiting_merged_outcome(self) -> bool:
+        """Merged into another case that has not closed yet (no outcome of its own yet)."""
+        return (self.merged_into is not None and self.status is Status.CLOSED
+                and self.disposition is None)
+
+    @property
+    def dismissed_duplicates(self) -> frozenset[str]:
+        """References staff said are not duplicates of this case."""
+        return frozenset(str(e.data.get("other")) for e in self.events
+                         if e.action == "duplicate_dismissed")
 
     def _require_status(self, *allowed: Status) -> None:
         if self.status not in allowed:
@@ -314,6 +329,54 @@ class Case:
         self._move("deadline_extended", actor, now, Status.RECTIFYING, reason.strip(),
                    old=old.isoformat() if old else None, new=new_deadline.isoformat())
 
+    def merge_into(self, actor: Actor, target: Case, now: datetime) -> None:
+        """Staff merge this duplicate into `target`; its parent follows the target from now."""
+        self._require_staff(actor)
+        if target is self or target.reference == self.reference:
+            raise InvalidInput("case.error.merge_self", reference=self.reference)
+        if not self.is_open:
+            raise InvalidTransition("case.error.closed", reference=self.reference)
+        if target.merged_into is not None:
+            raise InvalidTransition("case.error.merge_target_merged", reference=target.reference,
+                                    into=target.merged_into)
+        if not target.is_open:
+            raise InvalidTransition("case.error.closed", reference=target.reference)
+        self.merged_into = target.reference
+        # The outcome will be the target's; a half-way proposal of this case no longer applies.
+        self.disposition = None
+        self.disposition_note = ""
+        self.rectify_deadline = None
+        self.transfer_to = ""
+        self._move("merged", actor, now, Status.CLOSED, into=target.reference)
+        self.closed_at = now
+        target._move("merge_received", actor, now, target.status, **{"from": self.reference})
+
+    def close_merged(self, target: Case, now: datetime) -> None:
+        """The target closed: take over its outcome so this case's parent can rate it."""
+        if self.merged_into != target.reference or not self.awaiting_merged_outcome:
+            raise InvalidTransition("case.error.wrong_status", reference=self.reference,
+                                    status=self.status.value)
+        if target.status is not Status.CLOSED or target.disposition is None:
+            raise InvalidTransition("case.error.wrong_status", reference=target.reference,
+                                    status=target.status.value)
+        self.disposition = target.disposition
+        self.disposition_note = target.disposition_note
+        self.transfer_to = target.transfer_to
+        self.rectify_deadline = target.rectify_deadline
+        self.closed_at = now
+        self._move("merged_case_closed", Actor.system(), now, Status.CLOSED,
+                   **{"from": target.reference, "disposition": target.disposition.value})
+
+    def dismiss_duplicate(self, actor: Actor, other: Case, now: datetime) -> None:
+        """Staff say `other` is not a duplicate of this case, so the hint goes away."""
+        self._require_staff(actor)
+        if other.reference == self.reference:
+            raise InvalidInput("case.error.merge_self", reference=self.reference)
+        if other.reference in self.dismissed_duplicates:
+            raise InvalidTransition("case.error.duplicate_already_dismissed",
+                                    reference=self.reference, other=other.reference)
+        self._move("duplicate_dismissed", actor, now, self.status, other=other.reference)
+
     def supervise(self, actor: Actor, now: datetime, comment: str = "") -> None:
         """Issue a supervision order (督办) on an overdue case; staff or the scheduler."""
         if actor.role not in (Role.STAFF, Role.SYSTEM):
@@ -422,6 +485,8 @@ class Case:
         """The parent rates a closed case, once per closing."""
         self._require_reporter(actor)
         self._require_status(Status.CLOSED)
+        if self.awaiting_merged_outcome:
+            raise InvalidTransition("case.error.merged_pending", reference=self.reference)
         if self.rating is not None:
             raise InvalidTransition("case.error.already_rated", reference=self.reference)
         self.rating = rating
@@ -437,6 +502,9 @@ class Case:
         if self.reopen_count >= 1:
             raise InvalidTransition("case.error.reopen_once")
         self.reopen_count += 1
+        # A merged case reopens on its own: its supervisor handles it again, apart.
+        self.merged_into = None
+        self.merged_into_status = None
         self.rating = None
         self.disposition = None
         self.rectify_deadline = None

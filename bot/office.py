@@ -9,6 +9,7 @@ is not bound as office staff is refused before anything is read. Case transition
 from __future__ import annotations
 
 import asyncio
+import copy
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -30,7 +31,8 @@ from bot.domain import (
     Status,
 )
 from bot.messages import t
-from bot.services import CaseService, Clock, UowFactory, reading
+from bot.privacy import mask_personal_data
+from bot.services import CaseService, Clock, UowFactory, actor_for, reading
 from bot.timerules import add_working_days
 from storage.repository import PersonInfo
 from storage.uow import SqlUnitOfWork
@@ -330,6 +332,49 @@ class OfficeService:
         return await self.cases.perform(user_id, reference,
                                         lambda c, a, now: c.supervise(a, now, comment))
 
+    # --- duplicates -------------------------------------------------------------------
+    async def check_merge(self, user_id: int, source_ref: str,
+                          target_ref: str) -> tuple[Case, Case]:
+        """Refuse now, before staff confirm, a merge that the domain would refuse."""
+        await self.staff(user_id)
+        async with reading(self.uow) as uow:
+            actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
+            source, target = await _load_pair(uow, source_ref, target_ref, lock=False)
+            copy.deepcopy(source).merge_into(actor, copy.deepcopy(target), self.clock.now())
+            await _refuse_source_with_followers(uow, source)
+        return source, target
+
+    async def merge(self, user_id: int, source_ref: str, target_ref: str) -> tuple[Case, Case]:
+        """Merge the duplicate `source_ref` into `target_ref`: one transaction, both cases
+        locked; the source's parent follows the target from now on."""
+        await self.staff(user_id)
+        now = self.clock.now()
+        async with self.uow() as uow:
+            actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
+            source, target = await _load_pair(uow, source_ref, target_ref, lock=True)
+            source.merge_into(actor, target, now)  # the domain's refusals come first
+            await _refuse_source_with_followers(uow, source)  # a refusal rolls it all back
+            await uow.cases.save(source)
+            await uow.cases.save(target)
+            await _tell_merged(uow, source, target, now)
+            await uow.commit()
+        return source, target
+
+    async def dismiss_duplicate(self, user_id: int, reference: str, other_ref: str) -> Case:
+        """Staff keep two cases apart: each stops listing the other as a possible duplicate."""
+        await self.staff(user_id)
+        now = self.clock.now()
+        async with self.uow() as uow:
+            actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
+            case, other = await _load_pair(uow, reference, other_ref, lock=True)
+            case.dismiss_duplicate(actor, other, now)
+            if case.reference not in other.dismissed_duplicates:
+                other.dismiss_duplicate(actor, case, now)
+            await uow.cases.save(case)
+            await uow.cases.save(other)
+            await uow.commit()
+        return case
+
     async def check(self, user_id: int, reference: str, *allowed: Status) -> Case:
         """Refuse before a question is asked if the case is not in a status that allows it."""
         await self.staff(user_id)
@@ -388,6 +433,47 @@ def office_for(container: Any) -> OfficeService:
         accept_working_days=rules.accept_working_days,
         propose_working_days=rules.propose_working_days,
         decide_working_days=rules.decide_working_days))
+
+
+async def _load_pair(uow: SqlUnitOfWork, first: str, second: str, *,
+                     lock: bool) -> tuple[Case, Case]:
+    """Two cases by reference (the same object if both name one case)."""
+    wanted = first.strip().upper(), second.strip().upper()
+    loaded: dict[str, Case] = {}
+    for reference in sorted(set(wanted)):  # one lock order, so two merges never deadlock
+        case = await (uow.cases.get_for_update(reference) if lock else uow.cases.get(reference))
+        if case is None:
+            raise DomainError("case.error.not_found", reference=reference[:32])
+        loaded[reference] = case
+    return loaded[wanted[0]], loaded[wanted[1]]
+
+
+async def _refuse_source_with_followers(uow: SqlUnitOfWork, source: Case) -> None:
+    # Cases still waiting on the source would wait for an outcome that never comes.
+    if source.id is not None and any(f.awaiting_merged_outcome
+                                     for f in await uow.cases.followers(source)):
+        raise InvalidTransition("case.error.merge_source_has_followers",
+                                reference=source.reference)
+
+
+async def _tell_merged(uow: SqlUnitOfWork, source: Case, target: Case, now: datetime) -> None:
+    """The source's parent (nothing about anyone else) and both supervisors hear of it."""
+    await uow.outbox.enqueue(source.reporter_user_id, "merged",
+                             t("notify.parent.merged", reference=source.reference), now)
+    if target.assignee_code:
+        person = await uow.directory.person(target.assignee_code)
+        if person and person.telegram_user_id:
+            await uow.outbox.enqueue(
+                person.telegram_user_id, "merge_received",
+                t("notify.supervisor.merge_received", reference=target.reference,
+                  source=source.reference, text=mask_personal_data(source.text)), now,
+                markup={"buttons": [[[t("button.sv.open"), f"s:open:{target.reference}"]]]})
+    if source.assignee_code and source.assignee_code != target.assignee_code:
+        person = await uow.directory.person(source.assignee_code)
+        if person and person.telegram_user_id:
+            await uow.outbox.enqueue(person.telegram_user_id, "merged",
+                                     t("notify.supervisor.merged", reference=source.reference),
+                                     now)
 
 
 def entered_status_at(case: Case) -> datetime:
@@ -487,7 +573,7 @@ async def find_duplicates(uow: SqlUnitOfWork, case: Case, window_days: int,
     names = await _entity_names(uow, case)
     found = []
     for other in open_cases:
-        if other.reference == case.reference:
+        if other.reference == case.reference or other.reference in case.dismissed_duplicates:
             continue
         same = ((case.school_code and other.school_code == case.school_code)
                 or (case.institution_code and other.institution_code == case.institution_code))

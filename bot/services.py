@@ -229,10 +229,31 @@ class CaseService:
             if isinstance(result, tuple) and result and result[0] == "correction":
                 await uow.cases.add_correction(case, result[1], result[2], actor.label, now)
             await uow.cases.save(case)
-            for event in case.events[before:]:
-                await self._notify(uow, case, event.action, now)
+            steps = [event.action for event in case.events[before:]]
+            for step in steps:
+                await self._notify(uow, case, step, now)
+            await self._carry_to_followers(uow, case, steps, now)
             await uow.commit()
         return case
+
+    async def _carry_to_followers(self, uow: SqlUnitOfWork, case: Case, actions: list[str],
+                                  now: datetime) -> None:
+        """Parents whose tips were merged into this case hear what its parent hears, under
+        their own reference; when it closes, their cases close with its outcome."""
+        relayed = [a for a in actions if a in PARENT_ACTIONS and a not in NOT_RELAYED]
+        if not relayed:
+            return
+        for follower in await uow.cases.followers(case):
+            if not follower.awaiting_merged_outcome:
+                continue  # already closed with the outcome, or reopened on its own
+            if case.status is Status.CLOSED:
+                follower.close_merged(case, now)
+                await uow.cases.save(follower)
+            for action in relayed:
+                notice = follower_notice(follower, case, action)
+                if notice is not None:
+                    await uow.outbox.enqueue(follower.reporter_user_id, action, notice[0], now,
+                                             markup=notice[1])
 
     async def _notify(self, uow: SqlUnitOfWork, case: Case, action: str, now: datetime,
                       assignee: PersonInfo | None = None) -> None:
@@ -260,6 +281,9 @@ PARENT_ACTIONS = {"accepted": "notify.parent.accepted", "approved": "notify.pare
                   "verified": "notify.parent.closed", "info_requested":
                   "notify.parent.info_requested", "deadline_extended": "notify.parent.extended",
                   "reopened": "notify.parent.reopened"}
+# Steps of a case not passed on to the parents of cases merged into it: the question is
+# for the case's own parent, and a reopening concerns only the parent who asked for it.
+NOT_RELAYED = frozenset({"info_requested", "reopened"})
 STAFF_ACTIONS = frozenset({"proposed", "rectification_reported", "handed_back",
                            "extension_requested", "reopened"})
 SUPERVISOR_ACTIONS = frozenset({
@@ -284,6 +308,18 @@ def parent_notice(case: Case, action: str,
         return (text + "\n" + t("notify.parent.question", question=comment),
                 {"buttons": [[[t("button.answer"), f"c:info:{case.reference}"]]]})
     return text, None
+
+
+def follower_notice(follower: Case, target: Case,
+                    action: str) -> tuple[str, dict[str, Any] | None] | None:
+    """What the parent of a case merged into `target` is told about a step of the target:
+    the same notice, under their own reference (never the target's text or parent)."""
+    if action not in PARENT_ACTIONS or action in NOT_RELAYED:
+        return None
+    if not follower.awaiting_merged_outcome:
+        return parent_notice(follower, action, "")  # closed with the target's outcome
+    return (t(PARENT_ACTIONS[action], reference=follower.reference,
+              status_name=t(f"status.{target.status.value}")), None)
 
 
 def supervisor_buttons(case: Case) -> dict[str, Any] | None:

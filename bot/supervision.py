@@ -16,9 +16,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.domain import Actor, Case, Disposition, DomainError, InvalidInput, Status
+from bot.office import find_duplicates
 from bot.services import CaseService, Clock, EvidenceInput, UowFactory
 from bot.timerules import add_working_days, month_bounds
 from storage.repository import PersonInfo
+from storage.uow import SqlUnitOfWork
 
 SUPERVISOR_ROLES = frozenset({"responsible", "tutoring"})
 VISIT_DAYS_BACK = 31  # how far back a visit may be logged
@@ -31,6 +33,7 @@ class SupervisionRules:
     accept_working_days: int = 1
     propose_working_days: int = 5
     rectify_default_days: int = 15
+    duplicate_window_days: int = 14
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class SupervisorCase:
     accept_due: datetime | None
     propose_due: datetime | None
     today: date
+    duplicates: tuple[str, ...] = ()  # references of likely duplicates (staff may merge)
 
 
 @dataclass(frozen=True)
@@ -152,8 +156,16 @@ class SupervisionService:
             elif case.institution_code:
                 entity = (await uow.directory.names("institution", [case.institution_code])
                           ).get(case.institution_code)
+            duplicates = await self._duplicates(uow, case)
         return SupervisorCase(case, entity, evidence, self._accept_due(case),
-                              self._propose_due(case), self.today())
+                              self._propose_due(case), self.today(), duplicates)
+
+    async def _duplicates(self, uow: SqlUnitOfWork, case: Case) -> tuple[str, ...]:
+        """References of likely duplicates of an open case (the same check staff see)."""
+        if not case.is_open:
+            return ()
+        found = await find_duplicates(uow, case, self.rules.duplicate_window_days)
+        return tuple(d.reference for d in found)
 
     async def open_cases(self, user_id: int) -> list[CaseLine]:
         """The supervisor's open cases: overdue rectification first, then nearest deadline,
@@ -305,4 +317,5 @@ def supervision_for(container: Any) -> SupervisionService:
         SupervisionRules(tz=container.settings.tz,
                          accept_working_days=rules.accept_working_days,
                          propose_working_days=rules.propose_working_days,
-                         rectify_default_days=rules.rectify_default_days))
+                         rectify_default_days=rules.rectify_default_days,
+                         duplicate_window_days=container.settings.cases.duplicate_window_days))

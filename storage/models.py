@@ -153,6 +153,8 @@ class CaseRow(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+    # A duplicate merged into another case follows it (its parent gets that case's updates).
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     __table_args__ = (
         # Scheduler: overdue rectifications and pending clocks by status.
         Index("ix_cases_status_deadline", "status", "rectify_deadline"),

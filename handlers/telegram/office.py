@@ -367,11 +367,38 @@ async def _b_supervise(update: Update, context: DudaoContext, args: list[str]) -
     await _reply(update, views.done("supervised", case))
 
 
+async def _b_merge(update: Update, context: DudaoContext, args: list[str]) -> None:
+    """Merge tapped on a possible duplicate: checked now, then confirmed (it is final)."""
+    source_ref, target_ref = _args(args, 2)
+    source, target = await _service(context).check_merge(_user_id(update), source_ref,
+                                                          target_ref)
+    await _answer(update)
+    text, markup = views.merge_question(source, target)
+    await _reply(update, text, markup)
+
+
+async def _b_merge_confirmed(update: Update, context: DudaoContext, args: list[str]) -> None:
+    source_ref, target_ref = _args(args, 2)
+    source, target = await _service(context).merge(_user_id(update), source_ref, target_ref)
+    _wake(context)
+    await _answer(update)
+    await _drop_buttons(update)
+    await _reply(update, views.merged(source, target))
+
+
+async def _b_not_duplicate(update: Update, context: DudaoContext, args: list[str]) -> None:
+    reference, other = _args(args, 2)
+    case = await _service(context).dismiss_duplicate(_user_id(update), reference, other)
+    await _answer(update)
+    await _reply(update, views.dismissed(case, other.strip().upper()))
+
+
 _BUTTONS: dict[str, Any] = {
     "q": _b_queue, "open": _b_open, "hist": _b_history, "tri": _b_triage, "tc": _b_category,
     "tp": _b_page, "ta": _b_assign, "apv": _b_approve, "rej": _b_reject, "vok": _b_verify_ok,
     "vno": _b_verify_no, "vd": _b_verify_deadline, "xok": _b_extension_ok,
-    "xno": _b_extension_no, "sup": _b_supervise,
+    "xno": _b_extension_no, "sup": _b_supervise, "mrg": _b_merge, "mrgy": _b_merge_confirmed,
+    "nd": _b_not_duplicate,
 }
 
 

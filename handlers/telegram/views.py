@@ -89,7 +89,7 @@ def case_list(cases: Sequence[Case]) -> tuple[str, InlineKeyboardMarkup | None]:
     rows = []
     for case in cases:
         lines.append(t("parent.mycases.line", reference=case.reference,
-                       category=category_name(case.category), status=status_name(case.status)))
+                       category=category_name(case.category), status=_parent_status(case)))
         rows.append([InlineKeyboardButton(case.reference,
                                           callback_data=f"c:show:{case.reference}")])
     return "\n".join(lines), InlineKeyboardMarkup(rows)
@@ -97,7 +97,15 @@ def case_list(cases: Sequence[Case]) -> tuple[str, InlineKeyboardMarkup | None]:
 
 _PARENT_VISIBLE = {"filed", "routed", "to_triage", "assigned", "accepted", "info_requested",
                    "info_added", "approved", "rectification_reported", "verified",
-                   "verification_failed", "deadline_extended", "rated", "reopened"}
+                   "verification_failed", "deadline_extended", "rated", "reopened", "merged",
+                   "merged_case_closed"}
+
+
+def _parent_status(case: Case) -> str:
+    """A merged case is not closed for its parent until the case it joined is."""
+    if case.awaiting_merged_outcome:
+        return t("parent.mycases.merged")
+    return status_name(case.status)
 
 
 def _event_line(event: CaseEvent, tz: tzinfo) -> str:
@@ -108,7 +116,13 @@ def _event_line(event: CaseEvent, tz: tzinfo) -> str:
 def parent_case(case: Case, tz: tzinfo) -> tuple[str, InlineKeyboardMarkup | None]:
     """A parent's view of their case: status and history in plain Chinese."""
     lines = [t("parent.case.head", reference=case.reference,
-               category=category_name(case.category), status=status_name(case.status))]
+               category=category_name(case.category), status=_parent_status(case))]
+    if case.merged_into is not None:
+        # Only that it was merged and how far it is: never the other case's text or parent.
+        lines.append(t("parent.case.merged"))
+        if case.awaiting_merged_outcome and case.merged_into_status is not None:
+            lines.append(t("parent.case.merged_progress",
+                           status=status_name(case.merged_into_status)))
     if case.status is Status.CLOSED and case.disposition is not None:
         lines.append(t("parent.case.outcome", outcome=t(f"disposition.{case.disposition.value}")))
     lines += [_event_line(e, tz) for e in case.events if e.action in _PARENT_VISIBLE]
@@ -116,7 +130,7 @@ def parent_case(case: Case, tz: tzinfo) -> tuple[str, InlineKeyboardMarkup | Non
     if case.is_open:
         rows.append([InlineKeyboardButton(t("button.add_info"),
                                           callback_data=f"c:info:{case.reference}")])
-    if case.status is Status.CLOSED and case.rating is None:
+    if case.status is Status.CLOSED and case.rating is None and not case.awaiting_merged_outcome:
         rows.append([InlineKeyboardButton(t(f"rating.{r.value}"),
                                           callback_data=f"c:rate:{case.reference}:{r.value}")
                      for r in Rating])

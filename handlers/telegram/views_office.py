@@ -13,9 +13,9 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.domain import CATEGORIES, Case, CaseEvent, Role, Status
+from bot.domain import CATEGORIES, Case, CaseEvent, Role, Status, parse_reference
 from bot.messages import CATALOGUE, t
-from bot.office import Counts, OverdueItem, StaffCase, SupervisorChoice
+from bot.office import Counts, Duplicate, OverdueItem, StaffCase, SupervisorChoice
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,9 @@ PAGE_SIZE = 8  # supervisor buttons per page
 MESSAGE_LIMIT = 3800  # Telegram allows 4096; leave room for the HTML tags
 COMMENT_LIMIT = 300  # per history line; the full text stays in the database
 LIST_LIMIT = 20
+MERGE_ACTIONS = frozenset({"merged", "merge_received", "merged_case_closed",
+                           "duplicate_dismissed"})
+DUPLICATE_BUTTONS = 3  # possible duplicates offered for merging, best match first
 
 
 def _button(text: str, data: str) -> InlineKeyboardButton | None:
@@ -135,13 +138,56 @@ def case_card(detail: StaffCase, tz: tzinfo, *, with_history: bool,
     if detail.duplicates:
         lines.append(t("office.case.duplicates", references="、".join(
             f"{d.reference}（{d.score:.0f}）" for d in detail.duplicates[:5])))
+    if case.merged_into:
+        lines.append(t("office.case.merged_into", reference=case.merged_into))
+    merged_here = [str(e.data.get("from")) for e in case.events if e.action == "merge_received"]
+    if merged_here:
+        lines.append(t("office.case.merged_here", references="、".join(merged_here)))
     lines.append(t("office.case.text", text=escape(case.text)))
     parts = [_split_text("\n".join(lines))]
     if with_history:
         history = [t("office.history.title")]
         history += [_event_line(e, detail.people, tz) for e in case.events]
         parts.append(history)
-    return _pack(parts), actions(case)
+    rows = _action_rows(case) + duplicate_rows(case, detail.duplicates)
+    return _pack(parts), _keyboard(rows)
+
+
+def merge_direction(case: Case, other: str) -> tuple[str, str]:
+    """(source, target): the later-filed tip joins the earlier one (references count up)."""
+    mine, theirs = parse_reference(case.reference), parse_reference(other)
+    if mine is not None and theirs is not None and (theirs[1], theirs[2]) > (mine[1], mine[2]):
+        return other, case.reference
+    return case.reference, other
+
+
+def duplicate_rows(case: Case, duplicates: Sequence[Duplicate],
+                   ) -> list[list[InlineKeyboardButton | None]]:
+    """Per possible duplicate: merge (the later tip into the earlier) or keep apart."""
+    rows: list[list[InlineKeyboardButton | None]] = []
+    for duplicate in duplicates[:DUPLICATE_BUTTONS]:
+        source, target = merge_direction(case, duplicate.reference)
+        label = (t("office.button.merge_into", reference=target) if source == case.reference
+                 else t("office.button.merge_here", reference=source))
+        rows.append([_button(label, f"o:mrg:{source}:{target}"),
+                     _button(t("office.button.not_duplicate", reference=duplicate.reference),
+                             f"o:nd:{case.reference}:{duplicate.reference}")])
+    return rows
+
+
+def merge_question(source: Case, target: Case) -> tuple[str, InlineKeyboardMarkup | None]:
+    """Ask staff to confirm an irreversible merge."""
+    return (t("office.ask.merge", source=source.reference, target=target.reference),
+            _keyboard([[_button(t("office.button.merge_confirm"),
+                                f"o:mrgy:{source.reference}:{target.reference}")]]))
+
+
+def merged(source: Case, target: Case) -> str:
+    return t("office.done.merged", source=source.reference, target=target.reference)
+
+
+def dismissed(case: Case, other: str) -> str:
+    return t("office.done.dismissed", reference=case.reference, other=escape(other))
 
 
 def _reporter(case: Case) -> str:
@@ -220,6 +266,9 @@ def _event_detail(event: CaseEvent, people: dict[str, str]) -> str:
         return t("office.history.deadline", deadline=data["new"])
     if event.action == "rated" and data.get("rating"):
         return t("office.history.rating", rating=t(f"rating.{data['rating']}"))
+    for key in ("into", "from", "other"):  # merged, merge_received / merged_case_closed, …
+        if event.action in MERGE_ACTIONS and data.get(key):
+            return t("office.history.case_ref", reference=escape(str(data[key])))
     return ""
 
 
@@ -258,10 +307,14 @@ def _pack(parts: Sequence[Sequence[str]]) -> list[str]:
 
 def actions(case: Case) -> InlineKeyboardMarkup | None:
     """The buttons for what staff may do to this case now."""
+    return _keyboard(_action_rows(case))
+
+
+def _action_rows(case: Case) -> list[list[InlineKeyboardButton | None]]:
     ref = case.reference
     rows: list[list[InlineKeyboardButton | None]] = []
     if case.status is Status.TRIAGE:
-        return category_keyboard(case)
+        return _category_rows(case)
     if case.status in (Status.ASSIGNED, Status.ACCEPTED):
         rows.append([_button(t("office.button.reassign"), f"o:tri:{ref}"),
                      _button(t("office.button.supervise"), f"o:sup:{ref}")])
@@ -280,11 +333,15 @@ def actions(case: Case) -> InlineKeyboardMarkup | None:
         rows.append([_button(t("office.button.verify_ok"), f"o:vok:{ref}"),
                      _button(t("office.button.verify_no"), f"o:vno:{ref}")])
     rows.append([_button(t("office.button.history"), f"o:hist:{ref}")])
-    return _keyboard(rows)
+    return rows
 
 
 def category_keyboard(case: Case) -> InlineKeyboardMarkup | None:
     """Tap 1 of triage: the category (★ the classifier's guess, ✓ the current one)."""
+    return _keyboard(_category_rows(case))
+
+
+def _category_rows(case: Case) -> list[list[InlineKeyboardButton | None]]:
     guess = next((str(e.data.get("category")) for e in case.events if e.action == "filed"),
                  case.category)
     buttons = []
@@ -295,7 +352,7 @@ def category_keyboard(case: Case) -> InlineKeyboardMarkup | None:
     rows: list[list[InlineKeyboardButton | None]] = [buttons[i:i + 2]
                                                       for i in range(0, len(buttons), 2)]
     rows.append([_button(t("office.button.history"), f"o:hist:{case.reference}")])
-    return _keyboard(rows)
+    return rows
 
 
 def supervisor_keyboard(reference: str, category_index: int,

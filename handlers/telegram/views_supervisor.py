@@ -101,6 +101,8 @@ def case_detail(view: SupervisorCase, tz: tzinfo) -> Reply:
                         if late > 0 and case.status is Status.RECTIFYING else ""))
     if case.pending_extension:
         lines.append(t("sv.case.pending_extension", date=case.pending_extension.isoformat()))
+    if view.duplicates:
+        lines.append(t("sv.case.duplicates", references="、".join(view.duplicates[:5])))
     lines.append(t("sv.case.history_title"))
     lines += [_event_line(e, tz) for e in case.events[-HISTORY_SHOWN:]]
     return "\n".join(lines), _markup(action_rows(case))
