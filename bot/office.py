@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.clocks import running_clock
 from bot.domain import (
     CATEGORIES,
     SCHOOL_CATEGORIES,
@@ -33,7 +34,6 @@ from bot.domain import (
 from bot.messages import t
 from bot.privacy import mask_personal_data
 from bot.services import CaseService, Clock, UowFactory, actor_for, reading
-from bot.timerules import add_working_days
 from storage.repository import PersonInfo
 from storage.uow import SqlUnitOfWork
 
@@ -183,14 +183,10 @@ class OfficeService:
     def clock_of(self, case: Case) -> tuple[str, datetime] | None:
         """The clock running on a case now and when it runs out (local time)."""
         rules = self.rules
-        steps = {Status.ASSIGNED: ("accept", rules.accept_working_days),
-                 Status.ACCEPTED: ("propose", rules.propose_working_days),
-                 Status.PROPOSED: ("decide", rules.decide_working_days)}
-        if case.status not in steps:
-            return None
-        name, days = steps[case.status]
-        start = entered_status_at(case).astimezone(rules.tz)
-        return name, add_working_days(start, days)
+        clock = running_clock(case, rules.tz, accept_days=rules.accept_working_days,
+                              propose_days=rules.propose_working_days,
+                              decide_days=rules.decide_working_days)
+        return (clock.name, clock.due) if clock else None
 
     async def counts(self, user_id: int) -> Counts:
         """How much is waiting in each office queue (the /office menu)."""

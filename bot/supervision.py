@@ -15,10 +15,11 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.clocks import running_clock
 from bot.domain import Actor, Case, Disposition, DomainError, InvalidInput, Status
 from bot.office import find_duplicates
 from bot.services import CaseService, Clock, EvidenceInput, UowFactory
-from bot.timerules import add_working_days, month_bounds
+from bot.timerules import month_bounds
 from storage.repository import PersonInfo
 from storage.uow import SqlUnitOfWork
 
@@ -157,8 +158,11 @@ class SupervisionService:
                 entity = (await uow.directory.names("institution", [case.institution_code])
                           ).get(case.institution_code)
             duplicates = await self._duplicates(uow, case)
-        return SupervisorCase(case, entity, evidence, self._accept_due(case),
-                              self._propose_due(case), self.today(), duplicates)
+        due = self._clock_due(case)
+        accept_due = due if case.status is Status.ASSIGNED else None
+        propose_due = due if case.status is Status.ACCEPTED else None
+        return SupervisorCase(case, entity, evidence, accept_due, propose_due, self.today(),
+                              duplicates)
 
     async def _duplicates(self, uow: SqlUnitOfWork, case: Case) -> tuple[str, ...]:
         """References of likely duplicates of an open case (the same check staff see)."""
@@ -182,7 +186,7 @@ class SupervisionService:
             line.assigned_at))
 
     def _line(self, case: Case, today: date) -> CaseLine:
-        due = self._accept_due(case) or self._propose_due(case)
+        due = self._clock_due(case)
         overdue = 0
         if case.status is Status.RECTIFYING and case.rectify_deadline:
             due = datetime.combine(case.rectify_deadline, time(23, 59, 59), tzinfo=self.rules.tz)
@@ -190,18 +194,11 @@ class SupervisionService:
         return CaseLine(case.reference, case.category, case.status, due, overdue,
                         _assigned_at(case).astimezone(self.rules.tz))
 
-    def _accept_due(self, case: Case) -> datetime | None:
-        if case.status is not Status.ASSIGNED:
-            return None
-        start = _assigned_at(case).astimezone(self.rules.tz)
-        return add_working_days(start, self.rules.accept_working_days)
-
-    def _propose_due(self, case: Case) -> datetime | None:
-        if case.status is not Status.ACCEPTED:
-            return None
-        start = next((e.at for e in reversed(case.events) if e.to_status is Status.ACCEPTED
-                      and e.from_status is not Status.ACCEPTED), case.created_at)
-        return add_working_days(start.astimezone(self.rules.tz), self.rules.propose_working_days)
+    def _clock_due(self, case: Case) -> datetime | None:
+        """When the accept or propose clock runs out (paused while awaiting the parent)."""
+        clock = running_clock(case, self.rules.tz, accept_days=self.rules.accept_working_days,
+                              propose_days=self.rules.propose_working_days, decide_days=0)
+        return clock.due if clock and clock.name in ("accept", "propose") else None
 
     async def accept(self, user_id: int, reference: str) -> Case:
         """Accept an assigned case; a second tap is told politely that it is already done."""
