@@ -13,7 +13,7 @@ import csv
 import io
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -126,7 +126,10 @@ async def export_rows(uow: SqlUnitOfWork, date_from: date, date_to: date, *, tz:
     start, end = local_bounds(date_from, date_to, tz)
     school, inst, dist, person = (aliased(School), aliased(Institution), aliased(District),
                                   aliased(Person))
-    stmt = (select(CaseRow, school.name, inst.name, dist.name, person.name)
+    target = aliased(CaseRow)
+    stmt = (select(CaseRow, school.name, inst.name, dist.name, person.name, target.reference,
+                   target.status)
+            .outerjoin(target, target.id == CaseRow.merged_into_id)
             .outerjoin(school, school.id == CaseRow.school_id)
             .outerjoin(inst, inst.id == CaseRow.institution_id)
             .outerjoin(dist, dist.id == CaseRow.district_id)
@@ -141,10 +144,15 @@ async def export_rows(uow: SqlUnitOfWork, date_from: date, date_to: date, *, tz:
     for offset in range(0, total, BATCH):
         batch = found[offset:offset + BATCH]
         events = await _events(uow, [r[0].id for r in batch])
-        for case, school_name, inst_name, district_name, assignee in batch:
-            rows.append(_row(case, school_name or inst_name or "", district_name or "",
-                             assignee or "", events.get(case.id, []), tz, now, accept_days,
-                             propose_days))
+        for case, school_name, inst_name, district_name, assignee, into, into_status in batch:
+            row = _row(case, school_name or inst_name or "", district_name or "",
+                       assignee or "", events.get(case.id, []), tz, now, accept_days,
+                       propose_days)
+            if into and not case.disposition:
+                # A merged tip waiting for its case: say where it went, not "closed, no result".
+                row = replace(row, status=t("export.merged_status", reference=into,
+                                            status=t(f"status.{into_status}")))
+            rows.append(row)
         if progress:
             progress(len(rows), total)
     return rows
