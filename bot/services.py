@@ -16,11 +16,13 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from bot.batching import GroupCommit
 from bot.domain import (
     Actor,
     Case,
     DomainError,
     Role,
+    RoutingDecision,
     Status,
     route,
 )
@@ -105,6 +107,17 @@ def hash_invite(code: str) -> str:
     return hashlib.sha256(code.strip().upper().encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class _Filing:
+    """A tip checked and routed, waiting for the writer."""
+
+    tip: TipInput
+    now: datetime
+    decision: RoutingDecision
+    district: str | None
+    person: PersonInfo | None
+
+
 class CaseService:
     """Filing tips and moving cases through their life."""
 
@@ -112,6 +125,7 @@ class CaseService:
         self.uow = uow
         self.clock = clock
         self.rules = rules
+        self._filings: GroupCommit[_Filing, FiledTip] = GroupCommit(self._write_filings)
 
     async def identify(self, user_id: int) -> Actor:
         """Who this Telegram user is to dudao: a bound directory person, else a parent."""
@@ -133,34 +147,56 @@ class CaseService:
                       if decision.assignee_code else None)
         if recent >= self.rules.tips_per_hour:
             raise DomainError("tip.error.rate_limited", limit=self.rules.tips_per_hour)
+        return await self._filings.submit(_Filing(tip, now, decision, district, person))
+
+    async def _write_filings(self, batch: list[_Filing]) -> list[FiledTip]:
+        """Store a batch of prepared tips in one transaction (group commit)."""
         async with self.uow() as uow:
-            reference = await uow.cases.next_reference(self.rules.reference_prefix, now.year)
-            case = Case.file(
-                reference=reference, text=tip.text, category=tip.category,
-                confidence=tip.confidence, reporter_user_id=tip.reporter_user_id, now=now,
-                anonymous=tip.anonymous, reporter_name=tip.reporter_name,
-                reporter_phone=tip.reporter_phone, school_code=tip.school_code,
-                institution_code=tip.institution_code, district_code=district,
-                model_version=tip.model_version, alternatives=tip.alternatives)
-            case.route(decision, now)
-            await uow.cases.add(case)
-            for item in tip.evidence:
-                await uow.cases.add_evidence(case, kind=item.kind, file_id=item.file_id,
-                                             file_unique_id=item.file_unique_id,
-                                             mime_type=item.mime_type, file_name=item.file_name,
-                                             size=item.size, added_by="parent", now=now)
-            handler_role = "triage"
-            accept_due = None
-            if case.assignee_code:
-                handler_role = person.role if person else "triage"
-                accept_due = add_working_days(now, self.rules.accept_working_days)
-                if person and person.telegram_user_id:
-                    await self._notify(uow, case, "routed", now, person)
-            else:
-                await self._tell_staff(uow, "notify.staff.triage", now, reference=reference,
-                                       category=t(f"category.{case.category}"))
+            references: dict[int, str] = {}  # batch index -> reference, per year
+            for year in sorted({f.now.year for f in batch}):
+                indexes = [i for i, f in enumerate(batch) if f.now.year == year]
+                issued = await uow.cases.next_references(self.rules.reference_prefix, year,
+                                                         len(indexes))
+                references.update(zip(indexes, issued, strict=True))
+            cases = []
+            for index, filing in enumerate(batch):
+                tip, reference = filing.tip, references[index]
+                case = Case.file(
+                    reference=reference, text=tip.text, category=tip.category,
+                    confidence=tip.confidence, reporter_user_id=tip.reporter_user_id,
+                    now=filing.now, anonymous=tip.anonymous, reporter_name=tip.reporter_name,
+                    reporter_phone=tip.reporter_phone, school_code=tip.school_code,
+                    institution_code=tip.institution_code, district_code=filing.district,
+                    model_version=tip.model_version, alternatives=tip.alternatives)
+                case.route(filing.decision, filing.now)
+                cases.append(case)
+            await uow.cases.add_many(cases)
+            results = []
+            for filing, case in zip(batch, cases, strict=True):
+                for item in filing.tip.evidence:
+                    await uow.cases.add_evidence(
+                        case, kind=item.kind, file_id=item.file_id,
+                        file_unique_id=item.file_unique_id, mime_type=item.mime_type,
+                        file_name=item.file_name, size=item.size, added_by="parent",
+                        now=filing.now)
+                results.append(await self._after_filing(uow, case, filing))
             await uow.commit()
-        return FiledTip(reference, case.category, case.status, handler_role, accept_due)
+        return results
+
+    async def _after_filing(self, uow: SqlUnitOfWork, case: Case, filing: _Filing) -> FiledTip:
+        """Queue who must hear about a new case; say who handles it and by when."""
+        person, now = filing.person, filing.now
+        handler_role = "triage"
+        accept_due = None
+        if case.assignee_code:
+            handler_role = person.role if person else "triage"
+            accept_due = add_working_days(now, self.rules.accept_working_days)
+            if person and person.telegram_user_id:
+                await self._notify(uow, case, "routed", now, person)
+        else:
+            await self._tell_staff(uow, "notify.staff.triage", now, reference=case.reference,
+                                   category=t(f"category.{case.category}"))
+        return FiledTip(case.reference, case.category, case.status, handler_role, accept_due)
 
     async def may_file(self, user_id: int) -> bool:
         """Whether this parent is under the hourly limit of new tips."""

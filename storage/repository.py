@@ -74,12 +74,17 @@ class CaseRepository:
 
     async def next_reference(self, prefix: str, year: int) -> str:
         """Issue the next reference number; the counter row stays locked until commit."""
-        stmt = _insert(self.session, ReferenceCounter).values(prefix=prefix, year=year, value=1)
+        return (await self.next_references(prefix, year, 1))[0]
+
+    async def next_references(self, prefix: str, year: int, count: int) -> list[str]:
+        """Issue `count` consecutive reference numbers in one statement."""
+        stmt = _insert(self.session, ReferenceCounter).values(prefix=prefix, year=year,
+                                                               value=count)
         stmt = stmt.on_conflict_do_update(
-            index_elements=["prefix", "year"], set_={"value": ReferenceCounter.value + 1}
+            index_elements=["prefix", "year"], set_={"value": ReferenceCounter.value + count}
         ).returning(ReferenceCounter.value)
-        seq = (await self.session.execute(stmt)).scalar_one()
-        return format_reference(prefix, year, seq)
+        last = (await self.session.execute(stmt)).scalar_one()
+        return [format_reference(prefix, year, seq) for seq in range(last - count + 1, last + 1)]
 
     async def _id_for(self, model: Any, code: str | None) -> int | None:
         if code is None:
@@ -96,12 +101,21 @@ class CaseRepository:
 
     async def add(self, case: Case) -> None:
         """Insert a new case and its events; sets `case.id`."""
-        row = CaseRow(reference=case.reference, created_at=case.created_at)
-        await self._copy_to_row(case, row)
-        self.session.add(row)
+        await self.add_many([case])
+
+    async def add_many(self, cases: Sequence[Case]) -> None:
+        """Insert new cases and their events in two batched statements; sets each `id`."""
+        rows = []
+        for case in cases:
+            row = CaseRow(reference=case.reference, created_at=case.created_at)
+            await self._copy_to_row(case, row)
+            rows.append(row)
+        self.session.add_all(rows)
         await self.session.flush()
-        case.id = row.id
-        await self._append_events(case)
+        for case, row in zip(cases, rows, strict=True):
+            case.id = row.id
+            self._stage_events(case)
+        await self.session.flush()
 
     async def save(self, case: Case) -> None:
         """Write a loaded case's changes and its new events."""
@@ -147,6 +161,10 @@ class CaseRepository:
         return int(found)
 
     async def _append_events(self, case: Case) -> None:
+        self._stage_events(case)
+        await self.session.flush()
+
+    def _stage_events(self, case: Case) -> None:
         assert case.id is not None
         stored = self._stored_events.get(id(case), (case, 0))[1]
         for seq, event in enumerate(case.events[stored:], start=stored + 1):
@@ -156,7 +174,6 @@ class CaseRepository:
                 from_status=event.from_status.value if event.from_status else None,
                 to_status=event.to_status.value, comment=event.comment, data=event.data))
         self._stored_events[id(case)] = (case, len(case.events))
-        await self.session.flush()
 
     def _select(self) -> Any:
         school, inst, dist, person = (aliased(School), aliased(Institution), aliased(District),
