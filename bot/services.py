@@ -200,10 +200,15 @@ class CaseService:
 
     async def may_file(self, user_id: int) -> bool:
         """Whether this parent is under the hourly limit of new tips."""
+        return (await self.filing_status(user_id))[1]
+
+    async def filing_status(self, user_id: int) -> tuple[Actor, bool]:
+        """Who this user is and whether they are under the hourly limit (one read)."""
         async with reading(self.uow) as uow:
+            actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
             recent = await uow.cases.count_created_since(
                 user_id, self.clock.now() - timedelta(hours=1))
-        return recent < self.rules.tips_per_hour
+        return actor, recent < self.rules.tips_per_hour
 
     async def send_later(self, chat_id: int, kind: str, text: str) -> None:
         """Queue a message for the outbox (used when a direct reply failed)."""

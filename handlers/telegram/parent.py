@@ -106,18 +106,8 @@ async def on_text(update: Update, context: DudaoContext) -> None:
         await _rate(update, context, reference, rating, message.text)
     elif awaiting == "contact":
         await _contact_typed(update, context, message.text)
-    elif await _is_official(update, context):
-        await _reply(update, t("official.free_text"))
     else:
         await _new_tip(update, context, message.text)
-
-
-async def _is_official(update: Update, context: DudaoContext) -> bool:
-    """Bound supervisors and staff work through their menus; their free text is no tip."""
-    user = update.effective_user
-    assert user is not None
-    actor = await context.services.cases.identify(user.id)
-    return actor.role is not Role.PARENT
 
 
 def _official_module(awaiting: str) -> Any:
@@ -147,7 +137,12 @@ async def _new_tip(update: Update, context: DudaoContext, raw: str) -> None:
         return
     user = update.effective_user
     assert user is not None
-    if not await services.cases.may_file(user.id):
+    actor, may_file = await services.cases.filing_status(user.id)
+    if actor.role is not Role.PARENT:
+        # Bound supervisors and staff work through their menus; their free text is no tip.
+        await _reply(update, t("official.free_text"))
+        return
+    if not may_file:
         await _reply(update, t("tip.error.rate_limited",
                                limit=services.settings.cases.tips_per_hour))
         return
