@@ -1,0 +1,70 @@
+"""A bot process for bench_pipeline's separate-process mode: dudao or a bare echo bot.
+
+    python -m bench.pipeline_bot KIND TOKEN BASE_URL BASE_FILE_URL DB_PATH
+
+KIND is "dudao" or "echo". It prints READY once polling, and runs until terminated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def main(kind: str, token: str, base_url: str, base_file_url: str, db: str) -> None:
+    from telegram.ext import Application, MessageHandler, filters
+
+    from handlers.localapi.ptb import polling
+
+    services: Any = None
+    if kind == "dudao":
+        from bot.bootstrap import migrate
+        from bot.config import Settings
+        from bot.directory import import_directory
+        from bot.directory_files import read_directory_files
+        from classifier import load
+        from handlers.telegram.app import build_application, make_services
+
+        settings = Settings(telegram={"token": token, "base_url": base_url,
+                                      "base_file_url": base_file_url},
+                            database={"url": f"sqlite:///{db}"},
+                            cases={"tips_per_hour": 1_000_000})
+        migrate(settings)
+        classifier = load()
+        classifier.predict("预热")
+        services = make_services(settings, classifier)
+        await import_directory(services.container.uow, read_directory_files(
+            sorted((ROOT / "data" / "directory").glob("*.csv"))))
+        app = build_application(services, rate_limiter=False)
+    else:
+        app = (Application.builder().token(token).base_url(base_url)
+               .base_file_url(base_file_url).concurrent_updates(False).build())
+
+        async def echo(update: Any, context: Any) -> None:
+            await update.effective_message.reply_text(update.effective_message.text)
+
+        app.add_handler(MessageHandler(filters.TEXT, echo))
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with polling(app, timeout=5):
+        if app.post_init is not None:
+            await app.post_init(app)
+        print("READY", flush=True)
+        await stop.wait()
+    if services is not None:
+        await services.container.close()
+
+
+if __name__ == "__main__":
+    profile_to = __import__("os").environ.get("DUDAO_BENCH_PROFILE")
+    if profile_to:  # where the bot's CPU goes: DUDAO_BENCH_PROFILE=/tmp/bot.prof
+        import cProfile
+
+        cProfile.run("asyncio.run(main(*sys.argv[1:6]))", profile_to)
+    else:
+        asyncio.run(main(*sys.argv[1:6]))
