@@ -14,14 +14,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-CATEGORIES: tuple[str, ...] = (
-    "homework_burden",
-    "unlicensed_tutoring",
-    "fees_refund",
-    "teacher_paid_tutoring",
-    "after_school_service",
-    "other",
-)
+# SPEC's category ids: one list for the model and the domain (re-exported here).
+from classifier.labels import CATEGORIES as CATEGORIES
 SCHOOL_CATEGORIES = frozenset({"homework_burden", "teacher_paid_tutoring", "after_school_service"})
 TUTORING_CATEGORIES = frozenset({"unlicensed_tutoring", "fees_refund"})
 

@@ -224,10 +224,7 @@ class CaseService:
         """Attach evidence to an open case of this user (parent or assigned supervisor)."""
         now = self.clock.now()
         async with self.uow() as uow:
-            actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
-            case = await uow.cases.get_for_update(reference.strip().upper())
-            if case is None or not may_see(actor, case):
-                raise DomainError("case.error.not_found", reference=reference.strip()[:32])
+            actor, case = await self._load_for(uow, user_id, reference)
             if not case.is_open:
                 raise DomainError("case.error.closed", reference=case.reference)
             await uow.cases.add_evidence(case, kind=item.kind, file_id=item.file_id,
@@ -256,15 +253,22 @@ class CaseService:
             raise DomainError("case.error.not_found", reference=reference.strip()[:32])
         return actor, case
 
+    @staticmethod
+    async def _load_for(uow: SqlUnitOfWork, user_id: int, reference: str) -> tuple[Actor, Case]:
+        """The actor and the case locked for change; absent and not-yours look the same."""
+        actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
+        case = await uow.cases.get_for_update(reference.strip().upper())
+        if case is None or not may_see(actor, case):
+            # The same answer for "absent" and "not yours": guessing numbers reveals nothing.
+            raise DomainError("case.error.not_found", reference=reference.strip()[:32])
+        return actor, case
+
     async def perform(self, user_id: int, reference: str,
                       action: Callable[[Case, Actor, datetime], Any]) -> Case:
         """Apply one domain action for this user; the domain checks role, assignment, status."""
         now = self.clock.now()
         async with self.uow() as uow:
-            actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
-            case = await uow.cases.get_for_update(reference.strip().upper())
-            if case is None or not may_see(actor, case):
-                raise DomainError("case.error.not_found", reference=reference.strip()[:32])
+            actor, case = await self._load_for(uow, user_id, reference)
             before = len(case.events)
             result = action(case, actor, now)
             if isinstance(result, tuple) and result and result[0] == "correction":
