@@ -16,6 +16,7 @@ from typing import Any
 
 # SPEC's category ids: one list for the model and the domain (re-exported here).
 from classifier.labels import CATEGORIES as CATEGORIES
+
 SCHOOL_CATEGORIES = frozenset({"homework_burden", "teacher_paid_tutoring", "after_school_service"})
 TUTORING_CATEGORIES = frozenset({"unlicensed_tutoring", "fees_refund"})
 
