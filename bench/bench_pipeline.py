@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
 import random
 import sys
@@ -92,7 +93,8 @@ async def run_separate(kind: str, users: int, steps: int, workdir: Path) -> Load
     step = tip_step if kind == "dudao" else _echo_step
     async with LocalBotApi() as api:
         child = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.pipeline_bot", kind, api.token, api.base_url,
+            sys.executable, *(os.environ.get("DUDAO_BENCH_BOT", "-m bench.pipeline_bot").split()),
+            kind, api.token, api.base_url,
             api.base_file_url, str(workdir / f"{kind}-{time.monotonic_ns()}.db"),
             cwd=ROOT, stdout=asyncio.subprocess.PIPE)
         assert child.stdout is not None

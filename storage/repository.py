@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -323,20 +324,55 @@ class CaseRepository:
         return list(rows.scalars())
 
 
+class DirectoryCache:
+    """Short-lived answers to the directory questions every message asks.
+
+    The directory changes rarely (imports, bindings); a binding made through this process
+    clears the cache at once, anything else is seen within `ttl` seconds.
+    """
+
+    def __init__(self, ttl: float = 60.0) -> None:
+        self.ttl = ttl
+        self._entries: dict[tuple[Any, ...], tuple[float, Any]] = {}
+
+    def get(self, key: tuple[Any, ...]) -> tuple[bool, Any]:
+        found = self._entries.get(key)
+        if found is None or found[0] < time.monotonic():
+            return False, None
+        return True, found[1]
+
+    def put(self, key: tuple[Any, ...], value: Any) -> Any:
+        if len(self._entries) > 50_000:  # bounded: drop everything rather than grow
+            self._entries.clear()
+        self._entries[key] = (time.monotonic() + self.ttl, value)
+        return value
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class DirectoryRepository:
     """Districts, schools, institutions and people."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, cache: DirectoryCache | None = None) -> None:
         self.session = session
+        self.cache = cache or DirectoryCache(ttl=0)
 
     async def person(self, code: str) -> PersonInfo | None:
+        hit, value = self.cache.get(("person", code))
+        if hit:
+            return value  # type: ignore[no-any-return]
         row = (await self.session.execute(select(Person).where(Person.code == code))).scalar()
-        return _person_info(row) if row else None
+        return self.cache.put(("person", code), _person_info(row) if row else None)  # type: ignore[no-any-return]
 
     async def person_by_user(self, telegram_user_id: int) -> PersonInfo | None:
+        hit, value = self.cache.get(("user", telegram_user_id))
+        if hit:
+            return value  # type: ignore[no-any-return]
         row = (await self.session.execute(
             select(Person).where(Person.telegram_user_id == telegram_user_id))).scalar()
-        return _person_info(row) if row else None
+        return self.cache.put(("user", telegram_user_id),  # type: ignore[no-any-return]
+                              _person_info(row) if row else None)
 
     async def people(self, role: str | None = None) -> list[PersonInfo]:
         stmt = select(Person).order_by(Person.code)
@@ -345,12 +381,22 @@ class DirectoryRepository:
         return [_person_info(p) for p in (await self.session.execute(stmt)).scalars()]
 
     async def bind(self, person_id: int, telegram_user_id: int | None, now: datetime) -> None:
+        self.cache.clear()
         await self.session.execute(update(Person).where(Person.id == person_id).values(
             telegram_user_id=telegram_user_id, bound_at=now if telegram_user_id else None))
 
     async def responsibility(self, school_code: str | None, institution_code: str | None,
                              district_code: str | None) -> tuple[Responsibility, str | None]:
         """Who answers for these entities, and the district they belong to (one query each)."""
+        key = ("responsibility", school_code, institution_code, district_code)
+        hit, value = self.cache.get(key)
+        if hit:
+            return value  # type: ignore[no-any-return]
+        return self.cache.put(key, await self._responsibility(  # type: ignore[no-any-return]
+            school_code, institution_code, district_code))
+
+    async def _responsibility(self, school_code: str | None, institution_code: str | None,
+                              district_code: str | None) -> tuple[Responsibility, str | None]:
         sup, tutor = aliased(Person), aliased(Person)
         found: dict[str, tuple[str | None, str | None, str | None]] = {}
         for kind, model, code in (("school", School, school_code),

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from storage.db import session_factory
 from storage.repository import (
     CaseRepository,
+    DirectoryCache,
     DirectoryRepository,
     InviteRepository,
     OutboxRepository,
@@ -29,9 +30,11 @@ class SqlUnitOfWork:
     def __init__(self, sessions: async_sessionmaker[AsyncSession],
                  on_outbox: Callable[[], None] | None = None,
                  write_lock: asyncio.Lock | None = None,
-                 id_cache: dict[tuple[str, str], int] | None = None) -> None:
+                 id_cache: dict[tuple[str, str], int] | None = None,
+                 directory_cache: DirectoryCache | None = None) -> None:
         self._sessions = sessions
         self._id_cache = id_cache
+        self._directory_cache = directory_cache
         self._on_outbox = on_outbox
         self._write_lock = write_lock
 
@@ -41,7 +44,7 @@ class SqlUnitOfWork:
             await self._write_lock.acquire()
         self.session = self._sessions()
         self.cases = CaseRepository(self.session, self._id_cache)
-        self.directory = DirectoryRepository(self.session)
+        self.directory = DirectoryRepository(self.session, self._directory_cache)
         self.invites = InviteRepository(self.session)
         self.outbox = OutboxRepository(self.session)
         return self
@@ -75,9 +78,12 @@ class UnitOfWorkFactory:
         self._on_outbox = on_outbox
         self._lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         self._ids: dict[tuple[str, str], int] = {}
+        self.directory_cache = DirectoryCache()
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._write, self._on_outbox, self._lock, self._ids)
+        return SqlUnitOfWork(self._write, self._on_outbox, self._lock, self._ids,
+                             self.directory_cache)
 
     def read(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._read, id_cache=self._ids)
+        return SqlUnitOfWork(self._read, id_cache=self._ids,
+                             directory_cache=self.directory_cache)
