@@ -297,6 +297,14 @@ class CaseRepository:
                                           CaseRow.created_at >= since)
         return int((await self.session.execute(stmt)).scalar_one())
 
+    async def count_created_since_many(self, user_ids: set[int],
+                                       since: datetime) -> dict[int, int]:
+        """Cases each of these reporters filed since `since` (one grouped query)."""
+        stmt = (select(CaseRow.reporter_user_id, func.count())
+                .where(CaseRow.reporter_user_id.in_(user_ids), CaseRow.created_at >= since)
+                .group_by(CaseRow.reporter_user_id))
+        return {int(user): int(n) for user, n in (await self.session.execute(stmt)).all()}
+
     async def add_correction(self, case: Case, old: str, new: str, actor: str,
                              now: datetime) -> None:
         assert case.id is not None
@@ -520,6 +528,11 @@ class OutboxRepository:
             await self.session.execute(update(OutboxRow).where(
                 OutboxRow.id.in_([r.id for r in rows])).values(not_before=now + lease))
         return rows
+
+    async def has_due(self, now: datetime) -> bool:
+        stmt = select(OutboxRow.id).where(OutboxRow.sent_at.is_(None),
+                                          OutboxRow.not_before <= now).limit(1)
+        return (await self.session.execute(stmt)).first() is not None
 
     async def postpone(self, row_id: int, until: datetime) -> None:
         await self.session.execute(update(OutboxRow).where(OutboxRow.id == row_id)

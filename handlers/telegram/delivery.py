@@ -43,6 +43,9 @@ class OutboxDelivery:
     async def _run(self, limit: int) -> int:
         clock = self.container.clock
         now = clock.now()
+        async with self.container.uow.read() as uow:
+            if not await uow.outbox.has_due(now):  # the usual case: no writer lock taken
+                return 0
         async with self.container.uow() as uow:
             rows = await uow.outbox.claim_due(now, LEASE, limit)
             night_ok = {p.telegram_user_id for p in await uow.directory.people("staff")
