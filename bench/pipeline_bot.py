@@ -8,6 +8,7 @@ KIND is "dudao" or "echo". It prints READY once polling, and runs until terminat
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from pathlib import Path
@@ -55,13 +56,30 @@ async def main(kind: str, token: str, base_url: str, base_file_url: str, db: str
         if app.post_init is not None:
             await app.post_init(app)
         print("READY", flush=True)
-        await stop.wait()
+        await _profiled(stop.wait())
     if services is not None:
         await services.container.close()
 
 
+async def _profiled(waiting: Any) -> None:
+    """With DUDAO_BENCH_YAPPI=FILE, record the bot's CPU per function while it serves."""
+    target = os.environ.get("DUDAO_BENCH_YAPPI")
+    if not target:
+        await waiting
+        return
+    import yappi  # a dev tool, not a dependency: pip install yappi
+
+    yappi.set_clock_type("cpu")
+    yappi.start()
+    try:
+        await waiting
+    finally:
+        yappi.stop()
+        yappi.get_func_stats().save(target, type="pstat")
+
+
 if __name__ == "__main__":
-    profile_to = __import__("os").environ.get("DUDAO_BENCH_PROFILE")
+    profile_to = os.environ.get("DUDAO_BENCH_PROFILE")
     if profile_to:  # where the bot's CPU goes: DUDAO_BENCH_PROFILE=/tmp/bot.prof
         import cProfile
 
