@@ -1,0 +1,51 @@
+"""Webhook transport: only requests with the configured secret token reach the bot."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from telegram import Update
+from telegram.ext import Application
+
+from handlers.http import make_web_app
+
+SECRET = "s3cret-token_0123456789"
+UPDATE = {"update_id": 7, "message": {
+    "message_id": 1, "date": 1795385375, "text": "你好",
+    "chat": {"id": 42, "type": "private", "first_name": "家长"},
+    "from": {"id": 42, "is_bot": False, "first_name": "家长"}}}
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[tuple[TestClient, Application]]:  # type: ignore[type-arg]
+    app = Application.builder().token("123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ").updater(None).build()
+    async with TestClient(TestServer(make_web_app(app, SECRET))) as http:
+        yield http, app
+
+
+@pytest.mark.parametrize("headers", [{}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"},
+                                     {"X-Telegram-Bot-Api-Secret-Token": SECRET[:-1]}])
+async def test_requests_without_the_secret_are_rejected(client, headers) -> None:  # type: ignore[no-untyped-def]
+    http, app = client
+    response = await http.post("/telegram", json=UPDATE, headers=headers)
+    assert response.status == 403
+    assert app.update_queue.empty()
+
+
+async def test_a_genuine_update_is_queued_for_the_bot(client) -> None:  # type: ignore[no-untyped-def]
+    http, app = client
+    response = await http.post("/telegram", json=UPDATE,
+                               headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+    assert response.status == 200
+    queued = app.update_queue.get_nowait()
+    assert isinstance(queued, Update) and queued.effective_message.text == "你好"
+
+
+async def test_garbage_is_refused_and_health_answers(client) -> None:  # type: ignore[no-untyped-def]
+    http, app = client
+    response = await http.post("/telegram", data=b"\x00\xff not json",
+                               headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+    assert response.status == 400 and app.update_queue.empty()
+    assert (await (await http.get("/health")).json()) == {"status": "ok"}
