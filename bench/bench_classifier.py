@@ -50,7 +50,8 @@ print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_predict_s": t3 
 
 def corpus_texts(corpus: Path, count: int) -> list[str]:
     """Return `count` tips from the corpus, repeated and shuffled as needed."""
-    lines = [line.strip() for path in sorted(corpus.glob("*/*.txt"))
+    files = sorted(corpus.glob("train/*.txt")) + sorted(corpus.glob("heldout/*.txt"))
+    lines = [line.strip() for path in files
              for line in path.read_text("utf-8").splitlines() if line.strip()]
     rng = random.Random(SEED)
     texts: list[str] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -118,6 +119,37 @@ class _Filing:
     person: PersonInfo | None
 
 
+class RecentFilings:
+    """When each parent filed within the last hour, as this process last read or wrote it.
+
+    The hourly limit is enforced inside the writer; this answers the early question ("may
+    this parent start a tip?") asked on every message without a query each time. Filings
+    made by another instance are seen once an entry is older than `ttl` seconds.
+    """
+
+    def __init__(self, ttl: float = 60.0, max_users: int = 50_000) -> None:
+        self.ttl = ttl
+        self.max_users = max_users
+        self._entries: dict[int, tuple[float, list[datetime]]] = {}
+
+    def get(self, user_id: int) -> list[datetime] | None:
+        found = self._entries.get(user_id)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def put(self, user_id: int, times: list[datetime]) -> list[datetime]:
+        if len(self._entries) >= self.max_users:  # bounded: start over rather than grow
+            self._entries.clear()
+        self._entries[user_id] = (time.monotonic() + self.ttl, list(times))
+        return self._entries[user_id][1]
+
+    def add(self, user_id: int, when: datetime) -> None:
+        found = self._entries.get(user_id)
+        if found is not None:
+            found[1].append(when)
+
+
 class CaseService:
     """Filing tips and moving cases through their life."""
 
@@ -126,6 +158,7 @@ class CaseService:
         self.clock = clock
         self.rules = rules
         self._filings: GroupCommit[_Filing, FiledTip] = GroupCommit(self._write_filings)
+        self._recent = RecentFilings()
 
     async def identify(self, user_id: int) -> Actor:
         """Who this Telegram user is to dudao: a bound directory person, else a parent."""
@@ -190,6 +223,8 @@ class CaseService:
                         now=filing.now)
                 results.append(await self._after_filing(uow, case, filing))
             await uow.commit()
+        for filing in batch:
+            self._recent.add(filing.tip.reporter_user_id, filing.now)
         return results
 
     async def _after_filing(self, uow: SqlUnitOfWork, case: Case, filing: _Filing) -> FiledTip:
@@ -212,12 +247,15 @@ class CaseService:
         return (await self.filing_status(user_id))[1]
 
     async def filing_status(self, user_id: int) -> tuple[Actor, bool]:
-        """Who this user is and whether they are under the hourly limit (one read)."""
+        """Who this user is and whether they are under the hourly limit (usually no query)."""
+        since = self.clock.now() - timedelta(hours=1)
         async with reading(self.uow) as uow:
             actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
-            recent = await uow.cases.count_created_since(
-                user_id, self.clock.now() - timedelta(hours=1))
-        return actor, recent < self.rules.tips_per_hour
+            times = self._recent.get(user_id)
+            if times is None:
+                times = self._recent.put(user_id, await uow.cases.created_since(
+                    user_id, since, limit=self.rules.tips_per_hour))
+        return actor, sum(1 for when in times if when >= since) < self.rules.tips_per_hour
 
     async def send_later(self, chat_id: int, kind: str, text: str) -> None:
         """Queue a message for the outbox (used when a direct reply failed)."""

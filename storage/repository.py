@@ -292,10 +292,12 @@ class CaseRepository:
                 .order_by(CaseRow.rectify_deadline).limit(limit))
         return await self._load(stmt, with_events=False)
 
-    async def count_created_since(self, user_id: int, since: datetime) -> int:
-        stmt = select(func.count()).where(CaseRow.reporter_user_id == user_id,
-                                          CaseRow.created_at >= since)
-        return int((await self.session.execute(stmt)).scalar_one())
+    async def created_since(self, user_id: int, since: datetime, limit: int) -> list[datetime]:
+        """When this reporter filed since `since`, newest first, at most `limit` times."""
+        stmt = (select(CaseRow.created_at)
+                .where(CaseRow.reporter_user_id == user_id, CaseRow.created_at >= since)
+                .order_by(CaseRow.created_at.desc()).limit(limit))
+        return list((await self.session.execute(stmt)).scalars())
 
     async def count_created_since_many(self, user_ids: set[int],
                                        since: datetime) -> dict[int, int]:

@@ -29,6 +29,7 @@ from bot.messages import t
 from handlers.telegram import office, parent, staff, supervisor
 from handlers.telegram.context import BotServices, DudaoContext
 from handlers.telegram.delivery import OutboxDelivery
+from handlers.telegram.transport import AiohttpRequest
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,8 @@ def build_application(services: BotServices, *, with_updater: bool = True,
     tg = services.settings.telegram
     builder = (ApplicationBuilder().token(tg.token).base_url(tg.base_url)
                .base_file_url(tg.base_file_url)
+               .request(AiohttpRequest())
+               .get_updates_request(AiohttpRequest(connection_pool_size=1))
                .context_types(ContextTypes(context=DudaoContext))
                .concurrent_updates(PerChatUpdateProcessor())
                .post_init(_post_init))
