@@ -2,7 +2,8 @@
 
     python -m bench.pipeline_bot KIND TOKEN BASE_URL BASE_FILE_URL DB_PATH
 
-KIND is "dudao" or "echo". It prints READY once polling, and runs until terminated.
+KIND is "dudao", "echo" or "echo-aiohttp" (the echo bot on dudao's
+transport). It prints READY once polling, and runs until terminated.
 """
 
 from __future__ import annotations
@@ -43,8 +44,14 @@ async def main(kind: str, token: str, base_url: str, base_file_url: str, db: str
             sorted((ROOT / "data" / "directory").glob("*.csv"))))
         app = build_application(services, rate_limiter=False)
     else:
-        app = (Application.builder().token(token).base_url(base_url)
-               .base_file_url(base_file_url).concurrent_updates(False).build())
+        builder = (Application.builder().token(token).base_url(base_url)
+                   .base_file_url(base_file_url).concurrent_updates(False))
+        if kind == "echo-aiohttp":
+            from handlers.telegram.transport import AiohttpRequest
+
+            builder = (builder.request(AiohttpRequest())
+                       .get_updates_request(AiohttpRequest(connection_pool_size=1)))
+        app = builder.build()
 
         async def echo(update: Any, context: Any) -> None:
             await update.effective_message.reply_text(update.effective_message.text)
