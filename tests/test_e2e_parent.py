@@ -227,3 +227,24 @@ async def test_cancel_drops_the_draft(dudao: Dudao) -> None:
     answer = await parent.wait_for_callback_answer(timeout=10)
     assert "已提交或已取消" in (answer.text or "")
     assert await dudao.uow_count("SELECT count(*) FROM cases") == 0
+
+
+async def test_another_parent_forging_case_buttons_changes_nothing(dudao: Dudao) -> None:
+    reference = await file_anonymously(dudao, 1020)
+    owner_count = await dudao.uow_count("SELECT count(*) FROM case_events")
+    other = dudao.user(1021, "陌生家长")
+    await other.send_text("/mycases")
+    await other.wait_for_message(timeout=10)
+    for data in (f"c:show:{reference}", f"c:info:{reference}", f"c:rate:{reference}:satisfied",
+                 f"c:ratenow:{reference}:dissatisfied", f"c:reopen:{reference}"):
+        query_id = await other.press_forged(data)
+        answer = await other.wait_for_callback_answer(query_id, timeout=10)
+        assert answer.show_alert and "没有找到" in (answer.text or ""), (data, answer.text)
+    await other.send_text("我补充一句：孩子每天写到十二点")  # answers nothing: a new tip
+    question = await other.wait_for_message(timeout=10)
+    assert "哪所学校" in (question.text or "") and reference not in (question.text or "")
+    async with dudao.container.uow() as uow:
+        case = await uow.cases.get(reference)
+    assert case is not None and case.status is Status.ASSIGNED and case.rating is None
+    assert len(case.events) == 2 and case.reporter_user_id == 1020
+    assert await dudao.uow_count("SELECT count(*) FROM case_events") == owner_count

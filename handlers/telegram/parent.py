@@ -398,9 +398,9 @@ async def case_button(update: Update, context: DudaoContext) -> None:
         elif action == "ratenow" and len(parts) == 4:
             await _rate(update, context, reference, parts[3], "")
         elif action == "reopen":
-            await _ack(update)
             await cases.perform(user.id, reference,
                                 lambda c, a, now: c.reopen(a, t("parent.reopen.reason"), now))
+            await _ack(update)
             await _reply(update, t("parent.reopened", reference=reference))
         else:
             await query.answer(t("parent.button.unknown"), show_alert=True)
