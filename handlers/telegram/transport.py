@@ -2,8 +2,8 @@
 
 Measured on this project's 2-core machine against a local aiohttp server: one httpx POST
 costs about 0.7 ms of CPU, one aiohttp POST about 0.1 ms (bench/bench_pipeline.py has the
-end-to-end numbers). A filed tip needs four Bot API calls, so the transport is a large part
-of the bot's CPU. python-telegram-bot supports this through its `BaseRequest` interface.
+end-to-end numbers). A filed tip needs three Bot API calls and its share of getUpdates, so
+the transport is a large part of the bot's CPU. python-telegram-bot supports this through its `BaseRequest` interface.
 """
 
 from __future__ import annotations
@@ -20,15 +20,13 @@ class AiohttpRequest(BaseRequest):
 
     def __init__(self, *, connection_pool_size: int = 256, read_timeout: float | None = 5.0,
                  write_timeout: float | None = 5.0, connect_timeout: float | None = 5.0,
-                 pool_timeout: float | None = 1.0, media_write_timeout: float = 20.0,
-                 proxy: str | None = None) -> None:
+                 pool_timeout: float | None = 1.0, media_write_timeout: float = 20.0) -> None:
         self._pool_size = connection_pool_size
         self._read_timeout = read_timeout
         self._write_timeout = write_timeout
         self._connect_timeout = connect_timeout
         self._pool_timeout = pool_timeout
         self._media_write_timeout = media_write_timeout
-        self._proxy = proxy or None
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -39,8 +37,9 @@ class AiohttpRequest(BaseRequest):
         """Open the session (needs the running loop, so not in __init__)."""
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self._pool_size, ttl_dns_cache=300)
+            # trust_env: HTTPS_PROXY / NO_PROXY apply, as they did with httpx's default client.
             self._session = aiohttp.ClientSession(
-                connector=connector, headers={"User-Agent": self.USER_AGENT})
+                connector=connector, headers={"User-Agent": self.USER_AGENT}, trust_env=True)
 
     async def shutdown(self) -> None:
         """Close the session and its connections."""
@@ -69,8 +68,8 @@ class AiohttpRequest(BaseRequest):
                                         else connect + pool)
         body = _body(request_data, files)
         try:
-            async with self._session.request(method, url, data=body, timeout=timeout,
-                                             proxy=self._proxy) as response:
+            async with self._session.request(method, url, data=body,
+                                             timeout=timeout) as response:
                 return response.status, await response.read()
         except TimeoutError as err:
             raise TimedOut from err
