@@ -153,12 +153,13 @@ class RecentFilings:
 class CaseService:
     """Filing tips and moving cases through their life."""
 
-    def __init__(self, uow: UowFactory, clock: Clock, rules: Rules) -> None:
+    def __init__(self, uow: UowFactory, clock: Clock, rules: Rules,
+                 recent: RecentFilings | None = None) -> None:
         self.uow = uow
         self.clock = clock
         self.rules = rules
         self._filings: GroupCommit[_Filing, FiledTip] = GroupCommit(self._write_filings)
-        self._recent = RecentFilings()
+        self._recent = recent or RecentFilings()
 
     async def identify(self, user_id: int) -> Actor:
         """Who this Telegram user is to dudao: a bound directory person, else a parent."""

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import Disposition, DomainError, Status
-from bot.services import CaseService, InviteService, Rules, TipInput
+from bot.services import CaseService, InviteService, RecentFilings, Rules, TipInput
 from storage.db import session_factory
 from storage.models import CaseEventRow, CaseRow, District, OutboxRow, Person, School
 from storage.uow import SqlUnitOfWork
@@ -115,6 +115,22 @@ async def test_rate_limit_refuses_and_stores_nothing(services) -> None:
     clock.current += timedelta(hours=1, seconds=1)
     await limited.file_tip(tip())
     assert await count(engine, CaseRow) == 3
+
+
+async def test_early_limit_answer_follows_filings_here_and_elsewhere(services) -> None:
+    service, clock, _ = services
+    rules = Rules(tips_per_hour=2, threshold=0.6)
+    here = CaseService(service.uow, clock, rules)
+    # Another instance whose record ages out at once, so it reads the database every time.
+    elsewhere = CaseService(service.uow, clock, rules, RecentFilings(ttl=0))
+    assert (await here.filing_status(1001))[1] and (await elsewhere.filing_status(1001))[1]
+    await here.file_tip(tip())
+    await here.file_tip(tip())
+    assert not (await here.filing_status(1001))[1]  # its own commits, no re-read needed
+    assert (await here.filing_status(1002))[1]  # other parents are not affected
+    assert not (await elsewhere.filing_status(1001))[1]
+    clock.current += timedelta(hours=1, seconds=1)
+    assert (await here.filing_status(1001))[1] and (await elsewhere.filing_status(1001))[1]
 
 
 async def test_case_life_through_services_keeps_an_ordered_audit(services) -> None:
