@@ -119,6 +119,11 @@ class _Filing:
     person: PersonInfo | None
 
 
+# Outbox kinds that answer something the user just did (e.g. the reference of the tip they
+# filed, when the direct reply failed): the user is waiting, so quiet hours never hold them.
+REPLY_KINDS = frozenset({"filed"})
+
+
 class RecentFilings:
     """When each parent filed within the last hour, as this process last read or wrote it.
 

@@ -32,6 +32,24 @@ async def test_reference_reply_lost_to_a_telegram_error_is_sent_later(dudao: Dud
     assert await dudao.uow_count("SELECT count(*) FROM cases") == 1
 
 
+async def test_lost_reference_reply_is_not_held_for_quiet_hours(dudao: Dudao) -> None:
+    dudao.clock.current = datetime(2026, 11, 23, 23, 30, tzinfo=dudao.container.settings.tz)
+    parent = dudao.user(2006)
+    await parent.send_text(HOMEWORK)
+    await parent.wait_for_message(timeout=10)
+    dudao.api.fail_next("sendMessage", times=1, error_code=500)
+    await parent.press("匿名提交")
+    async with dudao.container.uow() as uow:
+        for _ in range(50):
+            if await uow.outbox.pending_count():
+                break
+            await asyncio.sleep(0.05)
+    dudao.clock.advance(minutes=1)  # 23:31: deep in quiet hours, yet the parent is waiting
+    await dudao.deliver()
+    filed = await parent.wait_for_message(lambda m: "案件编号" in (m.text or ""), timeout=10)
+    assert "SJ-2026-000001" in (filed.text or "")
+
+
 async def test_failed_send_is_retried_after_backoff(dudao: Dudao) -> None:
     supervisor = dudao.user(880002, "王建国")
     await dudao.bind(supervisor, "DX01")

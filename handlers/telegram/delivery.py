@@ -15,6 +15,7 @@ from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.bootstrap import Container
+from bot.services import REPLY_KINDS
 from bot.timerules import QuietHours
 from handlers.telegram.views import markup_from_outbox
 
@@ -54,7 +55,8 @@ class OutboxDelivery:
         sent = 0
         local_now = now.astimezone(self.container.settings.tz)
         for row in rows:
-            if self.quiet.contains(local_now) and row.chat_id not in night_ok:
+            if (self.quiet.contains(local_now) and row.chat_id not in night_ok
+                    and row.kind not in REPLY_KINDS):
                 await self._settle(row.id, postpone=self.quiet.next_allowed(local_now))
                 continue
             try:

@@ -3,7 +3,8 @@
 Measured on this project's 2-core machine against a local aiohttp server: one httpx POST
 costs about 0.7 ms of CPU, one aiohttp POST about 0.1 ms (bench/bench_pipeline.py has the
 end-to-end numbers). A filed tip needs three Bot API calls and its share of getUpdates, so
-the transport is a large part of the bot's CPU. python-telegram-bot supports this through its `BaseRequest` interface.
+the transport is a large part of the bot's CPU. python-telegram-bot supports this through its
+`BaseRequest` interface.
 """
 
 from __future__ import annotations
