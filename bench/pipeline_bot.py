@@ -2,8 +2,8 @@
 
     python -m bench.pipeline_bot KIND TOKEN BASE_URL BASE_FILE_URL DB_PATH
 
-KIND is "dudao", "echo" or "echo-aiohttp" (the echo bot on dudao's
-transport). It prints READY once polling, and runs until terminated.
+KIND is "dudao", "dudao-notify" (every supervisor bound), "echo" or "echo-aiohttp" (the
+echo bot on dudao's transport). It prints READY once polling, and runs until terminated.
 """
 
 from __future__ import annotations
@@ -24,24 +24,23 @@ async def main(kind: str, token: str, base_url: str, base_file_url: str, db: str
     from handlers.localapi.ptb import polling
 
     services: Any = None
-    if kind == "dudao":
+    if kind.startswith("dudao"):
+        from bench.bench_pipeline import bench_settings, bind_officials
         from bot.bootstrap import migrate
-        from bot.config import Settings
         from bot.directory import import_directory
         from bot.directory_files import read_directory_files
         from classifier import load
         from handlers.telegram.app import build_application, make_services
 
-        settings = Settings(telegram={"token": token, "base_url": base_url,
-                                      "base_file_url": base_file_url},
-                            database={"url": f"sqlite:///{db}"},
-                            cases={"tips_per_hour": 1_000_000})
+        settings = bench_settings(token, base_url, base_file_url, Path(db))
         migrate(settings)
         classifier = load()
         classifier.predict("预热")
         services = make_services(settings, classifier)
         await import_directory(services.container.uow, read_directory_files(
             sorted((ROOT / "data" / "directory").glob("*.csv"))))
+        if kind == "dudao-notify":
+            await bind_officials(services.container)
         app = build_application(services, rate_limiter=False)
     else:
         builder = (Application.builder().token(token).base_url(base_url)

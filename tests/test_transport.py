@@ -117,3 +117,13 @@ async def test_requests_before_initialize_or_after_shutdown_fail_clearly() -> No
         await request.do_request("http://127.0.0.1:9/x", "POST")
     await request.initialize()  # a shut-down transport can be opened again
     await request.shutdown()
+
+
+def test_proxy_comes_from_the_environment_and_no_proxy_is_honoured(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("https_proxy", "http://proxy.example:3128")
+    monkeypatch.setenv("no_proxy", "localhost,127.0.0.1")
+    request = AiohttpRequest()
+    assert request._proxy_for("https://api.telegram.org/bot1:x/getMe") == \
+        "http://proxy.example:3128"
+    assert request._proxy_for("http://127.0.0.1:8081/bot1:x/getMe") is None
