@@ -19,14 +19,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sklearn.metrics import (  # noqa: E402
-    accuracy_score,
-    confusion_matrix,
-    f1_score,
-    precision_recall_fscore_support,
-)
+import numpy as np  # noqa: E402
 
 from classifier import CATEGORIES, load  # noqa: E402
+from classifier.training import classification_report  # noqa: E402
 
 DEFAULT_DATA = ROOT / "data" / "corpus" / "newwriter"
 
@@ -44,46 +40,25 @@ def read_tips(directory: Path) -> list[tuple[str, str]]:
 
 
 def evaluate(model_path: str | None, directory: Path) -> dict[str, Any]:
-    """Classify every tip and return the report."""
+    """Classify every tip and return the report (the same one `dudao train` prints)."""
     clf = load(model_path)
     tips = read_tips(directory)
     texts = [text for text, _label in tips]
     truth = [label for _text, label in tips]
     predictions = clf.predict_many(texts)
     predicted = [p.category for p in predictions]
-    confidence = [p.confidence for p in predictions]
-    labels = list(CATEGORIES)
-
-    precision, recall, f1, support = precision_recall_fscore_support(
-        truth, predicted, labels=labels, zero_division=0.0)
+    confidence = np.array([p.confidence for p in predictions])
+    report = classification_report(list(CATEGORIES), truth, predicted, texts, confidence)
     admitted = [i for i, c in enumerate(confidence) if c >= clf.threshold]
     admitted_right = sum(truth[i] == predicted[i] for i in admitted)
-    errors = [{"text": texts[i], "true": truth[i], "predicted": predicted[i],
-               "confidence": round(confidence[i], 4)}
-              for i in range(len(tips)) if truth[i] != predicted[i]]
-    return {
-        "model_version": clf.model_version,
-        "data": str(directory),
-        "n": len(tips),
-        "per_class": {
-            label: {"precision": round(float(precision[i]), 4),
-                    "recall": round(float(recall[i]), 4),
-                    "f1": round(float(f1[i]), 4), "support": int(support[i])}
-            for i, label in enumerate(labels)},
-        "macro_f1": round(float(f1_score(truth, predicted, labels=labels, average="macro",
-                                         zero_division=0.0)), 4),
-        "accuracy": round(float(accuracy_score(truth, predicted)), 4),
-        "confusion_matrix": {
-            "labels": labels, "rows_are": "true label", "columns_are": "predicted label",
-            "matrix": confusion_matrix(truth, predicted, labels=labels).tolist()},
-        "threshold": {
-            "value": round(clf.threshold, 4),
-            "admitted": len(admitted),
-            "share": round(len(admitted) / len(tips), 4) if tips else 0.0,
-            "precision": round(admitted_right / len(admitted), 4) if admitted else 0.0,
-            "admitted_errors": len(admitted) - admitted_right},
-        "errors": sorted(errors, key=lambda e: (e["true"], -e["confidence"])),
-    }
+    report["threshold"] = {
+        "value": round(clf.threshold, 4),
+        "admitted": len(admitted),
+        "share": round(len(admitted) / len(tips), 4) if tips else 0.0,
+        "precision": round(admitted_right / len(admitted), 4) if admitted else 0.0,
+        "admitted_errors": len(admitted) - admitted_right}
+    return {"model_version": clf.model_version, "data": str(directory), "n": len(tips),
+            **report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
+from handlers.localapi import FakeUser
 from handlers.telegram.delivery import OutboxDelivery
 from tests.e2e_support import Dudao
 from tests.test_e2e_parent import HOMEWORK, file_anonymously
@@ -14,8 +15,9 @@ def sent_to(dudao: Dudao, chat_id: int, needle: str) -> int:
     return sum(1 for m in dudao.api.user(chat_id).messages if needle in (m.text or ""))
 
 
-async def test_reference_reply_lost_to_a_telegram_error_is_sent_later(dudao: Dudao) -> None:
-    parent = dudao.user(2001)
+async def file_with_lost_reply(dudao: Dudao, user_id: int) -> FakeUser:
+    """File a tip whose reference reply Telegram refuses; wait until it is in the outbox."""
+    parent = dudao.user(user_id)
     await parent.send_text(HOMEWORK)
     await parent.wait_for_message(timeout=10)
     dudao.api.fail_next("sendMessage", times=1, error_code=500)
@@ -25,6 +27,11 @@ async def test_reference_reply_lost_to_a_telegram_error_is_sent_later(dudao: Dud
             if await uow.outbox.pending_count():
                 break
             await asyncio.sleep(0.05)
+    return parent
+
+
+async def test_reference_reply_lost_to_a_telegram_error_is_sent_later(dudao: Dudao) -> None:
+    parent = await file_with_lost_reply(dudao, 2001)
     dudao.clock.advance(minutes=1)
     await dudao.deliver()
     filed = await parent.wait_for_message(lambda m: "案件编号" in (m.text or ""), timeout=10)
@@ -34,16 +41,7 @@ async def test_reference_reply_lost_to_a_telegram_error_is_sent_later(dudao: Dud
 
 async def test_lost_reference_reply_is_not_held_for_quiet_hours(dudao: Dudao) -> None:
     dudao.clock.current = datetime(2026, 11, 23, 23, 30, tzinfo=dudao.container.settings.tz)
-    parent = dudao.user(2006)
-    await parent.send_text(HOMEWORK)
-    await parent.wait_for_message(timeout=10)
-    dudao.api.fail_next("sendMessage", times=1, error_code=500)
-    await parent.press("匿名提交")
-    async with dudao.container.uow() as uow:
-        for _ in range(50):
-            if await uow.outbox.pending_count():
-                break
-            await asyncio.sleep(0.05)
+    parent = await file_with_lost_reply(dudao, 2006)
     dudao.clock.advance(minutes=1)  # 23:31: deep in quiet hours, yet the parent is waiting
     await dudao.deliver()
     filed = await parent.wait_for_message(lambda m: "案件编号" in (m.text or ""), timeout=10)

@@ -69,17 +69,22 @@ async def test_telegram_errors_keep_their_meaning(api: LocalBotApi) -> None:
     assert (await user.wait_for_message()).text == "现在可以了"
 
 
+async def call_get_me(port: int, **options: float) -> None:
+    """One getMe through a fresh transport to 127.0.0.1:`port`."""
+    request = AiohttpRequest(**options)
+    await request.initialize()
+    try:
+        await request.post(f"http://127.0.0.1:{port}/bot1:abc/getMe")
+    finally:
+        await request.shutdown()
+
+
 async def test_nothing_listening_is_a_network_error() -> None:
     with socket.socket() as probe:  # a port that was free a moment ago
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    request = AiohttpRequest(connect_timeout=1)
-    await request.initialize()
-    try:
-        with pytest.raises(NetworkError):
-            await request.post(f"http://127.0.0.1:{port}/bot1:abc/getMe")
-    finally:
-        await request.shutdown()
+    with pytest.raises(NetworkError):
+        await call_get_me(port, connect_timeout=1)
 
 
 async def test_a_silent_server_times_out() -> None:
@@ -93,17 +98,12 @@ async def test_a_silent_server_times_out() -> None:
     app.router.add_post("/{tail:.*}", never_answers)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    request = AiohttpRequest(read_timeout=0.2)
-    await request.initialize()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
     try:
         with pytest.raises(TimedOut):
-            await request.post(f"http://127.0.0.1:{port}/bot1:abc/getMe")
+            await call_get_me(runner.addresses[0][1], read_timeout=0.2)
     finally:
         release.set()
-        await request.shutdown()
         await runner.cleanup()
 
 
