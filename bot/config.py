@@ -33,6 +33,7 @@ class TelegramSettings(_Section):
     webhook_secret: str = ""
     listen_host: str = "127.0.0.1"
     listen_port: int = Field(8080, ge=1, le=65535)
+    updates_per_minute: int = Field(40, ge=5, le=100_000)  # per user; more is a flood
 
     @field_validator("token")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 CATALOGUE: dict[str, str] = {
     # --- general ---
     "general.internal_error": "系统出现问题，您的信息没有丢失，请稍后再试。",
+    "general.flood": "您发送得太快了（每分钟最多 {limit} 条消息或按钮操作）。请稍等一分钟再继续，已提交的内容不受影响。",
     # --- categories, statuses, dispositions, ratings ---
     "category.homework_burden": "作业负担",
     "category.unlicensed_tutoring": "违规校外培训",

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from bot.domain import Rating, Status
 from storage.models import CaseRow, EvidenceRow
-from tests.e2e_support import Dudao
+from tests.e2e_support import Dudao, settle
 
 REF = re.compile(r"SJ-\d{4}-\d{6}")
 HOMEWORK = ("城关一小三年级数学老师每天布置两个多小时的作业，"
@@ -248,3 +248,26 @@ async def test_another_parent_forging_case_buttons_changes_nothing(dudao: Dudao)
     assert case is not None and case.status is Status.ASSIGNED and case.rating is None
     assert len(case.events) == 2 and case.reporter_user_id == 1020
     assert await dudao.uow_count("SELECT count(*) FROM case_events") == owner_count
+
+
+async def test_flood_of_updates_is_told_once_then_ignored_until_the_minute_passes(
+        dudao: Dudao) -> None:
+    limit = dudao.container.settings.telegram.updates_per_minute
+    parent = dudao.user(1030)
+    for _ in range(limit):
+        await parent.send_text("/help")
+        assert "使用方法" in ((await parent.wait_for_message(timeout=10)).text or "")
+    await parent.send_text("/help")
+    notice = await parent.wait_for_message(timeout=10)
+    assert "太快" in (notice.text or "") and str(limit) in (notice.text or "")
+    await parent.send_text(HOMEWORK)  # still flooding: ignored, no draft, no second notice
+    await parent.press_forged("d:anon")
+    await settle(0.5)
+    assert len(parent.messages) == limit + 1
+    assert await dudao.uow_count("SELECT count(*) FROM cases WHERE reporter_user_id = 1030") == 0
+    other = dudao.user(1031)  # other parents are not slowed down
+    await other.send_text("/help")
+    assert "使用方法" in ((await other.wait_for_message(timeout=10)).text or "")
+    dudao.clock.advance(seconds=61)
+    await parent.send_text("/help")
+    assert "使用方法" in ((await parent.wait_for_message(timeout=10)).text or "")

@@ -19,6 +19,7 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -29,6 +30,8 @@ from bot.messages import t
 from handlers.telegram import office, parent, staff, supervisor
 from handlers.telegram.context import BotServices, DudaoContext
 from handlers.telegram.delivery import OutboxDelivery
+from handlers.telegram.flood import FloodGuard
+from handlers.telegram.flood import guard as flood_guard
 from handlers.telegram.transport import AiohttpRequest
 
 log = logging.getLogger(__name__)
@@ -113,6 +116,8 @@ def build_application(services: BotServices, *, with_updater: bool = True,
         builder = builder.updater(None)
     app = builder.build()
     app.bot_data["services"] = services
+    app.bot_data["flood"] = FloodGuard(tg.updates_per_minute)
+    app.add_handler(TypeHandler(Update, flood_guard), group=-1)  # before everything else
     private = filters.ChatType.PRIVATE
     # Role-specific commands and buttons go before the generic parent handlers.
     office.register(app)
