@@ -1,19 +1,24 @@
-"""HTTP transport (aiohttp): the Telegram webhook and a health check."""
+"""HTTP transport (aiohttp): the Telegram webhook and a health check for monitors."""
 
 from __future__ import annotations
 
 import json
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
+from bot.services import Health
+
 log = logging.getLogger(__name__)
 APP_KEY: web.AppKey[Application[Any, Any, Any, Any, Any, Any]] = web.AppKey("ptb_app")
 SECRET_KEY: web.AppKey[str] = web.AppKey("webhook_secret")
+HealthCheck = Callable[[], Awaitable[Health]]
+HEALTH_KEY: web.AppKey[HealthCheck | None] = web.AppKey("health_check")
 MAX_BODY = 1024 * 1024
 
 
@@ -33,13 +38,26 @@ async def telegram_webhook(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    """200 with the outbox backlog while the database answers; 503 when it does not."""
+    check = request.app[HEALTH_KEY]
+    if check is None:
+        return web.json_response({"status": "ok"})
+    try:
+        result = await check()
+    except Exception:
+        log.exception("health check failed")
+        return web.json_response({"status": "unavailable", "database": "error"}, status=503)
+    return web.json_response({"status": result.status, "database": "ok",
+                              "outbox_due": result.outbox_due,
+                              "oldest_due_seconds": round(result.oldest_due_seconds, 1)})
 
 
-def make_web_app(app: Application[Any, Any, Any, Any, Any, Any], secret: str) -> web.Application:
+def make_web_app(app: Application[Any, Any, Any, Any, Any, Any], secret: str,
+                 health_check: HealthCheck | None = None) -> web.Application:
     web_app = web.Application(client_max_size=MAX_BODY)
     web_app[APP_KEY] = app
     web_app[SECRET_KEY] = secret
+    web_app[HEALTH_KEY] = health_check
     web_app.router.add_post("/telegram", telegram_webhook)
     web_app.router.add_get("/health", health)
     return web_app

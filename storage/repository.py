@@ -544,6 +544,13 @@ class OutboxRepository:
         stmt = select(func.count()).where(OutboxRow.sent_at.is_(None))
         return int((await self.session.execute(stmt)).scalar_one())
 
+    async def due_backlog(self, now: datetime) -> tuple[int, datetime | None]:
+        """How many unsent rows are due now, and when the oldest of them was queued."""
+        stmt = select(func.count(), func.min(OutboxRow.created_at)).where(
+            OutboxRow.sent_at.is_(None), OutboxRow.not_before <= now)
+        count, oldest = (await self.session.execute(stmt)).one()
+        return int(count), oldest  # min() keeps the column's type: an aware datetime
+
     async def mark_sent(self, row_id: int, now: datetime) -> None:
         await self.session.execute(update(OutboxRow).where(OutboxRow.id == row_id)
                                    .values(sent_at=now))

@@ -12,7 +12,14 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import Disposition, DomainError, Status
-from bot.services import CaseService, InviteService, RecentFilings, Rules, TipInput
+from bot.services import (
+    CaseService,
+    InviteService,
+    RecentFilings,
+    Rules,
+    TipInput,
+    check_health,
+)
 from storage.db import session_factory
 from storage.models import CaseEventRow, CaseRow, District, OutboxRow, Person, School
 from storage.uow import SqlUnitOfWork
@@ -197,3 +204,15 @@ async def test_outbox_dedup_key_sends_a_reminder_once(services) -> None:
             await uow.outbox.enqueue(2001, "ping", "提醒", clock.now(), dedup_key="ping:1:d0")
             await uow.commit()
     assert await count(engine, OutboxRow) == 1
+
+
+async def test_health_reports_the_due_outbox_backlog(services) -> None:
+    service, clock, _ = services
+    healthy = await check_health(service.uow, clock)
+    assert (healthy.outbox_due, healthy.oldest_due_seconds, healthy.status) == (0, 0.0, "ok")
+    await service.send_later(555, "filed", "您的案件编号：SJ-2026-000001")
+    await service.file_tip(tip())  # also queues the supervisor's notice
+    clock.current += timedelta(minutes=10)
+    behind = await check_health(service.uow, clock)
+    assert behind.outbox_due == 2 and behind.oldest_due_seconds == 600.0
+    assert behind.status == "degraded"

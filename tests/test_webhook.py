@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from telegram import Update
 from telegram.ext import Application
 
+from bot.services import Health
 from handlers.http import make_web_app
 
 SECRET = "s3cret-token_0123456789"
@@ -49,3 +50,25 @@ async def test_garbage_is_refused_and_health_answers(client) -> None:  # type: i
                                headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
     assert response.status == 400 and app.update_queue.empty()
     assert (await (await http.get("/health")).json()) == {"status": "ok"}
+
+
+@pytest.mark.parametrize(("check", "status", "body"), [
+    (lambda: Health(outbox_due=3, oldest_due_seconds=12.34),
+     200, {"status": "ok", "database": "ok", "outbox_due": 3, "oldest_due_seconds": 12.3}),
+    (lambda: Health(outbox_due=40, oldest_due_seconds=900.0),
+     200, {"status": "degraded", "database": "ok", "outbox_due": 40,
+           "oldest_due_seconds": 900.0}),
+    (None, 503, {"status": "unavailable", "database": "error"}),
+])
+async def test_health_says_whether_the_database_answers_and_delivery_keeps_up(
+        check, status, body) -> None:  # type: ignore[no-untyped-def]
+    async def health_check() -> Health:
+        if check is None:
+            raise OSError("database is unreachable")
+        return check()  # type: ignore[no-any-return]
+
+    app = Application.builder().token("123456:ABCDEFGHIJKLMNOPQRSTUVWXYZ").updater(None).build()
+    async with TestClient(TestServer(make_web_app(app, SECRET, health_check))) as http:
+        response = await http.get("/health")
+        assert response.status == status
+        assert await response.json() == body

@@ -27,6 +27,7 @@ from bot.bootstrap import Container, build
 from bot.config import Settings
 from bot.intake import IntakeService
 from bot.messages import t
+from bot.services import check_health
 from handlers.telegram import office, parent, staff, supervisor
 from handlers.telegram.context import BotServices, DudaoContext
 from handlers.telegram.delivery import OutboxDelivery
@@ -172,7 +173,9 @@ async def _serve_webhook(app: Application[Any, Any, Any, Any, Any, Any], setting
         await app.start()
         await app.bot.set_webhook(tg.webhook_url, secret_token=tg.webhook_secret,
                                   allowed_updates=allowed)
-        runner = web.AppRunner(make_web_app(app, tg.webhook_secret))
+        container = app.bot_data["services"].container
+        runner = web.AppRunner(make_web_app(
+            app, tg.webhook_secret, lambda: check_health(container.uow, container.clock)))
         await runner.setup()
         await web.TCPSite(runner, tg.listen_host, tg.listen_port).start()
         print(t("cli.run.starting", mode="webhook"), flush=True)
