@@ -67,6 +67,8 @@ CATALOGUE: dict[str, str] = {
     "invite.error.unknown_person": "目录中没有代码为 {code} 的{role_name}，请先导入目录。",
     "invite.error.invalid": "邀请码无效、已过期或已被使用，请向督导室索取新的邀请码。",
     "invite.bound": "绑定成功：{name}（{role_name}）。",
+    "invite.next.supervisor": "发送 /cases 查看分派给您的待办案件（最紧急的在前），/visit 登记到校督导。新分派的案件会直接推送给您。",
+    "invite.next.staff": "发送 /office 打开督导室工作台（待分办、待审核、待复查、延期申请、超期案件），/case 编号 查看任一案件，/export 导出台账。",
     "invite.usage": "用法：/bind 邀请码（邀请码由督导室管理员发放）。",
     "invite.already_bound": "此 Telegram 账号已绑定为 {name}，如需更换请联系督导室。",
     # --- notifications (queued in the outbox, sent as plain text) ---

@@ -28,8 +28,10 @@ async def bind_with_code(update: Update, context: DudaoContext, code: str) -> No
     except DomainError as err:
         await message.reply_html(explain(err.key, err.params))
         return
+    next_step = "staff" if person.role == "staff" else "supervisor"
     await message.reply_html(t("invite.bound", name=person.name,
-                               role_name=t(f"role.{person.role}")))
+                               role_name=t(f"role.{person.role}")) + "\n"
+                             + t(f"invite.next.{next_step}"))
     await show_commands(context, user.id, person.role)
 
 
