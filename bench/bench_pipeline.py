@@ -88,7 +88,8 @@ def bench_settings(api_token: str, base_url: str, base_file_url: str, db: Path) 
                               "base_file_url": base_file_url, "updates_per_minute": 100_000},
                     database={"url": f"sqlite:///{db}"},
                     cases={"tips_per_hour": 1_000_000},
-                    time_rules={"quiet_start": "00:00:00", "quiet_end": "00:00:00"})
+                    time_rules={"quiet_start": "00:00:00", "quiet_end": "00:00:00"},
+                    scheduler={"interval_seconds": 0})
 
 
 async def run_dudao(users: int, tips: int, classifier: Any, workdir: Path,

@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
+from bot.reminders import ReminderService
 from bot.services import CaseService, Clock, InviteService, Rules, SystemClock
 from storage.db import create_async_db_engine
 from storage.migrate import upgrade
@@ -23,6 +24,7 @@ class Container:
     cases: CaseService
     invites: InviteService
     uow: UnitOfWorkFactory
+    reminders: ReminderService
     # Called after any commit that queued messages (the Telegram deliverer registers here).
     outbox_listeners: list[Callable[[], None]] = field(default_factory=list)
 
@@ -53,9 +55,11 @@ def build(settings: Settings, *, clock: Clock | None = None, threshold: float = 
                   accept_working_days=settings.time_rules.accept_working_days,
                   threshold=settings.classifier.threshold
                   if settings.classifier.threshold is not None else threshold)
-    return Container(settings=settings, engine=engine, clock=clock,
-                     cases=CaseService(uow, clock, rules), invites=InviteService(uow, clock),
-                     uow=uow, outbox_listeners=listeners)
+    cases = CaseService(uow, clock, rules)
+    return Container(settings=settings, engine=engine, clock=clock, cases=cases,
+                     invites=InviteService(uow, clock), uow=uow,
+                     reminders=ReminderService(uow, cases, settings.time_rules, settings.tz),
+                     outbox_listeners=listeners)
 
 
 def directory_files(paths: list[str]) -> list[Path]:

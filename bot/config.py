@@ -92,6 +92,12 @@ class TimeRules(_Section):
         return sorted(set(value))
 
 
+class SchedulerSettings(_Section):
+    # How often the reminder job asks what is due (deadline pings, 督办, visit reminders);
+    # 0 turns the scheduler off in this process (e.g. a second instance, or tests).
+    interval_seconds: float = Field(60.0, ge=0.0, le=3600.0)
+
+
 class ClassifierSettings(_Section):
     model_path: str = ""  # empty = the model shipped with dudao
     threshold: float | None = Field(None, ge=0.0, le=1.0)  # None = the model's own threshold
@@ -114,6 +120,7 @@ class Settings(BaseSettings):
     cases: CaseSettings = Field(default_factory=lambda: CaseSettings())
     time_rules: TimeRules = Field(default_factory=lambda: TimeRules())
     classifier: ClassifierSettings = Field(default_factory=lambda: ClassifierSettings())
+    scheduler: SchedulerSettings = Field(default_factory=lambda: SchedulerSettings())
     directory: DirectorySettings = Field(default_factory=DirectorySettings)
 
     @field_validator("timezone")

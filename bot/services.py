@@ -334,6 +334,29 @@ class CaseService:
             await uow.commit()
         return case
 
+    async def escalate_overdue(self, reference: str, overdue_since: datetime,
+                               days_over: int) -> bool:
+        """The scheduler's 督办 on a rectification past its deadline; once per deadline.
+
+        False when there is nothing to do: the case moved on, or it was already supervised
+        after `overdue_since` (by staff, or by another instance of the scheduler).
+        """
+        now = self.clock.now()
+        async with self.uow() as uow:
+            case = await uow.cases.get_for_update(reference)
+            if (case is None or case.status is not Status.RECTIFYING
+                    or (case.supervised_at is not None and case.supervised_at >= overdue_since)):
+                return False
+            case.supervise(Actor.system(), now, t("reminder.escalation.comment", days=days_over))
+            await uow.cases.save(case)
+            await self._notify(uow, case, "supervised", now)
+            person = await uow.directory.person(case.assignee_code) if case.assignee_code \
+                else None
+            await self._tell_staff(uow, "notify.staff.escalated", now, reference=case.reference,
+                                   days=days_over, name=person.name if person else "—")
+            await uow.commit()
+        return True
+
     async def _carry_to_followers(self, uow: SqlUnitOfWork, case: Case, actions: list[str],
                                   now: datetime) -> None:
         """Parents whose tips were merged into this case hear what its parent hears, under
@@ -428,11 +451,18 @@ def supervisor_buttons(case: Case) -> dict[str, Any] | None:
     elif case.status is Status.ACCEPTED:
         rows = [[[t("button.sv.propose"), f"s:prop:{ref}"], [t("button.sv.ask"), f"s:ask:{ref}"]]]
     elif case.status is Status.RECTIFYING:
-        rows = [[[t("button.sv.done"), f"s:done:{ref}"], [t("button.sv.extend"), f"s:ext:{ref}"]]]
+        return rectifying_buttons(ref)
     else:
         return None
     rows.append([[t("button.sv.open"), f"s:open:{ref}"]])
     return {"buttons": rows}
+
+
+def rectifying_buttons(reference: str) -> dict[str, Any]:
+    """Report done, ask for more time, or open: what a supervisor does with a deadline."""
+    return {"buttons": [[[t("button.sv.done"), f"s:done:{reference}"],
+                         [t("button.sv.extend"), f"s:ext:{reference}"]],
+                        [[t("button.sv.open"), f"s:open:{reference}"]]]}
 
 
 def actor_for(person: PersonInfo | None, user_id: int) -> Actor:

@@ -148,13 +148,17 @@ async def run_sandbox(settings: Settings, classifier: Any,
                 await app.post_init(app)
                 session = Sandbox(api, services, out)
                 session.say(t("sandbox.intro"))
-                while True:
-                    try:
-                        line = await asyncio.to_thread(read_line)
-                    except EOFError:
-                        break
-                    if not await session.handle(line):
-                        break
+                try:
+                    while True:
+                        try:
+                            line = await asyncio.to_thread(read_line)
+                        except EOFError:
+                            break
+                        if not await session.handle(line):
+                            break
+                finally:
+                    assert app.post_shutdown is not None
+                    await app.post_shutdown(app)  # stops the reminder scheduler
         finally:
             await services.container.close()
     return 0

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,6 +45,20 @@ def _insert(session: AsyncSession, table: Any) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return pg_insert(table)
     return sqlite_insert(table)
+
+
+@dataclass(frozen=True)
+class DeadlineRow:
+    """A rectifying case's deadline and who is responsible (what the scheduler needs)."""
+
+    case_id: int
+    reference: str
+    category: str
+    deadline: date
+    supervised_at: datetime | None
+    assignee_code: str | None
+    assignee_name: str | None
+    assignee_user_id: int | None
 
 
 @dataclass(frozen=True)
@@ -285,6 +299,26 @@ class CaseRepository:
                 .order_by(CaseRow.created_at).limit(limit))
         return await self._load(stmt, with_events=False)
 
+    async def rectification_deadlines(self, until: date, after: tuple[date, int] | None = None,
+                                      limit: int = 500) -> list[DeadlineRow]:
+        """Rectifying cases whose deadline is on or before `until`, oldest deadline first.
+
+        Keyset paging: pass the last row's `(deadline, case_id)` as `after` for the next page.
+        """
+        stmt = (select(CaseRow.id, CaseRow.reference, CaseRow.category, CaseRow.rectify_deadline,
+                       CaseRow.supervised_at, Person.code, Person.name, Person.telegram_user_id)
+                .join(Person, Person.id == CaseRow.assignee_id, isouter=True)
+                .where(CaseRow.status == Status.RECTIFYING.value,
+                       CaseRow.rectify_deadline <= until))
+        if after is not None:
+            stmt = stmt.where(tuple_(CaseRow.rectify_deadline, CaseRow.id) > tuple_(*after))
+        stmt = stmt.order_by(CaseRow.rectify_deadline, CaseRow.id).limit(limit)
+        rows = (await self.session.execute(stmt)).all()
+        return [DeadlineRow(case_id, reference, category, deadline, supervised_at, code, name,
+                            user_id)
+                for case_id, reference, category, deadline, supervised_at, code, name, user_id
+                in rows if deadline is not None]
+
     async def overdue_rectifications(self, today: date, limit: int = 1000) -> list[Case]:
         """Rectifying cases whose deadline has passed (the scheduler's daily question)."""
         stmt = (self._select().where(CaseRow.status == Status.RECTIFYING.value,
@@ -459,6 +493,11 @@ class DirectoryRepository:
                 .where(Person.code == person_code).order_by(School.code))
         return [(str(code), str(name)) for code, name in (await self.session.execute(stmt)).all()]
 
+    async def supervised_school_count(self) -> int:
+        """Schools that have a responsible supervisor (the denominator of visit coverage)."""
+        stmt = select(func.count()).select_from(School).where(School.supervisor_id.is_not(None))
+        return int((await self.session.execute(stmt)).scalar_one())
+
     async def unvisited_schools(self, month_start: date, next_month: date,
                                 person_code: str | None = None) -> list[tuple[str, str, str]]:
         """Schools with no visit this month: (school code, school name, supervisor code)."""
@@ -508,14 +547,21 @@ class OutboxRepository:
 
     async def enqueue(self, chat_id: int, kind: str, text: str, now: datetime, *,
                       markup: dict[str, Any] | None = None, dedup_key: str | None = None,
-                      not_before: datetime | None = None) -> None:
+                      not_before: datetime | None = None) -> bool:
+        """Queue a message; with a `dedup_key` already queued once, do nothing (False)."""
         stmt = _insert(self.session, OutboxRow).values(
             chat_id=chat_id, kind=kind[:32], text=text, markup=markup, dedup_key=dedup_key,
             not_before=not_before or now, created_at=now, attempts=0, last_error="")
         if dedup_key is not None:
-            stmt = stmt.on_conflict_do_nothing(index_elements=["dedup_key"])
-        await self.session.execute(stmt)
+            # RETURNING says whether a row went in (rowcount is not reliable here on psycopg).
+            stmt = stmt.on_conflict_do_nothing(index_elements=["dedup_key"]).returning(
+                OutboxRow.id)
+            if (await self.session.execute(stmt)).first() is None:
+                return False
+        else:
+            await self.session.execute(stmt)
         self.enqueued += 1
+        return True
 
     async def claim_due(self, now: datetime, lease: timedelta,
                         limit: int = 100) -> list[OutboxRow]:

@@ -80,7 +80,9 @@ async def running_dudao(db_url: str, classifier: Any,
     async with LocalBotApi() as api:
         settings = Settings(telegram={"token": api.token, "base_url": api.base_url,
                                       "base_file_url": api.base_file_url},
-                            database={"url": db_url}, **settings_overrides)
+                            database={"url": db_url},
+                            # Reminders run only where a test drives them (test_reminders_e2e).
+                            **{"scheduler": {"interval_seconds": 0}, **settings_overrides})
         # Monday 10:00 in Shanghai: working hours, outside quiet hours.
         clock = MovableClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC).astimezone(settings.tz))
         container = build(settings, clock=clock, threshold=float(classifier.threshold))
@@ -90,7 +92,10 @@ async def running_dudao(db_url: str, classifier: Any,
         try:
             async with polling(app, timeout=1):
                 await app.post_init(app)  # run_polling would call it; we start by hand
-                yield Dudao(api, container, services, app, clock)
+                try:
+                    yield Dudao(api, container, services, app, clock)
+                finally:
+                    await app.post_shutdown(app)  # likewise: stops the reminder scheduler
         finally:
             await container.close()
 

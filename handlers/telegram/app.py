@@ -34,6 +34,7 @@ from handlers.telegram.delivery import OutboxDelivery
 from handlers.telegram.flood import FloodGuard
 from handlers.telegram.flood import guard as flood_guard
 from handlers.telegram.transport import AiohttpRequest
+from scheduler.jobs import ReminderScheduler
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,18 @@ async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     app.job_queue.run_repeating(deliver, interval=1.0, first=0.5, name="outbox")
     services.wake_delivery = lambda: app.job_queue.run_once(deliver, 0)  # type: ignore[union-attr]
     services.container.outbox_listeners.append(services.wake_delivery)
+    interval = services.settings.scheduler.interval_seconds
+    if interval > 0:
+        reminders = ReminderScheduler(services.container.reminders, interval)
+        reminders.start()
+        app.bot_data["scheduler"] = reminders
+
+
+async def _post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Stop the reminder scheduler (what it queued is in the outbox, sent on the next start)."""
+    reminders: ReminderScheduler | None = app.bot_data.pop("scheduler", None)
+    if reminders is not None:
+        reminders.shutdown()
 
 
 async def _on_error(update: object, context: DudaoContext) -> None:
@@ -110,7 +123,8 @@ def build_application(services: BotServices, *, with_updater: bool = True,
                .get_updates_request(AiohttpRequest(connection_pool_size=1))
                .context_types(ContextTypes(context=DudaoContext))
                .concurrent_updates(PerChatUpdateProcessor())
-               .post_init(_post_init))
+               .post_init(_post_init)
+               .post_shutdown(_post_shutdown))
     if rate_limiter:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=2))  # type: ignore[arg-type]
     if not with_updater:
@@ -187,3 +201,4 @@ async def _serve_webhook(app: Application[Any, Any, Any, Any, Any, Any], setting
         await stop.wait()
         await runner.cleanup()
         await app.stop()
+        await _post_shutdown(app)

@@ -1,0 +1,173 @@
+"""What the scheduler asks for: deadline pings, overdue escalation (督办), monthly visit
+reminders, and the office's visit coverage after a month ends.
+
+Everything due is decided from the database and today's date. Each reminder is an outbox row
+with a dedup key naming what it is about (the case and its deadline, the supervisor and the
+reminder day, the month), so a restart or a second instance queues it once, and a run after
+downtime queues what is still due, late, never twice. Quiet hours are the deliverer's rule.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.config import TimeRules
+from bot.messages import t
+from bot.services import CaseService, UowFactory, reading, rectifying_buttons
+from bot.timerules import month_bounds
+from storage.repository import DeadlineRow
+
+MAX_SCHOOLS_LISTED = 15
+MAX_LAGGARDS_LISTED = 5
+
+
+@dataclass(frozen=True)
+class ReminderRun:
+    """How many messages one run queued (already-queued reminders are not counted)."""
+
+    pings: int = 0
+    escalations: int = 0
+    visit_reminders: int = 0
+    coverage_reports: int = 0
+
+
+def deadline_ping(deadline: date, today: date, days_before: int) -> tuple[str, int] | None:
+    """Which ping a rectification deadline calls for today, and the days left or over.
+
+    "soon" once in the `days_before` days before the deadline (sent late if the first of
+    those days was missed), "today" on the day, "late" every day after it.
+    """
+    if today < deadline - timedelta(days=days_before):
+        return None
+    if today < deadline:
+        return "soon", (deadline - today).days
+    if today == deadline:
+        return "today", 0
+    return "late", (today - deadline).days
+
+
+class ReminderService:
+    def __init__(self, uow: UowFactory, cases: CaseService, rules: TimeRules,
+                 tz: ZoneInfo) -> None:
+        self.uow = uow
+        self.cases = cases
+        self.clock = cases.clock
+        self.rules = rules
+        self.tz = tz
+
+    async def run(self) -> ReminderRun:
+        """Queue everything due now."""
+        now = self.clock.now()
+        today = now.astimezone(self.tz).date()
+        pings, escalations = await self._deadlines(today, now)
+        return ReminderRun(pings=pings, escalations=escalations,
+                           visit_reminders=await self._visit_reminders(today, now),
+                           coverage_reports=await self._coverage(today, now))
+
+    async def _deadlines(self, today: date, now: datetime) -> tuple[int, int]:
+        """Ping supervisors about rectification deadlines; escalate the long overdue."""
+        until = today + timedelta(days=self.rules.ping_days_before)
+        pings = escalations = 0
+        after: tuple[date, int] | None = None
+        while True:  # pages of a few hundred rows keep each transaction short
+            async with reading(self.uow) as uow:
+                page = await uow.cases.rectification_deadlines(until, after)
+            if not page:
+                break
+            after = (page[-1].deadline, page[-1].case_id)
+            due_for_escalation: list[DeadlineRow] = []
+            async with self.uow() as uow:
+                for row in page:
+                    ping = deadline_ping(row.deadline, today, self.rules.ping_days_before)
+                    if ping is None:
+                        continue
+                    kind, days = ping
+                    if kind == "late" and days >= self.rules.escalate_after_days:
+                        due_for_escalation.append(row)
+                    if row.assignee_user_id is None:
+                        continue  # nobody bound to tell; escalation still applies
+                    key = f"ping:{row.reference}:{row.deadline}:{kind}"
+                    if kind == "late":
+                        key += f":{today}"
+                    text = self._ping_text(row, kind, days)
+                    pings += await uow.outbox.enqueue(
+                        row.assignee_user_id, f"ping.{kind}", text, now,
+                        markup=rectifying_buttons(row.reference), dedup_key=key)
+                await uow.commit()
+            for row in due_for_escalation:
+                overdue_since = datetime.combine(row.deadline + timedelta(days=1), time(0),
+                                                 tzinfo=self.tz)
+                escalations += await self.cases.escalate_overdue(
+                    row.reference, overdue_since, (today - row.deadline).days)
+        return pings, escalations
+
+    def _ping_text(self, row: DeadlineRow, kind: str, days: int) -> str:
+        params = {"reference": row.reference, "category": t(f"category.{row.category}"),
+                  "deadline": row.deadline.isoformat(), "days": days,
+                  "escalate": self.rules.escalate_after_days}
+        if kind == "late" and row.supervised_at is not None and \
+                row.supervised_at.astimezone(self.tz).date() > row.deadline:
+            return t("reminder.ping.late_supervised", **params)
+        return t(f"reminder.ping.{kind}", **params)
+
+    async def _visit_reminders(self, today: date, now: datetime) -> int:
+        """On the reminder days, each supervisor hears which schools still await a visit."""
+        days = [day for day in self.rules.visit_reminder_days if day <= today.day]
+        if not days:
+            return 0
+        day = max(days)  # after downtime, the latest reminder day stands for the earlier ones
+        start, next_month = month_bounds(today)
+        queued = 0
+        async with self.uow() as uow:
+            unvisited: dict[str, list[str]] = defaultdict(list)
+            for _, name, person_code in await uow.directory.unvisited_schools(start, next_month):
+                unvisited[person_code].append(name)
+            for person in await uow.directory.people():
+                schools = unvisited.get(person.code)
+                if not schools or not person.telegram_user_id or person.role == "staff":
+                    continue
+                listed = "、".join(schools[:MAX_SCHOOLS_LISTED])
+                if len(schools) > MAX_SCHOOLS_LISTED:
+                    listed = t("reminder.visit.more", names=listed)
+                queued += await uow.outbox.enqueue(
+                    person.telegram_user_id, "visit_reminder",
+                    t("reminder.visit", month=today.month, count=len(schools), schools=listed),
+                    now, dedup_key=f"visit:{person.code}:{start:%Y-%m}-{day:02d}")
+            await uow.commit()
+        return queued
+
+    async def _coverage(self, today: date, now: datetime) -> int:
+        """After a month ends, staff get its visit coverage (visited / assigned schools)."""
+        start, _ = month_bounds(month_bounds(today)[0] - timedelta(days=1))
+        queued = 0
+        async with self.uow() as uow:
+            staff = [p for p in await uow.directory.people("staff") if p.telegram_user_id]
+            if not staff:
+                return 0
+            total = await uow.directory.supervised_school_count()
+            missing = await uow.directory.unvisited_schools(start, month_bounds(today)[0])
+            names = {p.code: p.name for p in await uow.directory.people()}
+            text = self._coverage_text(start, total, missing, names)
+            for person in staff:
+                assert person.telegram_user_id is not None
+                queued += await uow.outbox.enqueue(
+                    person.telegram_user_id, "coverage", text, now,
+                    dedup_key=f"coverage:{start:%Y-%m}:{person.code}")
+            await uow.commit()
+        return queued
+
+    @staticmethod
+    def _coverage_text(month: date, total: int, missing: list[tuple[str, str, str]],
+                       names: dict[str, str]) -> str:
+        if not missing:
+            return t("reminder.coverage.full", year=month.year, month=month.month, total=total)
+        visited = total - len(missing)
+        by_person = Counter(person for _, _, person in missing)
+        laggards = "；".join(t("reminder.coverage.laggard", name=names.get(code, code), count=n)
+                            for code, n in by_person.most_common(MAX_LAGGARDS_LISTED))
+        return t("reminder.coverage", year=month.year, month=month.month, visited=visited,
+                 total=total, rate=f"{visited / total:.0%}" if total else "—",
+                 laggards=laggards)

@@ -1,0 +1,55 @@
+"""APScheduler jobs: ask the reminder service what is due; the outbox deliverer sends it.
+
+The job decides nothing itself. Because the service derives every reminder from the
+database and dedups it in the outbox, a missed run (downtime), a late run, a restart or a
+second instance running the same job all end with each reminder queued once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.reminders import ReminderRun, ReminderService
+
+log = logging.getLogger(__name__)
+
+
+class ReminderScheduler:
+    """One interval job on an AsyncIOScheduler, started inside the running event loop."""
+
+    def __init__(self, reminders: ReminderService, interval_seconds: float = 60.0) -> None:
+        self.reminders = reminders
+        self.interval_seconds = interval_seconds
+        self.runs = 0
+        self._scheduler: AsyncIOScheduler | None = None
+
+    def start(self) -> None:
+        """Run the job now and then every `interval_seconds` (needs a running loop)."""
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        # coalesce + one instance: a slow run is never overlapped, missed runs collapse
+        # into one; misfire_grace_time=None runs a late job rather than dropping it.
+        self._scheduler.add_job(self.run_once, "interval", seconds=self.interval_seconds,
+                                next_run_time=datetime.now(UTC), id="reminders",
+                                max_instances=1, coalesce=True, misfire_grace_time=None)
+        self._scheduler.start()
+
+    async def run_once(self) -> ReminderRun | None:
+        """One pass; a failure is logged and the next pass tries again."""
+        try:
+            result = await self.reminders.run()
+        except Exception:
+            log.exception("reminder run failed; the next run will retry")
+            return None
+        finally:
+            self.runs += 1
+        if result != ReminderRun():
+            log.info("reminders queued: %s", result)
+        return result
+
+    def shutdown(self) -> None:
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        self._scheduler = None
