@@ -498,6 +498,16 @@ def key_queries(p: QueryParams) -> list[tuple[str, str, bool, QueryFn]]:
     async def overdue(s: AsyncSession) -> int:
         return len(await CaseRepository(s).overdue_rectifications(p.today))
 
+    async def deadlines_page(s: AsyncSession) -> int:
+        return len(await CaseRepository(s).rectification_deadlines(p.today + timedelta(days=3)))
+
+    async def deadlines_all(s: AsyncSession) -> int:
+        repo, after, seen = CaseRepository(s), None, 0
+        while page := await repo.rectification_deadlines(p.today + timedelta(days=3), after):
+            seen += len(page)
+            after = (page[-1].deadline, page[-1].case_id)
+        return seen
+
     async def unvisited_all(s: AsyncSession) -> int:
         return len(await DirectoryRepository(s).unvisited_schools(p.month_start, p.next_month))
 
@@ -517,6 +527,10 @@ def key_queries(p: QueryParams) -> list[tuple[str, str, bool, QueryFn]]:
         ("baseline: CaseRepository.get(reference) (unique-key lookup + events)", "get",
          False, by_reference),
         ("CaseRepository.overdue_rectifications(today)", "overdue", True, overdue),
+        ("CaseRepository.rectification_deadlines(today + 3), first page of 500 (reminder job)",
+         "deadlines page", True, deadlines_page),
+        ("the reminder job's whole deadline scan: every page of 500", "deadline scan",
+         False, deadlines_all),
         ("DirectoryRepository.unvisited_schools(month) — all supervisors", "unvisited (all)",
          True, unvisited_all),
         (f"DirectoryRepository.unvisited_schools(month, person_code={p.supervisor})",

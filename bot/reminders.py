@@ -68,41 +68,55 @@ class ReminderService:
                            coverage_reports=await self._coverage(today, now))
 
     async def _deadlines(self, today: date, now: datetime) -> tuple[int, int]:
-        """Ping supervisors about rectification deadlines; escalate the long overdue."""
+        """Ping supervisors about rectification deadlines; escalate the long overdue.
+
+        The job runs every minute, so each page is read first and a write transaction is
+        opened only for pings not yet queued: a steady state costs reads, not writes.
+        """
         until = today + timedelta(days=self.rules.ping_days_before)
         pings = escalations = 0
         after: tuple[date, int] | None = None
         while True:  # pages of a few hundred rows keep each transaction short
             async with reading(self.uow) as uow:
                 page = await uow.cases.rectification_deadlines(until, after)
+                wanted = self._pings(page, today)
+                queued = await uow.outbox.queued_keys([key for _, key, _, _ in wanted])
             if not page:
                 break
             after = (page[-1].deadline, page[-1].case_id)
-            due_for_escalation: list[DeadlineRow] = []
-            async with self.uow() as uow:
-                for row in page:
-                    ping = deadline_ping(row.deadline, today, self.rules.ping_days_before)
-                    if ping is None:
-                        continue
-                    kind, days = ping
-                    if kind == "late" and days >= self.rules.escalate_after_days:
-                        due_for_escalation.append(row)
-                    if row.assignee_user_id is None:
-                        continue  # nobody bound to tell; escalation still applies
-                    key = f"ping:{row.reference}:{row.deadline}:{kind}"
-                    if kind == "late":
-                        key += f":{today}"
-                    text = self._ping_text(row, kind, days)
-                    pings += await uow.outbox.enqueue(
-                        row.assignee_user_id, f"ping.{kind}", text, now,
-                        markup=rectifying_buttons(row.reference), dedup_key=key)
-                await uow.commit()
-            for row in due_for_escalation:
+            new = [item for item in wanted if item[1] not in queued]
+            if new:
+                async with self.uow() as uow:
+                    for row, key, kind, days in new:
+                        assert row.assignee_user_id is not None
+                        pings += await uow.outbox.enqueue(
+                            row.assignee_user_id, f"ping.{kind}",
+                            self._ping_text(row, kind, days), now,
+                            markup=rectifying_buttons(row.reference), dedup_key=key)
+                    await uow.commit()
+            for row in page:
+                days_over = (today - row.deadline).days
                 overdue_since = datetime.combine(row.deadline + timedelta(days=1), time(0),
                                                  tzinfo=self.tz)
-                escalations += await self.cases.escalate_overdue(
-                    row.reference, overdue_since, (today - row.deadline).days)
+                if days_over < self.rules.escalate_after_days or (
+                        row.supervised_at is not None and row.supervised_at >= overdue_since):
+                    continue
+                escalations += await self.cases.escalate_overdue(row.reference, overdue_since,
+                                                                 days_over)
         return pings, escalations
+
+    def _pings(self, page: list[DeadlineRow],
+               today: date) -> list[tuple[DeadlineRow, str, str, int]]:
+        """(row, dedup key, kind, days) of the pings this page calls for today."""
+        wanted = []
+        for row in page:
+            ping = deadline_ping(row.deadline, today, self.rules.ping_days_before)
+            if ping is None or row.assignee_user_id is None:
+                continue  # not yet due, or nobody bound to tell (escalation still applies)
+            kind, days = ping
+            key = f"ping:{row.reference}:{row.deadline}:{kind}"
+            wanted.append((row, key + (f":{today}" if kind == "late" else ""), kind, days))
+        return wanted
 
     def _ping_text(self, row: DeadlineRow, kind: str, days: int) -> str:
         params = {"reference": row.reference, "category": t(f"category.{row.category}"),
@@ -120,44 +134,57 @@ class ReminderService:
             return 0
         day = max(days)  # after downtime, the latest reminder day stands for the earlier ones
         start, next_month = month_bounds(today)
-        queued = 0
-        async with self.uow() as uow:
+        async with reading(self.uow) as uow:
+            supervisors = [p for p in await uow.directory.people()
+                           if p.telegram_user_id and p.role != "staff"]
+            keys = {p.code: f"visit:{p.code}:{start:%Y-%m}-{day:02d}" for p in supervisors}
+            queued = await uow.outbox.queued_keys(list(keys.values()))
+            waiting = [p for p in supervisors if keys[p.code] not in queued]
             unvisited: dict[str, list[str]] = defaultdict(list)
-            for _, name, person_code in await uow.directory.unvisited_schools(start, next_month):
-                unvisited[person_code].append(name)
-            for person in await uow.directory.people():
-                schools = unvisited.get(person.code)
-                if not schools or not person.telegram_user_id or person.role == "staff":
-                    continue
+            if waiting:
+                for _, name, code in await uow.directory.unvisited_schools(start, next_month):
+                    unvisited[code].append(name)
+        waiting = [p for p in waiting if unvisited.get(p.code)]
+        if not waiting:
+            return 0
+        sent = 0
+        async with self.uow() as uow:
+            for person in waiting:
+                assert person.telegram_user_id is not None
+                schools = unvisited[person.code]
                 listed = "、".join(schools[:MAX_SCHOOLS_LISTED])
                 if len(schools) > MAX_SCHOOLS_LISTED:
                     listed = t("reminder.visit.more", names=listed)
-                queued += await uow.outbox.enqueue(
+                sent += await uow.outbox.enqueue(
                     person.telegram_user_id, "visit_reminder",
                     t("reminder.visit", month=today.month, count=len(schools), schools=listed),
-                    now, dedup_key=f"visit:{person.code}:{start:%Y-%m}-{day:02d}")
+                    now, dedup_key=keys[person.code])
             await uow.commit()
-        return queued
+        return sent
 
     async def _coverage(self, today: date, now: datetime) -> int:
         """After a month ends, staff get its visit coverage (visited / assigned schools)."""
-        start, _ = month_bounds(month_bounds(today)[0] - timedelta(days=1))
-        queued = 0
-        async with self.uow() as uow:
+        this_month = month_bounds(today)[0]
+        start = month_bounds(this_month - timedelta(days=1))[0]
+        async with reading(self.uow) as uow:
             staff = [p for p in await uow.directory.people("staff") if p.telegram_user_id]
-            if not staff:
+            keys = {p.code: f"coverage:{start:%Y-%m}:{p.code}" for p in staff}
+            queued = await uow.outbox.queued_keys(list(keys.values()))
+            waiting = [p for p in staff if keys[p.code] not in queued]
+            if not waiting:
                 return 0
             total = await uow.directory.supervised_school_count()
-            missing = await uow.directory.unvisited_schools(start, month_bounds(today)[0])
+            missing = await uow.directory.unvisited_schools(start, this_month)
             names = {p.code: p.name for p in await uow.directory.people()}
-            text = self._coverage_text(start, total, missing, names)
-            for person in staff:
+        text = self._coverage_text(start, total, missing, names)
+        sent = 0
+        async with self.uow() as uow:
+            for person in waiting:
                 assert person.telegram_user_id is not None
-                queued += await uow.outbox.enqueue(
-                    person.telegram_user_id, "coverage", text, now,
-                    dedup_key=f"coverage:{start:%Y-%m}:{person.code}")
+                sent += await uow.outbox.enqueue(person.telegram_user_id, "coverage", text, now,
+                                                 dedup_key=keys[person.code])
             await uow.commit()
-        return queued
+        return sent
 
     @staticmethod
     def _coverage_text(month: date, total: int, missing: list[tuple[str, str, str]],

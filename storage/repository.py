@@ -590,6 +590,15 @@ class OutboxRepository:
         stmt = select(func.count()).where(OutboxRow.sent_at.is_(None))
         return int((await self.session.execute(stmt)).scalar_one())
 
+    async def queued_keys(self, keys: list[str]) -> set[str]:
+        """Which of these dedup keys are already in the outbox (sent or not)."""
+        found: set[str] = set()
+        for start in range(0, len(keys), 500):  # bounded IN lists
+            chunk = keys[start:start + 500]
+            stmt = select(OutboxRow.dedup_key).where(OutboxRow.dedup_key.in_(chunk))
+            found.update(str(key) for key in (await self.session.execute(stmt)).scalars())
+        return found
+
     async def due_backlog(self, now: datetime) -> tuple[int, datetime | None]:
         """How many unsent rows are due now, and when the oldest of them was queued."""
         stmt = select(func.count(), func.min(OutboxRow.created_at)).where(

@@ -9,7 +9,7 @@ from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import TimeRules
@@ -174,3 +174,25 @@ async def test_nothing_is_due_on_an_empty_store(engine: AsyncEngine) -> None:
     service = CaseService(lambda: SqlUnitOfWork(sessions), clock, Rules())
     result = await reminders(service).run()
     assert result.pings == result.escalations == 0
+
+
+async def test_a_run_with_nothing_new_writes_nothing(services) -> None:
+    service, clock, engine = services
+    await rectifying(service)
+    await rectifying(service)
+    clock.current = at(date(2026, 12, 20))  # pings, escalations, visits and coverage all due
+    first = await reminders(service).run()
+    assert first.pings == 2 and first.escalations == 2 and first.visit_reminders == 2
+    writes: list[str] = []
+
+    def record(conn, cursor, statement: str, *args: object) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            writes.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        clock.current = at(date(2026, 12, 20), 18)  # the job runs every minute all day
+        assert await reminders(service).run() == ReminderRun()
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert writes == []
