@@ -50,6 +50,8 @@ def deadline_ping(deadline: date, today: date, days_before: int) -> tuple[str, i
 
 
 class ReminderService:
+    """Decides and queues every reminder that is due; the scheduler calls `run`."""
+
     def __init__(self, uow: UowFactory, cases: CaseService, rules: TimeRules,
                  tz: ZoneInfo) -> None:
         self.uow = uow
@@ -122,8 +124,11 @@ class ReminderService:
         params = {"reference": row.reference, "category": t(f"category.{row.category}"),
                   "deadline": row.deadline.isoformat(), "days": days,
                   "escalate": self.rules.escalate_after_days}
-        if kind == "late" and row.supervised_at is not None and \
-                row.supervised_at.astimezone(self.tz).date() > row.deadline:
+        supervised = row.supervised_at is not None and \
+            row.supervised_at.astimezone(self.tz).date() > row.deadline
+        if kind == "late" and (supervised or days >= self.rules.escalate_after_days):
+            # From the escalation day on, the case is under a 督办 (issued in this same run
+            # if staff had not issued one already).
             return t("reminder.ping.late_supervised", **params)
         return t(f"reminder.ping.{kind}", **params)
 

@@ -107,6 +107,7 @@ async def test_three_days_overdue_escalates_once_with_a_supervision_order(servic
     assert "逾期 3 天" in order.comment and case.supervised_at == clock.current
     assert [r.chat_id for r in await rows(engine, "staff.escalated")] == [STAFF]
     assert [r.chat_id for r in await rows(engine, "supervised")] == [SUPERVISOR]
+    assert "督导室已督办" in (await rows(engine, "ping.late"))[-1].text
     clock.current = at(date(2026, 12, 14))
     assert (await reminders(service).run()).escalations == 0
     assert "督导室已督办" in (await rows(engine, "ping.late"))[-1].text
