@@ -213,13 +213,24 @@ def _naive(value: Any) -> Any:
 def to_xlsx(rows: Sequence[ExportRow], date_from: date, date_to: date) -> bytes:
     """A workbook with a bold, frozen header row, sized columns and real date cells."""
     from openpyxl import Workbook
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
 
     wb = Workbook()
     ws = wb.active
     assert ws is not None
     ws.title = t("export.sheet")
+    write_case_sheet(ws, rows)
+    wb.properties.title = t("export.title", date_from=date_from.isoformat(),
+                            date_to=date_to.isoformat())
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def write_case_sheet(ws: Any, rows: Sequence[ExportRow]) -> None:
+    """One row per case under a bold, frozen, filterable header (export and reports)."""
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
     ws.append(headers())
     for cell in ws[1]:
         cell.font = Font(bold=True)
@@ -236,11 +247,6 @@ def to_xlsx(rows: Sequence[ExportRow], date_from: date, date_to: date) -> bytes:
                 cell.number_format = "yyyy-mm-dd"
     if rows:
         ws.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{len(rows) + 1}"
-    wb.properties.title = t("export.title", date_from=date_from.isoformat(),
-                            date_to=date_to.isoformat())
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
 
 
 def _text(value: Any) -> str:

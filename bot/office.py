@@ -33,7 +33,9 @@ from bot.domain import (
 )
 from bot.messages import t
 from bot.privacy import mask_personal_data
+from bot.reports import PeriodKind, Report
 from bot.services import CaseService, Clock, UowFactory, actor_for, reading
+from bot.timerules import month_bounds
 from storage.repository import PersonInfo
 from storage.uow import SqlUnitOfWork
 
@@ -398,6 +400,28 @@ class OfficeService:
                                      propose_days=self.rules.propose_working_days)
         data = await asyncio.to_thread(to_xlsx, rows, date_from, date_to)
         return data, len(rows)
+
+    async def report(self, user_id: int, kind: PeriodKind,
+                     previous: bool = False) -> tuple[Report, bytes, bytes]:
+        """The half-month or quarterly report: its figures, the workbook and the chart."""
+        from bot.export import export_rows
+        from bot.reports import build_report, chart_png, period_of, to_workbook
+
+        await self.staff(user_id)
+        today = self.today()
+        period = period_of(kind, today, previous)
+        month_start, next_month = month_bounds(min(period.end, today))
+        async with reading(self.uow) as uow:
+            rows = await export_rows(uow, period.start, period.end, tz=self.rules.tz,
+                                     now=self.clock.now(),
+                                     accept_days=self.rules.accept_working_days,
+                                     propose_days=self.rules.propose_working_days)
+            schools = await uow.directory.supervised_school_count()
+            unvisited = len(await uow.directory.unvisited_schools(month_start, next_month))
+        report = build_report(period, rows, (schools - unvisited, schools))
+        chart = await asyncio.to_thread(chart_png, report)  # matplotlib blocks
+        workbook = await asyncio.to_thread(to_workbook, report, rows, chart)
+        return report, workbook, chart
 
     # --- people -------------------------------------------------------------------
     async def unbind(self, user_id: int, person_code: str) -> PersonInfo:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from bot.config import TimeRules
 from bot.messages import t
+from bot.reports import Period, half_month, quarter
 from bot.services import CaseService, UowFactory, reading, rectifying_buttons
 from bot.timerules import month_bounds
 from storage.repository import DeadlineRow
@@ -32,6 +33,7 @@ class ReminderRun:
     escalations: int = 0
     visit_reminders: int = 0
     coverage_reports: int = 0
+    report_notices: int = 0
 
 
 def deadline_ping(deadline: date, today: date, days_before: int) -> tuple[str, int] | None:
@@ -47,6 +49,27 @@ def deadline_ping(deadline: date, today: date, days_before: int) -> tuple[str, i
     if today == deadline:
         return "today", 0
     return "late", (today - deadline).days
+
+
+def report_due(today: date) -> tuple[Period, str, str] | None:
+    """The report falling due today or tomorrow: (period, dedup key part, notice text).
+
+    半月报 before the 15th (the 1st–14th) and before the month ends (the 15th on); 季度通报
+    before the 25th of the quarter's third month.
+    """
+    last = (month_bounds(today)[1] - timedelta(days=1)).day
+    if today.month % 3 == 0 and today.day in (24, 25):
+        period = quarter(today)
+        return (period, f"quarter:{period.start}", t(
+            "reminder.report.quarter", due=t("report.due", month=today.month, day=25),
+            period=period.label))
+    if today.day in (14, 15) or today.day in (last - 1, last):
+        period = half_month(today if today.day != 15 else today - timedelta(days=1))
+        due_day = 15 if period.start.day == 1 else last
+        return (period, f"half:{period.start}", t(
+            "reminder.report.half", due=t("report.due", month=today.month, day=due_day),
+            period=period.label))
+    return None
 
 
 class ReminderService:
@@ -67,7 +90,8 @@ class ReminderService:
         pings, escalations = await self._deadlines(today, now)
         return ReminderRun(pings=pings, escalations=escalations,
                            visit_reminders=await self._visit_reminders(today, now),
-                           coverage_reports=await self._coverage(today, now))
+                           coverage_reports=await self._coverage(today, now),
+                           report_notices=await self._report_notices(today, now))
 
     async def _deadlines(self, today: date, now: datetime) -> tuple[int, int]:
         """Ping supervisors about rectification deadlines; escalate the long overdue.
@@ -188,6 +212,28 @@ class ReminderService:
                 assert person.telegram_user_id is not None
                 sent += await uow.outbox.enqueue(person.telegram_user_id, "coverage", text, now,
                                                  dedup_key=keys[person.code])
+            await uow.commit()
+        return sent
+
+    async def _report_notices(self, today: date, now: datetime) -> int:
+        """Tell staff when a 半月报 or 季度通报 falls due (the day before, and on the day)."""
+        due = report_due(today)
+        if due is None:
+            return 0
+        period, key, text = due
+        async with reading(self.uow) as uow:
+            staff = [p for p in await uow.directory.people("staff") if p.telegram_user_id]
+            keys = {p.code: f"report:{key}:{p.code}" for p in staff}
+            queued = await uow.outbox.queued_keys(list(keys.values()))
+        waiting = [p for p in staff if keys[p.code] not in queued]
+        if not waiting:
+            return 0
+        sent = 0
+        async with self.uow() as uow:
+            for person in waiting:
+                assert person.telegram_user_id is not None
+                sent += await uow.outbox.enqueue(person.telegram_user_id, f"report.{period.kind}",
+                                                 text, now, dedup_key=keys[person.code])
             await uow.commit()
         return sent
 

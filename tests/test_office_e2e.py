@@ -309,6 +309,30 @@ async def test_export_sends_an_xlsx_document(bot: Dudao) -> None:
     await staff.wait_for_message(has("结束日期不能早于开始日期"), timeout=10)
 
 
+async def test_reports_send_figures_a_chart_and_a_workbook_to_staff_only(bot: Dudao) -> None:
+    staff = await staff_user(bot)
+    await file(bot)
+    await file(bot, text="实验小学课后服务乱收费", school_code="QX-S005",
+               category="after_school_service")
+    await staff.send_text("/reports")
+    await staff.wait_for_message(has("请选择要生成的报表"), timeout=10)
+    await staff.press("本半月")
+    summary = await staff.wait_for_message(has("线索办理情况"), timeout=20)
+    assert "共 2 件" in (summary.text or "") and "课后服务 1" in (summary.text or "")
+    chart = await staff.wait_for_message(lambda m: m.kind == "photo", timeout=20)
+    assert staff.download(chart.file_id or "").startswith(b"\x89PNG")
+    document = await staff.wait_for_message(lambda m: m.kind == "document", timeout=20)
+    workbook = load_workbook(io.BytesIO(staff.download(document.content["document"]["file_id"])))
+    assert workbook.worksheets[0].title == "汇总"
+    parent = bot.user(PARENT_ID)
+    await parent.send_text("/reports")
+    await parent.wait_for_message(has("只有督导室工作人员"), timeout=10)
+    query_id = forge(parent, "o:rep:quarter:0")
+    answer = await parent.wait_for_callback_answer(query_id, timeout=10)
+    assert answer.show_alert and "只有督导室工作人员" in (answer.text or "")
+    assert not any(m.kind in ("photo", "document") for m in parent.messages)
+
+
 # --- refusals -----------------------------------------------------------------------------
 def forge(user: FakeUser, data: str) -> str:
     """Press a button the bot never showed this user, as a tampering client could."""

@@ -195,6 +195,14 @@ async def export_command(update: Update, context: DudaoContext) -> None:
     await _command(update, context, run)
 
 
+async def reports_command(update: Update, context: DudaoContext) -> None:
+    """Offer the half-month and quarterly reports (半月报, 季度通报)."""
+    async def run() -> None:
+        await _service(context).staff(_user_id(update))
+        await _reply(update, t("report.choose"), views.report_keyboard())
+    await _command(update, context, run)
+
+
 # --- buttons ----------------------------------------------------------------------------
 async def on_button(update: Update, context: DudaoContext) -> None:
     """Every "o:" button; forged or stale data is refused and changes nothing."""
@@ -393,12 +401,30 @@ async def _b_not_duplicate(update: Update, context: DudaoContext, args: list[str
     await _reply(update, views.dismissed(case, other.strip().upper()))
 
 
+async def _b_report(update: Update, context: DudaoContext, args: list[str]) -> None:
+    """Build the chosen report: its figures as a message, the chart, the workbook."""
+    kind, previous = _args(args, 2)
+    if kind not in ("half", "quarter") or previous not in ("0", "1"):
+        raise InvalidInput("office.error.bad_button")
+    report, workbook, chart = await _service(context).report(
+        _user_id(update), "half" if kind == "half" else "quarter", previous == "1")
+    await _answer(update)
+    message = update.effective_message
+    assert message is not None
+    from bot.reports import file_name, summary_text
+
+    await _reply(update, escape(summary_text(report)))
+    caption = t("report.caption", period=report.period.label)
+    await message.reply_photo(chart, caption=caption)
+    await message.reply_document(workbook, filename=file_name(report.period), caption=caption)
+
+
 _BUTTONS: dict[str, Any] = {
     "q": _b_queue, "open": _b_open, "hist": _b_history, "tri": _b_triage, "tc": _b_category,
     "tp": _b_page, "ta": _b_assign, "apv": _b_approve, "rej": _b_reject, "vok": _b_verify_ok,
     "vno": _b_verify_no, "vd": _b_verify_deadline, "xok": _b_extension_ok,
     "xno": _b_extension_no, "sup": _b_supervise, "mrg": _b_merge, "mrgy": _b_merge_confirmed,
-    "nd": _b_not_duplicate,
+    "nd": _b_not_duplicate, "rep": _b_report,
 }
 
 
@@ -448,6 +474,7 @@ COMMANDS = {
     "office": office_menu, "triage": triage_command, "approvals": approvals_command,
     "verify": verify_command, "extensions": extensions_command, "overdue": overdue_command,
     "case": case_command, "unbind": unbind_command, "export": export_command,
+    "reports": reports_command,
 }
 
 

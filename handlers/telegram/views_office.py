@@ -397,3 +397,12 @@ def done(key: str, case: Case) -> str:
     """A short confirmation after a transition, naming the new status."""
     return t(f"office.done.{key}", reference=case.reference, status=status_name(case.status),
              deadline=case.rectify_deadline.isoformat() if case.rectify_deadline else "")
+
+
+def report_keyboard() -> InlineKeyboardMarkup:
+    """Which report to build: this or the last half month, this or the last quarter."""
+    rows = [[_button(t("report.button.half"), "o:rep:half:0"),
+             _button(t("report.button.half_previous"), "o:rep:half:1")],
+            [_button(t("report.button.quarter"), "o:rep:quarter:0"),
+             _button(t("report.button.quarter_previous"), "o:rep:quarter:1")]]
+    return InlineKeyboardMarkup([[b for b in row if b is not None] for row in rows])
