@@ -67,6 +67,8 @@ CATALOGUE: dict[str, str] = {
     "invite.error.unknown_person": "目录中没有代码为 {code} 的{role_name}，请先导入目录。",
     "invite.error.invalid": "邀请码无效、已过期或已被使用，请向督导室索取新的邀请码。",
     "invite.bound": "绑定成功：{name}（{role_name}）。",
+    "supervisor.help": "督学可用的指令：\n/cases 我的待办案件（最紧急的在前），点开即可受理、退回分办、请家长补充、提出处理意见、报告整改完成或申请延期；\n/visit 记录到校督导（学校、日期、情况、照片）；\n/visits 本月到校督导情况。\n新分派的案件、整改期限提醒和督办会直接推送给您。",
+    "staff.help": "督导室工作人员可用的指令：\n/office 工作台（待分办、待审核、待复查、延期申请、超期案件）；\n/triage 分办，/approvals 审核处理意见，/verify 复查（回头看），/extensions 延期申请，/overdue 超期案件与督办；\n/case 编号 查看任一案件及全部记录；\n/export 导出台账，/reports 半月报与季度通报；\n/unbind 人员代码 解除某人的绑定。",
     "invite.next.supervisor": "发送 /cases 查看分派给您的待办案件（最紧急的在前），/visit 登记到校督导。新分派的案件会直接推送给您。",
     "invite.next.staff": "发送 /office 打开督导室工作台（待分办、待审核、待复查、延期申请、超期案件），/case 编号 查看任一案件，/export 导出台账，/reports 生成半月报和季度通报。",
     "invite.usage": "用法：/bind 邀请码（邀请码由督导室管理员发放）。",

@@ -422,3 +422,13 @@ async def test_typed_input_is_escaped_and_unknown_codes_refused(bot: Dudao) -> N
     await staff.wait_for_message(has("用法：/unbind"), timeout=10)
     await staff.send_text("/export 2026-11-01")
     await staff.wait_for_message(has("用法：/export"), timeout=10)
+
+
+async def test_help_lists_the_commands_of_the_senders_role(bot: Dudao) -> None:
+    staff, supervisor = await staff_user(bot), await supervisor_user(bot)
+    parent = bot.user(PARENT_ID)
+    for user, expected, absent in ((staff, "/reports", "/visit"), (supervisor, "/visit", "/triage"),
+                                   (parent, "/mycases", "/triage")):
+        await user.send_text("/help")
+        text = (await user.wait_for_message(has("/"), timeout=10)).text or ""
+        assert expected in text and absent not in text, text

@@ -64,8 +64,11 @@ async def start(update: Update, context: DudaoContext) -> None:
 
 
 async def help_command(update: Update, context: DudaoContext) -> None:
-    """Explain what the bot accepts and the commands."""
-    await _reply(update, t("parent.help"))
+    """Explain the commands of the sender's role (parent, supervisor or office staff)."""
+    user = update.effective_user
+    role = (await context.services.cases.identify(user.id)).role if user else Role.PARENT
+    key = {Role.STAFF: "staff.help", Role.SUPERVISOR: "supervisor.help"}.get(role, "parent.help")
+    await _reply(update, t(key))
 
 
 async def privacy_command(update: Update, context: DudaoContext) -> None:
