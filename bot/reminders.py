@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import TimeRules
@@ -20,6 +21,7 @@ from bot.reports import Period, half_month, quarter
 from bot.services import CaseService, UowFactory, reading, rectifying_buttons
 from bot.timerules import month_bounds
 from storage.repository import DeadlineRow
+from storage.uow import SqlUnitOfWork
 
 MAX_SCHOOLS_LISTED = 15
 MAX_LAGGARDS_LISTED = 5
@@ -34,6 +36,17 @@ class ReminderRun:
     visit_reminders: int = 0
     coverage_reports: int = 0
     report_notices: int = 0
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One reminder to queue, named by its dedup key."""
+
+    chat_id: int
+    kind: str
+    text: str
+    key: str
+    markup: dict[str, Any] | None = None
 
 
 def deadline_ping(deadline: date, today: date, days_before: int) -> tuple[str, int] | None:
@@ -110,16 +123,11 @@ class ReminderService:
             if not page:
                 break
             after = (page[-1].deadline, page[-1].case_id)
-            new = [item for item in wanted if item[1] not in queued]
-            if new:
-                async with self.uow() as uow:
-                    for row, key, kind, days in new:
-                        assert row.assignee_user_id is not None
-                        pings += await uow.outbox.enqueue(
-                            row.assignee_user_id, f"ping.{kind}",
-                            self._ping_text(row, kind, days), now,
-                            markup=rectifying_buttons(row.reference), dedup_key=key)
-                    await uow.commit()
+            pings += await self._queue(now, [
+                Outgoing(row.assignee_user_id, f"ping.{kind}", self._ping_text(row, kind, days),
+                         key, rectifying_buttons(row.reference))
+                for row, key, kind, days in wanted
+                if key not in queued and row.assignee_user_id is not None])
             for row in page:
                 days_over = (today - row.deadline).days
                 overdue_since = datetime.combine(row.deadline + timedelta(days=1), time(0),
@@ -173,47 +181,33 @@ class ReminderService:
             if waiting:
                 for _, name, code in await uow.directory.unvisited_schools(start, next_month):
                     unvisited[code].append(name)
-        waiting = [p for p in waiting if unvisited.get(p.code)]
-        if not waiting:
-            return 0
-        sent = 0
-        async with self.uow() as uow:
-            for person in waiting:
-                assert person.telegram_user_id is not None
-                schools = unvisited[person.code]
-                listed = "、".join(schools[:MAX_SCHOOLS_LISTED])
-                if len(schools) > MAX_SCHOOLS_LISTED:
-                    listed = t("reminder.visit.more", names=listed)
-                sent += await uow.outbox.enqueue(
-                    person.telegram_user_id, "visit_reminder",
-                    t("reminder.visit", month=today.month, count=len(schools), schools=listed),
-                    now, dedup_key=keys[person.code])
-            await uow.commit()
-        return sent
+        messages = []
+        for person in waiting:
+            schools = unvisited.get(person.code)
+            if not schools or person.telegram_user_id is None:
+                continue
+            listed = "、".join(schools[:MAX_SCHOOLS_LISTED])
+            if len(schools) > MAX_SCHOOLS_LISTED:
+                listed = t("reminder.visit.more", names=listed)
+            messages.append(Outgoing(person.telegram_user_id, "visit_reminder", t(
+                "reminder.visit", month=today.month, count=len(schools), schools=listed),
+                keys[person.code]))
+        return await self._queue(now, messages)
 
     async def _coverage(self, today: date, now: datetime) -> int:
         """After a month ends, staff get its visit coverage (visited / assigned schools)."""
         this_month = month_bounds(today)[0]
         start = month_bounds(this_month - timedelta(days=1))[0]
         async with reading(self.uow) as uow:
-            staff = [p for p in await uow.directory.people("staff") if p.telegram_user_id]
-            keys = {p.code: f"coverage:{start:%Y-%m}:{p.code}" for p in staff}
-            queued = await uow.outbox.queued_keys(list(keys.values()))
-            waiting = [p for p in staff if keys[p.code] not in queued]
+            waiting = await self._staff_waiting(uow, f"coverage:{start:%Y-%m}")
             if not waiting:
                 return 0
             total = await uow.directory.supervised_school_count()
             missing = await uow.directory.unvisited_schools(start, this_month)
             names = {p.code: p.name for p in await uow.directory.people()}
         text = self._coverage_text(start, total, missing, names)
-        sent = 0
-        async with self.uow() as uow:
-            for person in waiting:
-                assert person.telegram_user_id is not None
-                sent += await uow.outbox.enqueue(person.telegram_user_id, "coverage", text, now,
-                                                 dedup_key=keys[person.code])
-            await uow.commit()
-        return sent
+        return await self._queue(now, [Outgoing(chat, "coverage", text, key)
+                                       for chat, key in waiting])
 
     async def _report_notices(self, today: date, now: datetime) -> int:
         """Tell staff when a 半月报 or 季度通报 falls due (the day before, and on the day)."""
@@ -222,18 +216,27 @@ class ReminderService:
             return 0
         period, key, text = due
         async with reading(self.uow) as uow:
-            staff = [p for p in await uow.directory.people("staff") if p.telegram_user_id]
-            keys = {p.code: f"report:{key}:{p.code}" for p in staff}
-            queued = await uow.outbox.queued_keys(list(keys.values()))
-        waiting = [p for p in staff if keys[p.code] not in queued]
-        if not waiting:
+            waiting = await self._staff_waiting(uow, f"report:{key}")
+        return await self._queue(now, [Outgoing(chat, f"report.{period.kind}", text, dedup)
+                                       for chat, dedup in waiting])
+
+    @staticmethod
+    async def _staff_waiting(uow: SqlUnitOfWork, key: str) -> list[tuple[int, str]]:
+        """(chat, dedup key) of each bound staff member not yet sent the message `key`."""
+        staff = {f"{key}:{p.code}": p.telegram_user_id
+                 for p in await uow.directory.people("staff") if p.telegram_user_id}
+        queued = await uow.outbox.queued_keys(list(staff))
+        return [(chat, dedup) for dedup, chat in staff.items() if dedup not in queued]
+
+    async def _queue(self, now: datetime, messages: list[Outgoing]) -> int:
+        """Queue messages in one transaction (none: no transaction); count the new ones."""
+        if not messages:
             return 0
         sent = 0
         async with self.uow() as uow:
-            for person in waiting:
-                assert person.telegram_user_id is not None
-                sent += await uow.outbox.enqueue(person.telegram_user_id, f"report.{period.kind}",
-                                                 text, now, dedup_key=keys[person.code])
+            for m in messages:
+                sent += await uow.outbox.enqueue(m.chat_id, m.kind, m.text, now, markup=m.markup,
+                                                 dedup_key=m.key)
             await uow.commit()
         return sent
 
