@@ -12,6 +12,7 @@ import asyncio
 import sys
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TextIO
 
 from bot.config import Settings
@@ -58,10 +59,12 @@ def numbered_buttons(message: Any) -> list[str]:
 class Sandbox:
     """One terminal session: who you are now and what you read last."""
 
-    def __init__(self, api: LocalBotApi, services: Any, out: TextIO) -> None:
+    def __init__(self, api: LocalBotApi, services: Any, out: TextIO,
+                 files: Path = Path("var") / "sandbox") -> None:
         self.api = api
         self.services = services
         self.out = out
+        self.files = files  # where photos and documents the bot sends are saved to open
         self.user: FakeUser = api.user(PARENT_ID, first_name="体验家长")
         self.last_with_buttons: Any = None
 
@@ -79,8 +82,19 @@ class Sandbox:
                 return
             for line in render(message):
                 self.say(line)
+            if message.kind in ("photo", "document") and message.file_id:
+                self.say(t("sandbox.file_saved", path=self.save(message)))
             if message.reply_markup:
                 self.last_with_buttons = message
+
+    def save(self, message: Any) -> Path:
+        """Write a photo or document the bot sent to `files`, so it can be opened."""
+        name = (message.content.get("document", {}).get("file_name")
+                or f"{message.kind}-{message.message_id}.png")
+        self.files.mkdir(parents=True, exist_ok=True)
+        target = self.files / Path(name).name  # never a path the bot chose
+        target.write_bytes(self.user.download(message.file_id))
+        return target
 
     async def become(self, role: str, code: str | None) -> None:
         self.last_with_buttons = None
@@ -134,7 +148,8 @@ class Sandbox:
 
 
 async def run_sandbox(settings: Settings, classifier: Any,
-                      read_line: Callable[[], str] = input, out: TextIO = sys.stdout) -> int:
+                      read_line: Callable[[], str] = input, out: TextIO = sys.stdout,
+                      files: Path = Path("var") / "sandbox") -> int:
     """Start the bot against a local Bot API server and chat in the terminal."""
     async with LocalBotApi() as api:
         local = settings.model_copy(update={"telegram": settings.telegram.model_copy(update={
@@ -146,7 +161,7 @@ async def run_sandbox(settings: Settings, classifier: Any,
             async with polling(app, timeout=1):
                 assert app.post_init is not None
                 await app.post_init(app)
-                session = Sandbox(api, services, out)
+                session = Sandbox(api, services, out, files)
                 session.say(t("sandbox.intro"))
                 try:
                     while True:
