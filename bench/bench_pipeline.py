@@ -105,7 +105,6 @@ async def run_dudao(users: int, tips: int, classifier: Any, workdir: Path,
         # No AIORateLimiter: we measure the pipeline, not Telegram's 30 msg/s ceiling.
         app = build_application(services, rate_limiter=False)
         async with polling(app, timeout=5):
-            await app.post_init(app)
             if notify:
                 for official in await greet_officials(api):
                     await official.wait_for_message(timeout=30)
@@ -179,11 +178,9 @@ def echo_aiohttp(api: LocalBotApi) -> Any:
     from telegram.ext import MessageHandler, filters
 
     from handlers.localapi.ptb import application_builder
-    from handlers.telegram.transport import AiohttpRequest
+    from handlers.telegram.transport import with_aiohttp
 
-    app = (application_builder(api).request(AiohttpRequest())
-           .get_updates_request(AiohttpRequest(connection_pool_size=1))
-           .concurrent_updates(False).build())
+    app = with_aiohttp(application_builder(api)).concurrent_updates(False).build()
 
     async def echo(update: Any, context: Any) -> None:
         await update.effective_message.reply_text(update.effective_message.text)

@@ -46,10 +46,9 @@ async def main(kind: str, token: str, base_url: str, base_file_url: str, db: str
         builder = (Application.builder().token(token).base_url(base_url)
                    .base_file_url(base_file_url).concurrent_updates(False))
         if kind == "echo-aiohttp":
-            from handlers.telegram.transport import AiohttpRequest
+            from handlers.telegram.transport import with_aiohttp
 
-            builder = (builder.request(AiohttpRequest())
-                       .get_updates_request(AiohttpRequest(connection_pool_size=1)))
+            builder = with_aiohttp(builder)
         app = builder.build()
 
         async def echo(update: Any, context: Any) -> None:
@@ -59,8 +58,6 @@ async def main(kind: str, token: str, base_url: str, base_file_url: str, db: str
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with polling(app, timeout=5):
-        if app.post_init is not None:
-            await app.post_init(app)
         print("READY", flush=True)
         await _profiled(stop.wait())
     if services is not None:

@@ -31,9 +31,10 @@ from bot.domain import (
     Role,
     Status,
 )
+from bot.export import export_rows, to_xlsx
 from bot.messages import t
 from bot.privacy import mask_personal_data
-from bot.reports import PeriodKind, Report
+from bot.reports import PeriodKind, Report, build_report, chart_png, period_of, to_workbook
 from bot.services import CaseService, Clock, UowFactory, actor_for, reading
 from bot.timerules import month_bounds
 from storage.repository import PersonInfo
@@ -386,8 +387,6 @@ class OfficeService:
     async def export_xlsx(self, user_id: int, date_from: date,
                           date_to: date) -> tuple[bytes, int]:
         """The cases created on local days date_from..date_to as XLSX, and how many."""
-        from bot.export import export_rows, to_xlsx
-
         await self.staff(user_id)
         if date_to < date_from:
             raise InvalidInput("export.error.range_order")
@@ -404,9 +403,6 @@ class OfficeService:
     async def report(self, user_id: int, kind: PeriodKind,
                      previous: bool = False) -> tuple[Report, bytes, bytes]:
         """The half-month or quarterly report: its figures, the workbook and the chart."""
-        from bot.export import export_rows
-        from bot.reports import build_report, chart_png, period_of, to_workbook
-
         await self.staff(user_id)
         today = self.today()
         period = period_of(kind, today, previous)

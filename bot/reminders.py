@@ -20,7 +20,7 @@ from bot.messages import t
 from bot.reports import Period, half_month, quarter
 from bot.services import CaseService, UowFactory, reading, rectifying_buttons
 from bot.timerules import month_bounds
-from storage.repository import DeadlineRow
+from storage.repository import DeadlineRow, PersonInfo
 from storage.uow import SqlUnitOfWork
 
 MAX_SCHOOLS_LISTED = 15
@@ -76,9 +76,10 @@ def report_due(today: date) -> tuple[Period, str, str] | None:
         return (period, f"quarter:{period.start}", t(
             "reminder.report.quarter", due=t("report.due", month=today.month, day=25),
             period=period.label))
-    if today.day in (14, 15) or today.day in (last - 1, last):
-        period = half_month(today if today.day != 15 else today - timedelta(days=1))
-        due_day = 15 if period.start.day == 1 else last
+    if today.day in (14, 15, last - 1, last):
+        first_half = today.day <= 15
+        period = half_month(today.replace(day=1) if first_half else today)
+        due_day = 15 if first_half else last
         return (period, f"half:{period.start}", t(
             "reminder.report.half", due=t("report.due", month=today.month, day=due_day),
             period=period.label))
@@ -118,16 +119,12 @@ class ReminderService:
         while True:  # pages of a few hundred rows keep each transaction short
             async with reading(self.uow) as uow:
                 page = await uow.cases.rectification_deadlines(until, after)
+                if not page:
+                    break
                 wanted = self._pings(page, today)
-                queued = await uow.outbox.queued_keys([key for _, key, _, _ in wanted])
-            if not page:
-                break
+                queued = await uow.outbox.queued_keys([m.key for m in wanted])
             after = (page[-1].deadline, page[-1].case_id)
-            pings += await self._queue(now, [
-                Outgoing(row.assignee_user_id, f"ping.{kind}", self._ping_text(row, kind, days),
-                         key, rectifying_buttons(row.reference))
-                for row, key, kind, days in wanted
-                if key not in queued and row.assignee_user_id is not None])
+            pings += await self._queue(now, [m for m in wanted if m.key not in queued])
             for row in page:
                 days_over = (today - row.deadline).days
                 overdue_since = datetime.combine(row.deadline + timedelta(days=1), time(0),
@@ -139,9 +136,8 @@ class ReminderService:
                                                                  days_over)
         return pings, escalations
 
-    def _pings(self, page: list[DeadlineRow],
-               today: date) -> list[tuple[DeadlineRow, str, str, int]]:
-        """(row, dedup key, kind, days) of the pings this page calls for today."""
+    def _pings(self, page: list[DeadlineRow], today: date) -> list[Outgoing]:
+        """The pings this page of deadlines calls for today, keyed per deadline (and day)."""
         wanted = []
         for row in page:
             ping = deadline_ping(row.deadline, today, self.rules.ping_days_before)
@@ -149,7 +145,11 @@ class ReminderService:
                 continue  # not yet due, or nobody bound to tell (escalation still applies)
             kind, days = ping
             key = f"ping:{row.reference}:{row.deadline}:{kind}"
-            wanted.append((row, key + (f":{today}" if kind == "late" else ""), kind, days))
+            if kind == "late":
+                key += f":{today}"
+            wanted.append(Outgoing(row.assignee_user_id, f"ping.{kind}",
+                                   self._ping_text(row, kind, days), key,
+                                   rectifying_buttons(row.reference)))
         return wanted
 
     def _ping_text(self, row: DeadlineRow, kind: str, days: int) -> str:
@@ -172,26 +172,23 @@ class ReminderService:
         day = max(days)  # after downtime, the latest reminder day stands for the earlier ones
         start, next_month = month_bounds(today)
         async with reading(self.uow) as uow:
-            supervisors = [p for p in await uow.directory.people()
-                           if p.telegram_user_id and p.role != "staff"]
-            keys = {p.code: f"visit:{p.code}:{start:%Y-%m}-{day:02d}" for p in supervisors}
-            queued = await uow.outbox.queued_keys(list(keys.values()))
-            waiting = [p for p in supervisors if keys[p.code] not in queued]
+            supervisors = [p for p in await uow.directory.people() if p.role != "staff"]
+            waiting = await self._not_yet_told(uow, supervisors,
+                                               f"visit:{start:%Y-%m}-{day:02d}")
             unvisited: dict[str, list[str]] = defaultdict(list)
             if waiting:
                 for _, name, code in await uow.directory.unvisited_schools(start, next_month):
                     unvisited[code].append(name)
         messages = []
-        for person in waiting:
-            schools = unvisited.get(person.code)
-            if not schools or person.telegram_user_id is None:
+        for code, (chat, key) in waiting.items():
+            schools = unvisited.get(code)
+            if not schools:
                 continue
             listed = "、".join(schools[:MAX_SCHOOLS_LISTED])
             if len(schools) > MAX_SCHOOLS_LISTED:
                 listed = t("reminder.visit.more", names=listed)
-            messages.append(Outgoing(person.telegram_user_id, "visit_reminder", t(
-                "reminder.visit", month=today.month, count=len(schools), schools=listed),
-                keys[person.code]))
+            messages.append(Outgoing(chat, "visit_reminder", t(
+                "reminder.visit", month=today.month, count=len(schools), schools=listed), key))
         return await self._queue(now, messages)
 
     async def _coverage(self, today: date, now: datetime) -> int:
@@ -199,7 +196,8 @@ class ReminderService:
         this_month = month_bounds(today)[0]
         start = month_bounds(this_month - timedelta(days=1))[0]
         async with reading(self.uow) as uow:
-            waiting = await self._staff_waiting(uow, f"coverage:{start:%Y-%m}")
+            waiting = await self._not_yet_told(uow, await uow.directory.people("staff"),
+                                               f"coverage:{start:%Y-%m}")
             if not waiting:
                 return 0
             total = await uow.directory.supervised_school_count()
@@ -207,7 +205,7 @@ class ReminderService:
             names = {p.code: p.name for p in await uow.directory.people()}
         text = self._coverage_text(start, total, missing, names)
         return await self._queue(now, [Outgoing(chat, "coverage", text, key)
-                                       for chat, key in waiting])
+                                       for chat, key in waiting.values()])
 
     async def _report_notices(self, today: date, now: datetime) -> int:
         """Tell staff when a 半月报 or 季度通报 falls due (the day before, and on the day)."""
@@ -216,17 +214,20 @@ class ReminderService:
             return 0
         period, key, text = due
         async with reading(self.uow) as uow:
-            waiting = await self._staff_waiting(uow, f"report:{key}")
+            waiting = await self._not_yet_told(uow, await uow.directory.people("staff"),
+                                               f"report:{key}")
         return await self._queue(now, [Outgoing(chat, f"report.{period.kind}", text, dedup)
-                                       for chat, dedup in waiting])
+                                       for chat, dedup in waiting.values()])
 
     @staticmethod
-    async def _staff_waiting(uow: SqlUnitOfWork, key: str) -> list[tuple[int, str]]:
-        """(chat, dedup key) of each bound staff member not yet sent the message `key`."""
-        staff = {f"{key}:{p.code}": p.telegram_user_id
-                 for p in await uow.directory.people("staff") if p.telegram_user_id}
-        queued = await uow.outbox.queued_keys(list(staff))
-        return [(chat, dedup) for dedup, chat in staff.items() if dedup not in queued]
+    async def _not_yet_told(uow: SqlUnitOfWork, people: list[PersonInfo],
+                            key: str) -> dict[str, tuple[int, str]]:
+        """Person code -> (chat, dedup key) of the bound people not yet sent message `key`."""
+        keyed = {p.code: (p.telegram_user_id, f"{key}:{p.code}")
+                 for p in people if p.telegram_user_id}
+        queued = await uow.outbox.queued_keys([dedup for _, dedup in keyed.values()])
+        return {code: (chat, dedup) for code, (chat, dedup) in keyed.items()
+                if dedup not in queued}
 
     async def _queue(self, now: datetime, messages: list[Outgoing]) -> int:
         """Queue messages in one transaction (none: no transaction); count the new ones."""

@@ -143,9 +143,7 @@ def chinese_font() -> str | None:
 def chart_png(report: Report) -> bytes:
     """Cases by category and by district as one PNG (blocking: call in a thread)."""
     import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # no pyplot: no global backend, no GUI state
     from matplotlib.ticker import MaxNLocator
 
     font = chinese_font()

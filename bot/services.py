@@ -522,6 +522,9 @@ class InviteService:
         return PersonInfo(person.id, person.code, person.name, person.role, user_id)
 
 
+HEALTHY_OUTBOX_DELAY = 300.0  # seconds a due notification may wait before delivery is "behind"
+
+
 @dataclass(frozen=True)
 class Health:
     """What an operator's monitor asks: is the database there, is delivery keeping up."""
@@ -532,9 +535,6 @@ class Health:
     @property
     def status(self) -> str:
         return "degraded" if self.oldest_due_seconds > HEALTHY_OUTBOX_DELAY else "ok"
-
-
-HEALTHY_OUTBOX_DELAY = 300.0  # seconds a due notification may wait before delivery is "behind"
 
 
 async def check_health(uow: UowFactory, clock: Clock) -> Health:

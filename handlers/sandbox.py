@@ -159,21 +159,15 @@ async def run_sandbox(settings: Settings, classifier: Any,
         app = build_application(services)
         try:
             async with polling(app, timeout=1):
-                assert app.post_init is not None
-                await app.post_init(app)
                 session = Sandbox(api, services, out, files)
                 session.say(t("sandbox.intro"))
-                try:
-                    while True:
-                        try:
-                            line = await asyncio.to_thread(read_line)
-                        except EOFError:
-                            break
-                        if not await session.handle(line):
-                            break
-                finally:
-                    assert app.post_shutdown is not None
-                    await app.post_shutdown(app)  # stops the reminder scheduler
+                while True:
+                    try:
+                        line = await asyncio.to_thread(read_line)
+                    except EOFError:
+                        break
+                    if not await session.handle(line):
+                        break
         finally:
             await services.container.close()
     return 0

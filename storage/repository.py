@@ -56,9 +56,7 @@ class DeadlineRow:
     category: str
     deadline: date
     supervised_at: datetime | None
-    assignee_code: str | None
-    assignee_name: str | None
-    assignee_user_id: int | None
+    assignee_user_id: int | None  # None: no assignee, or not bound to Telegram
 
 
 @dataclass(frozen=True)
@@ -306,7 +304,7 @@ class CaseRepository:
         Keyset paging: pass the last row's `(deadline, case_id)` as `after` for the next page.
         """
         stmt = (select(CaseRow.id, CaseRow.reference, CaseRow.category, CaseRow.rectify_deadline,
-                       CaseRow.supervised_at, Person.code, Person.name, Person.telegram_user_id)
+                       CaseRow.supervised_at, Person.telegram_user_id)
                 .join(Person, Person.id == CaseRow.assignee_id, isouter=True)
                 .where(CaseRow.status == Status.RECTIFYING.value,
                        CaseRow.rectify_deadline <= until))
@@ -314,10 +312,9 @@ class CaseRepository:
             stmt = stmt.where(tuple_(CaseRow.rectify_deadline, CaseRow.id) > tuple_(*after))
         stmt = stmt.order_by(CaseRow.rectify_deadline, CaseRow.id).limit(limit)
         rows = (await self.session.execute(stmt)).all()
-        return [DeadlineRow(case_id, reference, category, deadline, supervised_at, code, name,
-                            user_id)
-                for case_id, reference, category, deadline, supervised_at, code, name, user_id
-                in rows if deadline is not None]
+        return [DeadlineRow(case_id, reference, category, deadline, supervised_at, user_id)
+                for case_id, reference, category, deadline, supervised_at, user_id in rows
+                if deadline is not None]  # always set here; the check narrows the type
 
     async def overdue_rectifications(self, today: date, limit: int = 1000) -> list[Case]:
         """Rectifying cases whose deadline has passed (the scheduler's daily question)."""

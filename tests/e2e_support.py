@@ -91,11 +91,7 @@ async def running_dudao(db_url: str, classifier: Any,
         app = build_application(services)
         try:
             async with polling(app, timeout=1):
-                await app.post_init(app)  # run_polling would call it; we start by hand
-                try:
-                    yield Dudao(api, container, services, app, clock)
-                finally:
-                    await app.post_shutdown(app)  # likewise: stops the reminder scheduler
+                yield Dudao(api, container, services, app, clock)
         finally:
             await container.close()
 

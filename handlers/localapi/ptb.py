@@ -26,8 +26,14 @@ AnyApplication = Application[Any, Any, Any, Any, Any, Any]
 @asynccontextmanager
 async def polling(app: AnyApplication, *, timeout: int = 10,
                   **polling_options: Any) -> AsyncIterator[AnyApplication]:
-    """Run `app` with long polling for the duration of the block, then shut it down."""
+    """Run `app` with long polling for the duration of the block, then shut it down.
+
+    Like `Application.run_polling`, it calls the app's `post_init` after initialising and
+    its `post_shutdown` after shutting down.
+    """
     async with app:
+        if app.post_init is not None:
+            await app.post_init(app)
         await app.start()
         assert app.updater is not None, "build the application with an updater"
         await app.updater.start_polling(poll_interval=0.0, timeout=timeout, **polling_options)
@@ -36,3 +42,5 @@ async def polling(app: AnyApplication, *, timeout: int = 10,
         finally:
             await app.updater.stop()
             await app.stop()
+    if app.post_shutdown is not None:
+        await app.post_shutdown(app)

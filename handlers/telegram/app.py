@@ -33,7 +33,7 @@ from handlers.telegram.context import BotServices, DudaoContext
 from handlers.telegram.delivery import OutboxDelivery
 from handlers.telegram.flood import FloodGuard
 from handlers.telegram.flood import guard as flood_guard
-from handlers.telegram.transport import AiohttpRequest
+from handlers.telegram.transport import with_aiohttp
 from scheduler.jobs import ReminderScheduler
 
 log = logging.getLogger(__name__)
@@ -117,10 +117,8 @@ def build_application(services: BotServices, *, with_updater: bool = True,
                       ) -> Application[Any, Any, Any, Any, Any, Any]:
     """Wire every handler into a python-telegram-bot Application for `services`."""
     tg = services.settings.telegram
-    builder = (ApplicationBuilder().token(tg.token).base_url(tg.base_url)
-               .base_file_url(tg.base_file_url)
-               .request(AiohttpRequest())
-               .get_updates_request(AiohttpRequest(connection_pool_size=1))
+    builder = (with_aiohttp(ApplicationBuilder().token(tg.token).base_url(tg.base_url)
+                            .base_file_url(tg.base_file_url))
                .context_types(ContextTypes(context=DudaoContext))
                .concurrent_updates(PerChatUpdateProcessor())
                .post_init(_post_init)

@@ -22,6 +22,7 @@ from bot.domain import CATEGORIES, DomainError, InvalidInput, Status, parse_refe
 from bot.intake import normalise_text
 from bot.messages import explain, t
 from bot.office import OfficeService, office_for
+from bot.reports import file_name, summary_text
 from handlers.telegram import views_office as views
 from handlers.telegram.context import DudaoContext
 
@@ -411,8 +412,6 @@ async def _b_report(update: Update, context: DudaoContext, args: list[str]) -> N
     await _answer(update)
     message = update.effective_message
     assert message is not None
-    from bot.reports import file_name, summary_text
-
     await _reply(update, escape(summary_text(report)))
     caption = t("report.caption", period=report.period.label)
     await message.reply_photo(chart, caption=caption)

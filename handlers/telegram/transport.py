@@ -10,12 +10,21 @@ the transport is a large part of the bot's CPU. python-telegram-bot supports thi
 from __future__ import annotations
 
 import urllib.request
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
+from telegram.ext import ApplicationBuilder
 from telegram.request import BaseRequest, RequestData
+
+Builder = TypeVar("Builder", bound=ApplicationBuilder)
+
+
+def with_aiohttp(builder: Builder) -> Builder:
+    """Give an ApplicationBuilder aiohttp transports: a pool for calls, one for getUpdates."""
+    return builder.request(AiohttpRequest()).get_updates_request(
+        AiohttpRequest(connection_pool_size=1))
 
 
 class AiohttpRequest(BaseRequest):
