@@ -23,8 +23,8 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
-from handlers.localapi import FakeUser, LocalBotApi
-from handlers.localapi.ptb import application_builder, polling
+from localapi import FakeUser, LocalBotApi
+from localapi.ptb import application_builder, polling
 
 App = Application[Any, Any, Any, Any, Any, Any]
 AppFactory = Callable[[LocalBotApi], App]

@@ -29,8 +29,8 @@ from bot.bootstrap import migrate
 from bot.config import Settings
 from bot.directory import import_directory
 from bot.directory_files import read_directory_files
-from handlers.localapi import FakeUser, LocalBotApi
-from handlers.localapi.ptb import polling
+from localapi import FakeUser, LocalBotApi
+from localapi.ptb import polling
 from handlers.telegram.app import PerChatUpdateProcessor, build_application, make_services
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,7 +177,7 @@ def echo_aiohttp(api: LocalBotApi) -> Any:
     """The bare echo bot on dudao's aiohttp transport instead of python-telegram-bot's httpx."""
     from telegram.ext import MessageHandler, filters
 
-    from handlers.localapi.ptb import application_builder
+    from localapi.ptb import application_builder
     from handlers.telegram.transport import with_aiohttp
 
     app = with_aiohttp(application_builder(api)).concurrent_updates(False).build()
@@ -192,7 +192,7 @@ def echo_aiohttp(api: LocalBotApi) -> Any:
 def echo_per_chat(api: LocalBotApi) -> Any:
     from telegram.ext import MessageHandler, filters
 
-    from handlers.localapi.ptb import application_builder
+    from localapi.ptb import application_builder
 
     app = application_builder(api).concurrent_updates(PerChatUpdateProcessor()).build()
 

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 async def main(kind: str, token: str, base_url: str, base_file_url: str, db: str) -> None:
     from telegram.ext import Application, MessageHandler, filters
 
-    from handlers.localapi.ptb import polling
+    from localapi.ptb import polling
 
     services: Any = None
     if kind.startswith("dudao"):

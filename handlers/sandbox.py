@@ -17,9 +17,9 @@ from typing import Any, TextIO
 
 from bot.config import Settings
 from bot.messages import t
-from handlers.localapi.client import FakeUser
-from handlers.localapi.ptb import polling
-from handlers.localapi.server import LocalBotApi
+from localapi.client import FakeUser
+from localapi.ptb import polling
+from localapi.server import LocalBotApi
 from handlers.telegram.app import build_application, make_services
 
 PARENT_ID = 10_001

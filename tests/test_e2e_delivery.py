@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from handlers.localapi import FakeUser
+from localapi import FakeUser
 from handlers.telegram.delivery import OutboxDelivery
 from tests.e2e_support import Dudao
 from tests.test_e2e_parent import HOMEWORK, file_anonymously

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.domain import Rating, Status
-from handlers.localapi.client import FakeUser
+from localapi.client import FakeUser
 from tests.e2e_support import Dudao
 from tests.test_e2e_parent import HOMEWORK, reference_in
 

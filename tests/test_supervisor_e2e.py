@@ -18,8 +18,8 @@ from telegram.ext import CallbackQueryHandler
 
 from bot.domain import Disposition, Status
 from bot.services import TipInput
-from handlers.localapi.client import FakeUser
-from handlers.localapi.state import CallbackAnswer, ChatMessage
+from localapi.client import FakeUser
+from localapi.state import CallbackAnswer, ChatMessage
 from handlers.telegram import supervisor
 from storage.models import EvidenceRow, VisitRow
 from tests.e2e_support import Dudao, running_dudao, settle

@@ -11,8 +11,8 @@ from aiohttp import web
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
-from handlers.localapi import LocalBotApi
-from handlers.localapi.media import tiny_png
+from localapi import LocalBotApi
+from localapi.media import tiny_png
 from handlers.telegram.transport import AiohttpRequest
 
 

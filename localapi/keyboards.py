@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.localapi.state import JSON, bad_request
+from localapi.state import JSON, bad_request
 
 # Fields of which an inline button must carry exactly one.
 _INLINE_ACTIONS = (

@@ -11,17 +11,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from handlers.localapi.formatting import (
+from localapi.formatting import (
     EntityParseError,
     FormattedText,
     format_text,
     utf16_len,
 )
-from handlers.localapi.keyboards import validate_reply_markup
-from handlers.localapi.limits import RateLimiter
-from handlers.localapi.media import extension_for, guess_mime_type, image_size
-from handlers.localapi.params import Params, UploadedFile
-from handlers.localapi.state import (
+from localapi.keyboards import validate_reply_markup
+from localapi.limits import RateLimiter
+from localapi.media import extension_for, guess_mime_type, image_size
+from localapi.params import Params, UploadedFile
+from localapi.state import (
     JSON,
     ApiError,
     BotAccount,

@@ -10,7 +10,7 @@ Start it and point a bot at it::
         app = (Application.builder().token(api.token)
                .base_url(api.base_url).base_file_url(api.base_file_url).build())
         # ... add handlers, then: async with app: await app.start();
-        #     await app.updater.start_polling()  (handlers.localapi.ptb.polling does this)
+        #     await app.updater.start_polling()  (localapi.ptb.polling does this)
 
 Play a user::
 
@@ -58,11 +58,11 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from handlers.localapi.client import FakeUser
-from handlers.localapi.limits import Fault, FaultPlan, RateLimiter, RateLimits
-from handlers.localapi.methods import METHODS, CallContext
-from handlers.localapi.params import Params, read_params
-from handlers.localapi.state import (
+from localapi.client import FakeUser
+from localapi.limits import Fault, FaultPlan, RateLimiter, RateLimits
+from localapi.methods import METHODS, CallContext
+from localapi.params import Params, read_params
+from localapi.state import (
     JSON,
     ApiError,
     BotAccount,

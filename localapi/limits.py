@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from handlers.localapi.state import ApiError, too_many_requests
+from localapi.state import ApiError, too_many_requests
 
 
 @dataclass(frozen=True)

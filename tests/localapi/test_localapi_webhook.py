@@ -14,8 +14,8 @@ from telegram import Update
 from telegram.error import Conflict
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
-from handlers.localapi import LocalBotApi
-from handlers.localapi.ptb import application_builder
+from localapi import LocalBotApi
+from localapi.ptb import application_builder
 
 App = Application[Any, Any, Any, Any, Any, Any]
 SECRET = "dudao_webhook-Secret1"

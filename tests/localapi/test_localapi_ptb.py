@@ -26,9 +26,9 @@ from telegram.ext import (
     filters,
 )
 
-from handlers.localapi import LocalBotApi
-from handlers.localapi.media import tiny_png
-from handlers.localapi.ptb import application_builder, polling
+from localapi import LocalBotApi
+from localapi.media import tiny_png
+from localapi.ptb import application_builder, polling
 
 App = Application[Any, Any, Any, Any, Any, Any]
 Context = ContextTypes.DEFAULT_TYPE

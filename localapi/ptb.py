@@ -8,7 +8,7 @@ from typing import Any
 
 from telegram.ext import Application, ApplicationBuilder
 
-from handlers.localapi.server import LocalBotApi
+from localapi.server import LocalBotApi
 
 
 def application_builder(api: LocalBotApi, token: str | None = None,

@@ -1,9 +1,9 @@
 """A local Telegram Bot API server with simulated users (see server.py for a guide)."""
 
-from handlers.localapi.client import FakeUser
-from handlers.localapi.limits import Fault, RateLimits
-from handlers.localapi.server import ApiCall, LocalBotApi
-from handlers.localapi.state import ApiError, BotAccount, CallbackAnswer, ChatMessage
+from localapi.client import FakeUser
+from localapi.limits import Fault, RateLimits
+from localapi.server import ApiCall, LocalBotApi
+from localapi.state import ApiError, BotAccount, CallbackAnswer, ChatMessage
 
 __all__ = [
     "ApiCall",

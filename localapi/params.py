@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from handlers.localapi.state import bad_request
+from localapi.state import bad_request
 
 # Parameters whose values are JSON objects or arrays (decoded for the call log).
 _JSON_PARAMETERS = frozenset({

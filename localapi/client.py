@@ -6,10 +6,10 @@ import itertools
 import secrets
 from collections.abc import AsyncIterator, Callable
 
-from handlers.localapi.formatting import command_entities
-from handlers.localapi.media import extension_for, guess_mime_type, image_size, tiny_png
-from handlers.localapi.methods import document_json, store_photo
-from handlers.localapi.state import (
+from localapi.formatting import command_entities
+from localapi.media import extension_for, guess_mime_type, image_size, tiny_png
+from localapi.methods import document_json, store_photo
+from localapi.state import (
     JSON,
     BotAccount,
     CallbackAnswer,

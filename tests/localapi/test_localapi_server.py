@@ -10,10 +10,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from handlers.localapi import LocalBotApi, RateLimits
-from handlers.localapi.formatting import EntityParseError, command_entities, parse_html
-from handlers.localapi.limits import RateLimiter
-from handlers.localapi.media import image_size, tiny_png
+from localapi import LocalBotApi, RateLimits
+from localapi.formatting import EntityParseError, command_entities, parse_html
+from localapi.limits import RateLimiter
+from localapi.media import image_size, tiny_png
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 
