@@ -29,9 +29,9 @@ from bot.bootstrap import migrate
 from bot.config import Settings
 from bot.directory import import_directory
 from bot.directory_files import read_directory_files
+from handlers.telegram.app import PerChatUpdateProcessor, build_application, make_services
 from localapi import FakeUser, LocalBotApi
 from localapi.ptb import polling
-from handlers.telegram.app import PerChatUpdateProcessor, build_application, make_services
 
 ROOT = Path(__file__).resolve().parent.parent
 TIPS = [
@@ -177,8 +177,8 @@ def echo_aiohttp(api: LocalBotApi) -> Any:
     """The bare echo bot on dudao's aiohttp transport instead of python-telegram-bot's httpx."""
     from telegram.ext import MessageHandler, filters
 
-    from localapi.ptb import application_builder
     from handlers.telegram.transport import with_aiohttp
+    from localapi.ptb import application_builder
 
     app = with_aiohttp(application_builder(api)).concurrent_updates(False).build()
 

@@ -17,10 +17,10 @@ from typing import Any, TextIO
 
 from bot.config import Settings
 from bot.messages import t
+from handlers.telegram.app import build_application, make_services
 from localapi.client import FakeUser
 from localapi.ptb import polling
 from localapi.server import LocalBotApi
-from handlers.telegram.app import build_application, make_services
 
 PARENT_ID = 10_001
 OFFICIAL_IDS = {"supervisor": 20_001, "staff": 30_001}

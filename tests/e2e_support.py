@@ -21,11 +21,11 @@ from bot.config import Settings
 from bot.directory import import_directory
 from bot.directory_files import read_directory_files
 from bot.intake import IntakeService
+from handlers.telegram.app import build_application
+from handlers.telegram.context import BotServices
 from localapi.client import FakeUser
 from localapi.ptb import polling
 from localapi.server import LocalBotApi
-from handlers.telegram.app import build_application
-from handlers.telegram.context import BotServices
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "directory"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from localapi import FakeUser
 from handlers.telegram.delivery import OutboxDelivery
+from localapi import FakeUser
 from tests.e2e_support import Dudao
 from tests.test_e2e_parent import HOMEWORK, file_anonymously
 

@@ -20,9 +20,9 @@ from sqlalchemy import select
 
 from bot.domain import Disposition, Status
 from bot.services import TipInput
+from handlers.telegram import office
 from localapi.client import FakeUser
 from localapi.state import ChatMessage
-from handlers.telegram import office
 from storage.models import CorrectionRow, Person
 from tests.e2e_support import Dudao, running_dudao, settle
 

@@ -18,9 +18,9 @@ from telegram.ext import CallbackQueryHandler
 
 from bot.domain import Disposition, Status
 from bot.services import TipInput
+from handlers.telegram import supervisor
 from localapi.client import FakeUser
 from localapi.state import CallbackAnswer, ChatMessage
-from handlers.telegram import supervisor
 from storage.models import EvidenceRow, VisitRow
 from tests.e2e_support import Dudao, running_dudao, settle
 

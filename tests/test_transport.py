@@ -11,9 +11,9 @@ from aiohttp import web
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
+from handlers.telegram.transport import AiohttpRequest
 from localapi import LocalBotApi
 from localapi.media import tiny_png
-from handlers.telegram.transport import AiohttpRequest
 
 
 @pytest.fixture
