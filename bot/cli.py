@@ -115,7 +115,7 @@ async def _corrections(settings: Settings) -> list[tuple[str, str]]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from bot.bootstrap import migrate
-    from classifier.cli import run_train
+    from bot.cli_classifier import run_train
 
     settings = _settings(args)
     migrate(settings)
@@ -125,7 +125,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from classifier.cli import run_classify
+    from bot.cli_classifier import run_classify
 
     return run_classify(args, sys.stdin, sys.stdout)
 
@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.set_defaults(func=cmd_invite)
 
-    from classifier.cli import add_classify_arguments, add_train_arguments
+    from bot.cli_classifier import add_classify_arguments, add_train_arguments
 
     p = sub.add_parser("train", help="train and evaluate the tip classifier")
     _add_config(p)

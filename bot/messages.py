@@ -335,6 +335,8 @@ CATALOGUE: dict[str, str] = {
     "classifier.error.not_object": "这一行不是 JSON 对象（应为 {\"id\": ..., \"text\": ...}）。",
     "classifier.error.missing_text": "缺少 text 字段，或内容为空。",
     "classifier.error.text_not_string": "text 字段必须是字符串。",
+    "classifier.train.scoring_old": "在同一留出集上评估现有模型（{path}）……",
+    "classifier.error.no_directory": "无法读取配置的单位名录：\n{error}",
     "export.merged_status": "合并办理（并入 {reference}，{status}）",
     "official.free_text": "您的账号已绑定为督学或督导室工作人员，请通过菜单命令或消息上的按钮办理案件（督学：/cases、/visit；工作人员：/office、/triage）。如需以家长身份反映问题，请使用个人账号。",
     "parent.unknown_command": "没有这个命令。可用命令：/report 反映问题，/mycases 我的案件，/cancel 取消，/privacy 隐私说明，/help 帮助。",

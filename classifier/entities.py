@@ -28,6 +28,7 @@ MIN_FUZZY_LENGTH = 3  # fuzzy matching of two-character forms mostly finds noise
 FUZZY_POOL = 40  # forms sent to rapidfuzz after the bigram prefilter
 MIN_BIGRAM_COVERAGE = 0.2  # share (idf-weighted) of a form's bigrams that must occur in the text
 FUZZY_FLOOR = 50.0  # fuzzy scores below this are not candidates at all
+SPECIFIC_KINDS = ("school", "institution")  # more specific than the district they lie in
 
 _NUM = "[一二三四五六七八九十百零〇0-9]+"
 _DROP_CHARS = re.compile(r"[\s()\[\]<>《》〈〉「」『』【】\"'“”‘’·・,.、:;!?]")
@@ -281,4 +282,17 @@ def is_certain(candidates: Sequence[Candidate], min_score: float = CERTAIN_SCORE
     return not rivals or top.score - rivals[0].score >= min_margin
 
 
-__all__ = ["Candidate", "Entity", "EntityResolver", "is_certain", "match_key"]
+def most_specific(resolver: EntityResolver, text: str) -> Candidate | None:
+    """Return the entity `text` certainly names, preferring the most specific kind.
+
+    A school or institution wins over the township or district that locates it; a district
+    is returned only when no school or institution is certain.
+    """
+    for kinds in (SPECIFIC_KINDS, ("district",)):
+        candidates = resolver.resolve(text, kinds=kinds)
+        if is_certain(candidates):
+            return candidates[0]
+    return None
+
+
+__all__ = ["Candidate", "Entity", "EntityResolver", "is_certain", "match_key", "most_specific"]

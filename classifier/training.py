@@ -8,11 +8,12 @@ import platform
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from sklearn.metrics import (
@@ -31,7 +32,6 @@ from classifier.runtime import CompiledModel
 from classifier.text import Tokenizer, normalise
 
 Example = tuple[str, str]  # (text, label)
-Progress = Callable[[str], None]
 
 TARGET_PRECISION = 0.95
 MIN_WINDOW = 30  # smallest set of least-confident predictions checked by choose_threshold
@@ -59,13 +59,22 @@ SEARCH_SPACE: tuple[PipelineConfig, ...] = (
 DEFAULT_CONFIG = PipelineConfig(model="logreg", c=30.0)
 
 
-class TrainingError(Exception):
-    """Training cannot start; `key` and `params` name the catalogue message."""
+class TrainingErrorCode(StrEnum):
+    """Why training cannot start."""
 
-    def __init__(self, key: str, **params: object) -> None:
-        super().__init__(key)
-        self.key = key
-        self.params = params
+    NO_CORPUS = "no_corpus"  # fields: path
+    NO_HELDOUT = "no_heldout"
+    MISSING_CATEGORY = "missing_category"  # fields: label, count
+    BAD_EXTRA_LABEL = "bad_extra_label"  # fields: label
+
+
+class TrainingError(Exception):
+    """Training cannot start: a `code` and the `fields` that explain it."""
+
+    def __init__(self, code: TrainingErrorCode, **fields: object) -> None:
+        super().__init__(f"{code}: {fields}" if fields else str(code))
+        self.code = code
+        self.fields = fields
 
 
 @dataclass
@@ -100,20 +109,202 @@ class Candidate:
         return describe_config(self.config)
 
 
+# --- progress events (training takes minutes; the caller shows these as it goes) ---------
+
+@dataclass(frozen=True)
+class ClassCounts:
+    """How many examples of one label each split holds."""
+
+    label: str
+    train: int
+    heldout: int
+
+
+@dataclass(frozen=True)
+class CorpusRead:
+    """The training set is assembled (corrections merged, duplicates and leaks dropped)."""
+
+    train: int
+    heldout: int
+    extra: int
+    dropped: int
+    per_class: tuple[ClassCounts, ...]
+
+
+@dataclass(frozen=True)
+class Tokenizing:
+    """The dictionary is loading and `count` texts are being segmented."""
+
+    count: int
+
+
+@dataclass(frozen=True)
+class Searching:
+    """Cross-validation of `count` configurations with `folds` folds begins."""
+
+    folds: int
+    count: int
+
+
+@dataclass(frozen=True)
+class CandidateScored:
+    """One configuration has been cross-validated."""
+
+    candidate: Candidate
+
+
+@dataclass(frozen=True)
+class ConfigChosen:
+    """Model selection is done."""
+
+    candidate: Candidate
+
+
+@dataclass(frozen=True)
+class Fitting:
+    """The final model is being fitted on the whole training set."""
+
+
+@dataclass(frozen=True)
+class ScoringOldModel:
+    """The model currently installed is being scored on the held-out split."""
+
+    path: Path
+
+
+TrainingEvent = (CorpusRead | Tokenizing | Searching | CandidateScored | ConfigChosen | Fitting
+                 | ScoringOldModel)
+Progress = Callable[[TrainingEvent], None]
+
+
+def no_progress(_event: TrainingEvent) -> None:
+    """Ignore progress events."""
+
+
+# --- the report ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClassScores:
+    """Precision, recall and F1 of one label."""
+
+    label: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Scores of a model on labelled texts, overall and per label (in CATEGORIES order)."""
+
+    count: int
+    macro_f1: float
+    accuracy: float
+    per_class: tuple[ClassScores, ...]
+
+
+@dataclass(frozen=True)
+class QualityFailure:
+    """A quality rule the held-out scores miss: `metric` (of `label`) is below `minimum`."""
+
+    metric: Literal["macro_f1", "recall"]
+    value: float
+    minimum: float
+    label: str | None = None
+
+    def describe(self) -> str:
+        """Describe the failure in one technical line (as report.json stores it)."""
+        name = "macro-F1" if self.metric == "macro_f1" else f"recall({self.label})"
+        return f"{name} {self.value:.4f} < {self.minimum}"
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """The configurations compared by cross-validation and the one chosen."""
+
+    folds: int
+    candidates: tuple[Candidate, ...]
+    chosen: Candidate
+
+
+@dataclass(frozen=True)
+class ThresholdReport:
+    """The auto-routing threshold: chosen out of fold, measured on the held-out split."""
+
+    out_of_fold: Threshold
+    heldout: Threshold
+    product_rule_only: Threshold  # what the product rule alone would have chosen
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a model comes from: version, data, setup and libraries."""
+
+    model_version: str
+    created: datetime
+    data_hash: str  # "sha256:..."
+    train_counts: dict[str, int]
+    heldout_counts: dict[str, int]
+    extra_examples: int
+    dropped_duplicates: int
+    pipeline: str
+    libraries: dict[str, str]
+
+
+@dataclass(frozen=True)
+class OldModelScore:
+    """The installed model scored on today's held-out split (`error` if it could not be read)."""
+
+    version: str | None
+    macro_f1: float | None
+    error: str | None = None
+
+
+class Decision(StrEnum):
+    """What train_and_save did with the new model."""
+
+    FIRST = "first"  # no model was installed: saved
+    REPLACED = "replaced"  # not worse than the installed model: saved
+    KEPT_OLD = "kept_old"  # worse: not saved
+    FORCED = "forced"  # worse, saved anyway (force=True)
+
+
+@dataclass
+class TrainingReport:
+    """What a training run measured and decided; train_and_save fills the last four fields."""
+
+    heldout: Evaluation
+    cross_validation: CrossValidation
+    threshold: ThresholdReport
+    quality_failures: tuple[QualityFailure, ...]
+    provenance: Provenance
+    old_model: OldModelScore | None = None
+    decision: Decision | None = None
+    saved_to: Path | None = None
+    model_bytes: int | None = None
+
+
 @dataclass
 class TrainResult:
-    """What a training run produced and decided."""
+    """What a training run produced: the fitted model, its files' content and the report."""
 
     pipeline: Any
     compiled: CompiledModel
     tokenizer: Tokenizer
     metadata: dict[str, Any]
-    report: dict[str, Any]
-    heldout_macro_f1: float
-    old_macro_f1: float | None = None
-    old_version: str | None = None
-    replaced: bool = False
-    quality_failures: list[str] = field(default_factory=list)
+    artifact_report: dict[str, Any]  # written as report.json
+    report: TrainingReport
+
+    @property
+    def heldout_macro_f1(self) -> float:
+        """Return the new model's held-out macro-F1."""
+        return self.report.heldout.macro_f1
+
+    @property
+    def replaced(self) -> bool:
+        """Tell whether the new model was saved."""
+        return self.report.decision in (Decision.FIRST, Decision.REPLACED, Decision.FORCED)
 
 
 def describe_config(config: PipelineConfig) -> str:
@@ -145,7 +336,7 @@ def read_split(directory: Path) -> list[Example]:
 def read_corpus(directory: Path) -> Corpus:
     """Read the corpus directory (train/ and heldout/ with one file per label)."""
     if not (directory / "train").is_dir():
-        raise TrainingError("classifier.error.no_corpus", path=directory)
+        raise TrainingError(TrainingErrorCode.NO_CORPUS, path=directory)
     return Corpus(train=read_split(directory / "train"), heldout=read_split(directory / "heldout"))
 
 
@@ -154,7 +345,7 @@ def clean_training_set(train: Sequence[Example], extra: Sequence[Example],
     """Merge corrections into the train split; drop duplicates and held-out texts (no leaks)."""
     for _text, label in extra:
         if label not in CATEGORIES:
-            raise TrainingError("classifier.error.bad_extra_label", label=label)
+            raise TrainingError(TrainingErrorCode.BAD_EXTRA_LABEL, label=label)
     seen = {normalise(text) for text, _label in heldout}
     merged: dict[str, Example] = {}
     dropped = 0
@@ -271,15 +462,24 @@ def classification_report(labels: Sequence[str], truth: Sequence[str], predicted
     return report
 
 
-def quality_failures(report: dict[str, Any]) -> list[str]:
+def quality_failures(report: dict[str, Any]) -> list[QualityFailure]:
     """List which quality rules (macro-F1, per-class recall) a report misses."""
     failures = []
     if report["macro_f1"] < QUALITY_MACRO_F1:
-        failures.append(f"macro-F1 {report['macro_f1']:.4f} < {QUALITY_MACRO_F1}")
+        failures.append(QualityFailure("macro_f1", report["macro_f1"], QUALITY_MACRO_F1))
     for label, scores in report["per_class"].items():
         if scores["recall"] < QUALITY_MIN_RECALL:
-            failures.append(f"recall({label}) {scores['recall']:.4f} < {QUALITY_MIN_RECALL}")
+            failures.append(QualityFailure("recall", scores["recall"], QUALITY_MIN_RECALL,
+                                           label))
     return failures
+
+
+def evaluation(report: dict[str, Any], count: int) -> Evaluation:
+    """Return the typed scores of a classification_report over `count` texts."""
+    return Evaluation(
+        count=count, macro_f1=float(report["macro_f1"]), accuracy=float(report["accuracy"]),
+        per_class=tuple(ClassScores(label=label, **scores)
+                        for label, scores in report["per_class"].items()))
 
 
 def library_versions() -> dict[str, str]:
@@ -323,75 +523,69 @@ def cross_validate(config: PipelineConfig, X: np.ndarray, y: np.ndarray,
     return candidate, probs, classes
 
 
-def evaluate_old_model(directory: Path, heldout: Sequence[Example],
-                       progress: Progress) -> tuple[float | None, str | None]:
-    """Score the model currently in `directory` on today's held-out split."""
-    from bot.messages import t
+def evaluate_old_model(directory: Path, heldout: Sequence[Example]) -> OldModelScore | None:
+    """Score the model currently in `directory` on today's held-out split (None: no model)."""
     from classifier.predictor import load
 
     if not artifact.has_model(directory):
-        return None, None
+        return None
     try:
         old = load(directory)
     except Exception as exc:  # an unreadable old model must not block training a new one
-        progress(t("classifier.train.old_unreadable", error=exc))
-        return None, None
+        return OldModelScore(version=None, macro_f1=None, error=str(exc))
     texts = [text for text, _label in heldout]
     predicted = [p.category for p in old.predict_many(texts)]
     truth = [label for _text, label in heldout]
     labels = _ordered_labels(truth)
-    return float(f1_score(truth, predicted, labels=labels, average="macro",
-                          zero_division=0.0)), old.model_version
+    return OldModelScore(version=old.model_version,
+                         macro_f1=float(f1_score(truth, predicted, labels=labels,
+                                                 average="macro", zero_division=0.0)))
 
 
 def train(corpus: Corpus, extra: Sequence[Example] = (), *, search: bool = True,
-          config: PipelineConfig = DEFAULT_CONFIG, progress: Progress = print,
+          config: PipelineConfig = DEFAULT_CONFIG, progress: Progress = no_progress,
           n_jobs: int = 2, hmm: bool = True) -> TrainResult:
     """Select a configuration by cross-validation, fit it, evaluate it on the held-out split."""
-    from bot.messages import t
-
     started = time.monotonic()
     if not corpus.heldout:
-        raise TrainingError("classifier.error.no_heldout")
+        raise TrainingError(TrainingErrorCode.NO_HELDOUT)
     train_set, dropped = clean_training_set(corpus.train, extra, corpus.heldout)
     counts_train = Counter(label for _text, label in train_set)
     counts_heldout = Counter(label for _text, label in corpus.heldout)
     for label in CATEGORIES:
         if counts_train[label] < 2:
-            raise TrainingError("classifier.error.missing_category", label=label)
-    progress(t("classifier.train.corpus_summary", train=len(train_set),
-               heldout=len(corpus.heldout), extra=len(extra), dropped=dropped))
-    for label in CATEGORIES:
-        progress(t("classifier.train.class_line", label=label, name=t(f"category.{label}"),
-                   train=counts_train[label], heldout=counts_heldout[label]))
+            raise TrainingError(TrainingErrorCode.MISSING_CATEGORY, label=label,
+                                count=counts_train[label])
+    progress(CorpusRead(train=len(train_set), heldout=len(corpus.heldout), extra=len(extra),
+                        dropped=dropped, per_class=tuple(
+                            ClassCounts(label, counts_train[label], counts_heldout[label])
+                            for label in CATEGORIES)))
 
     tokenizer = Tokenizer.with_domain_dictionary(hmm=hmm)
-    progress(t("classifier.train.tokenizing", count=len(train_set) + len(corpus.heldout)))
+    progress(Tokenizing(count=len(train_set) + len(corpus.heldout)))
     tokenizer.load()
     X = prepare(tokenizer, [text for text, _label in train_set])
     y = np.asarray([label for _text, label in train_set])
 
     configs = SEARCH_SPACE if search else (config,)
-    progress(t("classifier.train.search", folds=_folds(list(y)).get_n_splits(),
-               count=len(configs)))
+    folds = _folds(list(y)).get_n_splits()
+    progress(Searching(folds=folds, count=len(configs)))
     results: list[tuple[Candidate, np.ndarray, list[str]]] = []
     for cfg in configs:
         results.append(cross_validate(cfg, X, y, n_jobs=n_jobs))
-        cand = results[-1][0]
-        progress(t("classifier.train.candidate", name=cand.name, f1=cand.macro_f1,
-                   std=cand.macro_f1_std, loss=cand.log_loss))
+        progress(CandidateScored(results[-1][0]))
     # Best macro-F1; among near-ties (within one fold-std) prefer the better-calibrated one.
     top = max(results, key=lambda r: r[0].macro_f1)[0]
     close = [r for r in results if r[0].macro_f1 >= top.macro_f1 - 0.005]
     chosen, oof_probs, oof_classes = min(close, key=lambda r: r[0].log_loss)
-    progress(t("classifier.train.chosen", name=chosen.name))
+    progress(ConfigChosen(chosen))
 
     oof_conf = oof_probs.max(axis=1)
     oof_correct = np.asarray(oof_classes)[oof_probs.argmax(axis=1)] == y
     threshold = choose_threshold(oof_conf, oof_correct)
     product_rule_only = choose_threshold(oof_conf, oof_correct, window=0)
 
-    progress(t("classifier.train.fitting"))
+    progress(Fitting())
     pipeline = build_pipeline(chosen.config, seed=SEED).fit(X, y)
     _shrink(pipeline)
 
@@ -411,21 +605,7 @@ def train(corpus: Corpus, extra: Sequence[Example] = (), *, search: bool = True,
     oof_report = classification_report(CATEGORIES, list(y),
                                        list(np.asarray(oof_classes)[oof_probs.argmax(axis=1)]))
 
-    progress(t("classifier.train.heldout", count=len(heldout_texts)))
-    for label in CATEGORIES:
-        scores = report["per_class"][label]
-        progress(t("classifier.train.class_metrics", label=label, name=t(f"category.{label}"),
-                   **scores))
-    progress(t("classifier.train.macro", f1=report["macro_f1"], accuracy=report["accuracy"],
-               cv_f1=chosen.macro_f1))
-    progress(t("classifier.train.threshold", threshold=threshold.value,
-               coverage=threshold.coverage, precision=threshold.precision,
-               h_coverage=heldout_at.coverage, h_precision=heldout_at.precision))
-    progress(t("classifier.train.threshold_rule_only", threshold=product_rule_only.value,
-               coverage=product_rule_only.coverage))
     failures = quality_failures(report)
-    progress(t("classifier.train.quality_ok") if not failures
-             else t("classifier.train.quality_fail", detail="；".join(failures)))
 
     created = datetime.now(UTC)
     digest = data_hash(train_set, corpus.heldout)
@@ -447,7 +627,7 @@ def train(corpus: Corpus, extra: Sequence[Example] = (), *, search: bool = True,
         "model_version": version,
         "heldout": report,
         "cross_validation": {
-            "folds": _folds(list(y)).get_n_splits(),
+            "folds": folds,
             "chosen": chosen.name,
             "candidates": [{"name": c.name, "config": c.config.describe(),
                             "macro_f1_mean": round(c.macro_f1, 4),
@@ -464,8 +644,9 @@ def train(corpus: Corpus, extra: Sequence[Example] = (), *, search: bool = True,
                 round(expected_calibration_error(heldout_conf, heldout_correct), 4),
         },
         "quality": {"macro_f1_min": QUALITY_MACRO_F1, "recall_min": QUALITY_MIN_RECALL,
-                    "failures": failures},
+                    "failures": [failure.describe() for failure in failures]},
     }
+    libraries = library_versions()
     metadata = {
         "model_version": version,
         "created": created.isoformat(timespec="seconds"),
@@ -489,12 +670,24 @@ def train(corpus: Corpus, extra: Sequence[Example] = (), *, search: bool = True,
         },
         "pipeline": chosen.config.describe() | {"description": chosen.name},
         "tokenizer": {"hmm": hmm, "user_words": len(tokenizer.user_words)},
-        "libraries": library_versions(),
+        "libraries": libraries,
         "training_seconds": round(time.monotonic() - started, 1),
     }
+    training_report = TrainingReport(
+        heldout=evaluation(report, len(heldout_texts)),
+        cross_validation=CrossValidation(folds=folds,
+                                         candidates=tuple(c for c, _p, _l in results),
+                                         chosen=chosen),
+        threshold=ThresholdReport(out_of_fold=threshold, heldout=heldout_at,
+                                  product_rule_only=product_rule_only),
+        quality_failures=tuple(failures),
+        provenance=Provenance(
+            model_version=version, created=created, data_hash=f"sha256:{digest}",
+            train_counts=dict(sorted(counts_train.items())),
+            heldout_counts=dict(sorted(counts_heldout.items())), extra_examples=len(extra),
+            dropped_duplicates=dropped, pipeline=chosen.name, libraries=libraries))
     return TrainResult(pipeline=pipeline, compiled=fitted.compiled, tokenizer=tokenizer,
-                       metadata=metadata, report=full_report,
-                       heldout_macro_f1=float(report["macro_f1"]), quality_failures=failures)
+                       metadata=metadata, artifact_report=full_report, report=training_report)
 
 
 def _shrink(pipeline: Any) -> None:
@@ -506,34 +699,32 @@ def _shrink(pipeline: Any) -> None:
 
 def train_and_save(corpus: Corpus, out: Path, extra: Sequence[Example] = (), *,
                    force: bool = False, search: bool = True,
-                   config: PipelineConfig = DEFAULT_CONFIG, progress: Progress = print,
+                   config: PipelineConfig = DEFAULT_CONFIG, progress: Progress = no_progress,
                    n_jobs: int = 2) -> TrainResult:
     """Train; replace the model in `out` only if held-out macro-F1 is not worse (or forced)."""
-    from bot.messages import t
-
     result = train(corpus, extra, search=search, config=config, progress=progress,
                    n_jobs=n_jobs)
-    old_f1, old_version = evaluate_old_model(out, corpus.heldout, progress)
-    result.old_macro_f1, result.old_version = old_f1, old_version
-    if old_f1 is None:
-        progress(t("classifier.train.no_old"))
+    report = result.report
+    if artifact.has_model(out):
+        progress(ScoringOldModel(out))
+    old = evaluate_old_model(out, corpus.heldout)
+    report.old_model = old
+    if old is None or old.macro_f1 is None:
+        report.decision = Decision.FIRST
+    elif result.heldout_macro_f1 >= old.macro_f1:
+        report.decision = Decision.REPLACED
     else:
-        progress(t("classifier.train.compare", old=old_f1, old_version=old_version,
-                   new=result.heldout_macro_f1))
-        if result.heldout_macro_f1 < old_f1:
-            if not force:
-                progress(t("classifier.train.kept_old"))
-                return result
-            progress(t("classifier.train.forced"))
+        report.decision = Decision.FORCED if force else Decision.KEPT_OLD
+    if report.decision is Decision.KEPT_OLD:
+        return result
     result.metadata["replaced"] = (
-        None if old_f1 is None
-        else {"model_version": old_version, "heldout_macro_f1": round(old_f1, 4)})
+        None if old is None or old.macro_f1 is None
+        else {"model_version": old.version, "heldout_macro_f1": round(old.macro_f1, 4)})
     artifact.save_artifact(out, result.pipeline, result.compiled.save,
-                           result.tokenizer.write_user_dict, result.metadata, result.report)
-    result.replaced = True
-    size_kib = (out / artifact.MODEL_FILE).stat().st_size / 1024
-    progress(t("classifier.train.saved", path=out, version=result.metadata["model_version"],
-               size=f"{size_kib:.0f} KiB"))
+                           result.tokenizer.write_user_dict, result.metadata,
+                           result.artifact_report)
+    report.saved_to = out
+    report.model_bytes = (out / artifact.MODEL_FILE).stat().st_size
     return result
 
 
@@ -541,9 +732,13 @@ __all__ = [
     "DEFAULT_CONFIG",
     "SEARCH_SPACE",
     "Corpus",
+    "Decision",
     "Threshold",
     "TrainResult",
     "TrainingError",
+    "TrainingErrorCode",
+    "TrainingEvent",
+    "TrainingReport",
     "choose_threshold",
     "read_corpus",
     "train",

@@ -1,11 +1,10 @@
-"""Training, the artifact round trip, the threshold rule, learning from staff, the classify CLI."""
+"""Training, its typed report, the artifact round trip, the threshold rule, learning from staff,
+batch classification with entities, and the package's independence from bot/."""
 
 from __future__ import annotations
 
-import argparse
-import io
+import ast
 import json
-import random
 from pathlib import Path
 
 import numpy as np
@@ -19,59 +18,32 @@ from classifier.artifact import (
     RUNTIME_FILE,
     USER_DICT_FILE,
 )
-from classifier.cli import EXIT_KEPT_OLD, EXIT_OK, add_classify_arguments, run_classify
+from classifier.batch import BadLine, Classified, LineError, classify_lines
+from classifier.entities import Entity, EntityResolver
 from classifier.features import PipelineConfig, prepare
 from classifier.predictor import Classifier
 from classifier.training import (
+    CandidateScored,
+    ConfigChosen,
     Corpus,
+    CorpusRead,
+    Decision,
+    Fitting,
+    ScoringOldModel,
+    Searching,
+    Tokenizing,
+    TrainingError,
+    TrainingErrorCode,
+    TrainingEvent,
     at_threshold,
     choose_threshold,
     cross_validate,
     read_corpus,
     train_and_save,
 )
+from tests.classifier_support import SUBJECTS, write_corpus
 
-SUBJECTS = ("孩子", "我家小孩", "女儿", "儿子", "我们班的学生")
-SCHOOLS = ("城关一小", "育才中学", "实验小学", "第二中学", "向阳小学")
-# Phrases typical of each label; a tip is a subject, a school and one or two phrases.
-PHRASES: dict[str, tuple[str, ...]] = {
-    "homework_burden": ("每天作业写到晚上十一点", "作业太多写不完", "老师让家长批改作业",
-                        "罚抄课文二十遍", "周末作业量特别大", "作业要家长签字打卡"),
-    "unlicensed_tutoring": ("周末有机构偷偷上数学课", "无证培训班在小区里上课",
-                            "寒假开了学科类培训", "以托管名义上英语课", "培训机构超前超纲教学",
-                            "一对一私教在民房里上课"),
-    "fees_refund": ("培训机构不退费", "预收了一年学费", "机构跑路了钱要不回来",
-                    "退款拖了三个月", "课时费乱收费", "交的押金不退"),
-    "teacher_paid_tutoring": ("班主任在家有偿补课", "数学老师让学生去他家补课",
-                              "老师推销教辅资料", "在职教师周末收费辅导",
-                              "老师暗示不补课就不管", "英语老师开补习班"),
-    "after_school_service": ("课后服务强制参加", "课后服务收费太高", "课后服务讲新课",
-                             "课后服务就是看自习", "学校不提供课后服务", "延时服务不去要写说明"),
-    "other": ("考试成绩公开排名", "食堂饭菜不卫生", "校园欺凌没人管", "学校收手机不还",
-              "体育课被占用", "校车超载很危险"),
-}
-
-
-def _tips(label: str, count: int, rng: random.Random) -> list[str]:
-    """Compose `count` distinct tips for `label`."""
-    tips: set[str] = set()
-    while len(tips) < count:
-        first, second = rng.sample(PHRASES[label], 2)
-        tips.add(f"{rng.choice(SUBJECTS)}在{rng.choice(SCHOOLS)}，{first}，{second}")
-    return sorted(tips)
-
-
-def write_corpus(root: Path, train: int = 24, heldout: int = 8, seed: int = 1) -> Path:
-    """Write a small synthetic corpus in the corpus layout and return its directory."""
-    rng = random.Random(seed)
-    for split in ("train", "heldout"):
-        (root / split).mkdir(parents=True, exist_ok=True)
-    for label in CATEGORIES:
-        tips = _tips(label, train + heldout, rng)
-        (root / "train" / f"{label}.txt").write_text("\n".join(tips[heldout:]) + "\n", "utf-8")
-        (root / "heldout" / f"{label}.txt").write_text("\n".join(tips[:heldout]) + "\n", "utf-8")
-    return root
-
+ROOT = Path(__file__).resolve().parent.parent
 
 QUICK = PipelineConfig(model="logreg", c=10.0)
 
@@ -262,92 +234,137 @@ def test_corrections_are_learned(tmp_path: Path, corpus_dir: Path) -> None:
     assert load(tmp_path).predict(f"家长反映{phrase}").category == "other"
 
 
-# --- classify CLI ------------------------------------------------------------------------------
-
-def _classify(model_dir: Path, lines: list[str], batch_size: int = 2) -> tuple[int, list[dict]]:
-    parser = argparse.ArgumentParser()
-    add_classify_arguments(parser)
-    args = parser.parse_args(["--model", str(model_dir), "--batch-size", str(batch_size)])
-    out = io.StringIO()
-    code = run_classify(args, io.StringIO("".join(line + "\n" for line in lines)), out)
-    return code, [json.loads(line) for line in out.getvalue().splitlines()]
 
 
-def test_classify_cli_good_and_bad_lines(model_dir: Path) -> None:
-    lines = [
-        json.dumps({"id": "a", "text": "班主任在家有偿补课"}, ensure_ascii=False),
-        "this is not json",
-        "[1, 2, 3]",
-        json.dumps({"id": 4, "text": ""}),
-        json.dumps({"id": 5, "text": 42}),
-        json.dumps({"id": 6}),
-        json.dumps({"id": 7, "text": "課後服務強制參加"}, ensure_ascii=False),
-        "",
-        json.dumps({"id": None, "text": "机构跑路了，学费不退"}, ensure_ascii=False),
-    ]
-    code, records = _classify(model_dir, lines)
-    assert code == EXIT_OK
-    assert len(records) == len(lines)
-    assert [r.get("id") for r in records] == ["a", None, None, 4, 5, 6, 7, None, None]
-    errors = {r["line"]: r["error"] for r in records if "error" in r}
-    assert sorted(errors) == [2, 3, 4, 5, 6, 8]
-    assert all(isinstance(msg, str) and msg for msg in errors.values())
-    good = [r for r in records if "error" not in r]
-    assert [r["category"] for r in good] == [
-        "teacher_paid_tutoring", "after_school_service", "fees_refund"]
-    for record in good:
-        assert 0.0 <= record["confidence"] <= 1.0
-        assert record["top_k"][0] == [record["category"], record["confidence"]]
-        assert record["model_version"]
-        assert "line" not in record
+# --- the typed report, progress events and errors ----------------------------------------------
+
+def test_training_reports_typed_data(tmp_path: Path, corpus_dir: Path) -> None:
+    events: list[TrainingEvent] = []
+    result = train_and_save(read_corpus(corpus_dir), tmp_path, search=False, config=QUICK,
+                            progress=events.append, n_jobs=1)
+    assert [type(e) for e in events] == [CorpusRead, Tokenizing, Searching, CandidateScored,
+                                         ConfigChosen, Fitting]
+    corpus_read = events[0]
+    assert isinstance(corpus_read, CorpusRead)
+    assert [row.label for row in corpus_read.per_class] == list(CATEGORIES)
+    report = result.report
+    meta = json.loads((tmp_path / METADATA_FILE).read_text("utf-8"))
+    assert [row.label for row in report.heldout.per_class] == list(CATEGORIES)
+    assert report.heldout.macro_f1 == meta["metrics"]["heldout_macro_f1"]
+    assert report.heldout.count == sum(row.support for row in report.heldout.per_class)
+    assert report.threshold.out_of_fold.value == meta["threshold"]
+    assert report.provenance.model_version == meta["model_version"]
+    assert report.provenance.data_hash == meta["data_hash"]
+    assert report.cross_validation.chosen.config == QUICK
+    assert report.old_model is None and report.decision is Decision.FIRST
+    assert report.saved_to == tmp_path
+    assert report.model_bytes == (tmp_path / MODEL_FILE).stat().st_size
 
 
-def test_classify_cli_writes_chinese_unescaped(model_dir: Path) -> None:
-    parser = argparse.ArgumentParser()
-    add_classify_arguments(parser)
-    out = io.StringIO()
-    run_classify(parser.parse_args(["--model", str(model_dir)]), io.StringIO("oops\n"), out)
-    assert "\\u" not in out.getvalue() and "JSON" in out.getvalue()
+def test_quality_failures_are_typed(tmp_path: Path, corpus_dir: Path) -> None:
+    corpus = read_corpus(corpus_dir)
+    # Everything relabelled "other" except two examples per label: recall collapses.
+    keep = {label: 0 for label in CATEGORIES}
+    train = []
+    for text, label in corpus.train:
+        keep[label] += 1
+        train.append((text, label if keep[label] <= 2 else "other"))
+    result = train_and_save(Corpus(train, corpus.heldout), tmp_path, search=False,
+                            config=QUICK, n_jobs=1)
+    failures = result.report.quality_failures
+    assert failures and {f.metric for f in failures} <= {"macro_f1", "recall"}
+    recall_labels = {f.label for f in failures if f.metric == "recall"}
+    assert "homework_burden" in recall_labels and "other" not in recall_labels
+    stored = json.loads((tmp_path / REPORT_FILE).read_text("utf-8"))
+    assert stored["quality"]["failures"] == [f.describe() for f in failures]
 
 
-def test_classify_cli_batch_size_does_not_change_results(model_dir: Path) -> None:
-    lines = [json.dumps({"id": i, "text": tip}, ensure_ascii=False)
-             for i, tip in enumerate(_tips("fees_refund", 5, random.Random(9)))] + ["{"]
-    assert _classify(model_dir, lines, 1) == _classify(model_dir, lines, 100)
+def test_errors_are_codes_with_fields(tmp_path: Path, corpus_dir: Path) -> None:
+    with pytest.raises(TrainingError) as missing:
+        read_corpus(tmp_path / "nowhere")
+    assert missing.value.code is TrainingErrorCode.NO_CORPUS
+    assert missing.value.fields == {"path": tmp_path / "nowhere"}
+    corpus = read_corpus(corpus_dir)
+    with pytest.raises(TrainingError) as bad:
+        train_and_save(corpus, tmp_path, [("老师补课", "no_such_label")], search=False,
+                       config=QUICK, n_jobs=1)
+    assert (bad.value.code, bad.value.fields) == (TrainingErrorCode.BAD_EXTRA_LABEL,
+                                                  {"label": "no_such_label"})
+    with pytest.raises(TrainingError) as empty:
+        train_and_save(Corpus(corpus.train, []), tmp_path, search=False, config=QUICK)
+    assert empty.value.code is TrainingErrorCode.NO_HELDOUT
+    homework_only = [(text, label) for text, label in corpus.train if label != "fees_refund"]
+    with pytest.raises(TrainingError) as thin:
+        train_and_save(Corpus(homework_only, corpus.heldout), tmp_path, search=False,
+                       config=QUICK)
+    assert (thin.value.code, thin.value.fields) == (TrainingErrorCode.MISSING_CATEGORY,
+                                                    {"label": "fees_refund", "count": 0})
+    assert not (tmp_path / MODEL_FILE).exists()
 
 
-def test_classify_cli_reports_a_missing_model(tmp_path: Path) -> None:
-    parser = argparse.ArgumentParser()
-    add_classify_arguments(parser)
-    code = run_classify(parser.parse_args(["--model", str(tmp_path)]), io.StringIO(""),
-                        io.StringIO())
-    assert code != EXIT_OK and code != EXIT_KEPT_OLD
+def test_comparison_with_the_installed_model_is_reported(tmp_path: Path,
+                                                         corpus_dir: Path) -> None:
+    corpus = read_corpus(corpus_dir)
+    first = train_and_save(corpus, tmp_path, search=False, config=QUICK, n_jobs=1)
+    events: list[TrainingEvent] = []
+    again = train_and_save(corpus, tmp_path, search=False, config=QUICK, n_jobs=1,
+                           progress=events.append)
+    assert events[-1] == ScoringOldModel(tmp_path)
+    old = again.report.old_model
+    assert old is not None and old.error is None
+    assert old.version == first.report.provenance.model_version
+    assert old.macro_f1 == pytest.approx(first.heldout_macro_f1, abs=1e-4)
+    assert again.report.decision is Decision.REPLACED  # equal is not worse
+    (tmp_path / "weights.json").write_text("not json", "utf-8")
+    unreadable = train_and_save(corpus, tmp_path, search=False, config=QUICK, n_jobs=1)
+    assert unreadable.report.old_model is not None
+    assert unreadable.report.old_model.macro_f1 is None and unreadable.report.old_model.error
+    assert unreadable.report.decision is Decision.FIRST
 
 
-# --- train CLI ---------------------------------------------------------------------------------
+# --- batch classification ----------------------------------------------------------------------
 
-def _train_args(*argv: str) -> argparse.Namespace:
-    from classifier.cli import add_train_arguments
-
-    parser = argparse.ArgumentParser()
-    add_train_arguments(parser)
-    return parser.parse_args(list(argv))
-
-
-def test_train_cli_reports_a_missing_corpus(tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
-    from classifier.cli import EXIT_ERROR, run_train
-
-    args = _train_args("--corpus", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m"))
-    assert run_train(args) == EXIT_ERROR
-    assert "语料" in capsys.readouterr().err
-    assert not (tmp_path / "m").exists()
+DIRECTORY = (
+    Entity("district", "D1", "城关镇", (), "D1"),
+    Entity("school", "S1", "城关镇第一小学", ("城关一小",), "D1"),
+    Entity("institution", "I1", "学而思教育培训学校", ("学而思",), "D1"),
+)
 
 
-def test_train_cli_rejects_unknown_correction_labels(tmp_path: Path, corpus_dir: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    from classifier.cli import EXIT_ERROR, run_train
+def test_classify_lines_keeps_order_and_reports_bad_lines(model: Classifier) -> None:
+    lines = [json.dumps({"id": "a", "text": "班主任在家有偿补课"}, ensure_ascii=False),
+             "not json", "[1]", json.dumps({"id": 4, "text": " "}), json.dumps({"text": 5}),
+             json.dumps({"id": 6, "text": "城关一小作业太多写不完"}, ensure_ascii=False),
+             json.dumps({"id": 7, "text": "学而思预收了一年学费"}, ensure_ascii=False),
+             json.dumps({"id": 8, "text": "城关镇有人办无证培训班"}, ensure_ascii=False),
+             json.dumps({"id": 9, "text": "罚抄课文二十遍"}, ensure_ascii=False)]
+    resolver = EntityResolver(DIRECTORY)
+    batches = list(classify_lines(model, lines, resolver, batch_size=4))
+    assert [len(batch) for batch in batches] == [4, 4, 1]
+    results = [result for batch in batches for result in batch]
+    bad = [r for r in results if isinstance(r, BadLine)]
+    assert [(r.line, r.error) for r in bad] == [
+        (2, LineError.NOT_JSON), (3, LineError.NOT_OBJECT), (4, LineError.MISSING_TEXT),
+        (5, LineError.TEXT_NOT_STRING)]
+    good = [r for r in results if isinstance(r, Classified)]
+    assert [r.id for r in good] == ["a", 6, 7, 8, 9]
+    assert [r.entity.code if r.entity else None for r in good] == [None, "S1", "I1", "D1", None]
+    assert [r.prediction for r in good] == model.predict_many(
+        [json.loads(line)["text"] for line in lines if line[0] == "{" and "id" in line
+         and json.loads(line)["id"] in ("a", 6, 7, 8, 9)])
+    unresolved = [r for batch in classify_lines(model, lines) for r in batch]
+    assert all(r.entity is None for r in unresolved if isinstance(r, Classified))
 
-    args = _train_args("--corpus", str(corpus_dir), "--out", str(tmp_path), "--no-search")
-    assert run_train(args, [("老师补课", "no_such_label")]) == EXIT_ERROR
-    assert "no_such_label" in capsys.readouterr().err
+
+# --- independence ------------------------------------------------------------------------------
+
+def test_the_classifier_imports_nothing_from_the_bot() -> None:
+    outside = ("bot", "handlers", "storage", "scheduler", "localapi")
+    found = []
+    for path in (ROOT / "classifier").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.name}: {name}" for name in names
+                      if name.split(".")[0] in outside]
+    assert found == []

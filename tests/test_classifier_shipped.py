@@ -48,7 +48,7 @@ def test_obvious_tips(shipped: Classifier, text: str, label: str) -> None:
 
 def test_cli_module_classifies_with_the_shipped_model() -> None:
     lines = [json.dumps({"id": 1, "text": "机构不退费"}, ensure_ascii=False), "{bad"]
-    done = subprocess.run([sys.executable, "-m", "classifier.cli", "classify"],
+    done = subprocess.run([sys.executable, "-m", "bot.cli", "classify"],
                           input="\n".join(lines) + "\n", capture_output=True, text=True,
                           cwd=ROOT, timeout=120, check=True)
     first, second = (json.loads(line) for line in done.stdout.splitlines())

@@ -1,0 +1,228 @@
+"""`dudao train` and `dudao classify`: arguments, progress lines, the rendered report, errors.
+
+The classifier package computes (typed events, reports and error codes); this module turns
+them into the operator's Chinese text from the catalogue and into the JSON Lines contract.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TextIO
+
+from bot.config import PROJECT_ROOT, Settings, load_settings
+from bot.messages import t
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from classifier.batch import LineResult
+    from classifier.entities import Entity
+    from classifier.training import TrainingEvent, TrainingReport
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+EXIT_KEPT_OLD = 3  # trained fine, but the new model was worse and was not installed
+
+
+def default_corpus_dir() -> Path:
+    """Return the corpus directory of a source checkout (data/corpus)."""
+    return PROJECT_ROOT / "data" / "corpus"
+
+
+# --- dudao train ---------------------------------------------------------------------------
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add `train`'s options to `parser`."""
+    from pathlib import Path
+
+    parser.add_argument("--corpus", type=Path, default=None,
+                        help="corpus directory with train/ and heldout/ (default: data/corpus)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="model directory to write (default: the shipped classifier/model)")
+    parser.add_argument("--force", action="store_true",
+                        help="install the new model even if its held-out macro-F1 is worse")
+    parser.add_argument("--no-search", action="store_true",
+                        help="skip the cross-validated model selection; use the default setup")
+    parser.add_argument("--jobs", type=int, default=2, help="parallel cross-validation jobs")
+
+
+def run_train(args: argparse.Namespace, extra_examples: Sequence[tuple[str, str]] = ()) -> int:
+    """Train from the corpus plus `extra_examples` (text, label), print the report; exit code."""
+    from classifier.artifact import shipped_model_dir
+    from classifier.training import Decision, TrainingError, read_corpus, train_and_save
+
+    corpus_dir = args.corpus or default_corpus_dir()
+    out = args.out or shipped_model_dir()
+    try:
+        corpus = read_corpus(corpus_dir)
+        result = train_and_save(corpus, out, list(extra_examples), force=args.force,
+                                search=not args.no_search, progress=_print_event,
+                                n_jobs=args.jobs)
+    except TrainingError as exc:
+        print(t(f"classifier.error.{exc.code}", **exc.fields), file=sys.stderr)
+        return EXIT_ERROR
+    for line in render_report(result.report):
+        print(line, flush=True)
+    return EXIT_KEPT_OLD if result.report.decision is Decision.KEPT_OLD else EXIT_OK
+
+
+def _print_event(event: TrainingEvent) -> None:
+    """Print a progress event at once (training runs for a while)."""
+    for line in render_event(event):
+        print(line, flush=True)
+
+
+def render_event(event: TrainingEvent) -> list[str]:
+    """Render a training progress event as lines of text."""
+    from classifier import training as tr
+
+    match event:
+        case tr.CorpusRead():
+            return [t("classifier.train.corpus_summary", train=event.train,
+                      heldout=event.heldout, extra=event.extra, dropped=event.dropped),
+                    *(t("classifier.train.class_line", label=row.label,
+                        name=t(f"category.{row.label}"), train=row.train, heldout=row.heldout)
+                      for row in event.per_class)]
+        case tr.Tokenizing():
+            return [t("classifier.train.tokenizing", count=event.count)]
+        case tr.Searching():
+            return [t("classifier.train.search", folds=event.folds, count=event.count)]
+        case tr.CandidateScored():
+            cand = event.candidate
+            return [t("classifier.train.candidate", name=cand.name, f1=cand.macro_f1,
+                      std=cand.macro_f1_std, loss=cand.log_loss)]
+        case tr.ConfigChosen():
+            return [t("classifier.train.chosen", name=event.candidate.name)]
+        case tr.Fitting():
+            return [t("classifier.train.fitting")]
+        case tr.ScoringOldModel():
+            return [t("classifier.train.scoring_old", path=event.path)]
+    raise TypeError(f"unknown training event {event!r}")
+
+
+def render_report(report: TrainingReport) -> list[str]:
+    """Render the evaluation, the comparison with the installed model and the decision."""
+    from classifier.training import Decision
+
+    heldout = report.heldout
+    threshold = report.threshold
+    lines = [t("classifier.train.heldout", count=heldout.count)]
+    lines += [t("classifier.train.class_metrics", label=row.label,
+                name=t(f"category.{row.label}"), precision=row.precision, recall=row.recall,
+                f1=row.f1, support=row.support) for row in heldout.per_class]
+    lines.append(t("classifier.train.macro", f1=heldout.macro_f1, accuracy=heldout.accuracy,
+                   cv_f1=report.cross_validation.chosen.macro_f1))
+    lines.append(t("classifier.train.threshold", threshold=threshold.out_of_fold.value,
+                   coverage=threshold.out_of_fold.coverage,
+                   precision=threshold.out_of_fold.precision,
+                   h_coverage=threshold.heldout.coverage,
+                   h_precision=threshold.heldout.precision))
+    lines.append(t("classifier.train.threshold_rule_only",
+                   threshold=threshold.product_rule_only.value,
+                   coverage=threshold.product_rule_only.coverage))
+    lines.append(t("classifier.train.quality_ok") if not report.quality_failures
+                 else t("classifier.train.quality_fail",
+                        detail="；".join(f.describe() for f in report.quality_failures)))
+    old = report.old_model
+    if old is not None and old.error is not None:
+        lines.append(t("classifier.train.old_unreadable", error=old.error))
+    if old is None or old.macro_f1 is None:
+        lines.append(t("classifier.train.no_old"))
+    else:
+        lines.append(t("classifier.train.compare", old=old.macro_f1, old_version=old.version,
+                       new=heldout.macro_f1))
+    if report.decision is Decision.KEPT_OLD:
+        lines.append(t("classifier.train.kept_old"))
+    elif report.decision is Decision.FORCED:
+        lines.append(t("classifier.train.forced"))
+    if report.saved_to is not None and report.model_bytes is not None:
+        lines.append(t("classifier.train.saved", path=report.saved_to,
+                       version=report.provenance.model_version,
+                       size=f"{report.model_bytes / 1024:.0f} KiB"))
+    return lines
+
+
+# --- dudao classify ------------------------------------------------------------------------
+
+
+def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add `classify`'s options to `parser`."""
+    from classifier.batch import DEFAULT_BATCH
+
+    parser.add_argument("--model", default=None,
+                        help="model directory or model.skops file "
+                             "(default: the configured model, else the shipped one)")
+    parser.add_argument("--config", metavar="FILE", default=None,
+                        help="TOML configuration file: its [directory] names the entities "
+                             "(default: the sample directory in data/directory)")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH,
+                        help="lines classified (and flushed) together; 1 for request/response")
+
+
+def directory_entities(settings: Settings) -> list[Entity]:
+    """Read the configured directory files into the districts, schools and institutions."""
+    from bot.bootstrap import directory_files
+    from bot.directory_files import read_directory_files
+    from classifier.entities import Entity
+
+    files = directory_files(settings.directory.import_on_start)
+    if not files:
+        return []
+    data = read_directory_files(files)
+    entities = [Entity("district", row.code, row.name, (), row.code) for row in data.districts]
+    for kind, rows in (("school", data.schools), ("institution", data.institutions)):
+        entities += [Entity(kind, row.code, row.name, row.aliases or (), row.district_code)
+                     for row in rows]
+    return entities
+
+
+def run_classify(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+    """Classify JSON Lines from `stdin` onto `stdout`, in order; bad lines get an error line."""
+    from bot.directory_files import DirectoryFileError
+    from classifier.batch import classify_lines
+    from classifier.entities import EntityResolver
+    from classifier.predictor import load
+
+    settings = load_settings(args.config)
+    try:
+        model = load(args.model or settings.classifier.model_path or None)
+    except Exception as exc:  # any load failure is reported to the operator, not a traceback
+        print(t("classifier.error.no_model", error=exc), file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        entities = directory_entities(settings)
+    except DirectoryFileError as exc:
+        print(t("classifier.error.no_directory", error=exc), file=sys.stderr)
+        return EXIT_ERROR
+    # As in the bot: the directory's names are words to the tokenizer and entities to find.
+    model.add_words(w for e in entities for w in (e.name, *e.aliases) if len(w) >= 2)
+    resolver = EntityResolver(entities) if entities else None
+    # Undecodable bytes become U+FFFD: such a line is reported as bad, the run goes on.
+    for stream in (stdin, stdout):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(encoding="utf-8", errors="replace")
+    for batch in classify_lines(model, stdin, resolver, args.batch_size):
+        for result in batch:
+            stdout.write(json.dumps(render_line(result), ensure_ascii=False) + "\n")
+        stdout.flush()
+    return EXIT_OK
+
+
+def render_line(result: LineResult) -> dict[str, Any]:
+    """Return the output record of one input line (the operator contract in SPEC.md)."""
+    from classifier.batch import BadLine
+
+    if isinstance(result, BadLine):
+        return {"id": result.id, "line": result.line,
+                "error": t(f"classifier.error.{result.error}")}
+    pred, entity = result.prediction, result.entity
+    return {"id": result.id, "category": pred.category, "confidence": pred.confidence,
+            "top_k": [[label, prob] for label, prob in pred.top_k],
+            "model_version": pred.model_version,
+            "entity": None if entity is None
+            else {"kind": entity.kind, "code": entity.code, "name": entity.name}}
