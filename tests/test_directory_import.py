@@ -9,8 +9,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.directory import DirectoryImportError, import_directory
-from bot.directory_files import DirectoryFileError, read_directory_files
+from bot.directory import (
+    DirectoryFileError,
+    DirectoryImportError,
+    import_directory,
+    read_directory_files,
+)
 from storage.db import session_factory
 from storage.models import District, Institution, Person, School
 from storage.uow import SqlUnitOfWork
