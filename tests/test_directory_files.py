@@ -9,6 +9,7 @@ import pytest
 from openpyxl import Workbook
 
 from bot.directory import DirectoryData, DirectoryFileError, read_directory_files
+from bot.directory.headers import TABLES, norm_key, vocabulary
 from bot.directory.problems import MAX_PROBLEMS, describe_source
 from tests.fixtures.make_directory_sample import build as build_sample_xlsx
 
@@ -383,3 +384,11 @@ def test_the_same_file_given_twice_is_a_duplicate(tmp_path: Path) -> None:
     assert [p.key for p in error.problems] == [
         "directory.error.duplicate_code", "directory.error.ambiguous_name",
         "directory.error.ambiguous_name"]
+
+
+def test_every_table_in_the_vocabulary_names_its_required_columns() -> None:
+    words = vocabulary()
+    for table in TABLES:
+        spec = words.specs[table]
+        assert all(spec.field_for(norm_key(field)) == field for field in spec.required)
+    assert words.values["licensed"].canonical("ＹＥＳ") == "true"
