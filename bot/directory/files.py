@@ -14,8 +14,6 @@ import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
-from openpyxl.utils import get_column_letter
-
 from bot.directory.checks import check_rows
 from bot.directory.headers import (
     TableName,
@@ -176,6 +174,8 @@ class _Reader:
         if seen == 0:
             self._warn(sheet.source(), "directory.warning.no_rows")
         if unnamed:
+            from openpyxl.utils import get_column_letter  # here: openpyxl is slow to import
+
             self._warn(sheet.source(), "directory.warning.unnamed_columns",
                        columns="、".join(get_column_letter(i + 1) for i in sorted(unnamed)))
 

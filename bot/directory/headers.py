@@ -57,6 +57,8 @@ class Values:
 
 @dataclass(frozen=True)
 class Vocabulary:
+    """Everything headers.toml says, ready for lookups."""
+
     specs: dict[TableName, TableSpec]
     table_names: dict[str, TableName]  # normalised file stem or sheet name -> table
     table_keywords: tuple[tuple[str, TableName], ...]

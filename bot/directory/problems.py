@@ -69,10 +69,15 @@ class Problems:
 
     def lines(self) -> list[str]:
         """Render the kept problems, one line each, and say how many were left out."""
-        lines = [problem.render() for problem in self.kept]
-        if self.total > len(self.kept):
-            lines.append(t("directory.error.too_many", total=self.total, shown=len(lines)))
-        return lines
+        return render_lines(self.kept, self.total)
+
+
+def render_lines(problems: Sequence[Problem], total: int) -> list[str]:
+    """Render problems one line each, then say how many of `total` were left out."""
+    lines = [problem.render() for problem in problems]
+    if total > len(lines):
+        lines.append(t("directory.error.too_many", total=total, shown=len(lines)))
+    return lines
 
 
 class DirectoryFileError(Exception):
@@ -84,8 +89,4 @@ class DirectoryFileError(Exception):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        collected = Problems(limit=len(self.problems))
-        for problem in self.problems:
-            collected.add(problem)
-        collected.total = self.total
-        return "\n".join(collected.lines())
+        return "\n".join(render_lines(self.problems, self.total))
