@@ -64,6 +64,8 @@ class DirectoryStore(Protocol):
 
 
 class DirectoryUnitOfWork(Protocol):
+    """The part of the unit of work the import uses: its store, one commit."""
+
     @property
     def directory_store(self) -> DirectoryStore: ...
 
