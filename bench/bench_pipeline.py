@@ -27,8 +27,7 @@ from typing import Any
 from bench.bench_echo_localapi import LoadResult, echo_app, run_load
 from bot.bootstrap import migrate
 from bot.config import Settings
-from bot.directory import import_directory
-from bot.directory_files import read_directory_files
+from bot.directory import import_directory, read_directory_files
 from handlers.telegram.app import PerChatUpdateProcessor, build_application, make_services
 from localapi import FakeUser, LocalBotApi
 from localapi.ptb import polling

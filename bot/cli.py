@@ -38,8 +38,12 @@ def _safe_url(url: str) -> str:
 
 async def _import(settings: Settings, paths: list[str]) -> int:
     from bot.bootstrap import build, directory_files
-    from bot.directory import DirectoryImportError, import_directory
-    from bot.directory_files import DirectoryFileError, read_directory_files
+    from bot.directory import (
+        DirectoryFileError,
+        DirectoryImportError,
+        import_directory,
+        read_directory_files,
+    )
 
     files = directory_files(paths)
     if not files:

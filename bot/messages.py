@@ -154,8 +154,6 @@ CATALOGUE: dict[str, str] = {
     "dirimport.table.districts": "区县/乡镇",
     "dirimport.table.schools": "学校",
     "dirimport.table.institutions": "校外培训机构",
-    "dirimport.unknown_supervisor": "{source}：督学代码 {code} 不在目录中，或角色不符（学校需责任督学，区县需校外培训监管督学）",
-    "dirimport.unknown_district": "{source}：区县代码 {code} 不在目录中，请先导入区县表",
     "dirimport.nothing_changed": "导入失败，目录未做任何修改。请修正以下问题后重新导入：",
     "dirimport.done": "目录导入完成：",
     # --- command line (admin) ---
@@ -238,7 +236,7 @@ CATALOGUE: dict[str, str] = {
     "history.deadline_extended": "整改期限延长",
     "history.rated": "您评价了处理结果",
     "history.reopened": "重新办理",
-    # --- directory files (bot/directory_files.py) ---
+    # --- directory files (bot/directory/) ---
     "directory.table.districts": "区县/乡镇",
     "directory.table.schools": "学校",
     "directory.table.institutions": "培训机构",
@@ -267,7 +265,6 @@ CATALOGUE: dict[str, str] = {
     "directory.where.sheet": "{file} 工作表“{sheet}”",
     "directory.where.sheet_row": "{file} 工作表“{sheet}”第{row}行",
     "directory.line": "{where}：{reason}",
-    "directory.summary": "读取完成：区县/乡镇 {districts} 个，学校 {schools} 所，培训机构 {institutions} 个，督学 {supervisors} 人，工作人员 {staff} 人；警告 {warnings} 条。",
     "directory.error.no_files": "没有指定要导入的文件。",
     "directory.error.not_found": "找不到这个文件",
     "directory.error.unreadable": "无法读取这个文件（{detail}）",

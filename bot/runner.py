@@ -18,8 +18,7 @@ log = logging.getLogger(__name__)
 
 async def import_configured_directory(settings: Settings) -> tuple[int, int, int]:
     """Import the configured directory files (idempotent upsert) and count what is there."""
-    from bot.directory import import_directory
-    from bot.directory_files import read_directory_files
+    from bot.directory import import_directory, read_directory_files
 
     container = build(settings)
     try:

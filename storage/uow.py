@@ -9,6 +9,7 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.db import session_factory
+from storage.directory_store import SqlDirectoryStore
 from storage.repository import (
     CaseRepository,
     DirectoryCache,
@@ -23,6 +24,7 @@ class SqlUnitOfWork:
 
     cases: CaseRepository
     directory: DirectoryRepository
+    directory_store: SqlDirectoryStore
     invites: InviteRepository
     outbox: OutboxRepository
     session: AsyncSession
@@ -45,6 +47,7 @@ class SqlUnitOfWork:
         self.session = self._sessions()
         self.cases = CaseRepository(self.session, self._id_cache)
         self.directory = DirectoryRepository(self.session, self._directory_cache)
+        self.directory_store = SqlDirectoryStore(self.session)
         self.invites = InviteRepository(self.session)
         self.outbox = OutboxRepository(self.session)
         return self

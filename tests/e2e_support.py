@@ -18,8 +18,7 @@ from typing import Any
 
 from bot.bootstrap import Container, build
 from bot.config import Settings
-from bot.directory import import_directory
-from bot.directory_files import read_directory_files
+from bot.directory import import_directory, read_directory_files
 from bot.intake import IntakeService
 from handlers.telegram.app import build_application
 from handlers.telegram.context import BotServices

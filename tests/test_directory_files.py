@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
 
-from bot.directory_files import (
-    MAX_PROBLEMS,
-    DirectoryData,
-    DirectoryFileError,
-    Reference,
-    describe_source,
-    read_directory_files,
-)
+from bot.directory import DirectoryData, DirectoryFileError, read_directory_files
+from bot.directory.headers import TABLES, norm_key, vocabulary
+from bot.directory.problems import MAX_PROBLEMS, describe_source
 from tests.fixtures.make_directory_sample import build as build_sample_xlsx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +34,7 @@ def fail(paths: list[Path]) -> DirectoryFileError:
 
 def without_source(rows: list) -> list:  # type: ignore[type-arg]
     """Drop the `source` of each row so rows from different files compare equal."""
-    return [dataclasses.replace(row, source="") for row in rows]
+    return [row.model_copy(update={"source": ""}) for row in rows]
 
 
 # ----------------------------------------------------------------- sample data
@@ -55,7 +49,6 @@ def test_sample_csvs_read_cleanly_with_expected_counts() -> None:
     assert (len(data.districts), len(data.schools), len(data.institutions),
             len(data.supervisors), len(data.staff)) == (6, 40, 25, 15, 3)
     assert data.warnings == []
-    assert data.unresolved_refs() == []
 
 
 def test_sample_assignments_cover_every_school_and_district() -> None:
@@ -118,7 +111,6 @@ def test_english_headers_and_cross_references(tmp_path: Path) -> None:
         "S1", "CG", "小学", "DX01")
     assert data.supervisors[1].role == "tutoring"
     assert data.districts[0].tutoring_supervisor_code == "DX13"
-    assert data.unresolved_refs() == []
 
 
 def test_chinese_headers_and_names_instead_of_codes(tmp_path: Path) -> None:
@@ -221,13 +213,10 @@ def test_unknown_columns_are_ignored_with_a_warning(tmp_path: Path) -> None:
         "staff.csv 第1行：已忽略无法识别的列：备注、邮箱"]
 
 
-def test_references_outside_the_import_are_left_to_the_caller(tmp_path: Path) -> None:
-    data = read_directory_files([write(tmp_path, "schools.csv", SCHOOLS_EN)])
-    refs = data.unresolved_refs()
-    assert [(r.field, r.target, r.code, r.role) for r in refs] == [
-        ("district_code", "district", "CG", None),
-        ("supervisor_code", "supervisor", "DX01", "responsible")]
-    assert refs[1].problem().render() == "schools.csv 第2行：责任督学代码“DX01”在目录中不存在"
+def test_references_outside_the_import_are_left_to_the_import(tmp_path: Path) -> None:
+    # codes the files do not define are checked against the database by the import service
+    school = read_directory_files([write(tmp_path, "schools.csv", SCHOOLS_EN)]).schools[0]
+    assert (school.district_code, school.supervisor_code) == ("CG", "DX01")
 
 
 def test_same_alias_in_different_districts_is_allowed(tmp_path: Path) -> None:
@@ -367,12 +356,6 @@ def test_no_files() -> None:
     assert str(fail([])) == "没有指定要导入的文件。"
 
 
-def test_reference_problem_for_a_district() -> None:
-    ref = Reference("book.xlsx[学校]:7", "schools", "district_code", "district", "QX-ZZ", None)
-    assert ref.problem().render() == (
-        "book.xlsx 工作表“学校”第7行：所属区县代码“QX-ZZ”在目录中不存在")
-
-
 def test_data_under_a_column_without_header_is_reported(tmp_path: Path) -> None:
     path = write(tmp_path, "staff.csv", "code,,name\nDDS01,备用,高雪\nDDS02,,何建华\n")
     data = read_directory_files([path])
@@ -401,3 +384,11 @@ def test_the_same_file_given_twice_is_a_duplicate(tmp_path: Path) -> None:
     assert [p.key for p in error.problems] == [
         "directory.error.duplicate_code", "directory.error.ambiguous_name",
         "directory.error.ambiguous_name"]
+
+
+def test_every_table_in_the_vocabulary_names_its_required_columns() -> None:
+    words = vocabulary()
+    for table in TABLES:
+        spec = words.specs[table]
+        assert all(spec.field_for(norm_key(field)) == field for field in spec.required)
+    assert words.values["licensed"].canonical("ＹＥＳ") == "true"

@@ -9,8 +9,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.directory import DirectoryImportError, import_directory
-from bot.directory_files import DirectoryFileError, read_directory_files
+from bot.directory import (
+    DirectoryFileError,
+    DirectoryImportError,
+    import_directory,
+    read_directory_files,
+)
 from storage.db import session_factory
 from storage.models import District, Institution, Person, School
 from storage.uow import SqlUnitOfWork
@@ -94,3 +98,30 @@ async def test_reimport_without_optional_columns_keeps_stored_values(engine: Asy
     async with session_factory(engine)() as s:
         row = (await s.execute(select(School).where(School.code == "QX-S001"))).scalar_one()
     assert row.supervisor_id is not None and "城关一小" in row.aliases
+
+
+async def test_stored_supervisor_of_the_wrong_role_changes_nothing(engine: AsyncEngine,
+                                                                    tmp_path: Path) -> None:
+    await import_directory(uow_factory(engine), read_directory_files([SAMPLE / "supervisors.csv"]))
+    before = await counts(engine)
+    (tmp_path / "schools.csv").write_text("code,name,supervisor_code\nNEW-1,新建小学,DX13\n",
+                                          encoding="utf-8")
+    with pytest.raises(DirectoryImportError) as err:
+        await import_directory(uow_factory(engine),
+                               read_directory_files([tmp_path / "schools.csv"]))
+    assert err.value.problems == [
+        "schools.csv 第2行：责任督学代码“DX13”是校外培训监管督学，这里需要责任督学"]
+    assert await counts(engine) == before
+
+
+async def test_an_empty_cell_clears_a_stored_reference(engine: AsyncEngine,
+                                                        tmp_path: Path) -> None:
+    await import_directory(uow_factory(engine), read_directory_files(sorted(SAMPLE.glob("*.csv"))))
+    (tmp_path / "schools.csv").write_text(
+        "code,name,supervisor_code,aliases\nQX-S001,青溪县城关第一小学,,\n", encoding="utf-8")
+    report = await import_directory(uow_factory(engine),
+                                    read_directory_files([tmp_path / "schools.csv"]))
+    assert report.tables["schools"].changed == 1
+    async with session_factory(engine)() as s:
+        row = (await s.execute(select(School).where(School.code == "QX-S001"))).scalar_one()
+    assert (row.supervisor_id, row.aliases, row.district_id is not None) == (None, "", True)

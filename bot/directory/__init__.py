@@ -1,0 +1,27 @@
+"""The directory import: read spreadsheets into validated rows, then upsert them by code.
+
+headers.toml and headers.py name tables, columns and values; read.py opens CSV/XLSX files;
+rows.py validates one row (pydantic models); checks.py checks rows together; files.py ties
+these into `read_directory_files`; service.py checks references against the stored
+directory and upserts through the `DirectoryStore` port (storage/directory_store.py).
+"""
+
+from bot.directory.files import read_directory_files
+from bot.directory.problems import DirectoryFileError
+from bot.directory.rows import DirectoryData
+from bot.directory.service import (
+    DirectoryImportError,
+    DirectoryStore,
+    ImportReport,
+    import_directory,
+)
+
+__all__ = [
+    "DirectoryData",
+    "DirectoryFileError",
+    "DirectoryImportError",
+    "DirectoryStore",
+    "ImportReport",
+    "import_directory",
+    "read_directory_files",
+]

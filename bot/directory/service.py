@@ -1,0 +1,116 @@
+"""The directory import service: check references, then upsert everything by code.
+
+Re-importing is safe: rows are matched by code, changed fields are updated, nothing absent
+from the files is deleted, and an import with any problem changes nothing at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Protocol, Self
+
+from bot.directory.checks import supervisor_refs, wrong_role
+from bot.directory.headers import field_label
+from bot.directory.problems import Problem, Problems
+from bot.directory.rows import DirectoryData
+from bot.messages import t
+
+
+@dataclass
+class TableReport:
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class ImportReport:
+    tables: dict[str, TableReport] = field(default_factory=dict)  # people, districts, …
+    warnings: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """Render one line per table that has rows, then the reader's warnings."""
+        out = [t("dirimport.report_line", table=t(f"dirimport.table.{name}"), added=r.added,
+                 changed=r.changed, unchanged=r.unchanged)
+               for name, r in self.tables.items() if r.added or r.changed or r.unchanged]
+        return out + self.warnings
+
+
+class DirectoryImportError(Exception):
+    """References that neither the files nor the database can satisfy; nothing was changed."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class DirectoryStore(Protocol):
+    """The stored directory, as the import needs it."""
+
+    async def person_roles(self, codes: Collection[str]) -> dict[str, str]:
+        """Return the role of each stored person among `codes` (responsible|tutoring|staff)."""
+        ...
+
+    async def district_codes(self, codes: Collection[str]) -> set[str]:
+        """Return which of `codes` are stored districts."""
+        ...
+
+    async def upsert(self, data: DirectoryData) -> dict[str, TableReport]:
+        """Add or update every row by code (people, districts, schools, institutions, in
+        that order); a field that is `None` keeps its stored value. Report per table."""
+        ...
+
+
+class DirectoryUnitOfWork(Protocol):
+    """The part of the unit of work the import uses: its store, one commit."""
+
+    @property
+    def directory_store(self) -> DirectoryStore: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+async def import_directory(uow_factory: Callable[[], DirectoryUnitOfWork],
+                           data: DirectoryData) -> ImportReport:
+    """Upsert everything in `data` in one transaction, or raise and change nothing."""
+    report = ImportReport(warnings=[w.render() for w in data.warnings])
+    async with uow_factory() as uow:
+        problems = await _check_references(uow.directory_store, data)
+        if problems.total:
+            raise DirectoryImportError(problems.lines())
+        report.tables.update(await uow.directory_store.upsert(data))
+        await uow.commit()
+    return report
+
+
+async def _check_references(store: DirectoryStore, data: DirectoryData) -> Problems:
+    """Check the references the files do not satisfy against the stored directory."""
+    problems = Problems()
+    imported_districts = {r.code for r in data.districts}
+    district_refs = [r for r in (*data.schools, *data.institutions)
+                     if r.district_code and r.district_code not in imported_districts]
+    stored_districts = await store.district_codes({r.district_code or "" for r in district_refs})
+    for row in district_refs:
+        if row.district_code not in stored_districts:
+            problems.add(Problem(row.source, "directory.error.unknown_district",
+                                 {"code": row.district_code}))
+    # People in the files were checked by the reader; the others must be stored already.
+    imported_people = {r.code for r in (*data.supervisors, *data.staff)}
+    person_refs = [ref for ref in supervisor_refs(data) if ref[2] not in imported_people]
+    roles = await store.person_roles({code for _, _, code, _ in person_refs})
+    for referrer, attr, code, expected in person_refs:
+        actual = roles.get(code)
+        if actual is None:
+            problems.add(Problem(referrer.source, "directory.error.unknown_supervisor",
+                                 {"label": field_label(referrer.table, attr), "code": code}))
+        elif actual == "staff" or (expected is not None and actual != expected):
+            problems.add(wrong_role(referrer.source, referrer.table, attr, code, actual,
+                                    expected))
+    return problems
