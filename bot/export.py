@@ -22,8 +22,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
+from bot.clocks import ClockDays, first_clocks
+from bot.domain import Status
 from bot.messages import t
-from bot.timerules import add_working_days
 from storage.models import CaseEventRow, CaseRow, District, Institution, Person, School
 from storage.uow import SqlUnitOfWork
 
@@ -75,38 +76,9 @@ def headers() -> list[str]:
 
 @dataclass(frozen=True)
 class _Event:
-    action: str
     at: datetime
-    to_status: str
-
-
-def on_time_clocks(events: Sequence[_Event], tz: ZoneInfo, now: datetime, accept_days: int,
-                   propose_days: int) -> tuple[datetime | None, datetime | None,
-                                               bool | None, bool | None]:
-    """Accept and propose deadlines of the case's first assignment, and whether each was met.
-
-    The accept clock starts when the case first reached a supervisor (routed or assigned)
-    and the propose clock at the first acceptance. A met or missed deadline gives True or
-    False; a clock still running gives None (not late yet), one that never started gives None.
-    """
-    assigned = next((e.at for e in events if e.action in ("routed", "assigned")), None)
-    accepted = next((e.at for e in events if e.action == "accepted"), None)
-    proposed = next((e.at for e in events if e.action == "proposed"), None)
-    accept_due = propose_due = None
-    accepted_ok = proposed_ok = None
-    if assigned is not None:
-        accept_due = add_working_days(assigned.astimezone(tz), accept_days)
-        accepted_ok = _met(accepted, accept_due, now)
-    if accepted is not None:
-        propose_due = add_working_days(accepted.astimezone(tz), propose_days)
-        proposed_ok = _met(proposed, propose_due, now)
-    return accept_due, propose_due, accepted_ok, proposed_ok
-
-
-def _met(done: datetime | None, due: datetime, now: datetime) -> bool | None:
-    if done is not None:
-        return done <= due
-    return False if now > due else None
+    from_status: Status | None
+    to_status: Status
 
 
 def local_bounds(date_from: date, date_to: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -159,29 +131,32 @@ async def export_rows(uow: SqlUnitOfWork, date_from: date, date_to: date, *, tz:
 
 
 async def _events(uow: SqlUnitOfWork, case_ids: list[int]) -> dict[int, list[_Event]]:
-    stmt = (select(CaseEventRow.case_id, CaseEventRow.action, CaseEventRow.at,
+    stmt = (select(CaseEventRow.case_id, CaseEventRow.at, CaseEventRow.from_status,
                    CaseEventRow.to_status)
             .where(CaseEventRow.case_id.in_(case_ids))
             .order_by(CaseEventRow.case_id, CaseEventRow.seq))
     out: dict[int, list[_Event]] = {}
-    for case_id, action, at, to_status in (await uow.session.execute(stmt)).all():
-        out.setdefault(case_id, []).append(_Event(action, at, to_status))
+    for case_id, at, from_status, to_status in (await uow.session.execute(stmt)).all():
+        out.setdefault(case_id, []).append(
+            _Event(at, Status(from_status) if from_status else None, Status(to_status)))
     return out
 
 
 def _row(case: CaseRow, entity: str, district: str, assignee: str, events: list[_Event],
          tz: ZoneInfo, now: datetime, accept_days: int, propose_days: int) -> ExportRow:
-    accept_due, propose_due, accepted_ok, proposed_ok = on_time_clocks(
-        events, tz, now, accept_days, propose_days)
+    clocks = first_clocks(events, tz, ClockDays(accept=accept_days, propose=propose_days))
+    accept, propose = clocks.accept, clocks.propose
     return ExportRow(
         reference=case.reference, created=case.created_at.astimezone(tz),
         category=t(f"category.{case.category}"), entity=entity, district=district,
         status=t(f"status.{case.status}"),
         disposition=t(f"disposition.{case.disposition}") if case.disposition else "",
-        assignee=assignee, accept_due=accept_due, propose_due=propose_due,
+        assignee=assignee, accept_due=accept.due if accept else None,
+        propose_due=propose.due if propose else None,
         rectify_deadline=case.rectify_deadline,
         closed=case.closed_at.astimezone(tz) if case.closed_at else None,
-        accepted_on_time=accepted_ok, proposed_on_time=proposed_ok,
+        accepted_on_time=accept.met(now) if accept else None,
+        proposed_on_time=propose.met(now) if propose else None,
         rating=t(f"rating.{case.rating}") if case.rating else "")
 
 

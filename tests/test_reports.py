@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
@@ -132,3 +132,30 @@ async def test_office_report_on_a_real_database(world: World) -> None:
     assert chart.startswith(b"\x89PNG") and workbook.startswith(b"PK")
     with pytest.raises(DomainError):
         await office.report(SUP1, "quarter")  # staff only
+
+
+async def test_report_and_overdue_agree_on_a_case_that_waited_for_the_parent(
+        world: World) -> None:
+    cases, office, clock = world.cases, world.office, world.clock
+    start = clock.current  # Monday 23 November, 10:00 in Shanghai
+    waited = (await cases.file_tip(tip())).reference
+    late = (await cases.file_tip(tip(text="四年级作业太多，每天写到十点"))).reference
+    for reference in (waited, late):
+        await cases.perform(SUP1, reference, lambda c, a, now: c.accept(a, now))
+    clock.current = start + timedelta(hours=1)
+    for reference in (waited, late):
+        await cases.perform(SUP1, reference, lambda c, a, now: c.request_info(
+            a, "几年级几班？", now))
+    clock.current = start + timedelta(days=1, hours=1)  # `late` is answered after a day
+    await cases.perform(PARENT, late, lambda c, a, now: c.add_information(a, "四年级二班", now))
+    clock.current = start + timedelta(days=4, hours=1)  # `waited` after four days
+    await cases.perform(PARENT, waited, lambda c, a, now: c.add_information(a, "三年级", now))
+    # Wednesday 2 December: past the five working days, within them plus the wait for `waited`.
+    clock.current = start + timedelta(days=9)
+    overdue = {item.case.reference: item.clock for item in await office.overdue(STAFF)}
+    assert overdue == {late: "propose"}
+    await cases.perform(SUP1, waited, lambda c, a, now: c.propose(
+        a, Disposition.FIXED, now, note="已调整"))
+    report, _, _ = await office.report(STAFF, "quarter")
+    assert report.proposed_on_time == (1, 2)  # `waited` on time, `late` late
+    assert report.accepted_on_time == (2, 2)
