@@ -9,6 +9,7 @@ from types import TracebackType
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.db import session_factory
+from storage.readmodels import SqlCaseFacts
 from storage.repository import (
     CaseRepository,
     DirectoryCache,
@@ -22,6 +23,7 @@ class SqlUnitOfWork:
     """`async with uow:` opens a session; leaving without `commit()` rolls everything back."""
 
     cases: CaseRepository
+    case_facts: SqlCaseFacts
     directory: DirectoryRepository
     invites: InviteRepository
     outbox: OutboxRepository
@@ -44,6 +46,7 @@ class SqlUnitOfWork:
             await self._write_lock.acquire()
         self.session = self._sessions()
         self.cases = CaseRepository(self.session, self._id_cache)
+        self.case_facts = SqlCaseFacts(self.session)
         self.directory = DirectoryRepository(self.session, self._directory_cache)
         self.invites = InviteRepository(self.session)
         self.outbox = OutboxRepository(self.session)
