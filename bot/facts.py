@@ -19,9 +19,8 @@ Progress = Callable[[int, int], None]  # (cases read so far, cases in all)
 
 @dataclass(frozen=True)
 class EventFact:
-    """One audit event: what the service clocks read."""
+    """One status change from the audit trail: what the service clocks read."""
 
-    action: str
     at: datetime
     from_status: Status | None
     to_status: Status
