@@ -141,7 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from bot.export import run_export
+    from bot.cli_export import run_export
 
     return run_export(args)
 
@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(imp)
     imp.set_defaults(func=cmd_directory_import)
 
-    from bot.export import add_export_arguments
+    from bot.cli_export import add_export_arguments
 
     p = sub.add_parser("export", help="export cases to XLSX or CSV for the office")
     _add_config(p)

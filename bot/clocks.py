@@ -1,64 +1,133 @@
 """Service clocks (受理 1 working day, 提出意见 5, 督导室审核 2) read from a case's audit trail.
 
+One computation for every reader: `/overdue` asks for the clock running now
+(`running_clock`), reports and exports ask whether the first accept and propose clocks were
+met (`first_clocks`); both walk the same status changes with `service_clocks`.
 The propose clock pauses while the case waits for the parent's information (需补充材料) and
 resumes when it arrives: the waiting time is added to the deadline.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
+from typing import Protocol
 
 from bot.domain import Case, Status
 from bot.timerules import add_working_days
+
+# The status a clock runs in, and the clock's name.
+_CLOCK_OF = {Status.ASSIGNED: "accept", Status.ACCEPTED: "propose", Status.PROPOSED: "decide"}
+
+
+class StatusChange(Protocol):
+    """One audit event as the clocks read it (the domain's CaseEvent, a read model's row)."""
+
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def from_status(self) -> Status | None: ...
+    @property
+    def to_status(self) -> Status: ...
+
+
+@dataclass(frozen=True)
+class ClockDays:
+    """Working days each clock allows."""
+
+    accept: int = 1
+    propose: int = 5
+    decide: int = 2
+
+    def of(self, name: str) -> int:
+        return {"accept": self.accept, "propose": self.propose, "decide": self.decide}[name]
 
 
 @dataclass(frozen=True)
 class ServiceClock:
     name: str  # accept | propose | decide
     started: datetime
-    due: datetime
+    due: datetime  # moved on by every finished pause
     paused: timedelta = timedelta(0)
+    stopped: datetime | None = None  # when the case left the clock's status
+    waiting_since: datetime | None = None  # paused now, awaiting the parent since then
+
+    @property
+    def running(self) -> bool:
+        return self.stopped is None and self.waiting_since is None
+
+    def met(self, now: datetime) -> bool | None:
+        """True or False once stopped; False when it ran out; None while in time."""
+        if self.stopped is not None:
+            return self.stopped <= self.due
+        last = self.waiting_since or now  # a paused clock does not run out
+        return False if last > self.due else None
 
 
-def _period_start(case: Case, status: Status, ignore_from: tuple[Status, ...] = ()) -> datetime:
-    """When the case last entered `status` (returns from `ignore_from` do not restart it)."""
-    for event in reversed(case.events):
-        if (event.to_status is status and event.from_status is not status
-                and event.from_status not in ignore_from):
-            return event.at
-    return case.created_at
+def _start(name: str, at: datetime, tz: tzinfo, days: ClockDays) -> ServiceClock:
+    started = at.astimezone(tz)
+    return ServiceClock(name, started, add_working_days(started, days.of(name)))
 
 
-def _paused_since(case: Case, start: datetime) -> timedelta:
-    """Time spent waiting for the parent's information after `start`."""
-    paused = timedelta(0)
-    waiting_since: datetime | None = None
-    for event in case.events:
-        if event.at < start:
+def service_clocks(events: Iterable[StatusChange], tz: tzinfo,
+                   days: ClockDays) -> list[ServiceClock]:
+    """Every clock the case's status changes started, oldest first (the last may still run).
+
+    A clock starts when the case enters its status and stops when it leaves it; events that
+    keep the status (a reassignment to the same status, a note) change nothing. Leaving the
+    propose clock's status for 需补充材料 pauses it; the parent's answer resumes it.
+    """
+    clocks: list[ServiceClock] = []
+    current: ServiceClock | None = None
+    for event in events:
+        if event.to_status is event.from_status:
             continue
-        if event.to_status is Status.AWAITING_INFO and event.from_status is not \
-                Status.AWAITING_INFO:
-            waiting_since = event.at
-        elif waiting_since is not None and event.from_status is Status.AWAITING_INFO \
-                and event.to_status is not Status.AWAITING_INFO:
-            paused += event.at - waiting_since
-            waiting_since = None
-    return paused
+        if current is not None and current.waiting_since is not None:
+            pause = event.at - current.waiting_since
+            current = replace(current, paused=current.paused + pause, due=current.due + pause,
+                              waiting_since=None)
+            if event.to_status is Status.ACCEPTED:
+                continue  # the answer came: the same propose clock runs on
+        elif current is not None and current.name == "propose" \
+                and event.to_status is Status.AWAITING_INFO:
+            current = replace(current, waiting_since=event.at)
+            continue
+        if current is not None:
+            clocks.append(replace(current, stopped=event.at))
+            current = None
+        name = _CLOCK_OF.get(event.to_status)
+        if name is not None:
+            current = _start(name, event.at, tz, days)
+    if current is not None:
+        clocks.append(current)
+    return clocks
 
 
 def running_clock(case: Case, tz: tzinfo, *, accept_days: int, propose_days: int,
                   decide_days: int) -> ServiceClock | None:
     """The clock running on the case now, or None (no clock, or paused awaiting the parent)."""
-    if case.status is Status.ASSIGNED:
-        start = _period_start(case, Status.ASSIGNED).astimezone(tz)
-        return ServiceClock("accept", start, add_working_days(start, accept_days))
-    if case.status is Status.ACCEPTED:
-        start = _period_start(case, Status.ACCEPTED, (Status.AWAITING_INFO,)).astimezone(tz)
-        paused = _paused_since(case, start)
-        return ServiceClock("propose", start, add_working_days(start, propose_days) + paused,
-                            paused)
-    if case.status is Status.PROPOSED:
-        start = _period_start(case, Status.PROPOSED).astimezone(tz)
-        return ServiceClock("decide", start, add_working_days(start, decide_days))
-    return None
+    days = ClockDays(accept_days, propose_days, decide_days)
+    clocks = service_clocks(case.events, tz, days)
+    last = clocks[-1] if clocks else None
+    if last is not None and last.stopped is None:
+        return last if last.running else None
+    name = _CLOCK_OF.get(case.status)
+    if name is None:
+        return None
+    return _start(name, case.created_at, tz, days)  # no audit trail loaded: count from filing
+
+
+@dataclass(frozen=True)
+class FirstClocks:
+    """The case's first accept and propose clocks (None: never started)."""
+
+    accept: ServiceClock | None
+    propose: ServiceClock | None
+
+
+def first_clocks(events: Iterable[StatusChange], tz: tzinfo, days: ClockDays) -> FirstClocks:
+    """The first accept and propose clocks: what the on-time rates and columns measure."""
+    clocks = service_clocks(events, tz, days)
+    return FirstClocks(next((c for c in clocks if c.name == "accept"), None),
+                       next((c for c in clocks if c.name == "propose"), None))

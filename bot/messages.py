@@ -123,6 +123,7 @@ CATALOGUE: dict[str, str] = {
     "report.due": "{month}月{day}日",
     "reminder.report.half": "【半月报】请于{due}前报送{period}的线索办理情况。发送 /reports 生成报表（含图表和案件明细）。",
     "reminder.report.quarter": "【季度通报】请于{due}前完成{period}通报。发送 /reports 生成报表（含图表和案件明细）。",
+    "report.line.merged": "另有 {merged} 条重复线索已并入其他案件合并办理，不单独计件。",
     # --- reminders (the scheduler) ---
     "reminder.ping.soon": "【整改提醒】案件 {reference}（{category}）的整改期限是 {deadline}，还有 {days} 天。整改完成后请点“报告整改完成”；如需延期，请在期限前申请。",
     "reminder.ping.today": "【整改今日到期】案件 {reference}（{category}）的整改期限是今天（{deadline}）。请尽快报告整改情况，或申请延期。",

@@ -393,7 +393,7 @@ class OfficeService:
         if (date_to - date_from).days > CHAT_EXPORT_MAX_DAYS:
             raise InvalidInput("export.error.range_too_long", days=CHAT_EXPORT_MAX_DAYS)
         async with reading(self.uow) as uow:
-            rows = await export_rows(uow, date_from, date_to, tz=self.rules.tz,
+            rows = await export_rows(uow.case_facts, date_from, date_to, tz=self.rules.tz,
                                      now=self.clock.now(),
                                      accept_days=self.rules.accept_working_days,
                                      propose_days=self.rules.propose_working_days)
@@ -408,7 +408,7 @@ class OfficeService:
         period = period_of(kind, today, previous)
         month_start, next_month = month_bounds(min(period.end, today))
         async with reading(self.uow) as uow:
-            rows = await export_rows(uow, period.start, period.end, tz=self.rules.tz,
+            rows = await export_rows(uow.case_facts, period.start, period.end, tz=self.rules.tz,
                                      now=self.clock.now(),
                                      accept_days=self.rules.accept_working_days,
                                      propose_days=self.rules.propose_working_days)

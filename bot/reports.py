@@ -2,8 +2,10 @@
 
 A report counts the cases filed in the period by category, district, school or institution
 and status, and gives the on-time, satisfaction and visit-coverage rates, with the counts
-drawn as a chart (a PNG image) and everything in one workbook beside the case rows. It is a
-read model over the same rows as the export, so the figures and the export always agree.
+drawn as a chart (a PNG image) and everything in one workbook beside the case rows. It counts
+the export's typed rows (category ids, Status, Rating), so the figures and the export always
+agree; names are translated only when the message, chart or workbook is drawn. A tip merged
+into another case is counted once, under the case it joined.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Literal
 
-from bot.domain import CATEGORIES
+from bot.domain import CATEGORIES, Rating, Status
 from bot.export import ExportRow, write_case_sheet
 from bot.messages import t
 from bot.timerules import month_bounds
@@ -72,10 +74,11 @@ def period_of(kind: PeriodKind, day: date, previous: bool = False) -> Period:
 @dataclass(frozen=True)
 class Report:
     period: Period
-    total: int
-    by_category: list[tuple[str, int]]
-    by_district: list[tuple[str, int]]
-    by_status: list[tuple[str, int]]
+    total: int  # cases filed in the period, merged tips not counted apart
+    merged: int  # tips of the period merged into another case
+    by_category: list[tuple[str, int]]  # category ids, in CATEGORIES order
+    by_district: list[tuple[str, int]]  # district names ("": not known), most first
+    by_status: list[tuple[Status, int]]  # most first
     top_entities: list[tuple[str, int]]
     accepted_on_time: tuple[int, int]  # (on time, decided either way)
     proposed_on_time: tuple[int, int]
@@ -83,25 +86,36 @@ class Report:
     coverage: tuple[int, int]  # (schools visited, schools with a responsible supervisor)
 
 
+CONTENT = frozenset({Rating.SATISFIED, Rating.BASICALLY_SATISFIED})
+
+
 def build_report(period: Period, rows: list[ExportRow], coverage: tuple[int, int]) -> Report:
     """Count the export rows of the period's cases (pure: no I/O)."""
-    def counted(values: list[str]) -> list[tuple[str, int]]:
-        return Counter(v or t("report.unknown") for v in values).most_common()
-
-    categories = Counter(row.category for row in rows)
-    content = {t("rating.satisfied"), t("rating.basically_satisfied")}
-    rated = [row.rating for row in rows if row.rating]
+    cases = [row for row in rows if not row.merged]
+    categories = Counter(row.category for row in cases)
+    rated = [row.rating for row in cases if row.rating is not None]
     return Report(
-        period=period, total=len(rows),
-        by_category=[(t(f"category.{c}"), categories[t(f"category.{c}")]) for c in CATEGORIES],
-        by_district=counted([row.district for row in rows]),
-        by_status=counted([row.status for row in rows]),
-        top_entities=[(name, n) for name, n in Counter(r.entity for r in rows if r.entity)
-                      .most_common(TOP_ENTITIES)],
-        accepted_on_time=_rate([row.accepted_on_time for row in rows]),
-        proposed_on_time=_rate([row.proposed_on_time for row in rows]),
-        satisfied=(sum(1 for r in rated if r in content), len(rated)),
+        period=period, total=len(cases), merged=len(rows) - len(cases),
+        by_category=[(c, categories[c]) for c in CATEGORIES],
+        by_district=Counter(row.district for row in cases).most_common(),
+        by_status=Counter(row.status for row in cases).most_common(),
+        top_entities=Counter(r.entity for r in cases if r.entity).most_common(TOP_ENTITIES),
+        accepted_on_time=_rate([row.accepted_on_time for row in cases]),
+        proposed_on_time=_rate([row.proposed_on_time for row in cases]),
+        satisfied=(sum(1 for r in rated if r in CONTENT), len(rated)),
         coverage=coverage)
+
+
+def category_label(category: str) -> str:
+    return t(f"category.{category}")
+
+
+def district_label(district: str) -> str:
+    return district or t("report.unknown")
+
+
+def status_label(status: Status) -> str:
+    return t(f"status.{status}")
 
 
 def _rate(flags: list[bool | None]) -> tuple[int, int]:
@@ -117,13 +131,17 @@ def summary_text(report: Report) -> str:
     """The report's figures as a short Chinese message."""
     lines = [t("report.title", period=report.period.label, total=report.total),
              t("report.line.categories", items="，".join(
-                 f"{name} {n}" for name, n in report.by_category if n) or t("report.none")),
+                 f"{category_label(c)} {n}" for c, n in report.by_category if n)
+               or t("report.none")),
              t("report.line.districts", items="，".join(
-                 f"{name} {n}" for name, n in report.by_district[:8]) or t("report.none")),
+                 f"{district_label(d)} {n}" for d, n in report.by_district[:8])
+               or t("report.none")),
              t("report.line.rates", accepted=percent(report.accepted_on_time),
                proposed=percent(report.proposed_on_time), satisfied=percent(report.satisfied),
                visited=report.coverage[0], schools=report.coverage[1],
                coverage=percent(report.coverage))]
+    if report.merged:
+        lines.append(t("report.line.merged", merged=report.merged))
     return "\n".join(lines)
 
 
@@ -157,9 +175,9 @@ def chart_png(report: Report) -> bytes:
                           total=report.total))
         for axes, title, items in (
                 (figure.add_subplot(1, 2, 1), t("report.chart.by_category"),
-                 report.by_category),
+                 [(category_label(c), n) for c, n in report.by_category]),
                 (figure.add_subplot(1, 2, 2), t("report.chart.by_district"),
-                 report.by_district[:10])):
+                 [(district_label(d), n) for d, n in report.by_district[:10]])):
             names = [name for name, _ in items] or [t("report.none")]
             values = [n for _, n in items] or [0]
             bars = axes.barh(names[::-1], values[::-1], color="#3b6ea5")
@@ -192,8 +210,14 @@ def to_workbook(report: Report, rows: list[ExportRow], chart: bytes) -> bytes:
                        ("proposed", report.proposed_on_time),
                        ("satisfied", report.satisfied), ("coverage", report.coverage)):
         ws.append([t(f"report.rate.{key}"), percent(value), f"{value[0]}/{value[1]}"])
-    for heading, items in (("category", report.by_category), ("district", report.by_district),
-                           ("status", report.by_status), ("entity", report.top_entities)):
+    if report.merged:
+        ws.append([t("report.line.merged", merged=report.merged)])
+    tables: tuple[tuple[str, list[tuple[str, int]]], ...] = (
+        ("category", [(category_label(c), n) for c, n in report.by_category]),
+        ("district", [(district_label(d), n) for d, n in report.by_district]),
+        ("status", [(status_label(s), n) for s, n in report.by_status]),
+        ("entity", report.top_entities))
+    for heading, items in tables:
         ws.append([])
         ws.append([t(f"report.table.{heading}"), t("report.chart.cases")])
         ws.cell(ws.max_row, 1).font = bold

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.db import session_factory
 from storage.directory_store import SqlDirectoryStore
+from storage.readmodels import SqlCaseFacts
 from storage.repository import (
     CaseRepository,
     DirectoryCache,
@@ -23,6 +24,7 @@ class SqlUnitOfWork:
     """`async with uow:` opens a session; leaving without `commit()` rolls everything back."""
 
     cases: CaseRepository
+    case_facts: SqlCaseFacts
     directory: DirectoryRepository
     directory_store: SqlDirectoryStore
     invites: InviteRepository
@@ -46,6 +48,7 @@ class SqlUnitOfWork:
             await self._write_lock.acquire()
         self.session = self._sessions()
         self.cases = CaseRepository(self.session, self._id_cache)
+        self.case_facts = SqlCaseFacts(self.session)
         self.directory = DirectoryRepository(self.session, self._directory_cache)
         self.directory_store = SqlDirectoryStore(self.session)
         self.invites = InviteRepository(self.session)

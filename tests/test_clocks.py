@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.clocks import running_clock
+from bot.clocks import ClockDays, first_clocks, running_clock, service_clocks
 from bot.domain import Actor, Case, Disposition, Responsibility, Role, route
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -51,3 +51,42 @@ def test_decide_clock_for_staff() -> None:
     running = clock(case)
     assert running.name == "decide"
     assert running.due == datetime(2026, 11, 25, 12, 0, tzinfo=TZ)
+
+
+def test_first_clocks_move_the_propose_deadline_by_the_wait() -> None:
+    case = assigned(MON)
+    case.accept(SUP, MON + timedelta(hours=2))
+    case.request_info(SUP, "几年级？", MON + timedelta(hours=3))
+    case.add_information(PARENT, "三年级", MON + timedelta(days=3, hours=3))
+    case.propose(SUP, Disposition.FIXED, MON + timedelta(days=9), note="已调整")
+    first = first_clocks(case.events, TZ, ClockDays())
+    assert first.accept is not None and first.accept.met(MON) is True
+    assert first.propose is not None and first.propose.paused == timedelta(days=3)
+    assert first.propose.due == datetime(2026, 12, 3, 12, 0, tzinfo=TZ)
+    assert first.propose.met(MON + timedelta(days=30)) is True  # stopped in time stays met
+
+
+def test_a_paused_clock_is_late_only_if_it_ran_out_before_the_pause() -> None:
+    case = assigned(MON)
+    case.accept(SUP, MON)
+    case.request_info(SUP, "几年级？", MON + timedelta(hours=1))
+    paused = first_clocks(case.events, TZ, ClockDays()).propose
+    assert paused is not None and not paused.running
+    assert paused.met(MON + timedelta(days=30)) is None  # waiting for the parent, not late
+    late = assigned(MON)
+    late.accept(SUP, MON)
+    late.request_info(SUP, "几年级？", MON + timedelta(days=8))
+    clock = first_clocks(late.events, TZ, ClockDays()).propose
+    assert clock is not None and clock.met(MON + timedelta(days=30)) is False
+
+
+def test_a_hand_back_stops_the_clock_and_a_new_assignment_starts_another() -> None:
+    case = assigned(MON)
+    case.hand_back(SUP, "不是我负责的学校", MON + timedelta(hours=1))
+    case.assign(Actor(Role.STAFF, person_code="O01"), "S02", MON + timedelta(days=2))
+    clocks = service_clocks(case.events, TZ, ClockDays())
+    assert [(c.name, c.stopped) for c in clocks] == [
+        ("accept", MON + timedelta(hours=1)), ("accept", None)]
+    running = clock(case)
+    assert running is not None and running.started == MON + timedelta(days=2)
+    assert first_clocks(case.events, TZ, ClockDays()).accept == clocks[0]

@@ -372,8 +372,8 @@ async def exported_world(world: World) -> tuple[str, str, str]:
 async def test_export_xlsx_reads_back(world: World) -> None:
     on_time, late, triage = await exported_world(world)
     async with world.uow() as uow:
-        data = await export_cases(uow, date(2026, 11, 1), date(2026, 11, 30), "xlsx", tz=TZ,
-                                  now=world.clock.now())
+        data = await export_cases(uow.case_facts, date(2026, 11, 1), date(2026, 11, 30),
+                                  "xlsx", tz=TZ, now=world.clock.now())
     sheet = load_workbook(io.BytesIO(data)).active
     assert sheet is not None and sheet.freeze_panes == "A2"
     rows = list(sheet.iter_rows(values_only=True))
@@ -397,10 +397,10 @@ async def test_export_xlsx_reads_back(world: World) -> None:
 async def test_export_csv_has_bom_and_filters_by_local_day(world: World) -> None:
     on_time, late, triage = await exported_world(world)
     async with world.uow() as uow:
-        data = await export_cases(uow, date(2026, 11, 26), date(2026, 11, 26), "csv", tz=TZ,
-                                  now=world.clock.now())
-        empty = await export_cases(uow, date(2026, 11, 24), date(2026, 11, 25), "csv", tz=TZ,
-                                   now=world.clock.now())
+        data = await export_cases(uow.case_facts, date(2026, 11, 26), date(2026, 11, 26),
+                                  "csv", tz=TZ, now=world.clock.now())
+        empty = await export_cases(uow.case_facts, date(2026, 11, 24), date(2026, 11, 25),
+                                   "csv", tz=TZ, now=world.clock.now())
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert rows[0][0] == "案件编号" and [r[0] for r in rows[1:]] == [triage]
@@ -409,7 +409,7 @@ async def test_export_csv_has_bom_and_filters_by_local_day(world: World) -> None
     assert on_time and late
     with pytest.raises(ValueError):
         async with world.uow() as uow:
-            await export_cases(uow, date(2026, 11, 30), date(2026, 11, 1), "csv")
+            await export_cases(uow.case_facts, date(2026, 11, 30), date(2026, 11, 1), "csv")
 
 
 async def test_audit_rows_are_appended_not_rewritten(world: World) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
 
-from bot.domain import Disposition, DomainError, Rating
+from bot.domain import Disposition, DomainError, Rating, Status
 from bot.export import ExportRow
 from bot.messages import t
 from bot.reminders import report_due
@@ -31,15 +31,16 @@ CI = bool(os.environ.get("CI"))
 
 
 def row(category: str, district: str, entity: str, accepted: bool | None,
-        rating: str = "") -> ExportRow:
-    return ExportRow("SJ-2026-000001", datetime(2026, 12, 2, tzinfo=UTC),
-                     t(f"category.{category}"), entity, district, t("status.assigned"), "", "",
-                     None, None, None, None, accepted, None, rating)
+        rating: Rating | None = None, status: Status = Status.ASSIGNED,
+        merged_into: str | None = None) -> ExportRow:
+    return ExportRow("SJ-2026-000001", datetime(2026, 12, 2, tzinfo=UTC), category, entity,
+                     district, status, None, "", None, None, None, None, accepted, None, rating,
+                     merged_into, Status.ACCEPTED if merged_into else None)
 
 
-ROWS = [row("homework_burden", "城关镇", "城关第一小学", True, t("rating.satisfied")),
-        row("homework_burden", "城关镇", "城关第一小学", False, t("rating.basically_satisfied")),
-        row("fees_refund", "青溪镇", "启明星培训学校", None, t("rating.dissatisfied")),
+ROWS = [row("homework_burden", "城关镇", "城关第一小学", True, Rating.SATISFIED),
+        row("homework_burden", "城关镇", "城关第一小学", False, Rating.BASICALLY_SATISFIED),
+        row("fees_refund", "青溪镇", "启明星培训学校", None, Rating.DISSATISFIED),
         row("other", "城关镇", "", True)]
 
 
@@ -75,8 +76,9 @@ def test_when_a_report_falls_due(day: date, expected: str | None) -> None:
 def test_figures_count_the_period_rows() -> None:
     report = build_report(half_month(date(2026, 12, 10)), ROWS, (30, 40))
     assert report.total == 4
-    assert report.by_category[0] == ("作业负担", 2) and len(report.by_category) == 6
+    assert report.by_category[0] == ("homework_burden", 2) and len(report.by_category) == 6
     assert report.by_district == [("城关镇", 3), ("青溪镇", 1)]
+    assert report.by_status == [(Status.ASSIGNED, 4)] and report.merged == 0
     assert report.accepted_on_time == (2, 3)
     assert report.satisfied == (2, 3)
     assert report.top_entities[0] == ("城关第一小学", 2)
@@ -126,9 +128,57 @@ async def test_office_report_on_a_real_database(world: World) -> None:
     await cases.perform(PARENT, first, lambda c, a, now: c.rate(a, Rating.SATISFIED, now))
     report, workbook, chart = await office.report(STAFF, "half")
     assert report.period.start == date(2026, 11, 15) and report.total == 2
-    assert dict(report.by_category)["作业负担"] == 1 and dict(report.by_category)["收费退费"] == 1
+    assert dict(report.by_category)["homework_burden"] == 1
+    assert dict(report.by_category)["fees_refund"] == 1
     assert report.satisfied == (1, 1) and report.accepted_on_time == (1, 1)
     assert report.coverage == (0, 2)  # two schools with a supervisor, none visited yet
     assert chart.startswith(b"\x89PNG") and workbook.startswith(b"PK")
     with pytest.raises(DomainError):
         await office.report(SUP1, "quarter")  # staff only
+
+
+async def test_report_and_overdue_agree_on_a_case_that_waited_for_the_parent(
+        world: World) -> None:
+    cases, office, clock = world.cases, world.office, world.clock
+    start = clock.current  # Monday 23 November, 10:00 in Shanghai
+    waited = (await cases.file_tip(tip())).reference
+    late = (await cases.file_tip(tip(text="四年级作业太多，每天写到十点"))).reference
+    for reference in (waited, late):
+        await cases.perform(SUP1, reference, lambda c, a, now: c.accept(a, now))
+    clock.current = start + timedelta(hours=1)
+    for reference in (waited, late):
+        await cases.perform(SUP1, reference, lambda c, a, now: c.request_info(
+            a, "几年级几班？", now))
+    clock.current = start + timedelta(days=1, hours=1)  # `late` is answered after a day
+    await cases.perform(PARENT, late, lambda c, a, now: c.add_information(a, "四年级二班", now))
+    clock.current = start + timedelta(days=4, hours=1)  # `waited` after four days
+    await cases.perform(PARENT, waited, lambda c, a, now: c.add_information(a, "三年级", now))
+    # Wednesday 2 December: past the five working days, within them plus the wait for `waited`.
+    clock.current = start + timedelta(days=9)
+    overdue = {item.case.reference: item.clock for item in await office.overdue(STAFF)}
+    assert overdue == {late: "propose"}
+    await cases.perform(SUP1, waited, lambda c, a, now: c.propose(
+        a, Disposition.FIXED, now, note="已调整"))
+    report, _, _ = await office.report(STAFF, "quarter")
+    assert report.proposed_on_time == (1, 2)  # `waited` on time, `late` late
+    assert report.accepted_on_time == (2, 2)
+
+
+async def test_a_merged_tip_is_counted_once_under_the_case_it_joined(world: World) -> None:
+    target = (await world.cases.file_tip(tip())).reference
+    source = (await world.cases.file_tip(tip(text="城关一小三年级每天作业写到十一点",
+                                             reporter_user_id=PARENT + 1))).reference
+    await world.cases.perform(SUP1, target, lambda c, a, now: c.accept(a, now))
+    await world.office.merge(STAFF, source, target)
+    report, workbook, _ = await world.office.report(STAFF, "half")
+    assert report.total == 1 and report.merged == 1
+    assert report.by_status == [(Status.ACCEPTED, 1)]
+    assert dict(report.by_category)["homework_burden"] == 1
+    assert report.accepted_on_time == (1, 1)
+    assert "另有 1 条重复线索" in summary_text(report)
+    summary, cases = load_workbook(io.BytesIO(workbook)).worksheets
+    values = [c.value for r in summary.iter_rows() for c in r if c.value is not None]
+    accepted = t("status.accepted")
+    assert accepted in values and not any(str(v).startswith("合并办理（") for v in values)
+    status = [c.value for c in cases["F"]][1:]  # the case sheet still lists the merged tip
+    assert status == [accepted, t("export.merged_status", reference=target, status=accepted)]

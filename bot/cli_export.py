@@ -1,0 +1,95 @@
+"""`dudao export`: its arguments, a progress line on stderr, and writing the file."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from bot.export import default_file_name, export_cases, local_bounds
+from bot.facts import Progress
+from bot.messages import t
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(t("export.error.bad_date", value=text[:20])) from exc
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add --from/--to/--format/--out to the `dudao export` subparser (--config is the CLI's)."""
+    parser.add_argument("--from", dest="date_from", type=_iso_date, required=True,
+                        metavar="YYYY-MM-DD", help="first day (local time), inclusive")
+    parser.add_argument("--to", dest="date_to", type=_iso_date, required=True,
+                        metavar="YYYY-MM-DD", help="last day (local time), inclusive")
+    parser.add_argument("--format", dest="fmt", choices=("xlsx", "csv"), default="xlsx",
+                        help="file format (default xlsx)")
+    parser.add_argument("--out", metavar="FILE",
+                        help="output file (default dudao-cases-FROM_TO.FORMAT; - for stdout)")
+
+
+class ProgressLine:
+    """Progress on stderr: one updating line on a terminal, a line per batch otherwise."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+
+    def __call__(self, done: int, total: int) -> None:
+        text = t("export.progress", done=done, total=total)
+        if self.tty:
+            end = "\n" if done >= total else ""
+            self.stream.write("\r" + text + end)
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+async def _export(settings: Any, args: argparse.Namespace, progress: Progress) -> bytes:
+    from bot.bootstrap import build
+    from bot.services import reading
+
+    container = build(settings)
+    try:
+        rules = settings.time_rules
+        async with reading(container.uow) as uow:
+            return await export_cases(uow.case_facts, args.date_from, args.date_to, args.fmt,
+                                      tz=settings.tz, now=container.clock.now(),
+                                      accept_days=rules.accept_working_days,
+                                      propose_days=rules.propose_working_days,
+                                      progress=progress)
+    finally:
+        await container.close()
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """`dudao export`: write the cases of a date range to an XLSX or CSV file."""
+    from bot.bootstrap import migrate
+    from bot.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(getattr(args, "config", None))
+        local_bounds(args.date_from, args.date_to, settings.tz)
+    except (ConfigError, ValueError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    migrate(settings)
+    data = asyncio.run(_export(settings, args, ProgressLine(sys.stderr)))
+    target = args.out or default_file_name(args.date_from, args.date_to, args.fmt)
+    if target == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return 0
+    try:
+        Path(target).write_bytes(data)
+    except OSError as exc:
+        print(t("export.error.write", path=target, error=exc.strerror or str(exc)),
+              file=sys.stderr)
+        return 1
+    print(t("export.written", path=target, size=len(data)), file=sys.stderr)
+    return 0
