@@ -322,7 +322,7 @@ async def _export(settings: Any, args: argparse.Namespace, progress: Progress) -
                                       propose_days=rules.propose_working_days,
                                       progress=progress)
     finally:
-        await container.close()
+        await container.stop()
 
 
 def run_export(args: argparse.Namespace) -> int:
