@@ -111,3 +111,18 @@ def test_cli_commands_dispose_the_engine_even_when_they_fail(
     assert len(built) == 3
     for container, pool in built:
         assert container.engine.pool is not pool
+
+
+async def test_a_refused_command_menu_does_not_keep_the_bot_offline(
+        db_url: str, shipped_classifier: object, caplog: pytest.LogCaptureFixture) -> None:
+    async with LocalBotApi() as api:
+        api.fail_next("setMyCommands", error_code=400, description="Bad Request: no menu")
+        container = build(run_settings(api, db_url, "polling"), classifier=shipped_classifier)
+        stop = asyncio.Event()
+        running = asyncio.create_task(run_bot(container, stop))
+        parent = api.user(5002, first_name="家长")
+        await parent.send_text("/start")
+        assert (await parent.wait_for_message(timeout=15)).text
+        stop.set()
+        await asyncio.wait_for(running, 30)
+    assert "could not set the command menu" in caplog.text
