@@ -128,14 +128,11 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
 
 
 @asynccontextmanager
-async def open_container(settings: Settings, *, start: bool = False,
-                         **options: Any) -> AsyncIterator[Container]:
-    """Migrate, build (and with `start`, start) a container; always stop it on the way out."""
+async def open_container(settings: Settings, **options: Any) -> AsyncIterator[Container]:
+    """Migrate and build a container for a command; always stop it (engine disposed) after."""
     await asyncio.to_thread(migrate, settings)
     container = build(settings, **options)
     try:
-        if start:
-            await container.start()
         yield container
     finally:
         await container.stop()

@@ -180,20 +180,23 @@ async def _poll(app: AnyApplication, stop: asyncio.Event) -> None:
         async with app:
             await _post_init(app)
             await app.start()
-            assert app.updater is not None
-            await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES,
+            updater = app.updater
+            assert updater is not None
+            try:
+                await updater.start_polling(allowed_updates=ALLOWED_UPDATES,
                                             drop_pending_updates=False)
-            print(t("cli.run.starting", mode="long polling"), flush=True)
-            await stop.wait()
-            await app.updater.stop()
-            await app.stop()
+                print(t("cli.run.starting", mode="long polling"), flush=True)
+                await stop.wait()
+            finally:
+                if updater.running:
+                    await updater.stop()
+                await app.stop()
     finally:
         await _post_shutdown(app)
 
 
 def telegram_lifecycle(app: AnyApplication) -> CleanupContext:
-    """An aiohttp cleanup context: the Application (and so the container) lives with the
-    web server, the webhook registered once it is ready."""
+    """An aiohttp cleanup context: the Application and its container live with the server."""
     tg = _container(app).settings.telegram
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
