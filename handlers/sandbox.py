@@ -61,8 +61,9 @@ class Sandbox:
     """One terminal session: who you are now and what you read last."""
 
     def __init__(self, api: LocalBotApi, container: Container, out: TextIO,
-                 files: Path = Path("var") / "sandbox") -> None:
+                 files: Path = Path("var") / "sandbox", quiet: float = 0.8) -> None:
         self.api = api
+        self.quiet = quiet  # seconds of silence that end the bot's answer
         self.container = container
         self.out = out
         self.files = files  # where photos and documents the bot sends are saved to open
@@ -72,11 +73,11 @@ class Sandbox:
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
-    async def show_replies(self, quiet: float = 0.8) -> None:
-        """Print bot messages until the bot has been silent for `quiet` seconds."""
+    async def show_replies(self) -> None:
+        """Print bot messages until the bot has been silent for `self.quiet` seconds."""
         while True:
             try:
-                message = await self.user.wait_for_message(timeout=quiet)
+                message = await self.user.wait_for_message(timeout=self.quiet)
             except TimeoutError:
                 return
             if message is None:
@@ -150,7 +151,7 @@ class Sandbox:
 
 async def run_sandbox(settings: Settings, classifier: Any,
                       read_line: Callable[[], str] = input, out: TextIO = sys.stdout,
-                      files: Path = Path("var") / "sandbox") -> int:
+                      files: Path = Path("var") / "sandbox", quiet: float = 0.8) -> int:
     """Start the bot against a local Bot API server and chat in the terminal."""
     async with LocalBotApi() as api:
         local = settings.model_copy(update={"telegram": settings.telegram.model_copy(update={
@@ -159,7 +160,7 @@ async def run_sandbox(settings: Settings, classifier: Any,
         container = build(local, classifier=classifier)
         # polling() runs the app's post_init/post_shutdown: the container's start/stop.
         async with polling(build_application(container), timeout=1):
-            session = Sandbox(api, container, out, files)
+            session = Sandbox(api, container, out, files, quiet)
             session.say(t("sandbox.intro"))
             while True:
                 try:

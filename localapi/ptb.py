@@ -28,8 +28,8 @@ async def polling(app: AnyApplication, *, timeout: int = 10,
                   **polling_options: Any) -> AsyncIterator[AnyApplication]:
     """Run `app` with long polling for the duration of the block, then shut it down.
 
-    Like `Application.run_polling`, it calls the app's `post_init` after initialising and
-    its `post_shutdown` after shutting down.
+    Like `Application.run_polling`, it calls the app's `post_init` after initialising, its
+    `post_stop` after stopping and its `post_shutdown` after shutting down.
     """
     try:
         async with app:
@@ -44,6 +44,8 @@ async def polling(app: AnyApplication, *, timeout: int = 10,
             finally:
                 await app.updater.stop()
                 await app.stop()
+                if app.post_stop is not None:
+                    await app.post_stop(app)
     finally:  # also when the block or a start-up step failed, as run_polling does
         if app.post_shutdown is not None:
             await app.post_shutdown(app)

@@ -88,6 +88,11 @@ async def _post_init(app: AnyApplication) -> None:
     await container.start()
 
 
+async def _post_stop(app: AnyApplication) -> None:
+    """Let a delivery pass in progress finish while the bot can still send."""
+    await _container(app).delivery.stop()
+
+
 async def _post_shutdown(app: AnyApplication) -> None:
     """Stop the container (what is queued stays in the outbox for the next start)."""
     await _container(app).stop()
@@ -116,6 +121,7 @@ def build_application(container: Container, *, with_updater: bool = True,
                .context_types(ContextTypes(context=DudaoContext))
                .concurrent_updates(PerChatUpdateProcessor())
                .post_init(_post_init)
+               .post_stop(_post_stop)
                .post_shutdown(_post_shutdown))
     if rate_limiter:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=2))  # type: ignore[arg-type]
@@ -191,6 +197,7 @@ async def _poll(app: AnyApplication, stop: asyncio.Event) -> None:
                 if updater.running:
                     await updater.stop()
                 await app.stop()
+                await _post_stop(app)
     finally:
         await _post_shutdown(app)
 
@@ -210,6 +217,7 @@ def telegram_lifecycle(app: AnyApplication) -> CleanupContext:
                     yield
                 finally:
                     await app.stop()
+                    await _post_stop(app)
         finally:
             await _post_shutdown(app)
 
