@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_echo_localapi import LoadResult, echo_app, run_load
-from bot.bootstrap import migrate
+from bot.bootstrap import build, migrate
 from bot.config import Settings
 from bot.directory import import_directory, read_directory_files
-from handlers.telegram.app import PerChatUpdateProcessor, build_application, make_services
+from handlers.telegram.app import PerChatUpdateProcessor, build_application
 from localapi import FakeUser, LocalBotApi
 from localapi.ptb import polling
 
@@ -98,16 +98,16 @@ async def run_dudao(users: int, tips: int, classifier: Any, workdir: Path,
     async with LocalBotApi() as api:
         settings = bench_settings(api.token, api.base_url, api.base_file_url, db)
         migrate(settings)
-        services = make_services(settings, classifier)
-        await import_directory(services.container.uow, read_directory_files(
+        container = build(settings, classifier=classifier)
+        await import_directory(container.uow, read_directory_files(
             sorted((ROOT / "data" / "directory").glob("*.csv"))))
         # No AIORateLimiter: we measure the pipeline, not Telegram's 30 msg/s ceiling.
-        app = build_application(services, rate_limiter=False)
-        async with polling(app, timeout=5):
+        app = build_application(container, rate_limiter=False)
+        async with polling(app, timeout=5):  # post_shutdown stops the container
             if notify:
                 for official in await greet_officials(api):
                     await official.wait_for_message(timeout=30)
-                await bind_officials(services.container)
+                await bind_officials(container)
             fakes = [api.user(500_000 + i, f"家长{i}") for i in range(users)]
 
             async def converse(user: FakeUser) -> list[float]:
@@ -121,7 +121,6 @@ async def run_dudao(users: int, tips: int, classifier: Any, workdir: Path,
             started = time.perf_counter()
             per_user = await asyncio.gather(*(converse(u) for u in fakes))
             elapsed = time.perf_counter() - started
-        await services.container.close()
     label = "dudao full pipeline" + (", supervisors notified" if notify else "")
     return LoadResult(label, users, tips, elapsed, [x for lat in per_user for x in lat])
 

@@ -23,24 +23,23 @@ async def main(kind: str, token: str, base_url: str, base_file_url: str, db: str
 
     from localapi.ptb import polling
 
-    services: Any = None
     if kind.startswith("dudao"):
         from bench.bench_pipeline import bench_settings, bind_officials
-        from bot.bootstrap import migrate
+        from bot.bootstrap import build, migrate
         from bot.directory import import_directory, read_directory_files
         from classifier import load
-        from handlers.telegram.app import build_application, make_services
+        from handlers.telegram.app import build_application
 
         settings = bench_settings(token, base_url, base_file_url, Path(db))
         migrate(settings)
         classifier = load()
         classifier.predict("预热")
-        services = make_services(settings, classifier)
-        await import_directory(services.container.uow, read_directory_files(
+        container = build(settings, classifier=classifier)
+        await import_directory(container.uow, read_directory_files(
             sorted((ROOT / "data" / "directory").glob("*.csv"))))
         if kind == "dudao-notify":
-            await bind_officials(services.container)
-        app = build_application(services, rate_limiter=False)
+            await bind_officials(container)
+        app = build_application(container, rate_limiter=False)
     else:
         builder = (Application.builder().token(token).base_url(base_url)
                    .base_file_url(base_file_url).concurrent_updates(False))
@@ -58,9 +57,7 @@ async def main(kind: str, token: str, base_url: str, base_file_url: str, db: str
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with polling(app, timeout=5):
         print("READY", flush=True)
-        await _profiled(stop.wait())
-    if services is not None:
-        await services.container.close()
+        await _profiled(stop.wait())  # post_shutdown stops dudao's container
 
 
 async def _profiled(waiting: Any) -> None:

@@ -1,19 +1,38 @@
-"""The composition root: settings in, wired services out. Nothing else builds engines."""
+"""The composition root: settings in, the whole wired container out, with a life cycle.
+
+`build` wires every service; `await container.start()` starts what runs (the entity
+resolver's directory, the reminder scheduler, outbox delivery when a sender is attached) and
+`await container.stop()` stops it and disposes the engine. Telegram's post_init/post_shutdown,
+the webhook server, the sandbox and the command line all call these same two.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
+from bot.intake import IntakeService
+from bot.office import OfficeRules, OfficeService
+from bot.outbox import DeliveryLoop, OutboxService, Sender
 from bot.reminders import ReminderService
 from bot.services import CaseService, Clock, InviteService, Rules, SystemClock
+from bot.supervision import SupervisionRules, SupervisionService
+from bot.timerules import QuietHours
+from scheduler.jobs import ReminderScheduler
 from storage.db import create_async_db_engine
 from storage.migrate import upgrade
 from storage.uow import UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+DEFAULT_THRESHOLD = 0.5
 
 
 @dataclass
@@ -21,14 +40,40 @@ class Container:
     settings: Settings
     engine: AsyncEngine
     clock: Clock
+    uow: UnitOfWorkFactory
     cases: CaseService
     invites: InviteService
-    uow: UnitOfWorkFactory
+    office: OfficeService
+    supervision: SupervisionService
     reminders: ReminderService
-    # Called after any commit that queued messages (the Telegram deliverer registers here).
-    outbox_listeners: list[Callable[[], None]] = field(default_factory=list)
+    outbox: OutboxService
+    delivery: DeliveryLoop
+    intake: IntakeService | None = None  # None where no classifier is loaded (most CLI)
+    scheduler: ReminderScheduler | None = None  # None when the interval is 0
 
-    async def close(self) -> None:
+    def attach_sender(self, sender: Sender) -> None:
+        """Give delivery its transport (Telegram's bot exists only once its app is built)."""
+        self.outbox.sender = sender
+
+    def wake_delivery(self) -> None:
+        """Send what was just queued now rather than at the next tick."""
+        self.delivery.wake()
+
+    async def start(self) -> None:
+        """Start what runs: directory in the resolver, reminders, delivery (with a sender)."""
+        if self.intake is not None:
+            count = await self.intake.load_directory(self.uow())
+            log.info("entity resolver loaded %d directory entries", count)
+        if self.scheduler is not None:
+            self.scheduler.start()
+        if self.outbox.sender is not None:
+            self.delivery.start()
+
+    async def stop(self) -> None:
+        """Stop delivery and reminders (what is queued is sent on the next start); dispose."""
+        await self.delivery.stop()
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
         await self.engine.dispose()
 
 
@@ -37,29 +82,60 @@ def migrate(settings: Settings) -> None:
     upgrade(settings.database.url)
 
 
-def build(settings: Settings, *, clock: Clock | None = None, threshold: float = 0.5) -> Container:
-    """Wire engine, unit of work and services for `settings`."""
+def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = None,
+          sender: Sender | None = None) -> Container:
+    """Wire engine, unit of work, every service and the scheduler for `settings`.
+
+    `classifier` (a loaded model) enables intake; `sender` enables outbox delivery.
+    """
     engine = create_async_db_engine(settings.database.url)
     clock = clock or SystemClock(settings.tz)
+    delivery: DeliveryLoop | None = None
 
-    listeners: list[Callable[[], None]] = []
+    def wake() -> None:  # called by every commit that queued messages
+        if delivery is not None:
+            delivery.wake()
 
-    def notify_listeners() -> None:
-        for listener in listeners:
-            listener()
+    uow = UnitOfWorkFactory(engine, on_outbox=wake)
+    threshold = settings.classifier.threshold
+    if threshold is None:
+        threshold = float(classifier.threshold) if classifier is not None else DEFAULT_THRESHOLD
+    time_rules, case_rules = settings.time_rules, settings.cases
+    cases = CaseService(uow, clock, Rules(
+        reference_prefix=case_rules.reference_prefix, tips_per_hour=case_rules.tips_per_hour,
+        accept_working_days=time_rules.accept_working_days, threshold=threshold))
+    office = OfficeService(uow, clock, cases, OfficeRules(
+        tz=settings.tz, duplicate_window_days=case_rules.duplicate_window_days,
+        accept_working_days=time_rules.accept_working_days,
+        propose_working_days=time_rules.propose_working_days,
+        decide_working_days=time_rules.decide_working_days))
+    supervision = SupervisionService(uow, clock, cases, SupervisionRules(
+        tz=settings.tz, accept_working_days=time_rules.accept_working_days,
+        propose_working_days=time_rules.propose_working_days,
+        rectify_default_days=time_rules.rectify_default_days,
+        duplicate_window_days=case_rules.duplicate_window_days))
+    reminders = ReminderService(uow, cases, time_rules, settings.tz)
+    outbox = OutboxService(uow, clock, QuietHours(time_rules.quiet_start, time_rules.quiet_end),
+                           settings.tz, sender)
+    delivery = DeliveryLoop(outbox)
+    interval = settings.scheduler.interval_seconds
+    return Container(
+        settings=settings, engine=engine, clock=clock, uow=uow, cases=cases,
+        invites=InviteService(uow, clock), office=office, supervision=supervision,
+        reminders=reminders, outbox=outbox, delivery=delivery,
+        intake=IntakeService(classifier) if classifier is not None else None,
+        scheduler=ReminderScheduler(reminders, interval) if interval > 0 else None)
 
-    uow = UnitOfWorkFactory(engine, on_outbox=notify_listeners)
 
-    rules = Rules(reference_prefix=settings.cases.reference_prefix,
-                  tips_per_hour=settings.cases.tips_per_hour,
-                  accept_working_days=settings.time_rules.accept_working_days,
-                  threshold=settings.classifier.threshold
-                  if settings.classifier.threshold is not None else threshold)
-    cases = CaseService(uow, clock, rules)
-    return Container(settings=settings, engine=engine, clock=clock, cases=cases,
-                     invites=InviteService(uow, clock), uow=uow,
-                     reminders=ReminderService(uow, cases, settings.time_rules, settings.tz),
-                     outbox_listeners=listeners)
+@asynccontextmanager
+async def open_container(settings: Settings, **options: Any) -> AsyncIterator[Container]:
+    """Migrate and build a container for a command; always stop it (engine disposed) after."""
+    await asyncio.to_thread(migrate, settings)
+    container = build(settings, **options)
+    try:
+        yield container
+    finally:
+        await container.stop()
 
 
 def directory_files(paths: list[str]) -> list[Path]:

@@ -37,7 +37,7 @@ def _safe_url(url: str) -> str:
 
 
 async def _import(settings: Settings, paths: list[str]) -> int:
-    from bot.bootstrap import build, directory_files
+    from bot.bootstrap import directory_files, open_container
     from bot.directory import (
         DirectoryFileError,
         DirectoryImportError,
@@ -56,15 +56,13 @@ async def _import(settings: Settings, paths: list[str]) -> int:
         print(t("dirimport.nothing_changed"), file=sys.stderr)
         print(str(exc), file=sys.stderr)
         return 1
-    container = build(settings)
     try:
-        report = await import_directory(container.uow, data)
+        async with open_container(settings) as container:
+            report = await import_directory(container.uow, data)
     except DirectoryImportError as exc:
         print(t("dirimport.nothing_changed"), file=sys.stderr)
         print("\n".join(exc.problems), file=sys.stderr)
         return 1
-    finally:
-        await container.close()
     print(t("dirimport.done"))
     for line in report.lines():
         print("  " + line)
@@ -72,57 +70,42 @@ async def _import(settings: Settings, paths: list[str]) -> int:
 
 
 def cmd_directory_import(args: argparse.Namespace) -> int:
-    from bot.bootstrap import migrate
-
-    settings = _settings(args)
-    migrate(settings)
-    return asyncio.run(_import(settings, args.files))
+    return asyncio.run(_import(_settings(args), args.files))
 
 
 async def _invite(settings: Settings, code: str, role: str, hours: int) -> int:
-    from bot.bootstrap import build
+    from bot.bootstrap import open_container
     from bot.domain import DomainError
     from bot.messages import explain
 
-    container = build(settings)
     try:
-        invite, expires = await container.invites.issue(code, role, hours)
+        async with open_container(settings) as container:
+            invite, expires = await container.invites.issue(code, role, hours)
     except DomainError as exc:
         print(explain(exc.key, exc.params), file=sys.stderr)
         return 1
-    finally:
-        await container.close()
     local = expires.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
     print(t("cli.invite.issued", code=invite, expires=local, person=code))
     return 0
 
 
 def cmd_invite(args: argparse.Namespace) -> int:
-    from bot.bootstrap import migrate
-
     settings = _settings(args)
-    migrate(settings)
     role, code = ("staff", args.staff) if args.staff else ("supervisor", args.supervisor)
     return asyncio.run(_invite(settings, code, role, args.hours))
 
 
 async def _corrections(settings: Settings) -> list[tuple[str, str]]:
-    from bot.bootstrap import build
+    from bot.bootstrap import open_container
 
-    container = build(settings)
-    try:
-        async with container.uow() as uow:
-            return await uow.cases.corrections()
-    finally:
-        await container.close()
+    async with open_container(settings) as container, container.uow.read() as uow:
+        return await uow.cases.corrections()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from bot.bootstrap import migrate
     from bot.cli_classifier import run_train
 
     settings = _settings(args)
-    migrate(settings)
     extra = asyncio.run(_corrections(settings))
     print(t("cli.train.corrections", count=len(extra)), flush=True)
     return run_train(args, extra_examples=extra)

@@ -51,25 +51,19 @@ class ProgressLine:
 
 
 async def _export(settings: Any, args: argparse.Namespace, progress: Progress) -> bytes:
-    from bot.bootstrap import build
-    from bot.services import reading
+    from bot.bootstrap import open_container
 
-    container = build(settings)
-    try:
+    async with open_container(settings) as container, container.uow.read() as uow:
         rules = settings.time_rules
-        async with reading(container.uow) as uow:
-            return await export_cases(uow.case_facts, args.date_from, args.date_to, args.fmt,
-                                      tz=settings.tz, now=container.clock.now(),
-                                      accept_days=rules.accept_working_days,
-                                      propose_days=rules.propose_working_days,
-                                      progress=progress)
-    finally:
-        await container.close()
+        return await export_cases(uow.case_facts, args.date_from, args.date_to, args.fmt,
+                                  tz=settings.tz, now=container.clock.now(),
+                                  accept_days=rules.accept_working_days,
+                                  propose_days=rules.propose_working_days,
+                                  progress=progress)
 
 
 def run_export(args: argparse.Namespace) -> int:
     """`dudao export`: write the cases of a date range to an XLSX or CSV file."""
-    from bot.bootstrap import migrate
     from bot.config import ConfigError, load_settings
 
     try:
@@ -78,7 +72,6 @@ def run_export(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    migrate(settings)
     data = asyncio.run(_export(settings, args, ProgressLine(sys.stderr)))
     target = args.out or default_file_name(args.date_from, args.date_to, args.fmt)
     if target == "-":

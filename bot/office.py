@@ -440,17 +440,6 @@ class OfficeService:
         return person
 
 
-def office_for(container: Any) -> OfficeService:
-    """Wire the office service from the composition root's container."""
-    settings = container.settings
-    rules = settings.time_rules
-    return OfficeService(container.uow, container.clock, container.cases, OfficeRules(
-        tz=settings.tz, duplicate_window_days=settings.cases.duplicate_window_days,
-        accept_working_days=rules.accept_working_days,
-        propose_working_days=rules.propose_working_days,
-        decide_working_days=rules.decide_working_days))
-
-
 async def _load_pair(uow: SqlUnitOfWork, first: str, second: str, *,
                      lock: bool) -> tuple[Case, Case]:
     """Two cases by reference (the same object if both name one case)."""

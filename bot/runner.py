@@ -6,42 +6,31 @@ import asyncio
 import logging
 import sys
 
-from sqlalchemy import func, select
-
-from bot.bootstrap import build, directory_files, migrate
+from bot.bootstrap import directory_files, open_container
 from bot.config import Settings
 from bot.messages import t
-from storage.models import Institution, Person, School
 
 log = logging.getLogger(__name__)
 
 
 async def import_configured_directory(settings: Settings) -> tuple[int, int, int]:
-    """Import the configured directory files (idempotent upsert) and count what is there."""
+    """Migrate, import the configured directory files (idempotent upsert), count them."""
     from bot.directory import import_directory, read_directory_files
 
-    container = build(settings)
-    try:
+    async with open_container(settings) as container:
         files = directory_files(settings.directory.import_on_start)
         if files:
             report = await import_directory(container.uow, read_directory_files(files))
             for line in report.lines():
                 log.info("directory: %s", line)
-        async with container.uow() as uow:
-            counts = []
-            for model in (School, Institution, Person):
-                counts.append(int((await uow.session.execute(
-                    select(func.count()).select_from(model))).scalar_one()))
-        return counts[0], counts[1], counts[2]
-    finally:
-        await container.close()
+        async with container.uow.read() as uow:
+            return await uow.directory.counts()
 
 
 def prepare(settings: Settings) -> object:
     """Migrate, import the configured directory, load the model, and report what is ready."""
     from classifier import load
 
-    migrate(settings)
     schools, institutions, people = asyncio.run(import_configured_directory(settings))
     classifier = load(settings.classifier.model_path or None)
     threshold = settings.classifier.threshold

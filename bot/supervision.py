@@ -304,15 +304,3 @@ def _assigned_at(case: Case) -> datetime:
     """When the case last reached its current supervisor."""
     return next((e.at for e in reversed(case.events) if e.action in _ASSIGNING),
                 case.created_at)
-
-
-def supervision_for(container: Any) -> SupervisionService:
-    """Wire the supervision service from the composition root's container."""
-    rules = container.settings.time_rules
-    return SupervisionService(
-        container.uow, container.clock, container.cases,
-        SupervisionRules(tz=container.settings.tz,
-                         accept_working_days=rules.accept_working_days,
-                         propose_working_days=rules.propose_working_days,
-                         rectify_default_days=rules.rectify_default_days,
-                         duplicate_window_days=container.settings.cases.duplicate_window_days))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +19,7 @@ APP_KEY: web.AppKey[Application[Any, Any, Any, Any, Any, Any]] = web.AppKey("ptb
 SECRET_KEY: web.AppKey[str] = web.AppKey("webhook_secret")
 HealthCheck = Callable[[], Awaitable[Health]]
 HEALTH_KEY: web.AppKey[HealthCheck | None] = web.AppKey("health_check")
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 MAX_BODY = 1024 * 1024
 
 
@@ -53,8 +54,12 @@ async def health(request: web.Request) -> web.Response:
 
 
 def make_web_app(app: Application[Any, Any, Any, Any, Any, Any], secret: str,
-                 health_check: HealthCheck | None = None) -> web.Application:
+                 health_check: HealthCheck | None = None,
+                 lifecycle: CleanupContext | None = None) -> web.Application:
+    """The webhook and health routes; `lifecycle` starts and stops the bot with the server."""
     web_app = web.Application(client_max_size=MAX_BODY)
+    if lifecycle is not None:
+        web_app.cleanup_ctx.append(lifecycle)
     web_app[APP_KEY] = app
     web_app[SECRET_KEY] = secret
     web_app[HEALTH_KEY] = health_check

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot.bootstrap import Container, build
 from bot.config import Settings
 from bot.messages import t
-from handlers.telegram.app import build_application, make_services
+from handlers.telegram.app import build_application
 from localapi.client import FakeUser
 from localapi.ptb import polling
 from localapi.server import LocalBotApi
@@ -59,10 +60,11 @@ def numbered_buttons(message: Any) -> list[str]:
 class Sandbox:
     """One terminal session: who you are now and what you read last."""
 
-    def __init__(self, api: LocalBotApi, services: Any, out: TextIO,
-                 files: Path = Path("var") / "sandbox") -> None:
+    def __init__(self, api: LocalBotApi, container: Container, out: TextIO,
+                 files: Path = Path("var") / "sandbox", quiet: float = 0.8) -> None:
         self.api = api
-        self.services = services
+        self.quiet = quiet  # seconds of silence that end the bot's answer
+        self.container = container
         self.out = out
         self.files = files  # where photos and documents the bot sends are saved to open
         self.user: FakeUser = api.user(PARENT_ID, first_name="体验家长")
@@ -71,11 +73,11 @@ class Sandbox:
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
-    async def show_replies(self, quiet: float = 0.8) -> None:
-        """Print bot messages until the bot has been silent for `quiet` seconds."""
+    async def show_replies(self) -> None:
+        """Print bot messages until the bot has been silent for `self.quiet` seconds."""
         while True:
             try:
-                message = await self.user.wait_for_message(timeout=quiet)
+                message = await self.user.wait_for_message(timeout=self.quiet)
             except TimeoutError:
                 return
             if message is None:
@@ -105,7 +107,7 @@ class Sandbox:
         assert code
         user_id = OFFICIAL_IDS[role] + zlib.crc32(code.encode()) % 1000
         self.user = self.api.user(user_id, first_name=code)
-        invite, _ = await self.services.container.invites.issue(code, role)
+        invite, _ = await self.container.invites.issue(code, role)
         self.say(t("sandbox.now_official", code=code))
         await self.user.send_text(f"/bind {invite}")
 
@@ -149,25 +151,22 @@ class Sandbox:
 
 async def run_sandbox(settings: Settings, classifier: Any,
                       read_line: Callable[[], str] = input, out: TextIO = sys.stdout,
-                      files: Path = Path("var") / "sandbox") -> int:
+                      files: Path = Path("var") / "sandbox", quiet: float = 0.8) -> int:
     """Start the bot against a local Bot API server and chat in the terminal."""
     async with LocalBotApi() as api:
         local = settings.model_copy(update={"telegram": settings.telegram.model_copy(update={
             "token": api.token, "base_url": api.base_url, "base_file_url": api.base_file_url,
             "mode": "polling"})})
-        services = make_services(local, classifier)
-        app = build_application(services)
-        try:
-            async with polling(app, timeout=1):
-                session = Sandbox(api, services, out, files)
-                session.say(t("sandbox.intro"))
-                while True:
-                    try:
-                        line = await asyncio.to_thread(read_line)
-                    except EOFError:
-                        break
-                    if not await session.handle(line):
-                        break
-        finally:
-            await services.container.close()
+        container = build(local, classifier=classifier)
+        # polling() runs the app's post_init/post_shutdown: the container's start/stop.
+        async with polling(build_application(container), timeout=1):
+            session = Sandbox(api, container, out, files, quiet)
+            session.say(t("sandbox.intro"))
+            while True:
+                try:
+                    line = await asyncio.to_thread(read_line)
+                except EOFError:
+                    break
+                if not await session.handle(line):
+                    break
     return 0

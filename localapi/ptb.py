@@ -28,19 +28,24 @@ async def polling(app: AnyApplication, *, timeout: int = 10,
                   **polling_options: Any) -> AsyncIterator[AnyApplication]:
     """Run `app` with long polling for the duration of the block, then shut it down.
 
-    Like `Application.run_polling`, it calls the app's `post_init` after initialising and
-    its `post_shutdown` after shutting down.
+    Like `Application.run_polling`, it calls the app's `post_init` after initialising, its
+    `post_stop` after stopping and its `post_shutdown` after shutting down.
     """
-    async with app:
-        if app.post_init is not None:
-            await app.post_init(app)
-        await app.start()
-        assert app.updater is not None, "build the application with an updater"
-        await app.updater.start_polling(poll_interval=0.0, timeout=timeout, **polling_options)
-        try:
-            yield app
-        finally:
-            await app.updater.stop()
-            await app.stop()
-    if app.post_shutdown is not None:
-        await app.post_shutdown(app)
+    try:
+        async with app:
+            if app.post_init is not None:
+                await app.post_init(app)
+            await app.start()
+            assert app.updater is not None, "build the application with an updater"
+            await app.updater.start_polling(poll_interval=0.0, timeout=timeout,
+                                            **polling_options)
+            try:
+                yield app
+            finally:
+                await app.updater.stop()
+                await app.stop()
+                if app.post_stop is not None:
+                    await app.post_stop(app)
+    finally:  # also when the block or a start-up step failed, as run_polling does
+        if app.post_shutdown is not None:
+            await app.post_shutdown(app)

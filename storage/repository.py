@@ -399,6 +399,14 @@ class DirectoryRepository:
         self.session = session
         self.cache = cache or DirectoryCache(ttl=0)
 
+    async def counts(self) -> tuple[int, int, int]:
+        """How many schools, institutions and people the directory holds."""
+        found = []
+        for model in (School, Institution, Person):
+            found.append(int((await self.session.execute(
+                select(func.count()).select_from(model))).scalar_one()))
+        return found[0], found[1], found[2]
+
     async def person(self, code: str) -> PersonInfo | None:
         hit, value = self.cache.get(("person", code))
         if hit:

@@ -19,7 +19,6 @@ from typing import Any
 from bot.bootstrap import Container, build
 from bot.config import Settings
 from bot.directory import import_directory, read_directory_files
-from bot.intake import IntakeService
 from handlers.telegram.app import build_application
 from handlers.telegram.context import BotServices
 from localapi.client import FakeUser
@@ -56,7 +55,7 @@ class Dudao:
 
     async def deliver(self) -> int:
         """Send everything queued in the outbox now (the job also runs every second)."""
-        return int(await self.app.bot_data["delivery"].run_once(wait=True))
+        return await self.container.outbox.run_once(wait=True)
 
     async def bind(self, user: FakeUser, person_code: str, role: str = "supervisor") -> None:
         """Bind `user` to a directory person the way a real one does: /bind CODE."""
@@ -84,15 +83,16 @@ async def running_dudao(db_url: str, classifier: Any,
                             **{"scheduler": {"interval_seconds": 0}, **settings_overrides})
         # Monday 10:00 in Shanghai: working hours, outside quiet hours.
         clock = MovableClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC).astimezone(settings.tz))
-        container = build(settings, clock=clock, threshold=float(classifier.threshold))
-        await import_directory(container.uow, read_directory_files(sorted(SAMPLE.glob("*.csv"))))
-        services = BotServices(container=container, intake=IntakeService(classifier))
-        app = build_application(services)
+        container = build(settings, clock=clock, classifier=classifier)
         try:
-            async with polling(app, timeout=1):
-                yield Dudao(api, container, services, app, clock)
-        finally:
-            await container.close()
+            await import_directory(container.uow,
+                                   read_directory_files(sorted(SAMPLE.glob("*.csv"))))
+        except BaseException:
+            await container.stop()
+            raise
+        app = build_application(container)
+        async with polling(app, timeout=1):  # post_init/post_shutdown: start/stop
+            yield Dudao(api, container, app.bot_data["services"], app, clock)
 
 
 async def settle(seconds: float = 0.2) -> None:

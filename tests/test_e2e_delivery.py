@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from handlers.telegram.delivery import OutboxDelivery
+from bot.outbox import OutboxService
+from handlers.telegram.sender import TelegramSender
 from localapi import FakeUser
 from tests.e2e_support import Dudao
 from tests.test_e2e_parent import HOMEWORK, file_anonymously
@@ -75,7 +76,9 @@ async def test_two_delivery_instances_send_each_message_once(dudao: Dudao) -> No
         for i in range(20):
             await uow.outbox.enqueue(supervisor.id, "test", f"第{i}条提醒", dudao.clock.now())
         await uow.commit()
-    second = OutboxDelivery(dudao.container, dudao.app.bot)  # as if another process ran
+    first = dudao.container.outbox  # and a second one, as if another process ran
+    second = OutboxService(first.uow, first.clock, first.quiet, first.tz,
+                           TelegramSender(dudao.app.bot))
     await asyncio.gather(dudao.deliver(), second.run_once(wait=True), dudao.deliver(),
                          second.run_once(wait=True))
     await dudao.deliver()

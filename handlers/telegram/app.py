@@ -1,4 +1,4 @@
-"""The python-telegram-bot Application: handlers, outbox delivery, polling or webhook."""
+"""The python-telegram-bot Application: handlers, the container's life cycle, polling or webhook."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
+from aiohttp import web
 from telegram import BotCommand, Update
+from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -25,18 +27,18 @@ from telegram.ext import (
 
 from bot.bootstrap import Container, build
 from bot.config import Settings
-from bot.intake import IntakeService
 from bot.messages import t
 from bot.services import check_health
+from handlers.http import CleanupContext, make_web_app
 from handlers.telegram import office, parent, staff, supervisor
 from handlers.telegram.context import BotServices, DudaoContext
-from handlers.telegram.delivery import OutboxDelivery
 from handlers.telegram.flood import FloodGuard
 from handlers.telegram.flood import guard as flood_guard
+from handlers.telegram.sender import TelegramSender
 from handlers.telegram.transport import with_aiohttp
-from scheduler.jobs import ReminderScheduler
 
 log = logging.getLogger(__name__)
+AnyApplication = Application[Any, Any, Any, Any, Any, Any]
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
@@ -67,35 +69,33 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 
 
 COMMANDS = ("report", "mycases", "cancel", "privacy", "help")
+ALLOWED_UPDATES = ["message", "callback_query"]
 
 
-async def _post_init(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+def _container(app: AnyApplication) -> Container:
     services: BotServices = app.bot_data["services"]
-    await app.bot.set_my_commands([BotCommand(c, t(f"command.{c}")) for c in COMMANDS])
-    count = await services.intake.load_directory(services.container.uow())
-    log.info("entity resolver loaded %d directory entries", count)
-    delivery = OutboxDelivery(services.container, app.bot)
-    app.bot_data["delivery"] = delivery
-
-    async def deliver(_: object) -> None:
-        await delivery.run_once()
-
-    assert app.job_queue is not None
-    app.job_queue.run_repeating(deliver, interval=1.0, first=0.5, name="outbox")
-    services.wake_delivery = lambda: app.job_queue.run_once(deliver, 0)  # type: ignore[union-attr]
-    services.container.outbox_listeners.append(services.wake_delivery)
-    interval = services.settings.scheduler.interval_seconds
-    if interval > 0:
-        reminders = ReminderScheduler(services.container.reminders, interval)
-        reminders.start()
-        app.bot_data["scheduler"] = reminders
+    return services.container
 
 
-async def _post_shutdown(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """Stop the reminder scheduler (what it queued is in the outbox, sent on the next start)."""
-    reminders: ReminderScheduler | None = app.bot_data.pop("scheduler", None)
-    if reminders is not None:
-        reminders.shutdown()
+async def _post_init(app: AnyApplication) -> None:
+    """Publish the command menu, give delivery the bot, start the container."""
+    try:
+        await app.bot.set_my_commands([BotCommand(c, t(f"command.{c}")) for c in COMMANDS])
+    except TelegramError:  # a menu Telegram refused is no reason to stay offline
+        log.exception("could not set the command menu")
+    container = _container(app)
+    container.attach_sender(TelegramSender(app.bot))
+    await container.start()
+
+
+async def _post_stop(app: AnyApplication) -> None:
+    """Let a delivery pass in progress finish while the bot can still send."""
+    await _container(app).delivery.stop()
+
+
+async def _post_shutdown(app: AnyApplication) -> None:
+    """Stop the container (what is queued stays in the outbox for the next start)."""
+    await _container(app).stop()
 
 
 async def _on_error(update: object, context: DudaoContext) -> None:
@@ -112,23 +112,23 @@ async def _unknown_command(update: Update, context: DudaoContext) -> None:
         await update.effective_message.reply_text(t("parent.unknown_command"))
 
 
-def build_application(services: BotServices, *, with_updater: bool = True,
-                      rate_limiter: bool = True,
-                      ) -> Application[Any, Any, Any, Any, Any, Any]:
-    """Wire every handler into a python-telegram-bot Application for `services`."""
-    tg = services.settings.telegram
+def build_application(container: Container, *, with_updater: bool = True,
+                      rate_limiter: bool = True) -> AnyApplication:
+    """Wire every handler into a python-telegram-bot Application over `container`."""
+    tg = container.settings.telegram
     builder = (with_aiohttp(ApplicationBuilder().token(tg.token).base_url(tg.base_url)
                             .base_file_url(tg.base_file_url))
                .context_types(ContextTypes(context=DudaoContext))
                .concurrent_updates(PerChatUpdateProcessor())
                .post_init(_post_init)
+               .post_stop(_post_stop)
                .post_shutdown(_post_shutdown))
     if rate_limiter:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=2))  # type: ignore[arg-type]
     if not with_updater:
         builder = builder.updater(None)
     app = builder.build()
-    app.bot_data["services"] = services
+    app.bot_data["services"] = BotServices(container)
     app.bot_data["flood"] = FloodGuard(tg.updates_per_minute)
     app.add_handler(TypeHandler(Update, flood_guard), group=-1)  # before everything else
     private = filters.ChatType.PRIVATE
@@ -155,48 +155,85 @@ def build_application(services: BotServices, *, with_updater: bool = True,
     return app
 
 
-def make_services(settings: Settings, classifier: Any) -> BotServices:
-    container: Container = build(settings, threshold=float(classifier.threshold))
-    return BotServices(container=container, intake=IntakeService(classifier))
-
-
 def serve(settings: Settings, classifier: Any) -> int:
-    """Run until interrupted: long polling, or webhook served by aiohttp."""
-    services = make_services(settings, classifier)
-    app = build_application(services, with_updater=settings.telegram.mode == "polling")
-    allowed = ["message", "callback_query"]
-    if settings.telegram.mode == "polling":
-        print(t("cli.run.starting", mode="long polling"), flush=True)
-        app.run_polling(allowed_updates=allowed, drop_pending_updates=False)
-        return 0
-    asyncio.run(_serve_webhook(app, settings, allowed))
+    """Run until SIGINT/SIGTERM: long polling, or webhook served by aiohttp."""
+    asyncio.run(_serve_until_signal(build(settings, classifier=classifier)))
     return 0
 
 
-async def _serve_webhook(app: Application[Any, Any, Any, Any, Any, Any], settings: Settings,
-                         allowed: list[str]) -> None:
-    from aiohttp import web
+async def _serve_until_signal(container: Container) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await run_bot(container, stop)
 
-    from handlers.http import make_web_app
 
-    tg = settings.telegram
-    async with app:
-        await _post_init(app)  # run_webhook is not used (aiohttp serves), so call it here
-        await app.start()
-        await app.bot.set_webhook(tg.webhook_url, secret_token=tg.webhook_secret,
-                                  allowed_updates=allowed)
-        container = app.bot_data["services"].container
-        runner = web.AppRunner(make_web_app(
-            app, tg.webhook_secret, lambda: check_health(container.uow, container.clock)))
-        await runner.setup()
+async def run_bot(container: Container, stop: asyncio.Event) -> None:
+    """Serve Telegram with `container` until `stop` is set; the container is stopped after."""
+    tg = container.settings.telegram
+    app = build_application(container, with_updater=tg.mode == "polling")
+    if tg.mode == "polling":
+        await _poll(app, stop)
+    else:
+        await _serve_webhook(app, stop)
+
+
+async def _poll(app: AnyApplication, stop: asyncio.Event) -> None:
+    """What `Application.run_polling` does, ending on `stop` instead of its own signals."""
+    try:
+        async with app:
+            await _post_init(app)
+            await app.start()
+            updater = app.updater
+            assert updater is not None
+            try:
+                await updater.start_polling(allowed_updates=ALLOWED_UPDATES,
+                                            drop_pending_updates=False)
+                print(t("cli.run.starting", mode="long polling"), flush=True)
+                await stop.wait()
+            finally:
+                if updater.running:
+                    await updater.stop()
+                await app.stop()
+                await _post_stop(app)
+    finally:
+        await _post_shutdown(app)
+
+
+def telegram_lifecycle(app: AnyApplication) -> CleanupContext:
+    """An aiohttp cleanup context: the Application and its container live with the server."""
+    tg = _container(app).settings.telegram
+
+    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
+        try:
+            async with app:
+                await _post_init(app)
+                await app.start()
+                await app.bot.set_webhook(tg.webhook_url, secret_token=tg.webhook_secret,
+                                          allowed_updates=ALLOWED_UPDATES)
+                try:
+                    yield
+                finally:
+                    await app.stop()
+                    await _post_stop(app)
+        finally:
+            await _post_shutdown(app)
+
+    return lifecycle
+
+
+async def _serve_webhook(app: AnyApplication, stop: asyncio.Event) -> None:
+    container = _container(app)
+    tg = container.settings.telegram
+    runner = web.AppRunner(make_web_app(
+        app, tg.webhook_secret, lambda: check_health(container.uow, container.clock),
+        lifecycle=telegram_lifecycle(app)))
+    await runner.setup()
+    try:
         await web.TCPSite(runner, tg.listen_host, tg.listen_port).start()
         print(t("cli.run.starting", mode="webhook"), flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+    finally:
         await runner.cleanup()
-        await app.stop()
-        await _post_shutdown(app)

@@ -10,7 +10,9 @@ from telegram.ext import Application, CallbackContext, ExtBot
 from bot.bootstrap import Container
 from bot.config import Settings
 from bot.intake import IntakeService
+from bot.office import OfficeService
 from bot.services import CaseService
+from bot.supervision import SupervisionService
 
 
 @dataclass
@@ -24,11 +26,11 @@ class Draft:
     anonymous: bool = True
 
 
-@dataclass
+@dataclass(frozen=True)
 class BotServices:
+    """What handlers may call, all from the one container built by `bot.bootstrap`."""
+
     container: Container
-    intake: IntakeService
-    wake_delivery: Any = None  # set by the app: schedules an immediate outbox run
 
     @property
     def settings(self) -> Settings:
@@ -37,6 +39,24 @@ class BotServices:
     @property
     def cases(self) -> CaseService:
         return self.container.cases
+
+    @property
+    def office(self) -> OfficeService:
+        return self.container.office
+
+    @property
+    def supervision(self) -> SupervisionService:
+        return self.container.supervision
+
+    @property
+    def intake(self) -> IntakeService:
+        intake = self.container.intake
+        assert intake is not None, "the bot's container is built with a classifier"
+        return intake
+
+    def wake_delivery(self) -> None:
+        """Send the notifications a handler's service just queued without waiting."""
+        self.container.wake_delivery()
 
 
 class DudaoContext(CallbackContext[ExtBot[None], dict[str, Any], dict[str, Any],

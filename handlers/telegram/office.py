@@ -21,7 +21,7 @@ from telegram.ext import Application, BaseHandler, CallbackQueryHandler, Command
 from bot.domain import CATEGORIES, DomainError, InvalidInput, Status, parse_reference
 from bot.intake import normalise_text
 from bot.messages import explain, t
-from bot.office import OfficeService, office_for
+from bot.office import OfficeService
 from bot.reports import file_name, summary_text
 from handlers.telegram import views_office as views
 from handlers.telegram.context import DudaoContext
@@ -33,11 +33,7 @@ EXPORT_DEFAULT_DAYS = 30
 
 
 def _service(context: DudaoContext) -> OfficeService:
-    service = context.bot_data.get("office")
-    if service is None:
-        service = office_for(context.services.container)
-        context.bot_data["office"] = service
-    return service  # type: ignore[no-any-return]
+    return context.services.office
 
 
 def _user_id(update: Update) -> int:
@@ -77,8 +73,7 @@ async def _set_buttons(update: Update, markup: InlineKeyboardMarkup | None) -> N
 
 
 def _wake(context: DudaoContext) -> None:
-    if context.services.wake_delivery:
-        context.services.wake_delivery()
+    context.services.wake_delivery()
 
 
 # --- commands ---------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from bot.domain import Disposition, DomainError, InvalidInput
 from bot.intake import normalise_text
 from bot.messages import t
 from bot.services import EvidenceInput
-from bot.supervision import SupervisionService, supervision_for
+from bot.supervision import SupervisionService
 from handlers.telegram import views_supervisor as views
 from handlers.telegram.context import DudaoContext
 
@@ -59,12 +59,8 @@ def register(app: Any) -> None:
 
 
 def service(context: DudaoContext) -> SupervisionService:
-    """The supervision service, wired once per application from the container."""
-    found = context.bot_data.get("supervision")
-    if found is None:
-        found = supervision_for(context.services.container)
-        context.bot_data["supervision"] = found
-    return found  # type: ignore[no-any-return]
+    """The supervision service from the container."""
+    return context.services.supervision
 
 
 async def _reply(update: Update, reply: views.Reply) -> Message | None:
@@ -77,8 +73,7 @@ async def _reply(update: Update, reply: views.Reply) -> Message | None:
 
 def _wake(context: DudaoContext) -> None:
     """Send the notifications the service just queued (the parent, staff) without waiting."""
-    if context.services.wake_delivery:
-        context.services.wake_delivery()
+    context.services.wake_delivery()
 
 
 def _user_id(update: Update) -> int:
