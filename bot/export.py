@@ -310,12 +310,11 @@ class _ProgressLine:
 
 async def _export(settings: Any, args: argparse.Namespace, progress: Progress) -> bytes:
     from bot.bootstrap import build
-    from bot.services import reading
 
     container = build(settings)
     try:
         rules = settings.time_rules
-        async with reading(container.uow) as uow:
+        async with container.uow.read() as uow:
             return await export_cases(uow, args.date_from, args.date_to, args.fmt,
                                       tz=settings.tz, now=container.clock.now(),
                                       accept_days=rules.accept_working_days,

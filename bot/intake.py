@@ -10,7 +10,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from storage.uow import SqlUnitOfWork
+from bot.ports import UnitOfWork
 
 
 class PredictionLike(Protocol):
@@ -73,7 +73,7 @@ class IntakeService:
     def threshold(self) -> float:
         return float(self.classifier.threshold)
 
-    async def load_directory(self, uow: SqlUnitOfWork) -> int:
+    async def load_directory(self, uow: UnitOfWork) -> int:
         """(Re)build the entity resolver and tokenizer words from the directory."""
         from classifier.entities import Entity, EntityResolver
 

@@ -28,10 +28,9 @@ from bot.domain import (
     route,
 )
 from bot.messages import t
+from bot.ports import PersonInfo, UnitOfWork, UnitOfWorkFactory
 from bot.privacy import mask_personal_data
 from bot.timerules import add_working_days
-from storage.repository import PersonInfo
-from storage.uow import SqlUnitOfWork
 
 
 class Clock(Protocol):
@@ -44,9 +43,6 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(self.tz)
-
-
-UowFactory = Callable[[], SqlUnitOfWork]
 
 
 @dataclass(frozen=True)
@@ -97,7 +93,7 @@ class Rules:
     threshold: float = 0.5
 
 
-def reading(factory: UowFactory) -> SqlUnitOfWork:
+def reading(factory: UnitOfWorkFactory) -> UnitOfWork:
     """A read-only unit of work when the factory offers one (it never blocks writers)."""
     read = getattr(factory, "read", None)
     return read() if read is not None else factory()
@@ -158,7 +154,7 @@ class RecentFilings:
 class CaseService:
     """Filing tips and moving cases through their life."""
 
-    def __init__(self, uow: UowFactory, clock: Clock, rules: Rules,
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, rules: Rules,
                  recent: RecentFilings | None = None) -> None:
         self.uow = uow
         self.clock = clock
@@ -233,7 +229,7 @@ class CaseService:
             self._recent.add(filing.tip.reporter_user_id, filing.now)
         return results
 
-    async def _after_filing(self, uow: SqlUnitOfWork, case: Case, filing: _Filing) -> FiledTip:
+    async def _after_filing(self, uow: UnitOfWork, case: Case, filing: _Filing) -> FiledTip:
         """Queue who must hear about a new case; say who handles it and by when."""
         person, now = filing.person, filing.now
         handler_role = "triage"
@@ -286,7 +282,7 @@ class CaseService:
                                          size=item.size, added_by=actor.label, now=now)
             await uow.commit()
 
-    async def _tell_staff(self, uow: SqlUnitOfWork, key: str, now: datetime,
+    async def _tell_staff(self, uow: UnitOfWork, key: str, now: datetime,
                           **params: Any) -> None:
         reference = params.get("reference")
         markup = ({"buttons": [[[t("office.button.open", reference=reference),
@@ -307,7 +303,7 @@ class CaseService:
         return actor, case
 
     @staticmethod
-    async def _load_for(uow: SqlUnitOfWork, user_id: int, reference: str) -> tuple[Actor, Case]:
+    async def _load_for(uow: UnitOfWork, user_id: int, reference: str) -> tuple[Actor, Case]:
         """The actor and the case locked for change; absent and not-yours look the same."""
         actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
         case = await uow.cases.get_for_update(reference.strip().upper())
@@ -317,15 +313,13 @@ class CaseService:
         return actor, case
 
     async def perform(self, user_id: int, reference: str,
-                      action: Callable[[Case, Actor, datetime], Any]) -> Case:
+                      action: Callable[[Case, Actor, datetime], object]) -> Case:
         """Apply one domain action for this user; the domain checks role, assignment, status."""
         now = self.clock.now()
         async with self.uow() as uow:
             actor, case = await self._load_for(uow, user_id, reference)
             before = len(case.events)
-            result = action(case, actor, now)
-            if isinstance(result, tuple) and result and result[0] == "correction":
-                await uow.cases.add_correction(case, result[1], result[2], actor.label, now)
+            action(case, actor, now)
             await uow.cases.save(case)
             steps = [event.action for event in case.events[before:]]
             for step in steps:
@@ -357,7 +351,7 @@ class CaseService:
             await uow.commit()
         return True
 
-    async def _carry_to_followers(self, uow: SqlUnitOfWork, case: Case, actions: list[str],
+    async def _carry_to_followers(self, uow: UnitOfWork, case: Case, actions: list[str],
                                   now: datetime) -> None:
         """Parents whose tips were merged into this case hear what its parent hears, under
         their own reference; when it closes, their cases close with its outcome."""
@@ -376,7 +370,7 @@ class CaseService:
                     await uow.outbox.enqueue(follower.reporter_user_id, action, notice[0], now,
                                              markup=notice[1])
 
-    async def _notify(self, uow: SqlUnitOfWork, case: Case, action: str, now: datetime,
+    async def _notify(self, uow: UnitOfWork, case: Case, action: str, now: datetime,
                       assignee: PersonInfo | None = None) -> None:
         """Tell the people who should know about this step (texts and buttons as data)."""
         event = case.events[-1]
@@ -486,7 +480,7 @@ class InviteService:
 
     ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
 
-    def __init__(self, uow: UowFactory, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
         self.uow = uow
         self.clock = clock
 
@@ -537,7 +531,7 @@ class Health:
         return "degraded" if self.oldest_due_seconds > HEALTHY_OUTBOX_DELAY else "ok"
 
 
-async def check_health(uow: UowFactory, clock: Clock) -> Health:
+async def check_health(uow: UnitOfWorkFactory, clock: Clock) -> Health:
     """Read the outbox backlog (raises if the database cannot be reached)."""
     now = clock.now()
     async with reading(uow) as unit:
