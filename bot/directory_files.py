@@ -203,10 +203,6 @@ class Reference:
             self.source, "directory.error.unknown_supervisor", {"label": label, "code": self.code}
         )
 
-    def wrong_role_problem(self, actual: str) -> Problem:
-        """Describe this reference as naming a person of the wrong role (`actual`)."""
-        return _wrong_role(self.source, self.table, self.field, self.code, actual, self.role)
-
 
 def _wrong_role(
     source: str, table: TableName, field_name: str, code: str, actual: str, expected: str | None

@@ -256,7 +256,7 @@ class Case:
                    previous=previous)
 
     def recategorise(self, actor: Actor, category: str, now: datetime) -> str:
-        """Staff correct the category; returns the old one (stored for retraining)."""
+        """Staff correct the category; returns the old one (the event is a training example)."""
         self._require_staff(actor)
         if not self.is_open:
             raise InvalidTransition("case.error.closed", reference=self.reference)

@@ -13,13 +13,6 @@ from typing import Any, Protocol
 from bot.ports import UnitOfWork
 
 
-class PredictionLike(Protocol):
-    category: str
-    confidence: float
-    top_k: Any
-    model_version: str
-
-
 class TipClassifier(Protocol):
     threshold: float
 

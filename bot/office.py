@@ -492,14 +492,6 @@ async def _tell_merged(uow: UnitOfWork, source: Case, target: Case, now: datetim
                                      now)
 
 
-def entered_status_at(case: Case) -> datetime:
-    """When the case last moved into its current status (not counting same-status events)."""
-    for event in reversed(case.events):
-        if event.to_status is case.status and event.from_status is not case.status:
-            return event.at
-    return case.created_at
-
-
 def filed_guess(case: Case) -> tuple[str, float]:
     """The classifier's category and confidence when the tip was filed."""
     filed = _filed_event(case)

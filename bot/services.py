@@ -1,4 +1,5 @@
-"""Use cases: each method carries out one action end to end and is the only place that commits.
+"""Use cases: each method carries out one action end to end in one unit of work, and
+commits it (repositories never do).
 
 Handlers (Telegram, HTTP, CLI) and scheduled jobs call these; they never decide who may do
 what. Every case action identifies the actor from the Telegram user id on the server side,
@@ -13,7 +14,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -243,10 +244,6 @@ class CaseService:
             await self._tell_staff(uow, "notify.staff.triage", now, reference=case.reference,
                                    category=t(f"category.{case.category}"))
         return FiledTip(case.reference, case.category, case.status, handler_role, accept_due)
-
-    async def may_file(self, user_id: int) -> bool:
-        """Whether this parent is under the hourly limit of new tips."""
-        return (await self.filing_status(user_id))[1]
 
     async def filing_status(self, user_id: int) -> tuple[Actor, bool]:
         """Who this user is and whether they are under the hourly limit (usually no query)."""
@@ -538,7 +535,3 @@ async def check_health(uow: UnitOfWorkFactory, clock: Clock) -> Health:
         due, oldest = await unit.outbox.due_backlog(now)
     waited = (now - oldest).total_seconds() if oldest is not None else 0.0
     return Health(outbox_due=due, oldest_due_seconds=max(0.0, waited))
-
-
-def today_in(clock: Clock) -> date:
-    return clock.now().date()

@@ -23,10 +23,6 @@ def _urls(url: str) -> tuple[URL, URL]:
     raise ValueError(f"unsupported database backend: {backend}")
 
 
-def is_sqlite(url: str) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
-
-
 def ensure_sqlite_dir(url: str) -> None:
     """Create the folder of a SQLite database file so a fresh checkout just works."""
     parsed = make_url(url)

@@ -62,10 +62,6 @@ class CaseRepository:
         # and the cache may be shared by every unit of work of one engine.
         self._ids: dict[tuple[str, str], int] = id_cache if id_cache is not None else {}
 
-    async def next_reference(self, prefix: str, year: int) -> str:
-        """Issue the next reference number; the counter row stays locked until commit."""
-        return (await self.next_references(prefix, year, 1))[0]
-
     async def next_references(self, prefix: str, year: int, count: int) -> list[str]:
         """Issue `count` consecutive reference numbers in one statement."""
         stmt = _insert(self.session, ReferenceCounter).values(prefix=prefix, year=year,
