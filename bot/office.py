@@ -20,8 +20,6 @@ from zoneinfo import ZoneInfo
 from bot.clocks import running_clock
 from bot.domain import (
     CATEGORIES,
-    SCHOOL_CATEGORIES,
-    TUTORING_CATEGORIES,
     Actor,
     Case,
     CaseEvent,
@@ -30,6 +28,7 @@ from bot.domain import (
     InvalidTransition,
     Role,
     Status,
+    candidates,
 )
 from bot.export import export_rows, to_xlsx
 from bot.messages import t
@@ -235,16 +234,8 @@ class OfficeService:
             responsibility, _ = await uow.directory.responsibility(
                 case.school_code, case.institution_code, case.district_code)
             people = [p for p in await uow.directory.people() if p.role in SUPERVISOR_ROLES]
-        school = responsibility.school_supervisor
-        tutoring = [responsibility.institution_supervisor,
-                    responsibility.district_tutoring_supervisor]
-        if category in SCHOOL_CATEGORIES:
-            order = [school, *tutoring]
-        elif category in TUTORING_CATEGORIES:
-            order = [*tutoring, school]
-        else:
-            order = [school, *tutoring] if case.school_code else [*tutoring, school]
-        suggested = list(dict.fromkeys(code for code in order if code))
+        suggested = [c.code for c in candidates(category, responsibility,
+                                                about_school=bool(case.school_code))]
         by_code = {p.code: p for p in people}
         first = [SupervisorChoice(c, by_code[c].name, by_code[c].role, True)
                  for c in suggested if c in by_code]
