@@ -9,8 +9,9 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
+from bot.invites import InviteService
 from bot.reminders import ReminderService
-from bot.services import CaseService, Clock, InviteService, Rules, SystemClock
+from bot.services import CaseService, Clock, Rules, SystemClock
 from storage.db import create_async_db_engine
 from storage.migrate import upgrade
 from storage.uow import UnitOfWorkFactory

@@ -9,8 +9,6 @@ audit events and the notifications in one transaction.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,11 +96,6 @@ def reading(factory: UnitOfWorkFactory) -> UnitOfWork:
     """A read-only unit of work when the factory offers one (it never blocks writers)."""
     read = getattr(factory, "read", None)
     return read() if read is not None else factory()
-
-
-def hash_invite(code: str) -> str:
-    """Invite codes are stored hashed so a database leak does not leak usable codes."""
-    return hashlib.sha256(code.strip().upper().encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -470,68 +463,3 @@ def may_see(actor: Actor, case: Case) -> bool:
     if actor.role is Role.SUPERVISOR:
         return actor.person_code == case.assignee_code
     return actor.user_id == case.reporter_user_id
-
-
-class InviteService:
-    """One-time, expiring invite codes that bind a Telegram user to a directory person."""
-
-    ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
-
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
-        self.uow = uow
-        self.clock = clock
-
-    async def issue(self, person_code: str, role: str, hours: int = 72) -> tuple[str, datetime]:
-        """Create an invite for the person `person_code` of `role` (supervisor|staff)."""
-        now = self.clock.now()
-        code = "".join(secrets.choice(self.ALPHABET) for _ in range(10))
-        async with self.uow() as uow:
-            person = await uow.directory.person(person_code)
-            wanted = {"staff"} if role == "staff" else {"responsible", "tutoring"}
-            if person is None or person.role not in wanted:
-                raise DomainError("invite.error.unknown_person", code=person_code,
-                                  role_name=t("role.staff") if role == "staff" else "督学")
-            expires = now + timedelta(hours=hours)
-            await uow.invites.add(hash_invite(code), person.id, now, expires)
-            await uow.commit()
-        return code, expires
-
-    async def bind(self, user_id: int, code: str) -> PersonInfo:
-        """Claim an invite for this Telegram user; any bad code binds nobody."""
-        now = self.clock.now()
-        async with self.uow() as uow:
-            existing = await uow.directory.person_by_user(user_id)
-            if existing is not None:
-                raise DomainError("invite.already_bound", name=existing.name)
-            person_id = await uow.invites.claim(hash_invite(code), user_id, now)
-            if person_id is None:
-                raise DomainError("invite.error.invalid")
-            await uow.directory.bind(person_id, user_id, now)
-            people = {p.id: p for p in await uow.directory.people()}
-            await uow.commit()
-        person = people[person_id]
-        return PersonInfo(person.id, person.code, person.name, person.role, user_id)
-
-
-HEALTHY_OUTBOX_DELAY = 300.0  # seconds a due notification may wait before delivery is "behind"
-
-
-@dataclass(frozen=True)
-class Health:
-    """What an operator's monitor asks: is the database there, is delivery keeping up."""
-
-    outbox_due: int
-    oldest_due_seconds: float
-
-    @property
-    def status(self) -> str:
-        return "degraded" if self.oldest_due_seconds > HEALTHY_OUTBOX_DELAY else "ok"
-
-
-async def check_health(uow: UnitOfWorkFactory, clock: Clock) -> Health:
-    """Read the outbox backlog (raises if the database cannot be reached)."""
-    now = clock.now()
-    async with reading(uow) as unit:
-        due, oldest = await unit.outbox.due_backlog(now)
-    waited = (now - oldest).total_seconds() if oldest is not None else 0.0
-    return Health(outbox_due=due, oldest_due_seconds=max(0.0, waited))

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clocks import running_clock
 from bot.domain import Actor, Case, Disposition, DomainError, InvalidInput, Status
-from bot.office import find_duplicates
+from bot.duplicates import find_duplicates
 from bot.ports import PersonInfo, UnitOfWork, UnitOfWorkFactory
 from bot.services import CaseService, Clock, EvidenceInput
 from bot.timerules import month_bounds

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import Disposition, DomainError, Rating, Status
-from bot.office import OfficeRules, OfficeService, find_duplicates
+from bot.duplicates import find_duplicates
+from bot.office import OfficeRules, OfficeService
 from bot.services import CaseService, Rules
 from bot.supervision import SupervisionRules, SupervisionService
 from handlers.telegram import views

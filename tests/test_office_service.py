@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import Disposition, DomainError, Status
+from bot.duplicates import find_duplicates
 from bot.export import export_cases
-from bot.office import OfficeRules, OfficeService, find_duplicates
+from bot.office import OfficeRules, OfficeService
 from bot.services import CaseService, Rules, TipInput
 from storage.db import session_factory
 from storage.models import (

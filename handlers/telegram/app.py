@@ -25,9 +25,9 @@ from telegram.ext import (
 
 from bot.bootstrap import Container, build
 from bot.config import Settings
+from bot.health import check_health
 from bot.intake import IntakeService
 from bot.messages import t
-from bot.services import check_health
 from handlers.telegram import office, parent, staff, supervisor
 from handlers.telegram.context import BotServices, DudaoContext
 from handlers.telegram.delivery import OutboxDelivery
