@@ -10,7 +10,7 @@ from datetime import timedelta
 from bot.domain import Case
 from bot.ports import UnitOfWork
 
-# Duplicate detection (see tests/test_office_duplicates.py for the labelled pairs the
+# Duplicate detection (see tests/unit/test_duplicates.py for the labelled pairs the
 # threshold was chosen on: 24 pairs, 12 duplicates, 12 different issues about the same entity).
 DUPLICATE_THRESHOLD = 30.0
 # Words every tip about a school or institution shares; they say nothing about the issue.
