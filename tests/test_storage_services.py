@@ -12,14 +12,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import Disposition, DomainError, Status
-from bot.services import (
-    CaseService,
-    InviteService,
-    RecentFilings,
-    Rules,
-    TipInput,
-    check_health,
-)
+from bot.health import check_health
+from bot.invites import InviteService
+from bot.services import CaseService, RecentFilings, Rules, TipInput
 from storage.db import session_factory
 from storage.models import CaseEventRow, CaseRow, District, OutboxRow, Person, School
 from storage.uow import SqlUnitOfWork
