@@ -9,9 +9,10 @@ from pathlib import Path
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
+from bot.filing import FilingService, Rules
 from bot.invites import InviteService
 from bot.reminders import ReminderService
-from bot.services import CaseService, Clock, Rules, SystemClock
+from bot.services import CaseService, Clock, SystemClock
 from storage.db import create_async_db_engine
 from storage.migrate import upgrade
 from storage.uow import UnitOfWorkFactory
@@ -23,6 +24,7 @@ class Container:
     engine: AsyncEngine
     clock: Clock
     cases: CaseService
+    filing: FilingService
     invites: InviteService
     uow: UnitOfWorkFactory
     reminders: ReminderService
@@ -56,8 +58,9 @@ def build(settings: Settings, *, clock: Clock | None = None, threshold: float = 
                   accept_working_days=settings.time_rules.accept_working_days,
                   threshold=settings.classifier.threshold
                   if settings.classifier.threshold is not None else threshold)
-    cases = CaseService(uow, clock, rules)
+    cases = CaseService(uow, clock)
     return Container(settings=settings, engine=engine, clock=clock, cases=cases,
+                     filing=FilingService(cases, rules),
                      invites=InviteService(uow, clock), uow=uow,
                      reminders=ReminderService(uow, cases, settings.time_rules, settings.tz),
                      outbox_listeners=listeners)

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import Disposition, DomainError, Rating, Status
 from bot.duplicates import find_duplicates
+from bot.filing import FilingService, Rules
 from bot.office import OfficeRules, OfficeService
-from bot.services import CaseService, Rules
+from bot.services import CaseService
 from bot.supervision import SupervisionRules, SupervisionService
 from handlers.telegram import views
 from storage.db import session_factory
@@ -45,11 +46,11 @@ async def world(engine: AsyncEngine) -> World:
     await seed(engine)
     clock = FakeClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))  # Monday 10:00 Shanghai
     sessions = session_factory(engine)
-    cases = CaseService(lambda: SqlUnitOfWork(sessions), clock,
-                        Rules(tips_per_hour=1000, threshold=0.6))
+    cases = CaseService(lambda: SqlUnitOfWork(sessions), clock)
     office = OfficeService(lambda: SqlUnitOfWork(sessions), clock, cases,
                            OfficeRules(tz=TZ, duplicate_window_days=14))
-    return World(cases, office, clock, engine)
+    return World(cases, office, clock, engine,
+                 FilingService(cases, Rules(tips_per_hour=1000, threshold=0.6)))
 TEXT = "城关一小三年级作业太多，每天写到晚上十一点"
 TEXT2 = "城关第一小学三年级二班作业每天要写到十一点，孩子睡不够，我电话13912345678"
 
@@ -71,16 +72,16 @@ async def outbox(world: World, chat_id: int) -> list[Sent]:
 
 async def merged_pair(world: World) -> tuple[str, str]:
     """Two parents' tips about the same problem at SCH01; the second merged into the first."""
-    target = (await world.cases.file_tip(tip(text=TEXT))).reference
-    source = (await world.cases.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
+    target = (await world.filing.file_tip(tip(text=TEXT))).reference
+    source = (await world.filing.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
     await world.office.merge(STAFF, source, target)
     return source, target
 
 
 async def test_merge_closes_the_source_and_tells_its_parent_and_the_supervisor(
         world: World) -> None:
-    target = (await world.cases.file_tip(tip(text=TEXT))).reference
-    source = (await world.cases.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
+    target = (await world.filing.file_tip(tip(text=TEXT))).reference
+    source = (await world.filing.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
     async with world.uow() as uow:
         case = await uow.cases.get(source)
         assert case is not None
@@ -111,7 +112,7 @@ async def test_merge_closes_the_source_and_tells_its_parent_and_the_supervisor(
 async def test_followers_hear_the_targets_steps_under_their_own_reference(
         world: World) -> None:
     source, target = await merged_pair(world)
-    third = (await world.cases.file_tip(tip(text=TEXT, reporter_user_id=PARENT3))).reference
+    third = (await world.filing.file_tip(tip(text=TEXT, reporter_user_id=PARENT3))).reference
     await world.office.merge(STAFF, third, target)
 
     await to_rectifying(world, target, date(2026, 12, 20))
@@ -202,8 +203,8 @@ async def test_a_parent_never_sees_the_target(world: World) -> None:
 
 
 async def test_forged_or_refused_merges_change_nothing(world: World) -> None:
-    target = (await world.cases.file_tip(tip(text=TEXT))).reference
-    source = (await world.cases.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
+    target = (await world.filing.file_tip(tip(text=TEXT))).reference
+    source = (await world.filing.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
     events = await count(world, CaseEventRow)
     messages = await count(world, OutboxRow)
     attempts = [(SUP1, source, target, "case.error.staff_only"),
@@ -221,7 +222,7 @@ async def test_forged_or_refused_merges_change_nothing(world: World) -> None:
 
     await world.office.merge(STAFF, source, target)
     events = await count(world, CaseEventRow)
-    third = (await world.cases.file_tip(tip(text=TEXT, reporter_user_id=PARENT3))).reference
+    third = (await world.filing.file_tip(tip(text=TEXT, reporter_user_id=PARENT3))).reference
     events += 2  # filed and routed
     for a, b, key in ((source, target, "case.error.closed"),  # a double tap
                       (third, source, "case.error.merge_target_merged"),
@@ -233,8 +234,8 @@ async def test_forged_or_refused_merges_change_nothing(world: World) -> None:
 
 
 async def test_two_opposite_merges_at_once_leave_one_merged(world: World) -> None:
-    first = (await world.cases.file_tip(tip(text=TEXT))).reference
-    second = (await world.cases.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
+    first = (await world.filing.file_tip(tip(text=TEXT))).reference
+    second = (await world.filing.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
     results = await asyncio.gather(world.office.merge(STAFF, first, second),
                                    world.office.merge(STAFF, second, first),
                                    return_exceptions=True)
@@ -245,8 +246,8 @@ async def test_two_opposite_merges_at_once_leave_one_merged(world: World) -> Non
 
 
 async def test_keeping_apart_removes_the_hint_on_both_cases(world: World) -> None:
-    first = (await world.cases.file_tip(tip(text=TEXT))).reference
-    second = (await world.cases.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
+    first = (await world.filing.file_tip(tip(text=TEXT))).reference
+    second = (await world.filing.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
     assert [d.reference for d in (await world.office.detail(STAFF, first)).duplicates] == [
         second]
     with pytest.raises(DomainError):
@@ -260,8 +261,8 @@ async def test_keeping_apart_removes_the_hint_on_both_cases(world: World) -> Non
 
 
 async def test_the_supervisor_sees_likely_duplicates_of_their_case(world: World) -> None:
-    first = (await world.cases.file_tip(tip(text=TEXT))).reference
-    second = (await world.cases.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
+    first = (await world.filing.file_tip(tip(text=TEXT))).reference
+    second = (await world.filing.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
     supervision = SupervisionService(world.cases.uow, world.clock, world.cases,
                                      SupervisionRules(tz=TZ, duplicate_window_days=14))
     assert (await supervision.detail(SUP1, first)).duplicates == (second,)

@@ -19,7 +19,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bot.domain import Disposition, Status
-from bot.services import TipInput
+from bot.filing import TipInput
 from handlers.telegram import office
 from localapi.client import FakeUser
 from localapi.state import ChatMessage
@@ -89,7 +89,7 @@ async def file(bot: Dudao, text: str = HOMEWORK, **kw: Any) -> str:
                               "category": "homework_burden", "confidence": 0.9,
                               "school_code": "QX-S001"}
     values.update(kw)
-    return (await bot.container.cases.file_tip(TipInput(**values))).reference
+    return (await bot.container.filing.file_tip(TipInput(**values))).reference
 
 
 async def proposed(bot: Dudao, disposition: Disposition = Disposition.UNFOUNDED) -> str:

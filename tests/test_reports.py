@@ -116,8 +116,8 @@ def test_workbook_holds_figures_chart_and_cases() -> None:
 
 async def test_office_report_on_a_real_database(world: World) -> None:
     cases, office = world.cases, world.office
-    first = (await cases.file_tip(tip())).reference
-    await cases.file_tip(tip(category="fees_refund", school_code=None,
+    first = (await world.filing.file_tip(tip())).reference
+    await world.filing.file_tip(tip(category="fees_refund", school_code=None,
                              institution_code="INS01"))
     await cases.perform(SUP1, first, lambda c, a, now: c.accept(a, now))
     await cases.perform(SUP1, first, lambda c, a, now: c.propose(

@@ -9,6 +9,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.bootstrap import Container
 from bot.config import Settings
+from bot.filing import FilingService
 from bot.intake import IntakeService
 from bot.services import CaseService
 
@@ -37,6 +38,10 @@ class BotServices:
     @property
     def cases(self) -> CaseService:
         return self.container.cases
+
+    @property
+    def filing(self) -> FilingService:
+        return self.container.filing
 
 
 class DudaoContext(CallbackContext[ExtBot[None], dict[str, Any], dict[str, Any],

@@ -14,11 +14,12 @@ import pytest
 
 from bot.config import TimeRules
 from bot.domain import Actor, Case, Disposition, DomainError, Status, candidates
+from bot.filing import FilingService, Rules, TipInput
 from bot.health import check_health
 from bot.invites import InviteService
 from bot.office import OfficeRules, OfficeService
 from bot.reminders import ReminderService
-from bot.services import CaseService, Rules, TipInput
+from bot.services import CaseService
 from bot.supervision import SupervisionRules, SupervisionService
 from tests.fakes import Entity, FakeClock, FakeStore, FakeUnitOfWorkFactory
 
@@ -33,6 +34,7 @@ class World:
     store: FakeUnitOfWorkFactory
     clock: FakeClock
     cases: CaseService
+    filing: FilingService
     office: OfficeService
     supervision: SupervisionService
     reminders: ReminderService
@@ -57,8 +59,8 @@ def world() -> World:
     store.institutions["INS01"] = Entity("启明星培训", "D01")
     uow = FakeUnitOfWorkFactory(store)
     clock = FakeClock(NOW)
-    cases = CaseService(uow, clock, Rules(tips_per_hour=3, threshold=0.6))
-    return World(uow, clock, cases,
+    cases = CaseService(uow, clock)
+    return World(uow, clock, cases, FilingService(cases, Rules(tips_per_hour=3, threshold=0.6)),
                  OfficeService(uow, clock, cases, OfficeRules(tz=TZ)),
                  SupervisionService(uow, clock, cases, SupervisionRules(tz=TZ)),
                  ReminderService(uow, cases, TimeRules(), TZ),
@@ -75,7 +77,7 @@ def tip(user: int = PARENT, **kw: object) -> TipInput:
 
 async def rectifying(world: World, deadline: date) -> str:
     """A case of SUP1 in rectification until `deadline`."""
-    filed = await world.cases.file_tip(tip())
+    filed = await world.filing.file_tip(tip())
     await world.supervision.accept(SUP1, filed.reference)
     await world.supervision.propose(SUP1, filed.reference, Disposition.RECTIFY,
                                     note="限期整改", deadline=deadline)
@@ -85,7 +87,7 @@ async def rectifying(world: World, deadline: date) -> str:
 
 # --- filing -------------------------------------------------------------------------
 async def test_a_confident_tip_is_routed_and_only_its_supervisor_is_told(world: World) -> None:
-    filed = await world.cases.file_tip(tip(text="电话13812345678，作业太多"))
+    filed = await world.filing.file_tip(tip(text="电话13812345678，作业太多"))
     assert filed.reference == "SJ-2026-000001"
     assert (filed.status, filed.handler_role) == (Status.ASSIGNED, "responsible")
     assert filed.accept_due is not None and filed.accept_due > NOW
@@ -97,7 +99,7 @@ async def test_a_confident_tip_is_routed_and_only_its_supervisor_is_told(world: 
 
 
 async def test_an_uncertain_tip_goes_to_triage_and_bound_staff_hear_of_it(world: World) -> None:
-    filed = await world.cases.file_tip(tip(confidence=0.3))
+    filed = await world.filing.file_tip(tip(confidence=0.3))
     assert (filed.status, filed.handler_role, filed.accept_due) == (Status.TRIAGE, "triage",
                                                                     None)
     assert [(m.chat_id, m.kind) for m in world.db.outbox] == [(STAFF, "staff.triage")]
@@ -105,20 +107,20 @@ async def test_an_uncertain_tip_goes_to_triage_and_bound_staff_hear_of_it(world:
 
 async def test_the_hourly_limit_refuses_the_extra_tip_and_stores_nothing(world: World) -> None:
     for _ in range(3):
-        await world.cases.file_tip(tip())
+        await world.filing.file_tip(tip())
     with pytest.raises(DomainError) as err:
-        await world.cases.file_tip(tip())
+        await world.filing.file_tip(tip())
     assert err.value.key == "tip.error.rate_limited"
     assert len(world.db.cases) == 3
-    assert (await world.cases.filing_status(PARENT))[1] is False
-    assert (await world.cases.filing_status(OTHER_PARENT))[1] is True
+    assert (await world.filing.filing_status(PARENT))[1] is False
+    assert (await world.filing.filing_status(OTHER_PARENT))[1] is True
     world.clock.advance(hours=1, seconds=1)
-    assert (await world.cases.file_tip(tip())).reference == "SJ-2026-000004"
+    assert (await world.filing.file_tip(tip())).reference == "SJ-2026-000004"
 
 
 # --- case actions ---------------------------------------------------------------------
 async def test_perform_saves_the_step_and_tells_the_parent(world: World) -> None:
-    filed = await world.cases.file_tip(tip())
+    filed = await world.filing.file_tip(tip())
     case = await world.supervision.accept(SUP1, filed.reference)
     assert case.status is Status.ACCEPTED
     assert world.db.cases[filed.reference].status is Status.ACCEPTED
@@ -127,7 +129,7 @@ async def test_perform_saves_the_step_and_tells_the_parent(world: World) -> None
 
 async def test_a_refused_action_changes_nothing_and_strangers_learn_nothing(
         world: World) -> None:
-    filed = await world.cases.file_tip(tip())
+    filed = await world.filing.file_tip(tip())
     commits, events = world.store.commits, len(world.db.cases[filed.reference].events)
     with pytest.raises(DomainError) as err:
         await world.supervision.accept(SUP2, filed.reference)  # not theirs
@@ -144,7 +146,7 @@ async def test_a_refused_action_changes_nothing_and_strangers_learn_nothing(
 
 
 async def test_a_second_accept_is_answered_politely(world: World) -> None:
-    filed = await world.cases.file_tip(tip())
+    filed = await world.filing.file_tip(tip())
     await world.supervision.accept(SUP1, filed.reference)
     with pytest.raises(DomainError) as err:
         await world.supervision.accept(SUP1, filed.reference)
@@ -164,7 +166,7 @@ async def test_escalation_supervises_once_per_deadline(world: World) -> None:
 # --- office -------------------------------------------------------------------------
 async def test_triage_suggests_the_routing_policy_and_a_recategorisation_is_a_correction(
         world: World) -> None:
-    filed = await world.cases.file_tip(tip(category="other", confidence=0.3,
+    filed = await world.filing.file_tip(tip(category="other", confidence=0.3,
                                            text="学校收费不合理"))
     choices = await world.office.supervisor_choices(STAFF, filed.reference, "homework_burden")
     async with world.store.read() as uow:
@@ -180,14 +182,14 @@ async def test_triage_suggests_the_routing_policy_and_a_recategorisation_is_a_co
 
 
 async def test_triage_without_a_new_category_records_no_correction(world: World) -> None:
-    filed = await world.cases.file_tip(tip(confidence=0.3))
+    filed = await world.filing.file_tip(tip(confidence=0.3))
     await world.office.triage(STAFF, filed.reference, "homework_burden", "S02")
     async with world.store.read() as uow:
         assert await uow.cases.corrections() == []
 
 
 async def test_only_bound_staff_use_the_office(world: World) -> None:
-    filed = await world.cases.file_tip(tip(confidence=0.3))
+    filed = await world.filing.file_tip(tip(confidence=0.3))
     for user in (PARENT, SUP1):
         with pytest.raises(DomainError) as err:
             await world.office.triage(user, filed.reference, "homework_burden", "S01")
@@ -195,8 +197,8 @@ async def test_only_bound_staff_use_the_office(world: World) -> None:
 
 
 async def test_a_merged_tip_follows_its_target_to_the_end(world: World) -> None:
-    target = await world.cases.file_tip(tip())
-    source = await world.cases.file_tip(tip(user=OTHER_PARENT, text="三年级作业太多写到半夜"))
+    target = await world.filing.file_tip(tip())
+    source = await world.filing.file_tip(tip(user=OTHER_PARENT, text="三年级作业太多写到半夜"))
     await world.office.merge(STAFF, source.reference, target.reference)
     assert world.db.cases[source.reference].merged_into == target.reference
     assert [m.kind for m in world.db.sent_to(OTHER_PARENT)] == ["merged"]
@@ -219,7 +221,7 @@ async def test_unbinding_releases_the_chat_and_tells_the_person(world: World) ->
 
 # --- supervision ----------------------------------------------------------------------
 async def test_open_cases_put_overdue_rectifications_first(world: World) -> None:
-    fresh = await world.cases.file_tip(tip())
+    fresh = await world.filing.file_tip(tip())
     late = await rectifying(world, NOW.date() + timedelta(days=2))
     world.clock.advance(days=5)
     lines = await world.supervision.open_cases(SUP1)
@@ -257,7 +259,7 @@ async def test_an_invite_binds_once(world: World) -> None:
 
 
 async def test_health_reports_the_delivery_backlog(world: World) -> None:
-    await world.cases.file_tip(tip())
+    await world.filing.file_tip(tip())
     world.clock.advance(minutes=10)
     health = await check_health(world.store, world.clock)
     assert (health.outbox_due, health.status) == (1, "degraded")
