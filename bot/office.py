@@ -1,5 +1,6 @@
 """Office staff use cases beyond one transition: work queues, triage (category + assignee in
-one step), the staff case view with possible duplicates, overdue clocks, and unbinding.
+one step), the staff case view with possible duplicates, overdue clocks, the chat's export
+and report entry points, and unbinding. Merging duplicates is bot/merging.py.
 
 Every method identifies the caller from the Telegram user id on the server side; a user who
 is not bound as office staff is refused before anything is read. Case transitions go through
@@ -9,7 +10,6 @@ is not bound as office staff is refused before anything is read. Case transition
 from __future__ import annotations
 
 import asyncio
-import copy
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -32,9 +32,8 @@ from bot.duplicates import Duplicate, find_duplicates
 from bot.export import export_rows, to_xlsx
 from bot.messages import t
 from bot.ports import PersonInfo, UnitOfWork, UnitOfWorkFactory
-from bot.privacy import mask_personal_data
 from bot.reports import PeriodKind, Report, build_report, chart_png, period_of, to_workbook
-from bot.services import CaseService, Clock, actor_for, reading
+from bot.services import CaseService, Clock, reading
 from bot.timerules import month_bounds
 
 SUPERVISOR_ROLES = frozenset({"responsible", "tutoring"})
@@ -94,6 +93,15 @@ class Counts:
     overdue: int
 
 
+async def staff_member(factory: UnitOfWorkFactory, user_id: int) -> PersonInfo:
+    """The bound staff member behind this Telegram user, or a refusal."""
+    async with reading(factory) as uow:
+        person = await uow.directory.person_by_user(user_id)
+    if person is None or person.role != "staff":
+        raise DomainError("case.error.staff_only")
+    return person
+
+
 class OfficeService:
     """What bound office staff do in chat, checked on the server for every call."""
 
@@ -107,11 +115,7 @@ class OfficeService:
     # --- identity and dates -------------------------------------------------------
     async def staff(self, user_id: int) -> PersonInfo:
         """The bound staff member behind this Telegram user, or a refusal."""
-        async with reading(self.uow) as uow:
-            person = await uow.directory.person_by_user(user_id)
-        if person is None or person.role != "staff":
-            raise DomainError("case.error.staff_only")
-        return person
+        return await staff_member(self.uow, user_id)
 
     def today(self) -> date:
         return self.clock.now().astimezone(self.rules.tz).date()
@@ -306,49 +310,6 @@ class OfficeService:
         return await self.cases.perform(user_id, reference,
                                         lambda c, a, now: c.supervise(a, now, comment))
 
-    # --- duplicates -------------------------------------------------------------------
-    async def check_merge(self, user_id: int, source_ref: str,
-                          target_ref: str) -> tuple[Case, Case]:
-        """Refuse now, before staff confirm, a merge that the domain would refuse."""
-        await self.staff(user_id)
-        async with reading(self.uow) as uow:
-            actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
-            source, target = await _load_pair(uow, source_ref, target_ref, lock=False)
-            copy.deepcopy(source).merge_into(actor, copy.deepcopy(target), self.clock.now())
-            await _refuse_source_with_followers(uow, source)
-        return source, target
-
-    async def merge(self, user_id: int, source_ref: str, target_ref: str) -> tuple[Case, Case]:
-        """Merge the duplicate `source_ref` into `target_ref`: one transaction, both cases
-        locked; the source's parent follows the target from now on."""
-        await self.staff(user_id)
-        now = self.clock.now()
-        async with self.uow() as uow:
-            actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
-            source, target = await _load_pair(uow, source_ref, target_ref, lock=True)
-            source.merge_into(actor, target, now)  # the domain's refusals come first
-            await _refuse_source_with_followers(uow, source)  # a refusal rolls it all back
-            await uow.cases.save(source)
-            await uow.cases.save(target)
-            await _tell_merged(uow, source, target, now)
-            await uow.commit()
-        return source, target
-
-    async def dismiss_duplicate(self, user_id: int, reference: str, other_ref: str) -> Case:
-        """Staff keep two cases apart: each stops listing the other as a possible duplicate."""
-        await self.staff(user_id)
-        now = self.clock.now()
-        async with self.uow() as uow:
-            actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
-            case, other = await _load_pair(uow, reference, other_ref, lock=True)
-            case.dismiss_duplicate(actor, other, now)
-            if case.reference not in other.dismissed_duplicates:
-                other.dismiss_duplicate(actor, case, now)
-            await uow.cases.save(case)
-            await uow.cases.save(other)
-            await uow.commit()
-        return case
-
     async def check(self, user_id: int, reference: str, *allowed: Status) -> Case:
         """Refuse before a question is asked if the case is not in a status that allows it."""
         await self.staff(user_id)
@@ -425,47 +386,6 @@ def office_for(container: Any) -> OfficeService:
         accept_working_days=rules.accept_working_days,
         propose_working_days=rules.propose_working_days,
         decide_working_days=rules.decide_working_days))
-
-
-async def _load_pair(uow: UnitOfWork, first: str, second: str, *,
-                     lock: bool) -> tuple[Case, Case]:
-    """Two cases by reference (the same object if both name one case)."""
-    wanted = first.strip().upper(), second.strip().upper()
-    loaded: dict[str, Case] = {}
-    for reference in sorted(set(wanted)):  # one lock order, so two merges never deadlock
-        case = await (uow.cases.get_for_update(reference) if lock else uow.cases.get(reference))
-        if case is None:
-            raise DomainError("case.error.not_found", reference=reference[:32])
-        loaded[reference] = case
-    return loaded[wanted[0]], loaded[wanted[1]]
-
-
-async def _refuse_source_with_followers(uow: UnitOfWork, source: Case) -> None:
-    # Cases still waiting on the source would wait for an outcome that never comes.
-    if source.id is not None and any(f.awaiting_merged_outcome
-                                     for f in await uow.cases.followers(source)):
-        raise InvalidTransition("case.error.merge_source_has_followers",
-                                reference=source.reference)
-
-
-async def _tell_merged(uow: UnitOfWork, source: Case, target: Case, now: datetime) -> None:
-    """The source's parent (nothing about anyone else) and both supervisors hear of it."""
-    await uow.outbox.enqueue(source.reporter_user_id, "merged",
-                             t("notify.parent.merged", reference=source.reference), now)
-    if target.assignee_code:
-        person = await uow.directory.person(target.assignee_code)
-        if person and person.telegram_user_id:
-            await uow.outbox.enqueue(
-                person.telegram_user_id, "merge_received",
-                t("notify.supervisor.merge_received", reference=target.reference,
-                  source=source.reference, text=mask_personal_data(source.text)), now,
-                markup={"buttons": [[[t("button.sv.open"), f"s:open:{target.reference}"]]]})
-    if source.assignee_code and source.assignee_code != target.assignee_code:
-        person = await uow.directory.person(source.assignee_code)
-        if person and person.telegram_user_id:
-            await uow.outbox.enqueue(person.telegram_user_id, "merged",
-                                     t("notify.supervisor.merged", reference=source.reference),
-                                     now)
 
 
 def filed_guess(case: Case) -> tuple[str, float]:

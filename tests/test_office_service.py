@@ -17,6 +17,7 @@ from bot.domain import Disposition, DomainError, Status
 from bot.duplicates import find_duplicates
 from bot.export import export_cases
 from bot.filing import FilingService, Rules, TipInput
+from bot.merging import MergingService
 from bot.office import OfficeRules, OfficeService
 from bot.services import CaseService
 from storage.db import session_factory
@@ -51,6 +52,7 @@ class World:
     clock: FakeClock
     engine: AsyncEngine
     filing: FilingService
+    merging: MergingService
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(session_factory(self.engine))
@@ -90,7 +92,8 @@ async def world(engine: AsyncEngine) -> World:
     office = OfficeService(lambda: SqlUnitOfWork(sessions), clock, cases,
                            OfficeRules(tz=TZ, duplicate_window_days=14))
     return World(cases, office, clock, engine,
-                 FilingService(cases, Rules(tips_per_hour=1000, threshold=0.6)))
+                 FilingService(cases, Rules(tips_per_hour=1000, threshold=0.6)),
+                 MergingService(lambda: SqlUnitOfWork(sessions), clock))
 
 
 def tip(**kw: object) -> TipInput:

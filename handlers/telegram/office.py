@@ -20,6 +20,7 @@ from telegram.ext import Application, BaseHandler, CallbackQueryHandler, Command
 
 from bot.domain import CATEGORIES, DomainError, InvalidInput, Status, parse_reference
 from bot.intake import normalise_text
+from bot.merging import MergingService, merging_for
 from bot.messages import explain, t
 from bot.office import OfficeService, office_for
 from bot.reports import file_name, summary_text
@@ -37,6 +38,14 @@ def _service(context: DudaoContext) -> OfficeService:
     if service is None:
         service = office_for(context.services.container)
         context.bot_data["office"] = service
+    return service  # type: ignore[no-any-return]
+
+
+def _merging(context: DudaoContext) -> MergingService:
+    service = context.bot_data.get("merging")
+    if service is None:
+        service = merging_for(context.services.container)
+        context.bot_data["merging"] = service
     return service  # type: ignore[no-any-return]
 
 
@@ -379,7 +388,7 @@ async def _b_supervise(update: Update, context: DudaoContext, args: list[str]) -
 async def _b_merge(update: Update, context: DudaoContext, args: list[str]) -> None:
     """Merge tapped on a possible duplicate: checked now, then confirmed (it is final)."""
     source_ref, target_ref = _args(args, 2)
-    source, target = await _service(context).check_merge(_user_id(update), source_ref,
+    source, target = await _merging(context).check_merge(_user_id(update), source_ref,
                                                           target_ref)
     await _answer(update)
     text, markup = views.merge_question(source, target)
@@ -388,7 +397,7 @@ async def _b_merge(update: Update, context: DudaoContext, args: list[str]) -> No
 
 async def _b_merge_confirmed(update: Update, context: DudaoContext, args: list[str]) -> None:
     source_ref, target_ref = _args(args, 2)
-    source, target = await _service(context).merge(_user_id(update), source_ref, target_ref)
+    source, target = await _merging(context).merge(_user_id(update), source_ref, target_ref)
     _wake(context)
     await _answer(update)
     await _drop_buttons(update)
@@ -397,7 +406,7 @@ async def _b_merge_confirmed(update: Update, context: DudaoContext, args: list[s
 
 async def _b_not_duplicate(update: Update, context: DudaoContext, args: list[str]) -> None:
     reference, other = _args(args, 2)
-    case = await _service(context).dismiss_duplicate(_user_id(update), reference, other)
+    case = await _merging(context).dismiss_duplicate(_user_id(update), reference, other)
     await _answer(update)
     await _reply(update, views.dismissed(case, other.strip().upper()))
 

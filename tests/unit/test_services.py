@@ -17,6 +17,7 @@ from bot.domain import Actor, Case, Disposition, DomainError, Status, candidates
 from bot.filing import FilingService, Rules, TipInput
 from bot.health import check_health
 from bot.invites import InviteService
+from bot.merging import MergingService
 from bot.office import OfficeRules, OfficeService
 from bot.reminders import ReminderService
 from bot.services import CaseService
@@ -36,6 +37,7 @@ class World:
     cases: CaseService
     filing: FilingService
     office: OfficeService
+    merging: MergingService
     supervision: SupervisionService
     reminders: ReminderService
     invites: InviteService
@@ -62,6 +64,7 @@ def world() -> World:
     cases = CaseService(uow, clock)
     return World(uow, clock, cases, FilingService(cases, Rules(tips_per_hour=3, threshold=0.6)),
                  OfficeService(uow, clock, cases, OfficeRules(tz=TZ)),
+                 MergingService(uow, clock),
                  SupervisionService(uow, clock, cases, SupervisionRules(tz=TZ)),
                  ReminderService(uow, cases, TimeRules(), TZ),
                  InviteService(uow, clock))
@@ -199,7 +202,7 @@ async def test_only_bound_staff_use_the_office(world: World) -> None:
 async def test_a_merged_tip_follows_its_target_to_the_end(world: World) -> None:
     target = await world.filing.file_tip(tip())
     source = await world.filing.file_tip(tip(user=OTHER_PARENT, text="三年级作业太多写到半夜"))
-    await world.office.merge(STAFF, source.reference, target.reference)
+    await world.merging.merge(STAFF, source.reference, target.reference)
     assert world.db.cases[source.reference].merged_into == target.reference
     assert [m.kind for m in world.db.sent_to(OTHER_PARENT)] == ["merged"]
     await world.supervision.accept(SUP1, target.reference)
