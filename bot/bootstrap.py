@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.config import Settings
 from bot.filing import FilingService, Rules
 from bot.invites import InviteService
+from bot.ports import Clock
 from bot.reminders import ReminderService
-from bot.services import CaseService, Clock, SystemClock
+from bot.services import CaseService, SystemClock
 from storage.db import create_async_db_engine
 from storage.migrate import upgrade
 from storage.uow import UnitOfWorkFactory

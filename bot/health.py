@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.ports import UnitOfWorkFactory
-from bot.services import Clock, reading
+from bot.ports import Clock, UnitOfWorkFactory
+from bot.services import reading
 
 HEALTHY_OUTBOX_DELAY = 300.0  # seconds a due notification may wait before delivery is "behind"
 

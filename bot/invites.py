@@ -8,8 +8,7 @@ from datetime import datetime, timedelta
 
 from bot.domain import DomainError
 from bot.messages import t
-from bot.ports import PersonInfo, UnitOfWorkFactory
-from bot.services import Clock
+from bot.ports import Clock, PersonInfo, UnitOfWorkFactory
 
 
 def hash_invite(code: str) -> str:

@@ -12,9 +12,9 @@ from typing import Any
 from bot.domain import Case, DomainError, InvalidTransition
 from bot.messages import t
 from bot.office import staff_member
-from bot.ports import UnitOfWork, UnitOfWorkFactory
+from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bot.privacy import mask_personal_data
-from bot.services import Clock, actor_for, reading
+from bot.services import actor_for, reading
 
 
 class MergingService:

@@ -31,9 +31,9 @@ from bot.domain import (
 from bot.duplicates import Duplicate, find_duplicates
 from bot.export import export_rows, to_xlsx
 from bot.messages import t
-from bot.ports import PersonInfo, UnitOfWork, UnitOfWorkFactory
+from bot.ports import Clock, PersonInfo, UnitOfWork, UnitOfWorkFactory
 from bot.reports import PeriodKind, Report, build_report, chart_png, period_of, to_workbook
-from bot.services import CaseService, Clock, reading
+from bot.services import CaseService, reading
 from bot.timerules import month_bounds
 
 SUPERVISOR_ROLES = frozenset({"responsible", "tutoring"})

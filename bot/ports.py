@@ -1,4 +1,4 @@
-"""The ports the services depend on: the unit of work, its repositories, and the plain rows
+"""The ports the services depend on: the unit of work, its repositories, the clock, and the rows
 they exchange. storage/ implements them with SQLAlchemy; tests/fakes.py in memory.
 
 Each Protocol lists exactly the methods the services call, so a fake needs no more.
@@ -51,6 +51,12 @@ class EvidenceItem:
     size: int
     added_by: str
     created_at: datetime
+
+
+class Clock(Protocol):
+    """Now, as an aware datetime (tests pass a clock they move by hand)."""
+
+    def now(self) -> datetime: ...
 
 
 # (kind, code, name, aliases, district code): a named entity for the resolver.

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.domain import (
@@ -23,12 +23,8 @@ from bot.domain import (
     Status,
 )
 from bot.messages import t
-from bot.ports import PersonInfo, UnitOfWork, UnitOfWorkFactory
+from bot.ports import Clock, PersonInfo, UnitOfWork, UnitOfWorkFactory
 from bot.privacy import mask_personal_data
-
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...
 
 
 @dataclass(frozen=True)

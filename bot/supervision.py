@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 from bot.clocks import running_clock
 from bot.domain import Actor, Case, Disposition, DomainError, InvalidInput, Status
 from bot.duplicates import find_duplicates
-from bot.ports import PersonInfo, UnitOfWork, UnitOfWorkFactory
-from bot.services import CaseService, Clock, EvidenceInput
+from bot.ports import Clock, PersonInfo, UnitOfWork, UnitOfWorkFactory
+from bot.services import CaseService, EvidenceInput
 from bot.timerules import month_bounds
 
 SUPERVISOR_ROLES = frozenset({"responsible", "tutoring"})
