@@ -173,11 +173,13 @@ class FilingService:
         if case.assignee_code:
             handler_role = person.role if person else "triage"
             accept_due = add_working_days(now, self.rules.accept_working_days)
+            # The notices are the case actions' (bot/notices.py once they move there).
             if person and person.telegram_user_id:
                 await self.cases._notify(uow, case, "routed", now, person)
         else:
-            await self.cases._tell_staff(uow, "notify.staff.triage", now, reference=case.reference,
-                                   category=t(f"category.{case.category}"))
+            await self.cases._tell_staff(uow, "notify.staff.triage", now,
+                                         reference=case.reference,
+                                         category=t(f"category.{case.category}"))
         return FiledTip(case.reference, case.category, case.status, handler_role, accept_due)
 
     async def filing_status(self, user_id: int) -> tuple[Actor, bool]:

@@ -1,7 +1,8 @@
-"""Use cases: each method carries out one action end to end in one unit of work, and
-commits it (repositories never do).
+"""Case actions: every step of a case after filing, and who hears of it.
 
-Handlers (Telegram, HTTP, CLI) and scheduled jobs call these; they never decide who may do
+Each service method (here and in filing, office, supervision, merging, invites, reminders)
+carries out one use case in one unit of work and commits it; repositories never commit.
+Handlers (Telegram, HTTP, CLI) and scheduled jobs call them; they never decide who may do
 what. Every case action identifies the actor from the Telegram user id on the server side,
 loads the case, lets the domain check role, assignment and status, then saves the case, its
 audit events and the notifications in one transaction.
@@ -15,13 +16,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.domain import (
-    Actor,
-    Case,
-    DomainError,
-    Role,
-    Status,
-)
+from bot.domain import Actor, Case, DomainError, Role, Status
 from bot.messages import t
 from bot.ports import Clock, PersonInfo, UnitOfWork, UnitOfWorkFactory
 from bot.privacy import mask_personal_data
@@ -48,7 +43,8 @@ class EvidenceInput:
 
 
 def reading(factory: UnitOfWorkFactory) -> UnitOfWork:
-    """A read-only unit of work when the factory offers one (it never blocks writers)."""
+    """The factory's read-only unit of work (it never blocks writers); a bare callable, as
+    some integration tests pass, gives a read-write one."""
     read = getattr(factory, "read", None)
     return read() if read is not None else factory()
 
