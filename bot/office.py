@@ -1,6 +1,6 @@
-"""Office staff use cases beyond one transition: work queues, triage (category + assignee in
-one step), the staff case view with possible duplicates, overdue clocks, the chat's export
-and report entry points, and unbinding. Merging duplicates is bot/merging.py.
+"""Office staff use cases beyond one transition: work queues, the staff case view with
+possible duplicates, overdue clocks, the chat's export and report entry points, and
+unbinding. Triage is bot/triage.py, merging duplicates bot/merging.py.
 
 Every method identifies the caller from the Telegram user id on the server side; a user who
 is not bound as office staff is refused before anything is read. Case transitions go through
@@ -26,7 +26,6 @@ from bot.domain import (
     InvalidTransition,
     Role,
     Status,
-    candidates,
 )
 from bot.duplicates import Duplicate, find_duplicates
 from bot.export import export_rows, to_xlsx
@@ -36,7 +35,6 @@ from bot.reports import PeriodKind, Report, build_report, chart_png, period_of, 
 from bot.services import CaseService, reading
 from bot.timerules import month_bounds
 
-SUPERVISOR_ROLES = frozenset({"responsible", "tutoring"})
 QUEUE_LIMIT = 50
 VERIFY_FAIL_DAYS = (7, 15, 30)
 CHAT_EXPORT_MAX_DAYS = 366  # new rectification periods offered when 回头看 fails
@@ -49,14 +47,6 @@ class OfficeRules:
     accept_working_days: int = 1
     propose_working_days: int = 5
     decide_working_days: int = 2
-
-
-@dataclass(frozen=True)
-class SupervisorChoice:
-    code: str
-    name: str
-    role: str  # responsible | tutoring
-    suggested: bool
 
 
 @dataclass(frozen=True)
@@ -214,54 +204,7 @@ class OfficeService:
                          duplicates=duplicates, evidence_count=evidence, guess=filed_guess(case),
                          alternatives=filed_alternatives(case))
 
-    async def supervisor_choices(self, user_id: int, reference: str,
-                                 category: str) -> list[SupervisorChoice]:
-        """Supervisors for a case: the directory's responsible ones first, then the rest."""
-        await self.staff(user_id)
-        _, case = await self.cases.view(user_id, reference)
-        async with reading(self.uow) as uow:
-            responsibility, _ = await uow.directory.responsibility(
-                case.school_code, case.institution_code, case.district_code)
-            people = [p for p in await uow.directory.people() if p.role in SUPERVISOR_ROLES]
-        suggested = [c.code for c in candidates(category, responsibility,
-                                                about_school=bool(case.school_code))]
-        by_code = {p.code: p for p in people}
-        first = [SupervisorChoice(c, by_code[c].name, by_code[c].role, True)
-                 for c in suggested if c in by_code]
-        rest = [SupervisorChoice(p.code, p.name, p.role, False) for p in people
-                if p.code not in suggested]
-        return first + rest
-
     # --- transitions ----------------------------------------------------------------
-    async def triage(self, user_id: int, reference: str, category: str,
-                     supervisor_code: str) -> tuple[Case, PersonInfo]:
-        """Set category and assignee in one transaction; a changed category is recorded as a
-        `recategorised` event, which retraining reads as a correction."""
-        await self.staff(user_id)
-        if category not in CATEGORIES:
-            raise InvalidInput("case.error.unknown_category", category=category[:32])
-        async with reading(self.uow) as uow:
-            person = await uow.directory.person(supervisor_code)
-        if person is None:
-            raise InvalidInput("case.error.unknown_person", code=supervisor_code[:32])
-        if person.role not in SUPERVISOR_ROLES:
-            raise InvalidInput("case.error.person_role", code=supervisor_code[:32])
-
-        def action(case: Case, actor: Actor, now: datetime) -> None:
-            # Check the assignment first so a refused assign never leaves a half correction.
-            if case.status not in (Status.TRIAGE, Status.ASSIGNED, Status.ACCEPTED):
-                raise InvalidTransition("case.error.wrong_status", reference=case.reference,
-                                        status=case.status.value)
-            old = case.category
-            if category == old and supervisor_code == case.assignee_code:
-                # A double tap, or a reassignment to the same person: nothing to do.
-                raise InvalidTransition("office.error.already_assigned",
-                                        reference=case.reference, name=person.name)
-            if category != old:
-                case.recategorise(actor, category, now)
-            case.assign(actor, supervisor_code, now)
-
-        return await self.cases.perform(user_id, reference, action), person
 
     async def approve(self, user_id: int, reference: str) -> Case:
         await self.staff(user_id)

@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import Disposition, Status
 from bot.filing import FilingService, Rules
-from bot.office import OfficeRules, OfficeService
 from bot.ports import UnitOfWork
 from bot.services import CaseService
+from bot.triage import TriageService
 from storage.db import session_factory
 from storage.models import OutboxRow
 from storage.uow import SqlUnitOfWork
@@ -26,7 +26,6 @@ from tests.test_office_service import (
     SUP1,
     SUP2,
     TUT,
-    TZ,
     seed,
     tip,
 )
@@ -56,7 +55,6 @@ async def scenario(uow: Any) -> None:
     clock = FakeClock(NOW)
     cases = CaseService(uow, clock)
     filing = FilingService(cases, Rules(tips_per_hour=1000, threshold=0.6))
-    office = OfficeService(uow, clock, cases, OfficeRules(tz=TZ))
     routed = await filing.file_tip(tip())
     clock.advance(minutes=5)
     unsure = await filing.file_tip(tip(category="other", confidence=0.3,
@@ -65,7 +63,7 @@ async def scenario(uow: Any) -> None:
     await filing.file_tip(tip(category="fees_refund", school_code=None,
                               institution_code="INS01", text="启明星不退费"))
     clock.advance(minutes=5)
-    await office.triage(STAFF, unsure.reference, "homework_burden", "S02")
+    await TriageService(uow, cases).triage(STAFF, unsure.reference, "homework_burden", "S02")
     for user, step in ((SUP1, lambda c, a, now: c.accept(a, now)),
                        (SUP1, lambda c, a, now: c.propose(a, Disposition.RECTIFY, now,
                                                           note="限期整改", deadline=DEADLINE)),

@@ -18,6 +18,7 @@ from bot.merging import MergingService
 from bot.office import OfficeRules, OfficeService
 from bot.services import CaseService
 from bot.supervision import SupervisionRules, SupervisionService
+from bot.triage import TriageService
 from handlers.telegram import views
 from storage.db import session_factory
 from storage.models import CaseEventRow, OutboxRow
@@ -52,7 +53,8 @@ async def world(engine: AsyncEngine) -> World:
                            OfficeRules(tz=TZ, duplicate_window_days=14))
     return World(cases, office, clock, engine,
                  FilingService(cases, Rules(tips_per_hour=1000, threshold=0.6)),
-                 MergingService(lambda: SqlUnitOfWork(sessions), clock))
+                 MergingService(lambda: SqlUnitOfWork(sessions), clock),
+                 TriageService(lambda: SqlUnitOfWork(sessions), cases))
 TEXT = "城关一小三年级作业太多，每天写到晚上十一点"
 TEXT2 = "城关第一小学三年级二班作业每天要写到十一点，孩子睡不够，我电话13912345678"
 

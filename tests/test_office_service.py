@@ -20,6 +20,7 @@ from bot.filing import FilingService, Rules, TipInput
 from bot.merging import MergingService
 from bot.office import OfficeRules, OfficeService
 from bot.services import CaseService
+from bot.triage import TriageService
 from storage.db import session_factory
 from storage.models import (
     CaseEventRow,
@@ -53,6 +54,7 @@ class World:
     engine: AsyncEngine
     filing: FilingService
     merging: MergingService
+    triage: TriageService
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(session_factory(self.engine))
@@ -93,7 +95,8 @@ async def world(engine: AsyncEngine) -> World:
                            OfficeRules(tz=TZ, duplicate_window_days=14))
     return World(cases, office, clock, engine,
                  FilingService(cases, Rules(tips_per_hour=1000, threshold=0.6)),
-                 MergingService(lambda: SqlUnitOfWork(sessions), clock))
+                 MergingService(lambda: SqlUnitOfWork(sessions), clock),
+                 TriageService(lambda: SqlUnitOfWork(sessions), cases))
 
 
 def tip(**kw: object) -> TipInput:
@@ -140,7 +143,7 @@ async def test_only_bound_staff_pass_the_gate(world: World) -> None:
             await world.office.queue(user, Status.TRIAGE)
         assert err.value.key == "case.error.staff_only"
         with pytest.raises(DomainError):
-            await world.office.triage(user, filed.reference, "homework_burden", "S01")
+            await world.triage.triage(user, filed.reference, "homework_burden", "S01")
     assert [c.reference for c in await world.office.queue(STAFF, Status.TRIAGE)] == [
         filed.reference]
     assert (await get(world, filed.reference)).status is Status.TRIAGE
@@ -150,10 +153,10 @@ async def test_only_bound_staff_pass_the_gate(world: World) -> None:
 async def test_triage_correction_is_stored_and_supervisor_notified(world: World) -> None:
     filed = await world.filing.file_tip(tip(category="other", confidence=0.3))
     assert filed.status is Status.TRIAGE
-    choices = await world.office.supervisor_choices(STAFF, filed.reference, "homework_burden")
+    choices = await world.triage.supervisor_choices(STAFF, filed.reference, "homework_burden")
     assert choices[0].code == "S01" and choices[0].suggested
     assert {c.code for c in choices} == {"S01", "S02", "T01"}  # staff are never offered
-    case, person = await world.office.triage(STAFF, filed.reference, "homework_burden", "S01")
+    case, person = await world.triage.triage(STAFF, filed.reference, "homework_burden", "S01")
     assert person.name == "王督学"
     assert case.status is Status.ASSIGNED and case.category == "homework_burden"
     assert [e.action for e in case.events][-2:] == ["recategorised", "assigned"]
@@ -170,14 +173,14 @@ async def test_triage_correction_is_stored_and_supervisor_notified(world: World)
 async def test_tutoring_category_suggests_the_liaison_first(world: World) -> None:
     filed = await world.filing.file_tip(tip(category="other", confidence=0.3, school_code=None,
                                            institution_code="INS01", text="启明星周末上数学课"))
-    choices = await world.office.supervisor_choices(STAFF, filed.reference,
+    choices = await world.triage.supervisor_choices(STAFF, filed.reference,
                                                     "unlicensed_tutoring")
     assert [c.code for c in choices if c.suggested] == ["T01"]
 
 
 async def test_triage_without_category_change_stores_no_correction(world: World) -> None:
     filed = await world.filing.file_tip(tip(confidence=0.3))
-    await world.office.triage(STAFF, filed.reference, "homework_burden", "S02")
+    await world.triage.triage(STAFF, filed.reference, "homework_burden", "S02")
     assert await corrections(world) == []
     assert (await get(world, filed.reference)).assignee_code == "S02"
 
@@ -185,16 +188,16 @@ async def test_triage_without_category_change_stores_no_correction(world: World)
 async def test_triage_double_tap_and_bad_assignee_change_nothing(world: World) -> None:
     filed = await world.filing.file_tip(tip(category="other", confidence=0.3))
     with pytest.raises(DomainError) as err:
-        await world.office.triage(STAFF, filed.reference, "homework_burden", "ST2")  # staff
+        await world.triage.triage(STAFF, filed.reference, "homework_burden", "ST2")  # staff
     assert err.value.key == "case.error.person_role"
     with pytest.raises(DomainError):
-        await world.office.triage(STAFF, filed.reference, "no_such_category", "S01")
+        await world.triage.triage(STAFF, filed.reference, "no_such_category", "S01")
     with pytest.raises(DomainError):
-        await world.office.triage(STAFF, filed.reference, "homework_burden", "NOBODY")
+        await world.triage.triage(STAFF, filed.reference, "homework_burden", "NOBODY")
     assert len((await get(world, filed.reference)).events) == 2
-    await world.office.triage(STAFF, filed.reference, "homework_burden", "S01")
+    await world.triage.triage(STAFF, filed.reference, "homework_burden", "S01")
     with pytest.raises(DomainError) as err:
-        await world.office.triage(STAFF, filed.reference, "homework_burden", "S01")
+        await world.triage.triage(STAFF, filed.reference, "homework_burden", "S01")
     assert err.value.key == "office.error.already_assigned"
     assert len(await corrections(world)) == 1
     assert await count(world, OutboxRow, OutboxRow.kind == "assigned") == 1
@@ -207,7 +210,7 @@ async def test_triage_of_a_proposed_case_is_refused_without_a_half_correction(
     await world.cases.perform(SUP1, filed.reference, lambda c, a, now: c.propose(
         a, Disposition.UNFOUNDED, now, note="查无此事"))
     with pytest.raises(DomainError) as err:
-        await world.office.triage(STAFF, filed.reference, "other", "S02")
+        await world.triage.triage(STAFF, filed.reference, "other", "S02")
     assert err.value.key == "case.error.wrong_status"
     case = await get(world, filed.reference)
     assert case.category == "homework_burden" and case.assignee_code == "S01"
@@ -426,5 +429,5 @@ async def test_export_csv_has_bom_and_filters_by_local_day(world: World) -> None
 async def test_audit_rows_are_appended_not_rewritten(world: World) -> None:
     filed = await world.filing.file_tip(tip(category="other", confidence=0.3))
     before = await count(world, CaseEventRow)
-    await world.office.triage(STAFF, filed.reference, "homework_burden", "S01")
+    await world.triage.triage(STAFF, filed.reference, "homework_burden", "S01")
     assert await count(world, CaseEventRow) == before + 2

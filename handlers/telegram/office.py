@@ -24,6 +24,7 @@ from bot.merging import MergingService, merging_for
 from bot.messages import explain, t
 from bot.office import OfficeService, office_for
 from bot.reports import file_name, summary_text
+from bot.triage import TriageService, triage_for
 from handlers.telegram import views_office as views
 from handlers.telegram.context import DudaoContext
 
@@ -38,6 +39,14 @@ def _service(context: DudaoContext) -> OfficeService:
     if service is None:
         service = office_for(context.services.container)
         context.bot_data["office"] = service
+    return service  # type: ignore[no-any-return]
+
+
+def _triage(context: DudaoContext) -> TriageService:
+    service = context.bot_data.get("triage")
+    if service is None:
+        service = triage_for(context.services.container)
+        context.bot_data["triage"] = service
     return service  # type: ignore[no-any-return]
 
 
@@ -281,7 +290,7 @@ async def _b_category(update: Update, context: DudaoContext, args: list[str]) ->
     service = _service(context)
     await service.check(_user_id(update), reference, Status.TRIAGE, Status.ASSIGNED,
                         Status.ACCEPTED)
-    choices = await service.supervisor_choices(_user_id(update), reference, category)
+    choices = await _triage(context).supervisor_choices(_user_id(update), reference, category)
     await _answer(update, views.category_chosen(category))
     await _set_buttons(update, views.supervisor_keyboard(reference, int(index), choices, 0))
 
@@ -291,7 +300,7 @@ async def _b_page(update: Update, context: DudaoContext, args: list[str]) -> Non
     category = _category(index)
     if not page.isdigit():
         raise InvalidInput("office.error.bad_button")
-    choices = await _service(context).supervisor_choices(_user_id(update), reference, category)
+    choices = await _triage(context).supervisor_choices(_user_id(update), reference, category)
     await _answer(update)
     await _set_buttons(update, views.supervisor_keyboard(reference, int(index), choices,
                                                          int(page)))
@@ -300,8 +309,8 @@ async def _b_page(update: Update, context: DudaoContext, args: list[str]) -> Non
 async def _b_assign(update: Update, context: DudaoContext, args: list[str]) -> None:
     """Tap 2: category and supervisor in one transaction; the supervisor is notified."""
     reference, index, code = _args(args, 3)
-    case, person = await _service(context).triage(_user_id(update), reference,
-                                                  _category(index), code)
+    case, person = await _triage(context).triage(_user_id(update), reference,
+                                                 _category(index), code)
     _wake(context)
     await _answer(update)
     await _drop_buttons(update)

@@ -22,6 +22,7 @@ from bot.office import OfficeRules, OfficeService
 from bot.reminders import ReminderService
 from bot.services import CaseService
 from bot.supervision import SupervisionRules, SupervisionService
+from bot.triage import TriageService
 from tests.fakes import Entity, FakeClock, FakeStore, FakeUnitOfWorkFactory
 
 PARENT, OTHER_PARENT = 1001, 1002
@@ -38,6 +39,7 @@ class World:
     filing: FilingService
     office: OfficeService
     merging: MergingService
+    triage: TriageService
     supervision: SupervisionService
     reminders: ReminderService
     invites: InviteService
@@ -65,6 +67,7 @@ def world() -> World:
     return World(uow, clock, cases, FilingService(cases, Rules(tips_per_hour=3, threshold=0.6)),
                  OfficeService(uow, clock, cases, OfficeRules(tz=TZ)),
                  MergingService(uow, clock),
+                 TriageService(uow, cases),
                  SupervisionService(uow, clock, cases, SupervisionRules(tz=TZ)),
                  ReminderService(uow, cases, TimeRules(), TZ),
                  InviteService(uow, clock))
@@ -171,13 +174,13 @@ async def test_triage_suggests_the_routing_policy_and_a_recategorisation_is_a_co
         world: World) -> None:
     filed = await world.filing.file_tip(tip(category="other", confidence=0.3,
                                            text="学校收费不合理"))
-    choices = await world.office.supervisor_choices(STAFF, filed.reference, "homework_burden")
+    choices = await world.triage.supervisor_choices(STAFF, filed.reference, "homework_burden")
     async with world.store.read() as uow:
         resp, _ = await uow.directory.responsibility("SCH01", None, None)
     assert [c.code for c in choices if c.suggested] == [
         c.code for c in candidates("homework_burden", resp)] == ["S01", "T01"]
     assert "ST1" not in {c.code for c in choices}  # staff are never offered
-    case, person = await world.office.triage(STAFF, filed.reference, "homework_burden", "S01")
+    case, person = await world.triage.triage(STAFF, filed.reference, "homework_burden", "S01")
     assert (case.status, case.category, person.code) == (Status.ASSIGNED, "homework_burden",
                                                          "S01")
     async with world.store.read() as uow:
@@ -186,7 +189,7 @@ async def test_triage_suggests_the_routing_policy_and_a_recategorisation_is_a_co
 
 async def test_triage_without_a_new_category_records_no_correction(world: World) -> None:
     filed = await world.filing.file_tip(tip(confidence=0.3))
-    await world.office.triage(STAFF, filed.reference, "homework_burden", "S02")
+    await world.triage.triage(STAFF, filed.reference, "homework_burden", "S02")
     async with world.store.read() as uow:
         assert await uow.cases.corrections() == []
 
@@ -195,7 +198,7 @@ async def test_only_bound_staff_use_the_office(world: World) -> None:
     filed = await world.filing.file_tip(tip(confidence=0.3))
     for user in (PARENT, SUP1):
         with pytest.raises(DomainError) as err:
-            await world.office.triage(user, filed.reference, "homework_burden", "S01")
+            await world.triage.triage(user, filed.reference, "homework_burden", "S01")
         assert err.value.key == "case.error.staff_only"
 
 
