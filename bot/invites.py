@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from bot.domain import DomainError
 from bot.messages import t
-from bot.ports import Clock, PersonInfo, UnitOfWorkFactory
+from bot.ports import SUPERVISOR_ROLES, Clock, PersonInfo, UnitOfWorkFactory
 
 
 def hash_invite(code: str) -> str:
@@ -31,7 +31,7 @@ class InviteService:
         code = "".join(secrets.choice(self.ALPHABET) for _ in range(10))
         async with self.uow() as uow:
             person = await uow.directory.person(person_code)
-            wanted = {"staff"} if role == "staff" else {"responsible", "tutoring"}
+            wanted = {"staff"} if role == "staff" else SUPERVISOR_ROLES
             if person is None or person.role not in wanted:
                 raise DomainError("invite.error.unknown_person", code=person_code,
                                   role_name=t("role.staff") if role == "staff" else "督学")

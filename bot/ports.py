@@ -27,6 +27,10 @@ class PersonInfo:
     night_pings: bool = False
 
 
+# The directory roles of supervisors (staff is the other role a person may have).
+SUPERVISOR_ROLES = frozenset({"responsible", "tutoring"})
+
+
 @dataclass(frozen=True)
 class DeadlineRow:
     """A rectifying case's deadline and who is responsible (what the scheduler needs)."""

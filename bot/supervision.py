@@ -18,11 +18,10 @@ from zoneinfo import ZoneInfo
 from bot.clocks import running_clock
 from bot.domain import Actor, Case, Disposition, DomainError, InvalidInput, Status
 from bot.duplicates import find_duplicates
-from bot.ports import Clock, PersonInfo, UnitOfWork, UnitOfWorkFactory
+from bot.ports import SUPERVISOR_ROLES, Clock, PersonInfo, UnitOfWork, UnitOfWorkFactory
 from bot.services import CaseService, EvidenceInput
 from bot.timerules import month_bounds
 
-SUPERVISOR_ROLES = frozenset({"responsible", "tutoring"})
 VISIT_DAYS_BACK = 31  # how far back a visit may be logged
 _ASSIGNING = frozenset({"routed", "assigned", "reopened"})
 

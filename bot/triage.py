@@ -9,10 +9,8 @@ from typing import Any
 
 from bot.domain import CATEGORIES, Actor, Case, InvalidInput, InvalidTransition, Status, candidates
 from bot.office import staff_member
-from bot.ports import PersonInfo, UnitOfWorkFactory
+from bot.ports import SUPERVISOR_ROLES, PersonInfo, UnitOfWorkFactory
 from bot.services import CaseService, reading
-
-SUPERVISOR_ROLES = frozenset({"responsible", "tutoring"})
 
 
 @dataclass(frozen=True)
