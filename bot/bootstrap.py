@@ -19,15 +19,21 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
+from bot.filing import FilingService, Rules
 from bot.intake import IntakeService
+from bot.invites import InviteService
+from bot.merging import MergingService
 from bot.office import OfficeRules, OfficeService
 from bot.outbox import DeliveryLoop, OutboxService, Sender
+from bot.ports import Clock
 from bot.reminders import ReminderService
-from bot.services import CaseService, Clock, InviteService, Rules, SystemClock
+from bot.services import CaseService, SystemClock
 from bot.supervision import SupervisionRules, SupervisionService
 from bot.timerules import QuietHours
+from bot.triage import TriageService
 from scheduler.jobs import ReminderScheduler
 from storage.db import create_async_db_engine
+from storage.db import safe_url as safe_url
 from storage.migrate import upgrade
 from storage.uow import UnitOfWorkFactory
 
@@ -42,9 +48,12 @@ class Container:
     clock: Clock
     uow: UnitOfWorkFactory
     cases: CaseService
+    filing: FilingService
     invites: InviteService
     office: OfficeService
     supervision: SupervisionService
+    triage: TriageService
+    merging: MergingService
     reminders: ReminderService
     outbox: OutboxService
     delivery: DeliveryLoop
@@ -101,7 +110,8 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
     if threshold is None:
         threshold = float(classifier.threshold) if classifier is not None else DEFAULT_THRESHOLD
     time_rules, case_rules = settings.time_rules, settings.cases
-    cases = CaseService(uow, clock, Rules(
+    cases = CaseService(uow, clock)
+    filing = FilingService(cases, Rules(
         reference_prefix=case_rules.reference_prefix, tips_per_hour=case_rules.tips_per_hour,
         accept_working_days=time_rules.accept_working_days, threshold=threshold))
     office = OfficeService(uow, clock, cases, OfficeRules(
@@ -120,8 +130,9 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
     delivery = DeliveryLoop(outbox)
     interval = settings.scheduler.interval_seconds
     return Container(
-        settings=settings, engine=engine, clock=clock, uow=uow, cases=cases,
+        settings=settings, engine=engine, clock=clock, uow=uow, cases=cases, filing=filing,
         invites=InviteService(uow, clock), office=office, supervision=supervision,
+        triage=TriageService(uow, cases), merging=MergingService(uow, clock),
         reminders=reminders, outbox=outbox, delivery=delivery,
         intake=IntakeService(classifier) if classifier is not None else None,
         scheduler=ReminderScheduler(reminders, interval) if interval > 0 else None)

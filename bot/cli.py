@@ -22,18 +22,12 @@ def _add_config(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from bot.bootstrap import migrate
+    from bot.bootstrap import migrate, safe_url
 
     settings = _settings(args)
     migrate(settings)
-    print(t("cli.migrated", url=_safe_url(settings.database.url)))
+    print(t("cli.migrated", url=safe_url(settings.database.url)))
     return 0
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 async def _import(settings: Settings, paths: list[str]) -> int:

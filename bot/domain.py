@@ -256,7 +256,7 @@ class Case:
                    previous=previous)
 
     def recategorise(self, actor: Actor, category: str, now: datetime) -> str:
-        """Staff correct the category; returns the old one (stored for retraining)."""
+        """Staff correct the category; returns the old one (the event is a training example)."""
         self._require_staff(actor)
         if not self.is_open:
             raise InvalidTransition("case.error.closed", reference=self.reference)
@@ -524,20 +524,63 @@ class RoutingDecision:
     reason: str
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A supervisor who answers for a tip, and why (the routing reason)."""
+
+    code: str
+    reason: str  # school_supervisor | institution_liaison | district_tutoring_supervisor
+
+
+# Which candidates filing may assign without asking the office, per kind of category.
+_ROUTABLE = {"school": frozenset({"school_supervisor"}),
+             "tutoring": frozenset({"institution_liaison", "district_tutoring_supervisor"})}
+
+
+def _kind(category: str) -> str | None:
+    if category in SCHOOL_CATEGORIES:
+        return "school"
+    if category in TUTORING_CATEGORIES:
+        return "tutoring"
+    return None
+
+
+def candidates(category: str, responsibility: Responsibility, *,
+               about_school: bool = True) -> list[Candidate]:
+    """The supervisors responsible for a tip, most responsible first (the one routing policy).
+
+    School categories go to the school's 责任督学 first, tutoring categories to the
+    institution's liaison, then the district's 校外培训监管督学; a tip of another category
+    follows the entity it names (`about_school`).
+    """
+    school = Candidate(responsibility.school_supervisor or "", "school_supervisor")
+    liaison = Candidate(responsibility.institution_supervisor or "", "institution_liaison")
+    district = Candidate(responsibility.district_tutoring_supervisor or "",
+                         "district_tutoring_supervisor")
+    kind = _kind(category)
+    if kind == "school" or (kind is None and about_school):
+        order = [school, liaison, district]
+    else:
+        order = [liaison, district, school]
+    seen: set[str] = set()
+    out = []
+    for candidate in order:
+        if candidate.code and candidate.code not in seen:
+            seen.add(candidate.code)
+            out.append(candidate)
+    return out
+
+
 def route(category: str, confidence: float, threshold: float,
           responsibility: Responsibility) -> RoutingDecision:
-    """Decide who handles a tip; anything uncertain goes to office triage, never guessed."""
+    """Decide who handles a tip: the first candidate, if filing may assign them without the
+    office; anything uncertain goes to office triage, never guessed."""
     if confidence < threshold:
         return RoutingDecision(None, "low_confidence")
-    if category in SCHOOL_CATEGORIES:
-        if responsibility.school_supervisor:
-            return RoutingDecision(responsibility.school_supervisor, "school_supervisor")
-        return RoutingDecision(None, "no_school")
-    if category in TUTORING_CATEGORIES:
-        if responsibility.institution_supervisor:
-            return RoutingDecision(responsibility.institution_supervisor, "institution_liaison")
-        if responsibility.district_tutoring_supervisor:
-            return RoutingDecision(responsibility.district_tutoring_supervisor,
-                                   "district_tutoring_supervisor")
-        return RoutingDecision(None, "no_institution")
-    return RoutingDecision(None, "other_category")
+    kind = _kind(category)
+    if kind is None:
+        return RoutingDecision(None, "other_category")
+    found = candidates(category, responsibility)
+    if found and found[0].reason in _ROUTABLE[kind]:
+        return RoutingDecision(found[0].code, found[0].reason)
+    return RoutingDecision(None, "no_school" if kind == "school" else "no_institution")

@@ -10,14 +10,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from storage.uow import SqlUnitOfWork
-
-
-class PredictionLike(Protocol):
-    category: str
-    confidence: float
-    top_k: Any
-    model_version: str
+from bot.ports import UnitOfWork
 
 
 class TipClassifier(Protocol):
@@ -73,7 +66,7 @@ class IntakeService:
     def threshold(self) -> float:
         return float(self.classifier.threshold)
 
-    async def load_directory(self, uow: SqlUnitOfWork) -> int:
+    async def load_directory(self, uow: UnitOfWork) -> int:
         """(Re)build the entity resolver and tokenizer words from the directory."""
         from classifier.entities import Entity, EntityResolver
 

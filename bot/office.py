@@ -1,5 +1,6 @@
-"""Office staff use cases beyond one transition: work queues, triage (category + assignee in
-one step), the staff case view with possible duplicates, overdue clocks, and unbinding.
+"""Office staff use cases beyond one transition: work queues, the staff case view with
+possible duplicates, overdue clocks, the chat's export and report entry points, and
+unbinding. Triage is bot/triage.py, merging duplicates bot/merging.py.
 
 Every method identifies the caller from the Telegram user id on the server side; a user who
 is not bound as office staff is refused before anything is read. Case transitions go through
@@ -9,19 +10,13 @@ is not bound as office staff is refused before anything is read. Case transition
 from __future__ import annotations
 
 import asyncio
-import copy
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.clocks import running_clock
 from bot.domain import (
     CATEGORIES,
-    SCHOOL_CATEGORIES,
-    TUTORING_CATEGORIES,
     Actor,
     Case,
     CaseEvent,
@@ -31,27 +26,17 @@ from bot.domain import (
     Role,
     Status,
 )
+from bot.duplicates import Duplicate, find_duplicates
 from bot.export import export_rows, to_xlsx
 from bot.messages import t
-from bot.privacy import mask_personal_data
+from bot.ports import Clock, PersonInfo, UnitOfWork, UnitOfWorkFactory
 from bot.reports import PeriodKind, Report, build_report, chart_png, period_of, to_workbook
-from bot.services import CaseService, Clock, UowFactory, actor_for, reading
+from bot.services import CaseService, reading
 from bot.timerules import month_bounds
-from storage.repository import PersonInfo
-from storage.uow import SqlUnitOfWork
 
-SUPERVISOR_ROLES = frozenset({"responsible", "tutoring"})
 QUEUE_LIMIT = 50
 VERIFY_FAIL_DAYS = (7, 15, 30)
 CHAT_EXPORT_MAX_DAYS = 366  # new rectification periods offered when 回头看 fails
-
-# Duplicate detection (see tests/test_office_duplicates.py for the labelled pairs the
-# threshold was chosen on: 24 pairs, 12 duplicates, 12 different issues about the same entity).
-DUPLICATE_THRESHOLD = 30.0
-# Words every tip about a school or institution shares; they say nothing about the issue.
-_GENERIC_WORDS = ("学校", "小学", "中学", "初中", "高中", "幼儿园", "培训", "机构", "中心",
-                  "教育", "老师", "孩子", "家长", "学生", "我们", "他们", "每天", "现在")
-_COUNTY_PREFIX = re.compile(r"^.{1,6}?[县市区]")
 
 
 @dataclass(frozen=True)
@@ -61,20 +46,6 @@ class OfficeRules:
     accept_working_days: int = 1
     propose_working_days: int = 5
     decide_working_days: int = 2
-
-
-@dataclass(frozen=True)
-class Duplicate:
-    reference: str
-    score: float
-
-
-@dataclass(frozen=True)
-class SupervisorChoice:
-    code: str
-    name: str
-    role: str  # responsible | tutoring
-    suggested: bool
 
 
 @dataclass(frozen=True)
@@ -111,10 +82,19 @@ class Counts:
     overdue: int
 
 
+async def staff_member(factory: UnitOfWorkFactory, user_id: int) -> PersonInfo:
+    """The bound staff member behind this Telegram user, or a refusal."""
+    async with reading(factory) as uow:
+        person = await uow.directory.person_by_user(user_id)
+    if person is None or person.role != "staff":
+        raise DomainError("case.error.staff_only")
+    return person
+
+
 class OfficeService:
     """What bound office staff do in chat, checked on the server for every call."""
 
-    def __init__(self, uow: UowFactory, clock: Clock, cases: CaseService,
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, cases: CaseService,
                  rules: OfficeRules) -> None:
         self.uow = uow
         self.clock = clock
@@ -124,11 +104,7 @@ class OfficeService:
     # --- identity and dates -------------------------------------------------------
     async def staff(self, user_id: int) -> PersonInfo:
         """The bound staff member behind this Telegram user, or a refusal."""
-        async with reading(self.uow) as uow:
-            person = await uow.directory.person_by_user(user_id)
-        if person is None or person.role != "staff":
-            raise DomainError("case.error.staff_only")
-        return person
+        return await staff_member(self.uow, user_id)
 
     def today(self) -> date:
         return self.clock.now().astimezone(self.rules.tz).date()
@@ -227,62 +203,7 @@ class OfficeService:
                          duplicates=duplicates, evidence_count=evidence, guess=filed_guess(case),
                          alternatives=filed_alternatives(case))
 
-    async def supervisor_choices(self, user_id: int, reference: str,
-                                 category: str) -> list[SupervisorChoice]:
-        """Supervisors for a case: the directory's responsible ones first, then the rest."""
-        await self.staff(user_id)
-        _, case = await self.cases.view(user_id, reference)
-        async with reading(self.uow) as uow:
-            responsibility, _ = await uow.directory.responsibility(
-                case.school_code, case.institution_code, case.district_code)
-            people = [p for p in await uow.directory.people() if p.role in SUPERVISOR_ROLES]
-        school = responsibility.school_supervisor
-        tutoring = [responsibility.institution_supervisor,
-                    responsibility.district_tutoring_supervisor]
-        if category in SCHOOL_CATEGORIES:
-            order = [school, *tutoring]
-        elif category in TUTORING_CATEGORIES:
-            order = [*tutoring, school]
-        else:
-            order = [school, *tutoring] if case.school_code else [*tutoring, school]
-        suggested = list(dict.fromkeys(code for code in order if code))
-        by_code = {p.code: p for p in people}
-        first = [SupervisorChoice(c, by_code[c].name, by_code[c].role, True)
-                 for c in suggested if c in by_code]
-        rest = [SupervisorChoice(p.code, p.name, p.role, False) for p in people
-                if p.code not in suggested]
-        return first + rest
-
     # --- transitions ----------------------------------------------------------------
-    async def triage(self, user_id: int, reference: str, category: str,
-                     supervisor_code: str) -> tuple[Case, PersonInfo]:
-        """Set category and assignee in one transaction; a changed category is a correction."""
-        await self.staff(user_id)
-        if category not in CATEGORIES:
-            raise InvalidInput("case.error.unknown_category", category=category[:32])
-        async with reading(self.uow) as uow:
-            person = await uow.directory.person(supervisor_code)
-        if person is None:
-            raise InvalidInput("case.error.unknown_person", code=supervisor_code[:32])
-        if person.role not in SUPERVISOR_ROLES:
-            raise InvalidInput("case.error.person_role", code=supervisor_code[:32])
-
-        def action(case: Case, actor: Actor, now: datetime) -> Any:
-            # Check the assignment first so a refused assign never leaves a half correction.
-            if case.status not in (Status.TRIAGE, Status.ASSIGNED, Status.ACCEPTED):
-                raise InvalidTransition("case.error.wrong_status", reference=case.reference,
-                                        status=case.status.value)
-            old = case.category
-            if category == old and supervisor_code == case.assignee_code:
-                # A double tap, or a reassignment to the same person: nothing to do.
-                raise InvalidTransition("office.error.already_assigned",
-                                        reference=case.reference, name=person.name)
-            if category != old:
-                case.recategorise(actor, category, now)
-            case.assign(actor, supervisor_code, now)
-            return ("correction", old, category) if category != old else None
-
-        return await self.cases.perform(user_id, reference, action), person
 
     async def approve(self, user_id: int, reference: str) -> Case:
         await self.staff(user_id)
@@ -330,49 +251,6 @@ class OfficeService:
         await self.staff(user_id)
         return await self.cases.perform(user_id, reference,
                                         lambda c, a, now: c.supervise(a, now, comment))
-
-    # --- duplicates -------------------------------------------------------------------
-    async def check_merge(self, user_id: int, source_ref: str,
-                          target_ref: str) -> tuple[Case, Case]:
-        """Refuse now, before staff confirm, a merge that the domain would refuse."""
-        await self.staff(user_id)
-        async with reading(self.uow) as uow:
-            actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
-            source, target = await _load_pair(uow, source_ref, target_ref, lock=False)
-            copy.deepcopy(source).merge_into(actor, copy.deepcopy(target), self.clock.now())
-            await _refuse_source_with_followers(uow, source)
-        return source, target
-
-    async def merge(self, user_id: int, source_ref: str, target_ref: str) -> tuple[Case, Case]:
-        """Merge the duplicate `source_ref` into `target_ref`: one transaction, both cases
-        locked; the source's parent follows the target from now on."""
-        await self.staff(user_id)
-        now = self.clock.now()
-        async with self.uow() as uow:
-            actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
-            source, target = await _load_pair(uow, source_ref, target_ref, lock=True)
-            source.merge_into(actor, target, now)  # the domain's refusals come first
-            await _refuse_source_with_followers(uow, source)  # a refusal rolls it all back
-            await uow.cases.save(source)
-            await uow.cases.save(target)
-            await _tell_merged(uow, source, target, now)
-            await uow.commit()
-        return source, target
-
-    async def dismiss_duplicate(self, user_id: int, reference: str, other_ref: str) -> Case:
-        """Staff keep two cases apart: each stops listing the other as a possible duplicate."""
-        await self.staff(user_id)
-        now = self.clock.now()
-        async with self.uow() as uow:
-            actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
-            case, other = await _load_pair(uow, reference, other_ref, lock=True)
-            case.dismiss_duplicate(actor, other, now)
-            if case.reference not in other.dismissed_duplicates:
-                other.dismiss_duplicate(actor, case, now)
-            await uow.cases.save(case)
-            await uow.cases.save(other)
-            await uow.commit()
-        return case
 
     async def check(self, user_id: int, reference: str, *allowed: Status) -> Case:
         """Refuse before a question is asked if the case is not in a status that allows it."""
@@ -440,53 +318,6 @@ class OfficeService:
         return person
 
 
-async def _load_pair(uow: SqlUnitOfWork, first: str, second: str, *,
-                     lock: bool) -> tuple[Case, Case]:
-    """Two cases by reference (the same object if both name one case)."""
-    wanted = first.strip().upper(), second.strip().upper()
-    loaded: dict[str, Case] = {}
-    for reference in sorted(set(wanted)):  # one lock order, so two merges never deadlock
-        case = await (uow.cases.get_for_update(reference) if lock else uow.cases.get(reference))
-        if case is None:
-            raise DomainError("case.error.not_found", reference=reference[:32])
-        loaded[reference] = case
-    return loaded[wanted[0]], loaded[wanted[1]]
-
-
-async def _refuse_source_with_followers(uow: SqlUnitOfWork, source: Case) -> None:
-    # Cases still waiting on the source would wait for an outcome that never comes.
-    if source.id is not None and any(f.awaiting_merged_outcome
-                                     for f in await uow.cases.followers(source)):
-        raise InvalidTransition("case.error.merge_source_has_followers",
-                                reference=source.reference)
-
-
-async def _tell_merged(uow: SqlUnitOfWork, source: Case, target: Case, now: datetime) -> None:
-    """The source's parent (nothing about anyone else) and both supervisors hear of it."""
-    await uow.outbox.enqueue(source.reporter_user_id, "merged",
-                             t("notify.parent.merged", reference=source.reference), now)
-    if target.assignee_code:
-        person = await uow.directory.person(target.assignee_code)
-        if person and person.telegram_user_id:
-            await uow.outbox.enqueue(
-                person.telegram_user_id, "merge_received",
-                t("notify.supervisor.merge_received", reference=target.reference,
-                  source=source.reference, text=mask_personal_data(source.text)), now,
-                markup={"buttons": [[[t("button.sv.open"), f"s:open:{target.reference}"]]]})
-    if source.assignee_code and source.assignee_code != target.assignee_code:
-        person = await uow.directory.person(source.assignee_code)
-        if person and person.telegram_user_id:
-            await uow.outbox.enqueue(person.telegram_user_id, "merged",
-                                     t("notify.supervisor.merged", reference=source.reference),
-                                     now)
-
-
-def entered_status_at(case: Case) -> datetime:
-    """When the case last moved into its current status (not counting same-status events)."""
-    for event in reversed(case.events):
-        if event.to_status is case.status and event.from_status is not case.status:
-            return event.at
-    return case.created_at
 
 
 def filed_guess(case: Case) -> tuple[str, float]:
@@ -515,85 +346,10 @@ def _filed_event(case: Case) -> CaseEvent | None:
     return next((e for e in case.events if e.action == "filed"), None)
 
 
-async def _entity_name(uow: SqlUnitOfWork, case: Case) -> str | None:
+async def _entity_name(uow: UnitOfWork, case: Case) -> str | None:
     if case.school_code:
         return (await uow.directory.names("school", [case.school_code])).get(case.school_code)
     if case.institution_code:
         return (await uow.directory.names("institution", [case.institution_code])).get(
             case.institution_code)
     return None
-
-
-# --- duplicates ---------------------------------------------------------------------
-def normalise_for_matching(text: str, entity_names: tuple[str, ...] = ()) -> str:
-    """Lower-case letters and digits only, without the entity's names and generic words."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    for name in sorted(entity_names, key=len, reverse=True):
-        if len(name) >= 2:
-            text = text.replace(name.lower(), "")
-    for word in _GENERIC_WORDS:
-        text = text.replace(word, "")
-    return "".join(ch for ch in text if ch.isalnum())
-
-
-def similarity(a: str, b: str, entity_names: tuple[str, ...] = ()) -> float:
-    """0..100: mean of character ratio and bigram token-set ratio of the normalised texts.
-
-    Chinese has no spaces, so word-token ratios see one token; character bigrams stand in
-    for words, and the entity's own names are removed because both tips share them anyway.
-    """
-    from rapidfuzz import fuzz
-
-    na, nb = (normalise_for_matching(x, entity_names) for x in (a, b))
-    if not na or not nb:
-        return 0.0
-    return (fuzz.ratio(na, nb) + fuzz.token_set_ratio(_bigrams(na), _bigrams(nb))) / 2
-
-
-def _bigrams(text: str) -> str:
-    return " ".join(text[i:i + 2] for i in range(len(text) - 1)) or text
-
-
-def entity_name_variants(names: list[str]) -> tuple[str, ...]:
-    """Names and aliases, plus each name without its county prefix (青溪县一小 → 一小)."""
-    out: list[str] = []
-    for name in names:
-        out.append(name)
-        short = _COUNTY_PREFIX.sub("", name)
-        if short != name and len(short) >= 2:
-            out.append(short)
-    return tuple(dict.fromkeys(out))
-
-
-async def find_duplicates(uow: SqlUnitOfWork, case: Case, window_days: int,
-                          threshold: float = DUPLICATE_THRESHOLD) -> list[Duplicate]:
-    """Open cases about the same school or institution, filed within `window_days` of this
-    one, whose text is similar; best match first."""
-    if not (case.school_code or case.institution_code) or window_days <= 0:
-        return []
-    window = timedelta(days=window_days)
-    open_cases = await uow.cases.open_about(
-        school_code=case.school_code, institution_code=case.institution_code,
-        since=case.created_at - window, until=case.created_at + window)
-    names = await _entity_names(uow, case)
-    found = []
-    for other in open_cases:
-        if other.reference == case.reference or other.reference in case.dismissed_duplicates:
-            continue
-        same = ((case.school_code and other.school_code == case.school_code)
-                or (case.institution_code and other.institution_code == case.institution_code))
-        if not same or abs(other.created_at - case.created_at) > window:
-            continue
-        score = similarity(case.text, other.text, names)
-        if score >= threshold:
-            found.append(Duplicate(other.reference, round(score, 1)))
-    return sorted(found, key=lambda d: -d.score)
-
-
-async def _entity_names(uow: SqlUnitOfWork, case: Case) -> tuple[str, ...]:
-    wanted = {("school", case.school_code), ("institution", case.institution_code)}
-    names: list[str] = []
-    for kind, code, name, aliases, _ in await uow.directory.entity_rows():
-        if (kind, code) in wanted:
-            names += [name, *aliases]
-    return entity_name_variants(names)

@@ -11,37 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Protocol
 
-from bot.services import REPLY_KINDS, Clock
+from bot.ports import Clock, OutboxMessage, UnitOfWorkFactory
+from bot.services import REPLY_KINDS
 from bot.timerules import QuietHours
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
 BLOCKED_RETRY = timedelta(hours=6)
 REFUSED_RETRY = timedelta(hours=1)
-
-
-class OutboxMessage(Protocol):
-    """A queued row as the policy and the sender read it."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def chat_id(self) -> int: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def text(self) -> str: ...
-    @property
-    def markup(self) -> dict[str, Any] | None: ...
-    @property
-    def attempts(self) -> int: ...
 
 
 class Outcome(StrEnum):
@@ -94,47 +76,10 @@ def retry_delay(result: SendResult, attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 5 * 2 ** min(attempts, 10)))
 
 
-# --- the ports this policy needs (the lead folds these into bot/ports.py) ----------------
-class OutboxStore(Protocol):
-    async def has_due(self, now: datetime) -> bool: ...
-    async def claim_due(self, now: datetime, lease: timedelta,
-                        limit: int = 100) -> Sequence[OutboxMessage]: ...
-    async def mark_sent(self, row_id: int, now: datetime) -> None: ...
-    async def mark_failed(self, row_id: int, error: str, retry_at: datetime) -> None: ...
-    async def postpone(self, row_id: int, until: datetime) -> None: ...
-
-
-class StaffMember(Protocol):
-    @property
-    def telegram_user_id(self) -> int | None: ...
-    @property
-    def night_pings(self) -> bool: ...
-
-
-class StaffDirectory(Protocol):
-    async def people(self, role: str | None = None) -> Sequence[StaffMember]: ...
-
-
-class OutboxUnitOfWork(Protocol):
-    @property
-    def outbox(self) -> OutboxStore: ...
-    @property
-    def directory(self) -> StaffDirectory: ...
-    async def __aenter__(self) -> Self: ...
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None: ...
-    async def commit(self) -> None: ...
-
-
-class OutboxUowFactory(Protocol):
-    def __call__(self) -> OutboxUnitOfWork: ...
-    def read(self) -> OutboxUnitOfWork: ...
-
-
 class OutboxService:
     """Sends what is due through `sender`, honouring quiet hours and the retry schedule."""
 
-    def __init__(self, uow: OutboxUowFactory, clock: Clock, quiet: QuietHours, tz: tzinfo,
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, quiet: QuietHours, tz: tzinfo,
                  sender: Sender | None = None) -> None:
         self.uow = uow
         self.clock = clock

@@ -17,11 +17,10 @@ from zoneinfo import ZoneInfo
 
 from bot.config import TimeRules
 from bot.messages import t
+from bot.ports import DeadlineRow, PersonInfo, UnitOfWork, UnitOfWorkFactory
 from bot.reports import Period, half_month, quarter
-from bot.services import CaseService, UowFactory, reading, rectifying_buttons
+from bot.services import CaseService, reading, rectifying_buttons
 from bot.timerules import month_bounds
-from storage.repository import DeadlineRow, PersonInfo
-from storage.uow import SqlUnitOfWork
 
 MAX_SCHOOLS_LISTED = 15
 MAX_LAGGARDS_LISTED = 5
@@ -89,7 +88,7 @@ def report_due(today: date) -> tuple[Period, str, str] | None:
 class ReminderService:
     """Decides and queues every reminder that is due; the scheduler calls `run`."""
 
-    def __init__(self, uow: UowFactory, cases: CaseService, rules: TimeRules,
+    def __init__(self, uow: UnitOfWorkFactory, cases: CaseService, rules: TimeRules,
                  tz: ZoneInfo) -> None:
         self.uow = uow
         self.cases = cases
@@ -220,7 +219,7 @@ class ReminderService:
                                        for chat, dedup in waiting.values()])
 
     @staticmethod
-    async def _not_yet_told(uow: SqlUnitOfWork, people: list[PersonInfo],
+    async def _not_yet_told(uow: UnitOfWork, people: list[PersonInfo],
                             key: str) -> dict[str, tuple[int, str]]:
         """Person code -> (chat, dedup key) of the bound people not yet sent message `key`."""
         keyed = {p.code: (p.telegram_user_id, f"{key}:{p.code}")

@@ -1,6 +1,8 @@
-"""Use cases: each method carries out one action end to end and is the only place that commits.
+"""Case actions: every step of a case after filing, and who hears of it.
 
-Handlers (Telegram, HTTP, CLI) and scheduled jobs call these; they never decide who may do
+Each service method (here and in filing, office, supervision, merging, invites, reminders)
+carries out one use case in one unit of work and commits it; repositories never commit.
+Handlers (Telegram, HTTP, CLI) and scheduled jobs call them; they never decide who may do
 what. Every case action identifies the actor from the Telegram user id on the server side,
 loads the case, lets the domain check role, assignment and status, then saves the case, its
 audit events and the notifications in one transaction.
@@ -8,34 +10,16 @@ audit events and the notifications in one transaction.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.batching import GroupCommit
-from bot.domain import (
-    Actor,
-    Case,
-    DomainError,
-    Role,
-    RoutingDecision,
-    Status,
-    route,
-)
+from bot.domain import Actor, Case, DomainError, Role, Status
 from bot.messages import t
+from bot.ports import Clock, PersonInfo, UnitOfWork, UnitOfWorkFactory
 from bot.privacy import mask_personal_data
-from bot.timerules import add_working_days
-from storage.repository import PersonInfo
-from storage.uow import SqlUnitOfWork
-
-
-class Clock(Protocol):
-    def now(self) -> datetime: ...
 
 
 @dataclass(frozen=True)
@@ -44,9 +28,6 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(self.tz)
-
-
-UowFactory = Callable[[], SqlUnitOfWork]
 
 
 @dataclass(frozen=True)
@@ -61,62 +42,11 @@ class EvidenceInput:
     size: int = 0
 
 
-@dataclass(frozen=True)
-class TipInput:
-    """A parent's confirmed tip, classified and with its entity resolved."""
-
-    text: str
-    reporter_user_id: int
-    category: str
-    confidence: float
-    model_version: str = ""
-    anonymous: bool = True
-    reporter_name: str | None = None
-    reporter_phone: str | None = None
-    school_code: str | None = None
-    institution_code: str | None = None
-    district_code: str | None = None
-    evidence: tuple[EvidenceInput, ...] = ()
-    alternatives: tuple[tuple[str, float], ...] = ()  # the classifier's top guesses
-
-
-@dataclass(frozen=True)
-class FiledTip:
-    reference: str
-    category: str
-    status: Status
-    handler_role: str  # responsible | tutoring | triage
-    accept_due: datetime | None
-
-
-@dataclass(frozen=True)
-class Rules:
-    reference_prefix: str = "SJ"
-    tips_per_hour: int = 5
-    accept_working_days: int = 1
-    threshold: float = 0.5
-
-
-def reading(factory: UowFactory) -> SqlUnitOfWork:
-    """A read-only unit of work when the factory offers one (it never blocks writers)."""
+def reading(factory: UnitOfWorkFactory) -> UnitOfWork:
+    """The factory's read-only unit of work (it never blocks writers); a bare callable, as
+    some integration tests pass, gives a read-write one."""
     read = getattr(factory, "read", None)
     return read() if read is not None else factory()
-
-
-def hash_invite(code: str) -> str:
-    """Invite codes are stored hashed so a database leak does not leak usable codes."""
-    return hashlib.sha256(code.strip().upper().encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class _Filing:
-    """A tip checked and routed, waiting for the writer."""
-
-    tip: TipInput
-    now: datetime
-    decision: RoutingDecision
-    district: str | None
-    person: PersonInfo | None
 
 
 # Outbox kinds that answer something the user just did (e.g. the reference of the tip they
@@ -124,144 +54,18 @@ class _Filing:
 REPLY_KINDS = frozenset({"filed"})
 
 
-class RecentFilings:
-    """When each parent filed within the last hour, as this process last read or wrote it.
-
-    The hourly limit is enforced inside the writer; this answers the early question ("may
-    this parent start a tip?") asked on every message without a query each time. Filings
-    made by another instance are seen once an entry is older than `ttl` seconds.
-    """
-
-    def __init__(self, ttl: float = 60.0, max_users: int = 50_000) -> None:
-        self.ttl = ttl
-        self.max_users = max_users
-        self._entries: dict[int, tuple[float, list[datetime]]] = {}
-
-    def get(self, user_id: int) -> list[datetime] | None:
-        found = self._entries.get(user_id)
-        if found is None or found[0] < time.monotonic():
-            return None
-        return found[1]
-
-    def put(self, user_id: int, times: list[datetime]) -> list[datetime]:
-        if len(self._entries) >= self.max_users:  # bounded: start over rather than grow
-            self._entries.clear()
-        self._entries[user_id] = (time.monotonic() + self.ttl, list(times))
-        return self._entries[user_id][1]
-
-    def add(self, user_id: int, when: datetime) -> None:
-        found = self._entries.get(user_id)
-        if found is not None:
-            found[1].append(when)
-
-
 class CaseService:
-    """Filing tips and moving cases through their life."""
+    """Moving cases through their life: who may see and change a case, and who hears of it."""
 
-    def __init__(self, uow: UowFactory, clock: Clock, rules: Rules,
-                 recent: RecentFilings | None = None) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
         self.uow = uow
         self.clock = clock
-        self.rules = rules
-        self._filings: GroupCommit[_Filing, FiledTip] = GroupCommit(self._write_filings)
-        self._recent = recent or RecentFilings()
 
     async def identify(self, user_id: int) -> Actor:
         """Who this Telegram user is to dudao: a bound directory person, else a parent."""
         async with reading(self.uow) as uow:
             person = await uow.directory.person_by_user(user_id)
         return actor_for(person, user_id)
-
-    async def file_tip(self, tip: TipInput) -> FiledTip:
-        """Store a tip as a new case, route it, and queue the supervisor's notification."""
-        now = self.clock.now()
-        # Routing only reads (and is usually cached): do it outside the (SQLite: single) writer.
-        async with reading(self.uow) as uow:
-            responsibility, district = await uow.directory.responsibility(
-                tip.school_code, tip.institution_code, tip.district_code)
-            decision = route(tip.category, tip.confidence, self.rules.threshold, responsibility)
-            person = (await uow.directory.person(decision.assignee_code)
-                      if decision.assignee_code else None)
-        return await self._filings.submit(_Filing(tip, now, decision, district, person))
-
-    async def _write_filings(self, batch: list[_Filing]) -> list[FiledTip]:
-        """Store a batch of prepared tips in one transaction (group commit).
-
-        The hourly limit is checked here, inside the writer, so concurrent taps cannot
-        slip past it; a tip over the limit fails alone (GroupCommit retries the others).
-        """
-        async with self.uow() as uow:
-            recent = await uow.cases.count_created_since_many(
-                {f.tip.reporter_user_id for f in batch},
-                min(f.now for f in batch) - timedelta(hours=1))
-            for filing in batch:
-                recent[filing.tip.reporter_user_id] = recent.get(filing.tip.reporter_user_id,
-                                                                 0) + 1
-                if recent[filing.tip.reporter_user_id] > self.rules.tips_per_hour:
-                    raise DomainError("tip.error.rate_limited",
-                                      limit=self.rules.tips_per_hour)
-            references: dict[int, str] = {}  # batch index -> reference, per year
-            for year in sorted({f.now.year for f in batch}):
-                indexes = [i for i, f in enumerate(batch) if f.now.year == year]
-                issued = await uow.cases.next_references(self.rules.reference_prefix, year,
-                                                         len(indexes))
-                references.update(zip(indexes, issued, strict=True))
-            cases = []
-            for index, filing in enumerate(batch):
-                tip, reference = filing.tip, references[index]
-                case = Case.file(
-                    reference=reference, text=tip.text, category=tip.category,
-                    confidence=tip.confidence, reporter_user_id=tip.reporter_user_id,
-                    now=filing.now, anonymous=tip.anonymous, reporter_name=tip.reporter_name,
-                    reporter_phone=tip.reporter_phone, school_code=tip.school_code,
-                    institution_code=tip.institution_code, district_code=filing.district,
-                    model_version=tip.model_version, alternatives=tip.alternatives)
-                case.route(filing.decision, filing.now)
-                cases.append(case)
-            await uow.cases.add_many(cases)
-            results = []
-            for filing, case in zip(batch, cases, strict=True):
-                for item in filing.tip.evidence:
-                    await uow.cases.add_evidence(
-                        case, kind=item.kind, file_id=item.file_id,
-                        file_unique_id=item.file_unique_id, mime_type=item.mime_type,
-                        file_name=item.file_name, size=item.size, added_by="parent",
-                        now=filing.now)
-                results.append(await self._after_filing(uow, case, filing))
-            await uow.commit()
-        for filing in batch:
-            self._recent.add(filing.tip.reporter_user_id, filing.now)
-        return results
-
-    async def _after_filing(self, uow: SqlUnitOfWork, case: Case, filing: _Filing) -> FiledTip:
-        """Queue who must hear about a new case; say who handles it and by when."""
-        person, now = filing.person, filing.now
-        handler_role = "triage"
-        accept_due = None
-        if case.assignee_code:
-            handler_role = person.role if person else "triage"
-            accept_due = add_working_days(now, self.rules.accept_working_days)
-            if person and person.telegram_user_id:
-                await self._notify(uow, case, "routed", now, person)
-        else:
-            await self._tell_staff(uow, "notify.staff.triage", now, reference=case.reference,
-                                   category=t(f"category.{case.category}"))
-        return FiledTip(case.reference, case.category, case.status, handler_role, accept_due)
-
-    async def may_file(self, user_id: int) -> bool:
-        """Whether this parent is under the hourly limit of new tips."""
-        return (await self.filing_status(user_id))[1]
-
-    async def filing_status(self, user_id: int) -> tuple[Actor, bool]:
-        """Who this user is and whether they are under the hourly limit (usually no query)."""
-        since = self.clock.now() - timedelta(hours=1)
-        async with reading(self.uow) as uow:
-            actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
-            times = self._recent.get(user_id)
-            if times is None:
-                times = self._recent.put(user_id, await uow.cases.created_since(
-                    user_id, since, limit=self.rules.tips_per_hour))
-        return actor, sum(1 for when in times if when >= since) < self.rules.tips_per_hour
 
     async def send_later(self, chat_id: int, kind: str, text: str) -> None:
         """Queue a message for the outbox (used when a direct reply failed)."""
@@ -286,7 +90,7 @@ class CaseService:
                                          size=item.size, added_by=actor.label, now=now)
             await uow.commit()
 
-    async def _tell_staff(self, uow: SqlUnitOfWork, key: str, now: datetime,
+    async def _tell_staff(self, uow: UnitOfWork, key: str, now: datetime,
                           **params: Any) -> None:
         reference = params.get("reference")
         markup = ({"buttons": [[[t("office.button.open", reference=reference),
@@ -307,7 +111,7 @@ class CaseService:
         return actor, case
 
     @staticmethod
-    async def _load_for(uow: SqlUnitOfWork, user_id: int, reference: str) -> tuple[Actor, Case]:
+    async def _load_for(uow: UnitOfWork, user_id: int, reference: str) -> tuple[Actor, Case]:
         """The actor and the case locked for change; absent and not-yours look the same."""
         actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
         case = await uow.cases.get_for_update(reference.strip().upper())
@@ -317,15 +121,13 @@ class CaseService:
         return actor, case
 
     async def perform(self, user_id: int, reference: str,
-                      action: Callable[[Case, Actor, datetime], Any]) -> Case:
+                      action: Callable[[Case, Actor, datetime], object]) -> Case:
         """Apply one domain action for this user; the domain checks role, assignment, status."""
         now = self.clock.now()
         async with self.uow() as uow:
             actor, case = await self._load_for(uow, user_id, reference)
             before = len(case.events)
-            result = action(case, actor, now)
-            if isinstance(result, tuple) and result and result[0] == "correction":
-                await uow.cases.add_correction(case, result[1], result[2], actor.label, now)
+            action(case, actor, now)
             await uow.cases.save(case)
             steps = [event.action for event in case.events[before:]]
             for step in steps:
@@ -357,7 +159,7 @@ class CaseService:
             await uow.commit()
         return True
 
-    async def _carry_to_followers(self, uow: SqlUnitOfWork, case: Case, actions: list[str],
+    async def _carry_to_followers(self, uow: UnitOfWork, case: Case, actions: list[str],
                                   now: datetime) -> None:
         """Parents whose tips were merged into this case hear what its parent hears, under
         their own reference; when it closes, their cases close with its outcome."""
@@ -376,7 +178,7 @@ class CaseService:
                     await uow.outbox.enqueue(follower.reporter_user_id, action, notice[0], now,
                                              markup=notice[1])
 
-    async def _notify(self, uow: SqlUnitOfWork, case: Case, action: str, now: datetime,
+    async def _notify(self, uow: UnitOfWork, case: Case, action: str, now: datetime,
                       assignee: PersonInfo | None = None) -> None:
         """Tell the people who should know about this step (texts and buttons as data)."""
         event = case.events[-1]
@@ -479,72 +281,3 @@ def may_see(actor: Actor, case: Case) -> bool:
     if actor.role is Role.SUPERVISOR:
         return actor.person_code == case.assignee_code
     return actor.user_id == case.reporter_user_id
-
-
-class InviteService:
-    """One-time, expiring invite codes that bind a Telegram user to a directory person."""
-
-    ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
-
-    def __init__(self, uow: UowFactory, clock: Clock) -> None:
-        self.uow = uow
-        self.clock = clock
-
-    async def issue(self, person_code: str, role: str, hours: int = 72) -> tuple[str, datetime]:
-        """Create an invite for the person `person_code` of `role` (supervisor|staff)."""
-        now = self.clock.now()
-        code = "".join(secrets.choice(self.ALPHABET) for _ in range(10))
-        async with self.uow() as uow:
-            person = await uow.directory.person(person_code)
-            wanted = {"staff"} if role == "staff" else {"responsible", "tutoring"}
-            if person is None or person.role not in wanted:
-                raise DomainError("invite.error.unknown_person", code=person_code,
-                                  role_name=t("role.staff") if role == "staff" else "督学")
-            expires = now + timedelta(hours=hours)
-            await uow.invites.add(hash_invite(code), person.id, now, expires)
-            await uow.commit()
-        return code, expires
-
-    async def bind(self, user_id: int, code: str) -> PersonInfo:
-        """Claim an invite for this Telegram user; any bad code binds nobody."""
-        now = self.clock.now()
-        async with self.uow() as uow:
-            existing = await uow.directory.person_by_user(user_id)
-            if existing is not None:
-                raise DomainError("invite.already_bound", name=existing.name)
-            person_id = await uow.invites.claim(hash_invite(code), user_id, now)
-            if person_id is None:
-                raise DomainError("invite.error.invalid")
-            await uow.directory.bind(person_id, user_id, now)
-            people = {p.id: p for p in await uow.directory.people()}
-            await uow.commit()
-        person = people[person_id]
-        return PersonInfo(person.id, person.code, person.name, person.role, user_id)
-
-
-HEALTHY_OUTBOX_DELAY = 300.0  # seconds a due notification may wait before delivery is "behind"
-
-
-@dataclass(frozen=True)
-class Health:
-    """What an operator's monitor asks: is the database there, is delivery keeping up."""
-
-    outbox_due: int
-    oldest_due_seconds: float
-
-    @property
-    def status(self) -> str:
-        return "degraded" if self.oldest_due_seconds > HEALTHY_OUTBOX_DELAY else "ok"
-
-
-async def check_health(uow: UowFactory, clock: Clock) -> Health:
-    """Read the outbox backlog (raises if the database cannot be reached)."""
-    now = clock.now()
-    async with reading(uow) as unit:
-        due, oldest = await unit.outbox.due_backlog(now)
-    waited = (now - oldest).total_seconds() if oldest is not None else 0.0
-    return Health(outbox_due=due, oldest_due_seconds=max(0.0, waited))
-
-
-def today_in(clock: Clock) -> date:
-    return clock.now().date()

@@ -17,13 +17,11 @@ from zoneinfo import ZoneInfo
 
 from bot.clocks import running_clock
 from bot.domain import Actor, Case, Disposition, DomainError, InvalidInput, Status
-from bot.office import find_duplicates
-from bot.services import CaseService, Clock, EvidenceInput, UowFactory
+from bot.duplicates import find_duplicates
+from bot.ports import SUPERVISOR_ROLES, Clock, PersonInfo, UnitOfWork, UnitOfWorkFactory
+from bot.services import CaseService, EvidenceInput
 from bot.timerules import month_bounds
-from storage.repository import PersonInfo
-from storage.uow import SqlUnitOfWork
 
-SUPERVISOR_ROLES = frozenset({"responsible", "tutoring"})
 VISIT_DAYS_BACK = 31  # how far back a visit may be logged
 _ASSIGNING = frozenset({"routed", "assigned", "reopened"})
 
@@ -96,7 +94,7 @@ _STEPS: dict[str, Callable[[Case, Actor, datetime], Any]] = {
 class SupervisionService:
     """What a bound supervisor does in chat, checked on the server for every call."""
 
-    def __init__(self, uow: UowFactory, clock: Clock, cases: CaseService,
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, cases: CaseService,
                  rules: SupervisionRules) -> None:
         self.uow = uow
         self.clock = clock
@@ -164,7 +162,7 @@ class SupervisionService:
         return SupervisorCase(case, entity, evidence, accept_due, propose_due, self.today(),
                               duplicates)
 
-    async def _duplicates(self, uow: SqlUnitOfWork, case: Case) -> tuple[str, ...]:
+    async def _duplicates(self, uow: UnitOfWork, case: Case) -> tuple[str, ...]:
         """References of likely duplicates of an open case (the same check staff see)."""
         if not case.is_open:
             return ()

@@ -70,11 +70,6 @@ class QuietHours:
         return end_today if moment < end_today else end_today + timedelta(days=1)
 
 
-def deadline_ping_days(deadline: date, before: int = 3) -> tuple[date, date]:
-    """The first ping day (N days before) and the deadline day itself."""
-    return deadline - timedelta(days=before), deadline
-
-
 def month_bounds(day: date) -> tuple[date, date]:
     """First day of `day`'s month and first day of the next month."""
     first = day.replace(day=1)

@@ -12,7 +12,7 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
-from bot.services import Health
+from bot.health import Health
 
 log = logging.getLogger(__name__)
 APP_KEY: web.AppKey[Application[Any, Any, Any, Any, Any, Any]] = web.AppKey("ptb_app")

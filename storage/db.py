@@ -23,10 +23,6 @@ def _urls(url: str) -> tuple[URL, URL]:
     raise ValueError(f"unsupported database backend: {backend}")
 
 
-def is_sqlite(url: str) -> bool:
-    return make_url(url).get_backend_name() == "sqlite"
-
-
 def ensure_sqlite_dir(url: str) -> None:
     """Create the folder of a SQLite database file so a fresh checkout just works."""
     parsed = make_url(url)
@@ -88,3 +84,8 @@ def session_factory(engine: AsyncEngine, *,
     """Sessions for units of work; read-only ones begin DEFERRED on SQLite."""
     bind = engine.execution_options(sqlite_begin="DEFERRED") if readonly else engine
     return async_sessionmaker(bind, expire_on_commit=False)
+
+
+def safe_url(url: str) -> str:
+    """The database URL with its password hidden, for messages and logs."""
+    return make_url(url).render_as_string(hide_password=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -24,10 +23,10 @@ from bot.domain import (
     Status,
     format_reference,
 )
+from bot.ports import DeadlineRow, EntityRow, EvidenceItem, PersonInfo
 from storage.models import (
     CaseEventRow,
     CaseRow,
-    CorrectionRow,
     District,
     EvidenceRow,
     Institution,
@@ -47,28 +46,6 @@ def _insert(session: AsyncSession, table: Any) -> Any:
     return sqlite_insert(table)
 
 
-@dataclass(frozen=True)
-class DeadlineRow:
-    """A rectifying case's deadline and who is responsible (what the scheduler needs)."""
-
-    case_id: int
-    reference: str
-    category: str
-    deadline: date
-    supervised_at: datetime | None
-    assignee_user_id: int | None  # None: no assignee, or not bound to Telegram
-
-
-@dataclass(frozen=True)
-class PersonInfo:
-    id: int
-    code: str
-    name: str
-    role: str  # responsible | tutoring | staff
-    telegram_user_id: int | None
-    night_pings: bool = False
-
-
 def _person_info(row: Person) -> PersonInfo:
     return PersonInfo(row.id, row.code, row.name, row.role, row.telegram_user_id, row.night_pings)
 
@@ -84,10 +61,6 @@ class CaseRepository:
         # Directory code -> row id. Codes are upserted, never deleted, so a found id stays true
         # and the cache may be shared by every unit of work of one engine.
         self._ids: dict[tuple[str, str], int] = id_cache if id_cache is not None else {}
-
-    async def next_reference(self, prefix: str, year: int) -> str:
-        """Issue the next reference number; the counter row stays locked until commit."""
-        return (await self.next_references(prefix, year, 1))[0]
 
     async def next_references(self, prefix: str, year: int, count: int) -> list[str]:
         """Issue `count` consecutive reference numbers in one statement."""
@@ -338,17 +311,18 @@ class CaseRepository:
                 .group_by(CaseRow.reporter_user_id))
         return {int(user): int(n) for user, n in (await self.session.execute(stmt)).all()}
 
-    async def add_correction(self, case: Case, old: str, new: str, actor: str,
-                             now: datetime) -> None:
-        assert case.id is not None
-        self.session.add(CorrectionRow(case_id=case.id, text=case.text, old_category=old,
-                                       new_category=new, actor=actor, created_at=now))
-
     async def corrections(self) -> list[tuple[str, str]]:
-        """Every staff correction as a (text, label) training example."""
-        rows = await self.session.execute(select(CorrectionRow.text, CorrectionRow.new_category)
-                                          .order_by(CorrectionRow.id))
-        return [(text, label) for text, label in rows.all()]
+        """Every staff recategorisation as a (case text, new category) training example.
+
+        Read from the `recategorised` audit events (the `corrections` table is no longer
+        written; it keeps the rows of earlier versions, which have the same events).
+        """
+        stmt = (select(CaseRow.text, CaseEventRow.data)
+                .join(CaseRow, CaseRow.id == CaseEventRow.case_id)
+                .where(CaseEventRow.action == "recategorised")
+                .order_by(CaseEventRow.at, CaseEventRow.case_id, CaseEventRow.seq))
+        return [(text, str(data["new"])) for text, data in (await self.session.execute(stmt)).all()
+                if data and data.get("new")]
 
     async def add_evidence(self, case: Case, *, kind: str, file_id: str, file_unique_id: str,
                            mime_type: str, file_name: str, size: int, added_by: str,
@@ -359,10 +333,11 @@ class CaseRepository:
                                      file_name=file_name, size=size, added_by=added_by,
                                      created_at=now))
 
-    async def evidence(self, case: Case) -> list[EvidenceRow]:
+    async def evidence(self, case: Case) -> list[EvidenceItem]:
         rows = await self.session.execute(select(EvidenceRow).where(EvidenceRow.case_id == case.id)
                                           .order_by(EvidenceRow.id))
-        return list(rows.scalars())
+        return [EvidenceItem(r.kind, r.file_id, r.file_unique_id, r.mime_type, r.file_name,
+                             r.size, r.added_by, r.created_at) for r in rows.scalars()]
 
 
 class DirectoryCache:
@@ -474,9 +449,9 @@ class DirectoryRepository:
         return Responsibility(found.get("school", (None,))[0],
                               found.get("institution", (None,))[0], tutoring), district
 
-    async def entity_rows(self) -> list[tuple[str, str, str, tuple[str, ...], str | None]]:
+    async def entity_rows(self) -> list[EntityRow]:
         """Every named entity as (kind, code, name, aliases, district code) for the resolver."""
-        out: list[tuple[str, str, str, tuple[str, ...], str | None]] = []
+        out: list[EntityRow] = []
         for d in (await self.session.execute(select(District))).scalars():
             out.append(("district", d.code, d.name, (), d.code))
         for model, kind in ((School, "school"), (Institution, "institution")):

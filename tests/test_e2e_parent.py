@@ -7,7 +7,8 @@ import re
 from sqlalchemy import select
 
 from bot.domain import Rating, Status
-from storage.models import CaseRow, EvidenceRow
+from bot.ports import EvidenceItem
+from storage.models import CaseRow
 from tests.e2e_support import Dudao, settle
 
 REF = re.compile(r"SJ-\d{4}-\d{6}")
@@ -131,7 +132,7 @@ async def test_photo_evidence_is_kept_with_the_case(dudao: Dudao) -> None:
         assert case is not None
         evidence = await uow.cases.evidence(case)
         assert len(evidence) == 1 and evidence[0].kind == "photo" and evidence[0].file_id
-        assert isinstance(evidence[0], EvidenceRow)
+        assert isinstance(evidence[0], EvidenceItem)
     assert "这是作业本" in case.text
 
 

@@ -12,9 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import Disposition, DomainError, Rating, Status
-from bot.office import OfficeRules, OfficeService, find_duplicates
-from bot.services import CaseService, Rules
+from bot.duplicates import find_duplicates
+from bot.filing import FilingService, Rules
+from bot.merging import MergingService
+from bot.office import OfficeRules, OfficeService
+from bot.services import CaseService
 from bot.supervision import SupervisionRules, SupervisionService
+from bot.triage import TriageService
 from handlers.telegram import views
 from storage.db import session_factory
 from storage.models import CaseEventRow, OutboxRow
@@ -44,11 +48,13 @@ async def world(engine: AsyncEngine) -> World:
     await seed(engine)
     clock = FakeClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))  # Monday 10:00 Shanghai
     sessions = session_factory(engine)
-    cases = CaseService(lambda: SqlUnitOfWork(sessions), clock,
-                        Rules(tips_per_hour=1000, threshold=0.6))
+    cases = CaseService(lambda: SqlUnitOfWork(sessions), clock)
     office = OfficeService(lambda: SqlUnitOfWork(sessions), clock, cases,
                            OfficeRules(tz=TZ, duplicate_window_days=14))
-    return World(cases, office, clock, engine)
+    return World(cases, office, clock, engine,
+                 FilingService(cases, Rules(tips_per_hour=1000, threshold=0.6)),
+                 MergingService(lambda: SqlUnitOfWork(sessions), clock),
+                 TriageService(lambda: SqlUnitOfWork(sessions), cases))
 TEXT = "城关一小三年级作业太多，每天写到晚上十一点"
 TEXT2 = "城关第一小学三年级二班作业每天要写到十一点，孩子睡不够，我电话13912345678"
 
@@ -70,22 +76,22 @@ async def outbox(world: World, chat_id: int) -> list[Sent]:
 
 async def merged_pair(world: World) -> tuple[str, str]:
     """Two parents' tips about the same problem at SCH01; the second merged into the first."""
-    target = (await world.cases.file_tip(tip(text=TEXT))).reference
-    source = (await world.cases.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
-    await world.office.merge(STAFF, source, target)
+    target = (await world.filing.file_tip(tip(text=TEXT))).reference
+    source = (await world.filing.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
+    await world.merging.merge(STAFF, source, target)
     return source, target
 
 
 async def test_merge_closes_the_source_and_tells_its_parent_and_the_supervisor(
         world: World) -> None:
-    target = (await world.cases.file_tip(tip(text=TEXT))).reference
-    source = (await world.cases.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
+    target = (await world.filing.file_tip(tip(text=TEXT))).reference
+    source = (await world.filing.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
     async with world.uow() as uow:
         case = await uow.cases.get(source)
         assert case is not None
         assert [d.reference for d in await find_duplicates(uow, case, 14)] == [target]
 
-    merged, into = await world.office.merge(STAFF, source, target)
+    merged, into = await world.merging.merge(STAFF, source, target)
     assert (merged.reference, into.reference) == (source, target)
     stored_source, stored_target = await get(world, source), await get(world, target)
     assert stored_source.status is Status.CLOSED and stored_source.merged_into == target
@@ -110,8 +116,8 @@ async def test_merge_closes_the_source_and_tells_its_parent_and_the_supervisor(
 async def test_followers_hear_the_targets_steps_under_their_own_reference(
         world: World) -> None:
     source, target = await merged_pair(world)
-    third = (await world.cases.file_tip(tip(text=TEXT, reporter_user_id=PARENT3))).reference
-    await world.office.merge(STAFF, third, target)
+    third = (await world.filing.file_tip(tip(text=TEXT, reporter_user_id=PARENT3))).reference
+    await world.merging.merge(STAFF, third, target)
 
     await to_rectifying(world, target, date(2026, 12, 20))
     for parent, reference in ((PARENT, target), (PARENT2, source), (PARENT3, third)):
@@ -201,8 +207,8 @@ async def test_a_parent_never_sees_the_target(world: World) -> None:
 
 
 async def test_forged_or_refused_merges_change_nothing(world: World) -> None:
-    target = (await world.cases.file_tip(tip(text=TEXT))).reference
-    source = (await world.cases.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
+    target = (await world.filing.file_tip(tip(text=TEXT))).reference
+    source = (await world.filing.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
     events = await count(world, CaseEventRow)
     messages = await count(world, OutboxRow)
     attempts = [(SUP1, source, target, "case.error.staff_only"),
@@ -211,31 +217,31 @@ async def test_forged_or_refused_merges_change_nothing(world: World) -> None:
                 (STAFF, source, "SJ-2026-999999", "case.error.not_found"),
                 (STAFF, "SJ-2026-999999", target, "case.error.not_found")]
     for user, a, b, key in attempts:
-        for call in (world.office.check_merge, world.office.merge):
+        for call in (world.merging.check_merge, world.merging.merge):
             with pytest.raises(DomainError) as refused:
                 await call(user, a, b)
             assert refused.value.key == key, (user, a, b)
     assert await count(world, CaseEventRow) == events
     assert await count(world, OutboxRow) == messages
 
-    await world.office.merge(STAFF, source, target)
+    await world.merging.merge(STAFF, source, target)
     events = await count(world, CaseEventRow)
-    third = (await world.cases.file_tip(tip(text=TEXT, reporter_user_id=PARENT3))).reference
+    third = (await world.filing.file_tip(tip(text=TEXT, reporter_user_id=PARENT3))).reference
     events += 2  # filed and routed
     for a, b, key in ((source, target, "case.error.closed"),  # a double tap
                       (third, source, "case.error.merge_target_merged"),
                       (target, third, "case.error.merge_source_has_followers")):
         with pytest.raises(DomainError) as refused:
-            await world.office.merge(STAFF, a, b)
+            await world.merging.merge(STAFF, a, b)
         assert refused.value.key == key
     assert await count(world, CaseEventRow) == events
 
 
 async def test_two_opposite_merges_at_once_leave_one_merged(world: World) -> None:
-    first = (await world.cases.file_tip(tip(text=TEXT))).reference
-    second = (await world.cases.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
-    results = await asyncio.gather(world.office.merge(STAFF, first, second),
-                                   world.office.merge(STAFF, second, first),
+    first = (await world.filing.file_tip(tip(text=TEXT))).reference
+    second = (await world.filing.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
+    results = await asyncio.gather(world.merging.merge(STAFF, first, second),
+                                   world.merging.merge(STAFF, second, first),
                                    return_exceptions=True)
     assert sum(isinstance(r, DomainError) for r in results) == 1
     states = [(await get(world, r)) for r in (first, second)]
@@ -244,28 +250,28 @@ async def test_two_opposite_merges_at_once_leave_one_merged(world: World) -> Non
 
 
 async def test_keeping_apart_removes_the_hint_on_both_cases(world: World) -> None:
-    first = (await world.cases.file_tip(tip(text=TEXT))).reference
-    second = (await world.cases.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
+    first = (await world.filing.file_tip(tip(text=TEXT))).reference
+    second = (await world.filing.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
     assert [d.reference for d in (await world.office.detail(STAFF, first)).duplicates] == [
         second]
     with pytest.raises(DomainError):
-        await world.office.dismiss_duplicate(SUP1, first, second)
-    await world.office.dismiss_duplicate(STAFF, first, second)
+        await world.merging.dismiss_duplicate(SUP1, first, second)
+    await world.merging.dismiss_duplicate(STAFF, first, second)
     assert (await world.office.detail(STAFF, first)).duplicates == []
     assert (await world.office.detail(STAFF, second)).duplicates == []
     with pytest.raises(DomainError) as again:
-        await world.office.dismiss_duplicate(STAFF, second, first)
+        await world.merging.dismiss_duplicate(STAFF, second, first)
     assert again.value.key == "case.error.duplicate_already_dismissed"
 
 
 async def test_the_supervisor_sees_likely_duplicates_of_their_case(world: World) -> None:
-    first = (await world.cases.file_tip(tip(text=TEXT))).reference
-    second = (await world.cases.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
+    first = (await world.filing.file_tip(tip(text=TEXT))).reference
+    second = (await world.filing.file_tip(tip(text=TEXT2, reporter_user_id=PARENT2))).reference
     supervision = SupervisionService(world.cases.uow, world.clock, world.cases,
                                      SupervisionRules(tz=TZ, duplicate_window_days=14))
     assert (await supervision.detail(SUP1, first)).duplicates == (second,)
     with pytest.raises(DomainError):
         await supervision.detail(SUP2, first)  # not theirs
     world.clock.current += timedelta(hours=1)
-    await world.office.merge(STAFF, second, first)
+    await world.merging.merge(STAFF, second, first)
     assert (await supervision.detail(SUP1, first)).duplicates == ()

@@ -19,11 +19,11 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bot.domain import Disposition, Status
-from bot.services import TipInput
+from bot.filing import TipInput
 from handlers.telegram import office
 from localapi.client import FakeUser
 from localapi.state import ChatMessage
-from storage.models import CorrectionRow, Person
+from storage.models import Person
 from tests.e2e_support import Dudao, running_dudao, settle
 
 STAFF_ID, SUP_ID, SUP2_ID, PARENT_ID = 7001, 7101, 7102, 7201
@@ -89,7 +89,7 @@ async def file(bot: Dudao, text: str = HOMEWORK, **kw: Any) -> str:
                               "category": "homework_burden", "confidence": 0.9,
                               "school_code": "QX-S001"}
     values.update(kw)
-    return (await bot.container.cases.file_tip(TipInput(**values))).reference
+    return (await bot.container.filing.file_tip(TipInput(**values))).reference
 
 
 async def proposed(bot: Dudao, disposition: Disposition = Disposition.UNFOUNDED) -> str:
@@ -170,11 +170,12 @@ async def test_triage_correction_assigns_and_notifies_supervisor(bot: Dudao) -> 
     assert "王芳" not in (notice.text or "")  # supervisors never see the reporter
     async with bot.container.uow() as uow:
         case = await uow.cases.get(reference)
-        corrections = (await uow.session.execute(
-            select(CorrectionRow.old_category, CorrectionRow.new_category))).all()
+        corrections = await uow.cases.corrections()
     assert case is not None and case.status is Status.ASSIGNED
     assert case.assignee_code == "DX01" and case.category == "homework_burden"
-    assert [tuple(r) for r in corrections] == [("other", "homework_burden")]
+    assert corrections == [(case.text, "homework_burden")]
+    assert [e.data for e in case.events if e.action == "recategorised"] == [
+        {"old": "other", "new": "homework_burden"}]
 
 
 # --- approvals --------------------------------------------------------------------------

@@ -14,9 +14,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import Disposition, DomainError, Status
+from bot.duplicates import find_duplicates
 from bot.export import export_cases
-from bot.office import OfficeRules, OfficeService, find_duplicates
-from bot.services import CaseService, Rules, TipInput
+from bot.filing import FilingService, Rules, TipInput
+from bot.merging import MergingService
+from bot.office import OfficeRules, OfficeService
+from bot.services import CaseService
+from bot.triage import TriageService
 from storage.db import session_factory
 from storage.models import (
     CaseEventRow,
@@ -48,6 +52,9 @@ class World:
     office: OfficeService
     clock: FakeClock
     engine: AsyncEngine
+    filing: FilingService
+    merging: MergingService
+    triage: TriageService
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(session_factory(self.engine))
@@ -83,11 +90,13 @@ async def world(engine: AsyncEngine) -> World:
     await seed(engine)
     clock = FakeClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))  # Monday 10:00 Shanghai
     sessions = session_factory(engine)
-    cases = CaseService(lambda: SqlUnitOfWork(sessions), clock,
-                        Rules(tips_per_hour=1000, threshold=0.6))
+    cases = CaseService(lambda: SqlUnitOfWork(sessions), clock)
     office = OfficeService(lambda: SqlUnitOfWork(sessions), clock, cases,
                            OfficeRules(tz=TZ, duplicate_window_days=14))
-    return World(cases, office, clock, engine)
+    return World(cases, office, clock, engine,
+                 FilingService(cases, Rules(tips_per_hour=1000, threshold=0.6)),
+                 MergingService(lambda: SqlUnitOfWork(sessions), clock),
+                 TriageService(lambda: SqlUnitOfWork(sessions), cases))
 
 
 def tip(**kw: object) -> TipInput:
@@ -104,6 +113,11 @@ async def count(world: World, model: object, *where: object) -> int:
         if where:
             stmt = stmt.where(*where)  # type: ignore[arg-type]
         return int((await uow.session.execute(stmt)).scalar_one())
+
+
+async def corrections(world: World) -> list[tuple[str, str]]:
+    async with world.uow() as uow:
+        return await uow.cases.corrections()
 
 
 async def get(world: World, reference: str):  # type: ignore[no-untyped-def]
@@ -123,13 +137,13 @@ async def to_rectifying(world: World, reference: str, deadline: date) -> None:
 
 # --- who may ---------------------------------------------------------------------------
 async def test_only_bound_staff_pass_the_gate(world: World) -> None:
-    filed = await world.cases.file_tip(tip(category="other", confidence=0.3))
+    filed = await world.filing.file_tip(tip(category="other", confidence=0.3))
     for user in (PARENT, SUP1, 999_999):
         with pytest.raises(DomainError) as err:
             await world.office.queue(user, Status.TRIAGE)
         assert err.value.key == "case.error.staff_only"
         with pytest.raises(DomainError):
-            await world.office.triage(user, filed.reference, "homework_burden", "S01")
+            await world.triage.triage(user, filed.reference, "homework_burden", "S01")
     assert [c.reference for c in await world.office.queue(STAFF, Status.TRIAGE)] == [
         filed.reference]
     assert (await get(world, filed.reference)).status is Status.TRIAGE
@@ -137,76 +151,76 @@ async def test_only_bound_staff_pass_the_gate(world: World) -> None:
 
 # --- triage ---------------------------------------------------------------------------
 async def test_triage_correction_is_stored_and_supervisor_notified(world: World) -> None:
-    filed = await world.cases.file_tip(tip(category="other", confidence=0.3))
+    filed = await world.filing.file_tip(tip(category="other", confidence=0.3))
     assert filed.status is Status.TRIAGE
-    choices = await world.office.supervisor_choices(STAFF, filed.reference, "homework_burden")
+    choices = await world.triage.supervisor_choices(STAFF, filed.reference, "homework_burden")
     assert choices[0].code == "S01" and choices[0].suggested
     assert {c.code for c in choices} == {"S01", "S02", "T01"}  # staff are never offered
-    case, person = await world.office.triage(STAFF, filed.reference, "homework_burden", "S01")
+    case, person = await world.triage.triage(STAFF, filed.reference, "homework_burden", "S01")
     assert person.name == "王督学"
     assert case.status is Status.ASSIGNED and case.category == "homework_burden"
     assert [e.action for e in case.events][-2:] == ["recategorised", "assigned"]
     async with world.uow() as uow:
         assert await uow.cases.corrections() == [(tip().text, "homework_burden")]
-        row = (await uow.session.execute(select(CorrectionRow.old_category,
-                                                CorrectionRow.new_category,
-                                                CorrectionRow.actor))).one()
-    assert tuple(row) == ("other", "homework_burden", "ST1")
+    # Corrections come from the audit trail; the old table is no longer written.
+    assert await count(world, CorrectionRow) == 0
+    event = case.events[-2]
+    assert (event.actor, event.data) == ("ST1", {"old": "other", "new": "homework_burden"})
     assert await count(world, OutboxRow, OutboxRow.chat_id == SUP1,
                        OutboxRow.kind == "assigned") == 1
 
 
 async def test_tutoring_category_suggests_the_liaison_first(world: World) -> None:
-    filed = await world.cases.file_tip(tip(category="other", confidence=0.3, school_code=None,
+    filed = await world.filing.file_tip(tip(category="other", confidence=0.3, school_code=None,
                                            institution_code="INS01", text="启明星周末上数学课"))
-    choices = await world.office.supervisor_choices(STAFF, filed.reference,
+    choices = await world.triage.supervisor_choices(STAFF, filed.reference,
                                                     "unlicensed_tutoring")
     assert [c.code for c in choices if c.suggested] == ["T01"]
 
 
 async def test_triage_without_category_change_stores_no_correction(world: World) -> None:
-    filed = await world.cases.file_tip(tip(confidence=0.3))
-    await world.office.triage(STAFF, filed.reference, "homework_burden", "S02")
-    assert await count(world, CorrectionRow) == 0
+    filed = await world.filing.file_tip(tip(confidence=0.3))
+    await world.triage.triage(STAFF, filed.reference, "homework_burden", "S02")
+    assert await corrections(world) == []
     assert (await get(world, filed.reference)).assignee_code == "S02"
 
 
 async def test_triage_double_tap_and_bad_assignee_change_nothing(world: World) -> None:
-    filed = await world.cases.file_tip(tip(category="other", confidence=0.3))
+    filed = await world.filing.file_tip(tip(category="other", confidence=0.3))
     with pytest.raises(DomainError) as err:
-        await world.office.triage(STAFF, filed.reference, "homework_burden", "ST2")  # staff
+        await world.triage.triage(STAFF, filed.reference, "homework_burden", "ST2")  # staff
     assert err.value.key == "case.error.person_role"
     with pytest.raises(DomainError):
-        await world.office.triage(STAFF, filed.reference, "no_such_category", "S01")
+        await world.triage.triage(STAFF, filed.reference, "no_such_category", "S01")
     with pytest.raises(DomainError):
-        await world.office.triage(STAFF, filed.reference, "homework_burden", "NOBODY")
+        await world.triage.triage(STAFF, filed.reference, "homework_burden", "NOBODY")
     assert len((await get(world, filed.reference)).events) == 2
-    await world.office.triage(STAFF, filed.reference, "homework_burden", "S01")
+    await world.triage.triage(STAFF, filed.reference, "homework_burden", "S01")
     with pytest.raises(DomainError) as err:
-        await world.office.triage(STAFF, filed.reference, "homework_burden", "S01")
+        await world.triage.triage(STAFF, filed.reference, "homework_burden", "S01")
     assert err.value.key == "office.error.already_assigned"
-    assert await count(world, CorrectionRow) == 1
+    assert len(await corrections(world)) == 1
     assert await count(world, OutboxRow, OutboxRow.kind == "assigned") == 1
 
 
 async def test_triage_of_a_proposed_case_is_refused_without_a_half_correction(
         world: World) -> None:
-    filed = await world.cases.file_tip(tip())
+    filed = await world.filing.file_tip(tip())
     await world.cases.perform(SUP1, filed.reference, lambda c, a, now: c.accept(a, now))
     await world.cases.perform(SUP1, filed.reference, lambda c, a, now: c.propose(
         a, Disposition.UNFOUNDED, now, note="查无此事"))
     with pytest.raises(DomainError) as err:
-        await world.office.triage(STAFF, filed.reference, "other", "S02")
+        await world.triage.triage(STAFF, filed.reference, "other", "S02")
     assert err.value.key == "case.error.wrong_status"
     case = await get(world, filed.reference)
     assert case.category == "homework_burden" and case.assignee_code == "S01"
-    assert await count(world, CorrectionRow) == 0
+    assert await corrections(world) == []
 
 
 # --- approvals, verification, extensions, supervision ----------------------------------
 async def test_approve_and_reject(world: World) -> None:
-    first = await world.cases.file_tip(tip())
-    second = await world.cases.file_tip(tip(text="实验小学课后服务强制收费", school_code="SCH02",
+    first = await world.filing.file_tip(tip())
+    second = await world.filing.file_tip(tip(text="实验小学课后服务强制收费", school_code="SCH02",
                                             category="after_school_service"))
     await world.cases.perform(SUP1, first.reference, lambda c, a, now: c.accept(a, now))
     await world.cases.perform(SUP1, first.reference, lambda c, a, now: c.propose(
@@ -234,8 +248,8 @@ async def test_approve_and_reject(world: World) -> None:
 
 
 async def test_verification_passed_and_failed(world: World) -> None:
-    a = await world.cases.file_tip(tip())
-    b = await world.cases.file_tip(tip(text="一小老师让家长批改作业"))
+    a = await world.filing.file_tip(tip())
+    b = await world.filing.file_tip(tip(text="一小老师让家长批改作业"))
     for ref in (a.reference, b.reference):
         await to_rectifying(world, ref, date(2026, 12, 8))
         await world.cases.perform(SUP1, ref, lambda c, a_, now: c.report_rectified(
@@ -257,8 +271,8 @@ async def test_verification_passed_and_failed(world: World) -> None:
 
 
 async def test_extension_granted_and_refused(world: World) -> None:
-    a = await world.cases.file_tip(tip())
-    b = await world.cases.file_tip(tip(text="一小老师让家长批改作业"))
+    a = await world.filing.file_tip(tip())
+    b = await world.filing.file_tip(tip(text="一小老师让家长批改作业"))
     for ref in (a.reference, b.reference):
         await to_rectifying(world, ref, date(2026, 12, 8))
         await world.cases.perform(SUP1, ref, lambda c, a_, now: c.request_extension(
@@ -281,9 +295,9 @@ async def test_extension_granted_and_refused(world: World) -> None:
 
 
 async def test_overdue_lists_late_clocks_and_supervise_notifies(world: World) -> None:
-    late = await world.cases.file_tip(tip())
+    late = await world.filing.file_tip(tip())
     await to_rectifying(world, late.reference, date(2026, 11, 30))
-    waiting = await world.cases.file_tip(tip(text="实验小学课后服务强制收费", school_code="SCH02",
+    waiting = await world.filing.file_tip(tip(text="实验小学课后服务强制收费", school_code="SCH02",
                                              category="after_school_service"))
     assert await world.office.overdue(STAFF) == []
     world.clock.current += timedelta(days=10)  # 2026-12-03: deadline passed, accept clock too
@@ -316,13 +330,13 @@ async def test_unbind_releases_the_chat(world: World) -> None:
 
 
 async def test_detail_shows_everything_with_duplicates(world: World) -> None:
-    first = await world.cases.file_tip(tip(text="城关一小三年级作业太多，每天写到晚上十一点",
+    first = await world.filing.file_tip(tip(text="城关一小三年级作业太多，每天写到晚上十一点",
                                            anonymous=False, reporter_name="王芳",
                                            reporter_phone="13912345678"))
     world.clock.current += timedelta(days=2)
-    second = await world.cases.file_tip(
+    second = await world.filing.file_tip(
         tip(text="城关第一小学三年级二班作业每天要写到十一点，孩子睡不够"))
-    other = await world.cases.file_tip(tip(text="城关一小食堂饭菜质量差，孩子吃不饱"))
+    other = await world.filing.file_tip(tip(text="城关一小食堂饭菜质量差，孩子吃不饱"))
     detail = await world.office.detail(STAFF, second.reference)
     assert [d.reference for d in detail.duplicates] == [first.reference]
     assert detail.entity_name == "青溪县城关第一小学" and detail.district_name == "城关镇"
@@ -336,10 +350,10 @@ async def test_detail_shows_everything_with_duplicates(world: World) -> None:
 
 async def test_duplicates_respect_window_entity_and_open_status(world: World) -> None:
     text = "城关一小三年级作业太多，每天写到晚上十一点"
-    old = await world.cases.file_tip(tip(text=text))
+    old = await world.filing.file_tip(tip(text=text))
     world.clock.current += timedelta(days=20)  # outside the 14-day window
-    recent = await world.cases.file_tip(tip(text=text))
-    other_school = await world.cases.file_tip(tip(text=text, school_code="SCH02"))
+    recent = await world.filing.file_tip(tip(text=text))
+    other_school = await world.filing.file_tip(tip(text=text, school_code="SCH02"))
     async with world.uow() as uow:
         case = await uow.cases.get(recent.reference)
         assert case is not None
@@ -351,7 +365,7 @@ async def test_duplicates_respect_window_entity_and_open_status(world: World) ->
 # --- export ---------------------------------------------------------------------------
 async def exported_world(world: World) -> tuple[str, str, str]:
     """Three cases: one closed on time and rated, one accepted late, one in triage."""
-    on_time = await world.cases.file_tip(tip(anonymous=False, reporter_name="王芳"))
+    on_time = await world.filing.file_tip(tip(anonymous=False, reporter_name="王芳"))
     await world.cases.perform(SUP1, on_time.reference, lambda c, a, now: c.accept(a, now))
     await world.cases.perform(SUP1, on_time.reference, lambda c, a, now: c.propose(
         a, Disposition.FIXED, now, note="已整改"))
@@ -360,11 +374,11 @@ async def exported_world(world: World) -> tuple[str, str, str]:
 
     await world.cases.perform(PARENT, on_time.reference, lambda c, a, now: c.rate(
         a, Rating.SATISFIED, now))
-    late = await world.cases.file_tip(tip(text="实验小学课后服务强制收费", school_code="SCH02",
+    late = await world.filing.file_tip(tip(text="实验小学课后服务强制收费", school_code="SCH02",
                                           category="after_school_service"))
     world.clock.current += timedelta(days=3)  # Thursday: the 1-working-day clock ran out
     await world.cases.perform(SUP2, late.reference, lambda c, a, now: c.accept(a, now))
-    triage = await world.cases.file_tip(tip(category="other", confidence=0.2, school_code=None,
+    triage = await world.filing.file_tip(tip(category="other", confidence=0.2, school_code=None,
                                             text="学校门口交通拥堵"))
     return on_time.reference, late.reference, triage.reference
 
@@ -413,7 +427,7 @@ async def test_export_csv_has_bom_and_filters_by_local_day(world: World) -> None
 
 
 async def test_audit_rows_are_appended_not_rewritten(world: World) -> None:
-    filed = await world.cases.file_tip(tip(category="other", confidence=0.3))
+    filed = await world.filing.file_tip(tip(category="other", confidence=0.3))
     before = await count(world, CaseEventRow)
-    await world.office.triage(STAFF, filed.reference, "homework_burden", "S01")
+    await world.triage.triage(STAFF, filed.reference, "homework_burden", "S01")
     assert await count(world, CaseEventRow) == before + 2

@@ -6,7 +6,9 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.domain import Actor, Case, Disposition, Role, Status
-from bot.office import Duplicate, StaffCase, SupervisorChoice, filed_guess
+from bot.duplicates import Duplicate
+from bot.office import StaffCase, filed_guess
+from bot.triage import SupervisorChoice
 from handlers.telegram import views_office as views
 
 TZ = ZoneInfo("Asia/Shanghai")

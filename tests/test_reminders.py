@@ -18,7 +18,7 @@ from bot.reminders import ReminderRun, ReminderService, deadline_ping
 from bot.services import CaseService
 from storage.db import session_factory
 from storage.models import OutboxRow
-from tests.test_storage_services import FakeClock, seed, services, tip  # noqa: F401
+from tests.test_storage_services import FakeClock, filing, seed, services, tip  # noqa: F401
 
 pytestmark = pytest.mark.postgres
 TZ = ZoneInfo("Asia/Shanghai")
@@ -36,7 +36,7 @@ def reminders(service: CaseService) -> ReminderService:
 
 async def rectifying(service: CaseService, deadline: date = DEADLINE) -> str:
     """A case approved for rectification by `deadline` (filed 2026-11-23)."""
-    reference = (await service.file_tip(tip())).reference
+    reference = (await filing(service).file_tip(tip())).reference
     await service.perform(SUPERVISOR, reference, lambda c, a, now: c.accept(a, now))
     await service.perform(SUPERVISOR, reference, lambda c, a, now: c.propose(
         a, Disposition.RECTIFY, now, deadline=deadline))
@@ -168,11 +168,10 @@ async def test_staff_get_last_months_coverage_once(services) -> None:
 async def test_nothing_is_due_on_an_empty_store(engine: AsyncEngine) -> None:
     await seed(engine)
     clock = FakeClock(at(date(2026, 12, 20)))
-    from bot.services import Rules
     from storage.uow import SqlUnitOfWork
 
     sessions = session_factory(engine)
-    service = CaseService(lambda: SqlUnitOfWork(sessions), clock, Rules())
+    service = CaseService(lambda: SqlUnitOfWork(sessions), clock)
     result = await reminders(service).run()
     assert result.pings == result.escalations == 0
 

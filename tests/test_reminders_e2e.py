@@ -7,7 +7,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 
 from bot.domain import Disposition
-from bot.services import TipInput
+from bot.filing import TipInput
 from tests.e2e_support import running_dudao
 
 
@@ -21,7 +21,7 @@ async def test_a_deadline_ping_reaches_the_supervisor_and_its_button_works(
         await dudao.bind(supervisor, "DX01")
         await dudao.bind(staff, "DDS01", role="staff")
         cases = dudao.container.cases
-        filed = await cases.file_tip(TipInput(
+        filed = await dudao.container.filing.file_tip(TipInput(
             text="城关一小三年级作业每天写到十一点", reporter_user_id=71003,
             category="homework_burden", confidence=0.97, school_code="QX-S001"))
         reference = filed.reference

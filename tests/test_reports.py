@@ -118,8 +118,8 @@ def test_workbook_holds_figures_chart_and_cases() -> None:
 
 async def test_office_report_on_a_real_database(world: World) -> None:
     cases, office = world.cases, world.office
-    first = (await cases.file_tip(tip())).reference
-    await cases.file_tip(tip(category="fees_refund", school_code=None,
+    first = (await world.filing.file_tip(tip())).reference
+    await world.filing.file_tip(tip(category="fees_refund", school_code=None,
                              institution_code="INS01"))
     await cases.perform(SUP1, first, lambda c, a, now: c.accept(a, now))
     await cases.perform(SUP1, first, lambda c, a, now: c.propose(
@@ -141,8 +141,8 @@ async def test_report_and_overdue_agree_on_a_case_that_waited_for_the_parent(
         world: World) -> None:
     cases, office, clock = world.cases, world.office, world.clock
     start = clock.current  # Monday 23 November, 10:00 in Shanghai
-    waited = (await cases.file_tip(tip())).reference
-    late = (await cases.file_tip(tip(text="四年级作业太多，每天写到十点"))).reference
+    waited = (await world.filing.file_tip(tip())).reference
+    late = (await world.filing.file_tip(tip(text="四年级作业太多，每天写到十点"))).reference
     for reference in (waited, late):
         await cases.perform(SUP1, reference, lambda c, a, now: c.accept(a, now))
     clock.current = start + timedelta(hours=1)
@@ -165,11 +165,11 @@ async def test_report_and_overdue_agree_on_a_case_that_waited_for_the_parent(
 
 
 async def test_a_merged_tip_is_counted_once_under_the_case_it_joined(world: World) -> None:
-    target = (await world.cases.file_tip(tip())).reference
-    source = (await world.cases.file_tip(tip(text="城关一小三年级每天作业写到十一点",
+    target = (await world.filing.file_tip(tip())).reference
+    source = (await world.filing.file_tip(tip(text="城关一小三年级每天作业写到十一点",
                                              reporter_user_id=PARENT + 1))).reference
     await world.cases.perform(SUP1, target, lambda c, a, now: c.accept(a, now))
-    await world.office.merge(STAFF, source, target)
+    await world.merging.merge(STAFF, source, target)
     report, workbook, _ = await world.office.report(STAFF, "half")
     assert report.total == 1 and report.merged == 1
     assert report.by_status == [(Status.ACCEPTED, 1)]

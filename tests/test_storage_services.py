@@ -12,14 +12,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import Disposition, DomainError, Status
-from bot.services import (
-    CaseService,
-    InviteService,
-    RecentFilings,
-    Rules,
-    TipInput,
-    check_health,
-)
+from bot.filing import FilingService, RecentFilings, Rules, TipInput
+from bot.health import check_health
+from bot.invites import InviteService
+from bot.services import CaseService
 from storage.db import session_factory
 from storage.models import CaseEventRow, CaseRow, District, OutboxRow, Person, School
 from storage.uow import SqlUnitOfWork
@@ -57,14 +53,22 @@ async def seed(engine: AsyncEngine) -> None:
         await s.commit()
 
 
+RULES = Rules(tips_per_hour=1000, threshold=0.6)
+
+
 @pytest.fixture
 async def services(engine: AsyncEngine) -> tuple[CaseService, FakeClock, AsyncEngine]:
     await seed(engine)
     clock = FakeClock(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
     sessions = session_factory(engine)
-    service = CaseService(lambda: SqlUnitOfWork(sessions), clock,
-                          Rules(tips_per_hour=1000, threshold=0.6))
+    service = CaseService(lambda: SqlUnitOfWork(sessions), clock)
     return service, clock, engine
+
+
+def filing(service: CaseService, rules: Rules = RULES,
+           recent: RecentFilings | None = None) -> FilingService:
+    """Filing on the same units of work as `service`."""
+    return FilingService(service, rules, recent)
 
 
 def tip(user: int = 1001, **kw: object) -> TipInput:
@@ -82,7 +86,8 @@ async def count(engine: AsyncEngine, model: object) -> int:
 
 async def test_hundred_concurrent_filings_get_distinct_references(services) -> None:
     service, _, engine = services
-    results = await asyncio.gather(*(service.file_tip(tip(user=10_000 + i)) for i in range(100)))
+    filer = filing(service)
+    results = await asyncio.gather(*(filer.file_tip(tip(user=10_000 + i)) for i in range(100)))
     refs = {r.reference for r in results}
     assert len(refs) == 100
     assert sorted(refs) == [f"SJ-2026-{n:06d}" for n in range(1, 101)]
@@ -95,7 +100,7 @@ async def test_hundred_concurrent_filings_get_distinct_references(services) -> N
 
 async def test_filed_tip_is_routed_and_supervisor_is_queued_a_masked_message(services) -> None:
     service, _, engine = services
-    filed = await service.file_tip(tip(text="电话13812345678，作业太多"))
+    filed = await filing(service).file_tip(tip(text="电话13812345678，作业太多"))
     assert filed.status is Status.ASSIGNED and filed.handler_role == "responsible"
     async with session_factory(engine)() as s:
         row = (await s.execute(select(OutboxRow))).scalar_one()
@@ -104,15 +109,15 @@ async def test_filed_tip_is_routed_and_supervisor_is_queued_a_masked_message(ser
 
 async def test_uncertain_or_unresolved_tips_go_to_triage(services) -> None:
     service, _, _ = services
-    low = await service.file_tip(tip(confidence=0.4))
-    nowhere = await service.file_tip(tip(school_code=None))
+    low = await filing(service).file_tip(tip(confidence=0.4))
+    nowhere = await filing(service).file_tip(tip(school_code=None))
     assert low.status is Status.TRIAGE and nowhere.status is Status.TRIAGE
     assert low.handler_role == "triage"
 
 
 async def test_rate_limit_refuses_and_stores_nothing(services) -> None:
     service, clock, engine = services
-    limited = CaseService(service.uow, clock, Rules(tips_per_hour=2, threshold=0.6))
+    limited = filing(service, Rules(tips_per_hour=2, threshold=0.6))
     await limited.file_tip(tip())
     await limited.file_tip(tip())
     with pytest.raises(DomainError) as err:
@@ -127,9 +132,9 @@ async def test_rate_limit_refuses_and_stores_nothing(services) -> None:
 async def test_early_limit_answer_follows_filings_here_and_elsewhere(services) -> None:
     service, clock, _ = services
     rules = Rules(tips_per_hour=2, threshold=0.6)
-    here = CaseService(service.uow, clock, rules)
+    here = filing(service, rules)
     # Another instance whose record ages out at once, so it reads the database every time.
-    elsewhere = CaseService(service.uow, clock, rules, RecentFilings(ttl=0))
+    elsewhere = filing(service, rules, RecentFilings(ttl=0))
     assert (await here.filing_status(1001))[1] and (await elsewhere.filing_status(1001))[1]
     await here.file_tip(tip())
     await here.file_tip(tip())
@@ -142,7 +147,7 @@ async def test_early_limit_answer_follows_filings_here_and_elsewhere(services) -
 
 async def test_case_life_through_services_keeps_an_ordered_audit(services) -> None:
     service, _, _ = services
-    ref = (await service.file_tip(tip())).reference
+    ref = (await filing(service).file_tip(tip())).reference
     await service.perform(2001, ref, lambda c, a, now: c.accept(a, now))
     await service.perform(2001, ref, lambda c, a, now: c.propose(
         a, Disposition.RECTIFY, now, deadline=date(2026, 12, 10)))
@@ -156,7 +161,7 @@ async def test_case_life_through_services_keeps_an_ordered_audit(services) -> No
 
 async def test_foreign_supervisor_and_parent_change_nothing(services) -> None:
     service, _, _ = services
-    ref = (await service.file_tip(tip())).reference
+    ref = (await filing(service).file_tip(tip())).reference
     for user in (2002, 9999, 1002):  # other supervisor, stranger, other parent
         with pytest.raises(DomainError) as err:
             await service.perform(user, ref, lambda c, a, now: c.accept(a, now))
@@ -169,7 +174,7 @@ async def test_foreign_supervisor_and_parent_change_nothing(services) -> None:
 
 async def test_audit_events_are_append_only_in_the_database(services) -> None:
     service, _, engine = services
-    await service.file_tip(tip())
+    await filing(service).file_tip(tip())
     for sql in ("UPDATE case_events SET comment = 'x'", "DELETE FROM case_events"):
         async with engine.connect() as conn:
             with pytest.raises(DBAPIError):
@@ -211,7 +216,7 @@ async def test_health_reports_the_due_outbox_backlog(services) -> None:
     healthy = await check_health(service.uow, clock)
     assert (healthy.outbox_due, healthy.oldest_due_seconds, healthy.status) == (0, 0.0, "ok")
     await service.send_later(555, "filed", "您的案件编号：SJ-2026-000001")
-    await service.file_tip(tip())  # also queues the supervisor's notice
+    await filing(service).file_tip(tip())  # also queues the supervisor's notice
     clock.current += timedelta(minutes=10)
     behind = await check_health(service.uow, clock)
     assert behind.outbox_due == 2 and behind.oldest_due_seconds == 600.0

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from telegram.ext import CallbackQueryHandler
 
 from bot.domain import Disposition, Status
-from bot.services import TipInput
+from bot.filing import TipInput
 from handlers.telegram import supervisor
 from localapi.client import FakeUser
 from localapi.state import CallbackAnswer, ChatMessage
@@ -76,7 +76,7 @@ async def people(bot: Dudao) -> SimpleNamespace:
 
 async def file_case(bot: Dudao, text: str = "城关一小三年级作业太多，每天写到十一点",
                     school: str = "QX-S001") -> str:
-    filed = await bot.container.cases.file_tip(TipInput(
+    filed = await bot.container.filing.file_tip(TipInput(
         text=text, reporter_user_id=PARENT, category="homework_burden", confidence=0.95,
         school_code=school))
     await bot.deliver()

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import Disposition, DomainError, Status
-from bot.services import CaseService, EvidenceInput, Rules, TipInput
+from bot.filing import FilingService, Rules, TipInput
+from bot.services import CaseService, EvidenceInput
 from bot.supervision import SupervisionRules, SupervisionService
 from handlers.telegram import views_supervisor as views
 from storage.db import session_factory
@@ -32,6 +33,9 @@ class FakeClock:
         return self.current
 
 
+RULES = Rules(tips_per_hour=1000, threshold=0.6)
+
+
 @dataclass
 class World:
     cases: CaseService
@@ -44,7 +48,7 @@ class World:
                                      "category": "homework_burden", "confidence": 0.95,
                                      "school_code": "SCH01"}
         values.update(kw)
-        return (await self.cases.file_tip(TipInput(**values))).reference  # type: ignore[arg-type]
+        return (await FilingService(self.cases, RULES).file_tip(TipInput(**values))).reference  # type: ignore[arg-type]
 
     async def outbox(self, chat_id: int) -> list[OutboxRow]:
         async with session_factory(self.engine)() as s:
@@ -88,7 +92,7 @@ async def world(engine: AsyncEngine) -> World:
     def uow() -> SqlUnitOfWork:
         return SqlUnitOfWork(sessions)
 
-    cases = CaseService(uow, clock, Rules(tips_per_hour=1000, threshold=0.6))
+    cases = CaseService(uow, clock)
     sv = SupervisionService(uow, clock, cases, SupervisionRules(tz=TZ))
     return World(cases, sv, clock, engine)
 

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from telegram import Update
 from telegram.ext import Application
 
-from bot.services import Health
+from bot.health import Health
 from handlers.http import make_web_app
 
 SECRET = "s3cret-token_0123456789"

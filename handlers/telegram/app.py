@@ -27,8 +27,8 @@ from telegram.ext import (
 
 from bot.bootstrap import Container, build
 from bot.config import Settings
+from bot.health import check_health
 from bot.messages import t
-from bot.services import check_health
 from handlers.http import CleanupContext, make_web_app
 from handlers.telegram import office, parent, staff, supervisor
 from handlers.telegram.context import BotServices, DudaoContext

@@ -9,6 +9,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from bot.bootstrap import Container
 from bot.config import Settings
+from bot.filing import FilingService
 from bot.intake import IntakeService
 from bot.office import OfficeService
 from bot.services import CaseService
@@ -57,6 +58,10 @@ class BotServices:
     def wake_delivery(self) -> None:
         """Send the notifications a handler's service just queued without waiting."""
         self.container.wake_delivery()
+
+    @property
+    def filing(self) -> FilingService:
+        return self.container.filing
 
 
 class DudaoContext(CallbackContext[ExtBot[None], dict[str, Any], dict[str, Any],

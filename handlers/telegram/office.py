@@ -20,9 +20,11 @@ from telegram.ext import Application, BaseHandler, CallbackQueryHandler, Command
 
 from bot.domain import CATEGORIES, DomainError, InvalidInput, Status, parse_reference
 from bot.intake import normalise_text
+from bot.merging import MergingService
 from bot.messages import explain, t
 from bot.office import OfficeService
 from bot.reports import file_name, summary_text
+from bot.triage import TriageService
 from handlers.telegram import views_office as views
 from handlers.telegram.context import DudaoContext
 
@@ -34,6 +36,14 @@ EXPORT_DEFAULT_DAYS = 30
 
 def _service(context: DudaoContext) -> OfficeService:
     return context.services.office
+
+
+def _triage(context: DudaoContext) -> TriageService:
+    return context.services.container.triage
+
+
+def _merging(context: DudaoContext) -> MergingService:
+    return context.services.container.merging
 
 
 def _user_id(update: Update) -> int:
@@ -267,7 +277,7 @@ async def _b_category(update: Update, context: DudaoContext, args: list[str]) ->
     service = _service(context)
     await service.check(_user_id(update), reference, Status.TRIAGE, Status.ASSIGNED,
                         Status.ACCEPTED)
-    choices = await service.supervisor_choices(_user_id(update), reference, category)
+    choices = await _triage(context).supervisor_choices(_user_id(update), reference, category)
     await _answer(update, views.category_chosen(category))
     await _set_buttons(update, views.supervisor_keyboard(reference, int(index), choices, 0))
 
@@ -277,7 +287,7 @@ async def _b_page(update: Update, context: DudaoContext, args: list[str]) -> Non
     category = _category(index)
     if not page.isdigit():
         raise InvalidInput("office.error.bad_button")
-    choices = await _service(context).supervisor_choices(_user_id(update), reference, category)
+    choices = await _triage(context).supervisor_choices(_user_id(update), reference, category)
     await _answer(update)
     await _set_buttons(update, views.supervisor_keyboard(reference, int(index), choices,
                                                          int(page)))
@@ -286,8 +296,8 @@ async def _b_page(update: Update, context: DudaoContext, args: list[str]) -> Non
 async def _b_assign(update: Update, context: DudaoContext, args: list[str]) -> None:
     """Tap 2: category and supervisor in one transaction; the supervisor is notified."""
     reference, index, code = _args(args, 3)
-    case, person = await _service(context).triage(_user_id(update), reference,
-                                                  _category(index), code)
+    case, person = await _triage(context).triage(_user_id(update), reference,
+                                                 _category(index), code)
     _wake(context)
     await _answer(update)
     await _drop_buttons(update)
@@ -374,7 +384,7 @@ async def _b_supervise(update: Update, context: DudaoContext, args: list[str]) -
 async def _b_merge(update: Update, context: DudaoContext, args: list[str]) -> None:
     """Merge tapped on a possible duplicate: checked now, then confirmed (it is final)."""
     source_ref, target_ref = _args(args, 2)
-    source, target = await _service(context).check_merge(_user_id(update), source_ref,
+    source, target = await _merging(context).check_merge(_user_id(update), source_ref,
                                                           target_ref)
     await _answer(update)
     text, markup = views.merge_question(source, target)
@@ -383,7 +393,7 @@ async def _b_merge(update: Update, context: DudaoContext, args: list[str]) -> No
 
 async def _b_merge_confirmed(update: Update, context: DudaoContext, args: list[str]) -> None:
     source_ref, target_ref = _args(args, 2)
-    source, target = await _service(context).merge(_user_id(update), source_ref, target_ref)
+    source, target = await _merging(context).merge(_user_id(update), source_ref, target_ref)
     _wake(context)
     await _answer(update)
     await _drop_buttons(update)
@@ -392,7 +402,7 @@ async def _b_merge_confirmed(update: Update, context: DudaoContext, args: list[s
 
 async def _b_not_duplicate(update: Update, context: DudaoContext, args: list[str]) -> None:
     reference, other = _args(args, 2)
-    case = await _service(context).dismiss_duplicate(_user_id(update), reference, other)
+    case = await _merging(context).dismiss_duplicate(_user_id(update), reference, other)
     await _answer(update)
     await _reply(update, views.dismissed(case, other.strip().upper()))
 

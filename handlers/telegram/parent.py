@@ -11,9 +11,10 @@ from telegram import Message, ReplyKeyboardRemove, Update
 from telegram.error import TelegramError
 
 from bot.domain import DomainError, Rating, Role
+from bot.filing import TipInput
 from bot.intake import normalise_text
 from bot.messages import explain, t
-from bot.services import EvidenceInput, TipInput
+from bot.services import EvidenceInput
 from handlers.telegram import views
 from handlers.telegram.context import Draft, DudaoContext
 
@@ -140,7 +141,7 @@ async def _new_tip(update: Update, context: DudaoContext, raw: str) -> None:
         return
     user = update.effective_user
     assert user is not None
-    actor, may_file = await services.cases.filing_status(user.id)
+    actor, may_file = await services.filing.filing_status(user.id)
     if actor.role is not Role.PARENT:
         # Bound supervisors and staff work through their menus; their free text is no tip.
         await _reply(update, t("official.free_text"))
@@ -276,7 +277,7 @@ async def _file(update: Update, context: DudaoContext, phone: str | None) -> Non
         evidence=tuple(EvidenceInput(**e) for e in draft.evidence),
         alternatives=tuple(draft.analysis.alternatives))
     try:
-        filed = await context.services.cases.file_tip(tip)
+        filed = await context.services.filing.file_tip(tip)
     except DomainError as err:
         await _refuse(update, err)
         return

@@ -140,11 +140,6 @@ def parent_case(case: Case, tz: tzinfo) -> tuple[str, InlineKeyboardMarkup | Non
     return "\n".join(lines), InlineKeyboardMarkup(rows) if rows else None
 
 
-def rating_buttons(reference: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[InlineKeyboardButton(
-        t(f"rating.{r.value}"), callback_data=f"c:rate:{reference}:{r.value}") for r in Rating]])
-
-
 def skip_button(data: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[InlineKeyboardButton(t("button.skip"), callback_data=data)]])
 

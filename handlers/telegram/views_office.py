@@ -15,7 +15,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.domain import CATEGORIES, Case, CaseEvent, Role, Status, parse_reference
 from bot.messages import CATALOGUE, t
-from bot.office import Counts, Duplicate, OverdueItem, StaffCase, SupervisorChoice
+from bot.office import Counts, Duplicate, OverdueItem, StaffCase
+from bot.triage import SupervisorChoice
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.office import (
+from bot.duplicates import (
     DUPLICATE_THRESHOLD,
     entity_name_variants,
     normalise_for_matching,

@@ -1,0 +1,57 @@
+"""Invites: one-time, expiring codes that bind a Telegram user to a directory person."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from bot.domain import DomainError
+from bot.messages import t
+from bot.ports import SUPERVISOR_ROLES, Clock, PersonInfo, UnitOfWorkFactory
+
+
+def hash_invite(code: str) -> str:
+    """Invite codes are stored hashed so a database leak does not leak usable codes."""
+    return hashlib.sha256(code.strip().upper().encode()).hexdigest()
+
+
+class InviteService:
+    """One-time, expiring invite codes that bind a Telegram user to a directory person."""
+
+    ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
+
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self.uow = uow
+        self.clock = clock
+
+    async def issue(self, person_code: str, role: str, hours: int = 72) -> tuple[str, datetime]:
+        """Create an invite for the person `person_code` of `role` (supervisor|staff)."""
+        now = self.clock.now()
+        code = "".join(secrets.choice(self.ALPHABET) for _ in range(10))
+        async with self.uow() as uow:
+            person = await uow.directory.person(person_code)
+            wanted = {"staff"} if role == "staff" else SUPERVISOR_ROLES
+            if person is None or person.role not in wanted:
+                raise DomainError("invite.error.unknown_person", code=person_code,
+                                  role_name=t("role.staff") if role == "staff" else "督学")
+            expires = now + timedelta(hours=hours)
+            await uow.invites.add(hash_invite(code), person.id, now, expires)
+            await uow.commit()
+        return code, expires
+
+    async def bind(self, user_id: int, code: str) -> PersonInfo:
+        """Claim an invite for this Telegram user; any bad code binds nobody."""
+        now = self.clock.now()
+        async with self.uow() as uow:
+            existing = await uow.directory.person_by_user(user_id)
+            if existing is not None:
+                raise DomainError("invite.already_bound", name=existing.name)
+            person_id = await uow.invites.claim(hash_invite(code), user_id, now)
+            if person_id is None:
+                raise DomainError("invite.error.invalid")
+            await uow.directory.bind(person_id, user_id, now)
+            people = {p.id: p for p in await uow.directory.people()}
+            await uow.commit()
+        person = people[person_id]
+        return PersonInfo(person.id, person.code, person.name, person.role, user_id)

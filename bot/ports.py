@@ -1,0 +1,227 @@
+"""The ports the services depend on: the unit of work, its repositories, the clock, and the rows
+they exchange. storage/ implements them with SQLAlchemy; tests/fakes.py in memory.
+
+Each Protocol lists exactly the methods the services call, so a fake needs no more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from bot.directory.service import DirectoryStore
+from bot.domain import Case, Responsibility, Status
+from bot.facts import CaseFacts
+
+
+@dataclass(frozen=True)
+class PersonInfo:
+    """A directory person (supervisor or office staff) and their Telegram binding."""
+
+    id: int
+    code: str
+    name: str
+    role: str  # responsible | tutoring | staff
+    telegram_user_id: int | None
+    night_pings: bool = False
+
+
+# The directory roles of supervisors (staff is the other role a person may have).
+SUPERVISOR_ROLES = frozenset({"responsible", "tutoring"})
+
+
+@dataclass(frozen=True)
+class DeadlineRow:
+    """A rectifying case's deadline and who is responsible (what the scheduler needs)."""
+
+    case_id: int
+    reference: str
+    category: str
+    deadline: date
+    supervised_at: datetime | None
+    assignee_user_id: int | None  # None: no assignee, or not bound to Telegram
+
+
+@dataclass(frozen=True)
+class EvidenceItem:
+    """A photo or document attached to a case, kept by Telegram file id."""
+
+    kind: str  # photo | document
+    file_id: str
+    file_unique_id: str
+    mime_type: str
+    file_name: str
+    size: int
+    added_by: str
+    created_at: datetime
+
+
+class Clock(Protocol):
+    """Now, as an aware datetime (tests pass a clock they move by hand)."""
+
+    def now(self) -> datetime: ...
+
+
+# (kind, code, name, aliases, district code): a named entity for the resolver.
+EntityRow = tuple[str, str, str, tuple[str, ...], str | None]
+
+
+class CaseRepository(Protocol):
+    async def next_references(self, prefix: str, year: int, count: int) -> list[str]: ...
+
+    async def add_many(self, cases: Sequence[Case]) -> None: ...
+
+    async def save(self, case: Case) -> None: ...
+
+    async def get(self, reference: str) -> Case | None: ...
+
+    async def get_for_update(self, reference: str) -> Case | None: ...
+
+    async def followers(self, case: Case) -> list[Case]: ...
+
+    async def list_for_reporter(self, user_id: int, limit: int = 20) -> list[Case]: ...
+
+    async def list_for_assignee(self, person_code: str, limit: int = 50, *,
+                                with_events: bool = False) -> list[Case]: ...
+
+    async def list_by_status(self, *statuses: Status, limit: int = 50,
+                             with_events: bool = False) -> list[Case]: ...
+
+    async def count_by_status(self, *statuses: Status) -> int: ...
+
+    async def open_about(self, *, school_code: str | None, institution_code: str | None,
+                         since: datetime, until: datetime, limit: int = 200) -> list[Case]: ...
+
+    async def rectification_deadlines(self, until: date, after: tuple[date, int] | None = None,
+                                      limit: int = 500) -> list[DeadlineRow]: ...
+
+    async def overdue_rectifications(self, today: date, limit: int = 1000) -> list[Case]: ...
+
+    async def created_since(self, user_id: int, since: datetime,
+                            limit: int) -> list[datetime]: ...
+
+    async def count_created_since_many(self, user_ids: set[int],
+                                       since: datetime) -> dict[int, int]: ...
+
+    async def corrections(self) -> list[tuple[str, str]]: ...
+
+    async def add_evidence(self, case: Case, *, kind: str, file_id: str, file_unique_id: str,
+                           mime_type: str, file_name: str, size: int, added_by: str,
+                           now: datetime) -> None: ...
+
+    async def evidence(self, case: Case) -> list[EvidenceItem]: ...
+
+
+class DirectoryRepository(Protocol):
+    async def person(self, code: str) -> PersonInfo | None: ...
+
+    async def person_by_user(self, telegram_user_id: int) -> PersonInfo | None: ...
+
+    async def people(self, role: str | None = None) -> list[PersonInfo]: ...
+
+    async def bind(self, person_id: int, telegram_user_id: int | None,
+                   now: datetime) -> None: ...
+
+    async def responsibility(self, school_code: str | None, institution_code: str | None,
+                             district_code: str | None
+                             ) -> tuple[Responsibility, str | None]: ...
+
+    async def entity_rows(self) -> list[EntityRow]: ...
+
+    async def names(self, kind: str, codes: Sequence[str]) -> dict[str, str]: ...
+
+    async def schools_of(self, person_code: str) -> list[tuple[str, str]]: ...
+
+    async def supervised_school_count(self) -> int: ...
+
+    async def unvisited_schools(self, month_start: date, next_month: date,
+                                person_code: str | None = None
+                                ) -> list[tuple[str, str, str]]: ...
+
+    async def add_visit(self, person_code: str, school_code: str, visit_date: date, note: str,
+                        photo_file_id: str, now: datetime) -> None: ...
+
+
+class InviteRepository(Protocol):
+    async def add(self, code_hash: str, person_id: int, now: datetime,
+                  expires: datetime) -> None: ...
+
+    async def claim(self, code_hash: str, user_id: int, now: datetime) -> int | None: ...
+
+
+class OutboxMessage(Protocol):
+    """A queued row as the policy and the sender read it."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def chat_id(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def markup(self) -> dict[str, Any] | None: ...
+    @property
+    def attempts(self) -> int: ...
+
+
+class OutboxRepository(Protocol):
+    async def enqueue(self, chat_id: int, kind: str, text: str, now: datetime, *,
+                      markup: dict[str, Any] | None = None, dedup_key: str | None = None,
+                      not_before: datetime | None = None) -> bool: ...
+
+    async def queued_keys(self, keys: list[str]) -> set[str]: ...
+
+    async def due_backlog(self, now: datetime) -> tuple[int, datetime | None]: ...
+
+    async def has_due(self, now: datetime) -> bool: ...
+
+    async def claim_due(self, now: datetime, lease: timedelta,
+                        limit: int = 100) -> Sequence[OutboxMessage]: ...
+
+    async def mark_sent(self, row_id: int, now: datetime) -> None: ...
+
+    async def mark_failed(self, row_id: int, error: str, retry_at: datetime) -> None: ...
+
+    async def postpone(self, row_id: int, until: datetime) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction: `async with uow:`; leaving without `commit()` rolls it back."""
+
+    @property
+    def cases(self) -> CaseRepository: ...
+
+    @property
+    def directory(self) -> DirectoryRepository: ...
+
+    @property
+    def invites(self) -> InviteRepository: ...
+
+    @property
+    def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def case_facts(self) -> CaseFacts: ...
+
+    @property
+    def directory_store(self) -> DirectoryStore: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """Makes units of work: `factory()` for changes, `factory.read()` for queries only."""
+
+    def __call__(self) -> UnitOfWork: ...
+
+    def read(self) -> UnitOfWork: ...

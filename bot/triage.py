@@ -1,0 +1,77 @@
+"""Triage: office staff set a case's category and supervisor in one step, choosing from the
+routing policy's suggestions (`domain.candidates`) first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.domain import CATEGORIES, Actor, Case, InvalidInput, InvalidTransition, Status, candidates
+from bot.office import staff_member
+from bot.ports import SUPERVISOR_ROLES, PersonInfo, UnitOfWorkFactory
+from bot.services import CaseService, reading
+
+
+@dataclass(frozen=True)
+class SupervisorChoice:
+    code: str
+    name: str
+    role: str  # responsible | tutoring
+    suggested: bool
+
+
+class TriageService:
+    """Who handles a case and under which category; bound office staff only."""
+
+    def __init__(self, uow: UnitOfWorkFactory, cases: CaseService) -> None:
+        self.uow = uow
+        self.cases = cases
+
+    async def supervisor_choices(self, user_id: int, reference: str,
+                                 category: str) -> list[SupervisorChoice]:
+        """Supervisors for a case: the directory's responsible ones first, then the rest."""
+        await staff_member(self.uow, user_id)
+        _, case = await self.cases.view(user_id, reference)
+        async with reading(self.uow) as uow:
+            responsibility, _ = await uow.directory.responsibility(
+                case.school_code, case.institution_code, case.district_code)
+            people = [p for p in await uow.directory.people() if p.role in SUPERVISOR_ROLES]
+        suggested = [c.code for c in candidates(category, responsibility,
+                                                about_school=bool(case.school_code))]
+        by_code = {p.code: p for p in people}
+        first = [SupervisorChoice(c, by_code[c].name, by_code[c].role, True)
+                 for c in suggested if c in by_code]
+        rest = [SupervisorChoice(p.code, p.name, p.role, False) for p in people
+                if p.code not in suggested]
+        return first + rest
+
+    async def triage(self, user_id: int, reference: str, category: str,
+                     supervisor_code: str) -> tuple[Case, PersonInfo]:
+        """Set category and assignee in one transaction; a changed category is recorded as a
+        `recategorised` event, which retraining reads as a correction."""
+        await staff_member(self.uow, user_id)
+        if category not in CATEGORIES:
+            raise InvalidInput("case.error.unknown_category", category=category[:32])
+        async with reading(self.uow) as uow:
+            person = await uow.directory.person(supervisor_code)
+        if person is None:
+            raise InvalidInput("case.error.unknown_person", code=supervisor_code[:32])
+        if person.role not in SUPERVISOR_ROLES:
+            raise InvalidInput("case.error.person_role", code=supervisor_code[:32])
+
+        def action(case: Case, actor: Actor, now: datetime) -> None:
+            # Check the assignment first so a refused assign never leaves a half correction.
+            if case.status not in (Status.TRIAGE, Status.ASSIGNED, Status.ACCEPTED):
+                raise InvalidTransition("case.error.wrong_status", reference=case.reference,
+                                        status=case.status.value)
+            old = case.category
+            if category == old and supervisor_code == case.assignee_code:
+                # A double tap, or a reassignment to the same person: nothing to do.
+                raise InvalidTransition("office.error.already_assigned",
+                                        reference=case.reference, name=person.name)
+            if category != old:
+                case.recategorise(actor, category, now)
+            case.assign(actor, supervisor_code, now)
+
+        return await self.cases.perform(user_id, reference, action), person
+
