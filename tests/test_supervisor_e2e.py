@@ -204,6 +204,18 @@ async def test_hand_back_with_a_reason(bot: Dudao, people) -> None:
                                         timeout=WAIT)
 
 
+async def test_cancel_ends_an_open_question(bot: Dudao, people) -> None:
+    reference = await file_case(bot)
+    await notification(people.sup, reference)
+    await press(people.sup, "退回分办")
+    await people.sup.wait_for_message(containing("理由"), timeout=WAIT)
+    await people.sup.send_text("/cancel")
+    await people.sup.wait_for_message(containing("已取消"), timeout=WAIT)
+    await people.sup.send_text("该校上月已调整为李督学负责")  # no longer an answer
+    await people.sup.wait_for_message(containing("已绑定为督学"), timeout=WAIT)
+    assert (await case_of(bot, reference)).status is Status.ASSIGNED
+
+
 async def test_ask_the_parent_round_trip(bot: Dudao, people) -> None:
     reference = await accepted_case(bot, people)
     await press(people.sup, "请家长补充")

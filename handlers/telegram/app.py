@@ -28,7 +28,7 @@ from bot.config import Settings
 from bot.intake import IntakeService
 from bot.messages import t
 from bot.services import check_health
-from handlers.telegram import office, parent, staff, supervisor
+from handlers.telegram import office, parent, protocol, staff, supervisor
 from handlers.telegram.context import BotServices, DudaoContext
 from handlers.telegram.delivery import OutboxDelivery
 from handlers.telegram.flood import FloodGuard
@@ -147,8 +147,8 @@ def build_application(services: BotServices, *, with_updater: bool = True,
         MessageHandler(private & filters.CONTACT, parent.on_contact),
         MessageHandler(private & (filters.PHOTO | filters.Document.ALL), parent.on_evidence),
         MessageHandler(private & filters.TEXT, parent.on_text),
-        CallbackQueryHandler(parent.draft_button, pattern=r"^d:"),
-        CallbackQueryHandler(parent.case_button, pattern=r"^c:"),
+        CallbackQueryHandler(parent.draft_button, pattern=protocol.namespace_pattern("d")),
+        CallbackQueryHandler(parent.case_button, pattern=protocol.namespace_pattern("c")),
         MessageHandler(private & ~filters.StatusUpdate.ALL, parent.on_unsupported),
     ])
     app.add_error_handler(_on_error)  # type: ignore[arg-type]

@@ -1,6 +1,6 @@
 """Every text and keyboard the Telegram bot shows, rendered from the catalogue, HTML-escaped.
 
-Callback data is short and opaque ("c:show:SJ-2026-000001"); the server re-checks
+Callback data comes from `protocol` and only names what was pressed; the server re-checks
 everything it names, so a forged button can do nothing but be refused.
 """
 
@@ -20,9 +20,11 @@ from telegram import (
     ReplyKeyboardRemove,
 )
 
-from bot.domain import Case, CaseEvent, Rating, Status
+from bot.domain import Actor, Case, CaseEvent, DomainError, Role, Status
 from bot.intake import EntityChoice, TipAnalysis
-from bot.messages import t
+from bot.messages import explain, t
+from handlers.telegram import keyboards
+from handlers.telegram import protocol as p
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None
 
@@ -39,6 +41,17 @@ def local(moment: datetime, tz: tzinfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
+def refusal_html(err: DomainError) -> str:
+    """A domain refusal for an HTML message: its parameters may echo user input or directory
+    names, so every one is escaped."""
+    return explain(err.key, {k: escape(str(v)) for k, v in err.params.items()})
+
+
+def refusal_alert(err: DomainError) -> str:
+    """A domain refusal for a button's pop-up (plain text; Telegram caps it at 200)."""
+    return explain(err.key, err.params)[:190]
+
+
 def welcome() -> str:
     return t("parent.welcome")
 
@@ -50,21 +63,25 @@ def tip_summary(analysis: TipAnalysis, entity: EntityChoice | None,
     text = t("parent.draft.summary", category=category_name(analysis.category), where=where,
              evidence=evidence_count)
     keyboard = InlineKeyboardMarkup([
-        [InlineKeyboardButton(t("button.anonymous"), callback_data="d:anon"),
-         InlineKeyboardButton(t("button.named"), callback_data="d:named")],
-        [InlineKeyboardButton(t("button.cancel"), callback_data="d:cancel")],
+        [_draft(t("button.anonymous"), p.DraftChoice.ANONYMOUS),
+         _draft(t("button.named"), p.DraftChoice.NAMED)],
+        [_draft(t("button.cancel"), p.DraftChoice.CANCEL)],
     ])
     return text, keyboard
 
 
 def entity_question(candidates: Sequence[EntityChoice]) -> tuple[str, InlineKeyboardMarkup]:
     """Ask the parent to confirm which school or institution they mean."""
-    rows = [[InlineKeyboardButton(c.name, callback_data=f"d:ent:{i}")]
+    rows = [[InlineKeyboardButton(c.name, callback_data=p.EntityPick(i).pack())]
             for i, c in enumerate(candidates[:5])]
-    rows.append([InlineKeyboardButton(t("button.type_name"), callback_data="d:ent:type"),
-                 InlineKeyboardButton(t("button.skip_entity"), callback_data="d:ent:skip")])
+    rows.append([_draft(t("button.type_name"), p.DraftChoice.TYPE_ENTITY),
+                 _draft(t("button.skip_entity"), p.DraftChoice.SKIP_ENTITY)])
     key = "parent.draft.pick_entity" if candidates else "parent.draft.ask_entity"
     return t(key), InlineKeyboardMarkup(rows)
+
+
+def _draft(text: str, choice: p.DraftChoice) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text, callback_data=p.DraftButton(choice).pack())
 
 
 def contact_request() -> tuple[str, ReplyKeyboardMarkup]:
@@ -91,7 +108,7 @@ def case_list(cases: Sequence[Case]) -> tuple[str, InlineKeyboardMarkup | None]:
         lines.append(t("parent.mycases.line", reference=case.reference,
                        category=category_name(case.category), status=_parent_status(case)))
         rows.append([InlineKeyboardButton(case.reference,
-                                          callback_data=f"c:show:{case.reference}")])
+                                          callback_data=p.ShowCase(case.reference).pack())])
     return "\n".join(lines), InlineKeyboardMarkup(rows)
 
 
@@ -126,27 +143,14 @@ def parent_case(case: Case, tz: tzinfo) -> tuple[str, InlineKeyboardMarkup | Non
     if case.status is Status.CLOSED and case.disposition is not None:
         lines.append(t("parent.case.outcome", outcome=t(f"disposition.{case.disposition.value}")))
     lines += [_event_line(e, tz) for e in case.events if e.action in _PARENT_VISIBLE]
-    rows = []
-    if case.is_open:
-        rows.append([InlineKeyboardButton(t("button.add_info"),
-                                          callback_data=f"c:info:{case.reference}")])
-    if case.status is Status.CLOSED and case.rating is None and not case.awaiting_merged_outcome:
-        rows.append([InlineKeyboardButton(t(f"rating.{r.value}"),
-                                          callback_data=f"c:rate:{case.reference}:{r.value}")
-                     for r in Rating])
-    if case.rating is Rating.DISSATISFIED and case.reopen_count == 0:
-        rows.append([InlineKeyboardButton(t("button.reopen"),
-                                          callback_data=f"c:reopen:{case.reference}")])
-    return "\n".join(lines), InlineKeyboardMarkup(rows) if rows else None
+    reporter = Actor(Role.PARENT, user_id=case.reporter_user_id)
+    return "\n".join(lines), keyboards.parent_keyboard(case.reference,
+                                                       case.next_actions(reporter))
 
 
-def rating_buttons(reference: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[InlineKeyboardButton(
-        t(f"rating.{r.value}"), callback_data=f"c:rate:{reference}:{r.value}") for r in Rating]])
-
-
-def skip_button(data: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[InlineKeyboardButton(t("button.skip"), callback_data=data)]])
+def skip_button(data: p.CallbackData) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(t("button.skip"),
+                                                       callback_data=data.pack())]])
 
 
 def plain(html_text: str) -> str:
