@@ -32,8 +32,7 @@ from bot.domain import (
     Status,
 )
 from bot.export import export_rows, to_xlsx
-from bot.messages import t
-from bot.privacy import mask_personal_data
+from bot.notices import Notice, merged_notices
 from bot.reports import PeriodKind, Report, build_report, chart_png, period_of, to_workbook
 from bot.services import CaseService, Clock, UowFactory, actor_for, reading
 from bot.timerules import month_bounds
@@ -435,7 +434,7 @@ class OfficeService:
                 raise InvalidInput("office.error.not_bound", name=person.name)
             await uow.directory.bind(person.id, None, now)
             await uow.outbox.enqueue(person.telegram_user_id, "unbound",
-                                     t("office.unbound.notice"), now)
+                                     Notice("office.unbound.notice"), now)
             await uow.commit()
         return person
 
@@ -474,22 +473,17 @@ async def _refuse_source_with_followers(uow: SqlUnitOfWork, source: Case) -> Non
 
 async def _tell_merged(uow: SqlUnitOfWork, source: Case, target: Case, now: datetime) -> None:
     """The source's parent (nothing about anyone else) and both supervisors hear of it."""
-    await uow.outbox.enqueue(source.reporter_user_id, "merged",
-                             t("notify.parent.merged", reference=source.reference), now)
+    parent, receiving, merged = merged_notices(source, target)
+    await uow.outbox.enqueue(source.reporter_user_id, "merged", parent, now)
     if target.assignee_code:
         person = await uow.directory.person(target.assignee_code)
         if person and person.telegram_user_id:
-            await uow.outbox.enqueue(
-                person.telegram_user_id, "merge_received",
-                t("notify.supervisor.merge_received", reference=target.reference,
-                  source=source.reference, text=mask_personal_data(source.text)), now,
-                markup={"buttons": [[[t("button.sv.open"), f"s:open:{target.reference}"]]]})
+            await uow.outbox.enqueue(person.telegram_user_id, "merge_received", receiving,
+                                     now)
     if source.assignee_code and source.assignee_code != target.assignee_code:
         person = await uow.directory.person(source.assignee_code)
         if person and person.telegram_user_id:
-            await uow.outbox.enqueue(person.telegram_user_id, "merged",
-                                     t("notify.supervisor.merged", reference=source.reference),
-                                     now)
+            await uow.outbox.enqueue(person.telegram_user_id, "merged", merged, now)
 
 
 def entered_status_at(case: Case) -> datetime:

@@ -3,13 +3,16 @@ offers each role come from the domain's next actions, the same in notices and in
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 
 import pytest
 
 from bot.domain import Actor, Case, CaseAction, Disposition, Rating, Role, Status
+from bot.notices import Notice, parent_notice, staff_notice, supervisor_notice
 from handlers.telegram import keyboards, views, views_office, views_supervisor
 from handlers.telegram import protocol as p
+from storage.models import OutboxRow
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 REF = "SJ-2026-000001"
@@ -139,3 +142,36 @@ def test_parent_and_staff_views_follow_next_actions() -> None:
     pending = with_pending_extension(case_in(Status.RECTIFYING))
     assert data_of(views_office.actions(pending)) == [f"o:xok:{REF}", f"o:xno:{REF}",
                                                      f"o:sup:{REF}", f"o:hist:{REF}"]
+
+
+def rendered(notice: Notice) -> tuple[str, object]:
+    """A notice through the outbox's JSON and the delivery's renderer."""
+    row = OutboxRow(chat_id=1, kind="k", text="", notice=json.loads(json.dumps(
+        notice.to_json())))
+    return views.render_outbox(row)
+
+
+def test_supervisor_notices_offer_what_the_case_view_offers() -> None:
+    accepted = case_in(Status.ACCEPTED)
+    accepted.text = "请联系13812345678 <b>紧急</b> & 尽快"
+    text, markup = rendered(supervisor_notice(accepted, "proposal_rejected", "再核实<一下>"))
+    assert data_of(markup) == [f"s:prop:{REF}", f"s:ask:{REF}", f"s:back:{REF}",
+                               f"s:open:{REF}"]
+    assert "再核实&lt;一下&gt;" in text
+    pending = with_pending_extension(case_in(Status.RECTIFYING))
+    _, markup = rendered(supervisor_notice(pending, "verification_failed", ""))
+    assert data_of(markup) == [f"s:done:{REF}", f"s:open:{REF}"]
+
+
+def test_notices_translate_ids_and_escape_everything_else() -> None:
+    case = case_in(Status.ASSIGNED)
+    case.text = "请联系13812345678 <b>紧急</b> & 尽快"
+    text, _ = rendered(supervisor_notice(case, "routed", ""))
+    assert "作业负担" in text and "homework_burden" not in text
+    assert "&lt;b&gt;紧急&lt;/b&gt; &amp; 尽快" in text and "13812345678" not in text
+    closed = case_in(Status.CLOSED, disposition=Disposition.FIXED)
+    text, markup = rendered(parent_notice(closed, "verified", ""))  # type: ignore[arg-type]
+    assert "属实已整改" in text
+    assert data_of(markup) == [f"c:rate:{REF}:{r.value}" for r in Rating]
+    text, markup = rendered(staff_notice("notify.staff.handed_back", REF, comment="<不归我>"))
+    assert "&lt;不归我&gt;" in text and data_of(markup) == [f"o:open:{REF}"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
+from bot.notices import Notice
 from handlers.telegram.delivery import OutboxDelivery
 from localapi import FakeUser
 from tests.e2e_support import Dudao
@@ -57,7 +58,8 @@ async def test_failed_send_is_retried_after_backoff(dudao: Dudao) -> None:
     assert sent_to(dudao, supervisor.id, reference) == 1
     dudao.api.fail_next("sendMessage", times=1, drop=True)
     async with dudao.container.uow() as uow:
-        await uow.outbox.enqueue(supervisor.id, "test", "测试通知", dudao.clock.now())
+        await uow.outbox.enqueue(supervisor.id, "test", Notice.plain("测试通知"),
+                                 dudao.clock.now())
         await uow.commit()
     await dudao.deliver()
     assert sent_to(dudao, supervisor.id, "测试通知") == 0
@@ -73,7 +75,8 @@ async def test_two_delivery_instances_send_each_message_once(dudao: Dudao) -> No
     await dudao.bind(supervisor, "DX01")
     async with dudao.container.uow() as uow:
         for i in range(20):
-            await uow.outbox.enqueue(supervisor.id, "test", f"第{i}条提醒", dudao.clock.now())
+            await uow.outbox.enqueue(supervisor.id, "test", Notice.plain(f"第{i}条提醒"),
+                                     dudao.clock.now())
         await uow.commit()
     second = OutboxDelivery(dudao.container, dudao.app.bot)  # as if another process ran
     await asyncio.gather(dudao.deliver(), second.run_once(wait=True), dudao.deliver(),
@@ -108,8 +111,8 @@ async def test_blocked_user_does_not_stop_other_deliveries(dudao: Dudao) -> None
         await user.wait_for_message(timeout=10)
     a.block()
     async with dudao.container.uow() as uow:
-        await uow.outbox.enqueue(a.id, "test", "给甲", dudao.clock.now())
-        await uow.outbox.enqueue(b.id, "test", "给乙", dudao.clock.now())
+        await uow.outbox.enqueue(a.id, "test", Notice.plain("给甲"), dudao.clock.now())
+        await uow.outbox.enqueue(b.id, "test", Notice.plain("给乙"), dudao.clock.now())
         await uow.commit()
     await dudao.deliver()
     assert sent_to(dudao, b.id, "给乙") == 1

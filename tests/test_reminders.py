@@ -18,6 +18,7 @@ from bot.reminders import ReminderRun, ReminderService, deadline_ping
 from bot.services import CaseService
 from storage.db import session_factory
 from storage.models import OutboxRow
+from tests.outbox_support import Shown, shown
 from tests.test_storage_services import FakeClock, seed, services, tip  # noqa: F401
 
 pytestmark = pytest.mark.postgres
@@ -44,11 +45,11 @@ async def rectifying(service: CaseService, deadline: date = DEADLINE) -> str:
     return reference
 
 
-async def rows(engine: AsyncEngine, kind_prefix: str) -> list[OutboxRow]:
+async def rows(engine: AsyncEngine, kind_prefix: str) -> list[Shown]:
     async with session_factory(engine)() as s:
         found = await s.execute(select(OutboxRow).where(OutboxRow.kind.startswith(kind_prefix))
                                 .order_by(OutboxRow.id))
-        return list(found.scalars())
+        return [shown(row) for row in found.scalars()]
 
 
 def test_which_ping_a_deadline_calls_for() -> None:

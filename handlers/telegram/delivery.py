@@ -12,12 +12,13 @@ import logging
 from datetime import timedelta
 
 from telegram import Bot
+from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.bootstrap import Container
 from bot.services import REPLY_KINDS
 from bot.timerules import QuietHours
-from handlers.telegram.views import markup_from_outbox
+from handlers.telegram.views import render_outbox
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
@@ -60,8 +61,9 @@ class OutboxDelivery:
                 await self._settle(row.id, postpone=self.quiet.next_allowed(local_now))
                 continue
             try:
-                await self.bot.send_message(row.chat_id, row.text,
-                                            reply_markup=markup_from_outbox(row.markup))
+                text, markup = render_outbox(row)
+                await self.bot.send_message(row.chat_id, text, parse_mode=ParseMode.HTML,
+                                            reply_markup=markup)
             except RetryAfter as exc:
                 wait = exc.retry_after if isinstance(exc.retry_after, int | float) else \
                     exc.retry_after.total_seconds()

@@ -23,8 +23,10 @@ from telegram import (
 from bot.domain import Actor, Case, CaseEvent, DomainError, Role, Status
 from bot.intake import EntityChoice, TipAnalysis
 from bot.messages import explain, t
+from bot.notices import TRANSLATED, Notice
 from handlers.telegram import keyboards
 from handlers.telegram import protocol as p
+from storage.models import OutboxRow
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None
 
@@ -158,8 +160,39 @@ def plain(html_text: str) -> str:
     return unescape(re.sub(r"<[^>]+>", "", html_text))
 
 
-def markup_from_outbox(spec: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
-    """Outbox rows keep buttons as plain data: {"buttons": [[[text, data], ...], ...]}."""
+def render_outbox(row: OutboxRow) -> tuple[str, InlineKeyboardMarkup | None]:
+    """An outbox row as an HTML message and its buttons, rendered now from its notice (rows
+    queued before notices were stored keep their plain text and button data)."""
+    if row.notice is None:
+        return escape(row.text), _legacy_markup(row.markup)
+    notice = Notice.from_json(row.notice)
+    params = {name: _notice_param(name, value) for name, value in notice.params.items()}
+    text = "\n".join(t(key, **params) for key in (notice.key, *notice.more))
+    return text, notice_keyboard(notice)
+
+
+def _notice_param(name: str, value: object) -> str:
+    namespace = TRANSLATED.get(name)
+    if namespace is not None and value:
+        return t(f"{namespace}.{value}")
+    return escape(str(value))
+
+
+def notice_keyboard(notice: Notice) -> InlineKeyboardMarkup | None:
+    """The recipient's buttons for the case a notice is about."""
+    reference = notice.reference
+    if reference is None:
+        return None
+    if notice.audience is Role.SUPERVISOR:
+        return keyboards.supervisor_keyboard(reference, notice.actions,
+                                             with_open=notice.open_button)
+    if notice.audience is Role.STAFF:
+        return keyboards.staff_open(reference) if notice.open_button else None
+    return keyboards.parent_keyboard(reference, notice.actions)
+
+
+def _legacy_markup(spec: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
+    """Buttons as rows queued before notices kept them: {"buttons": [[[text, data]]]}."""
     buttons = spec.get("buttons") if spec else None
     if not isinstance(buttons, list):
         return None
