@@ -120,3 +120,20 @@ async def test_blocked_user_does_not_stop_other_deliveries(dudao: Dudao) -> None
     dudao.clock.advance(hours=6, seconds=1)
     await dudao.deliver()
     assert sent_to(dudao, a.id, "给甲") == 1
+
+
+async def test_a_notice_this_version_cannot_render_does_not_stop_the_others(dudao: Dudao,
+                                                                           ) -> None:
+    user = dudao.user(880007, "丙")
+    await user.send_text("/start")
+    await user.wait_for_message(timeout=10)
+    async with dudao.container.uow() as uow:
+        await uow.outbox.enqueue(user.id, "test", Notice("notify.no_such_key"),
+                                 dudao.clock.now())
+        await uow.outbox.enqueue(user.id, "test", Notice.plain("后面的通知"), dudao.clock.now())
+        await uow.commit()
+    assert await dudao.deliver() == 1
+    assert sent_to(dudao, user.id, "后面的通知") == 1
+    failed = await dudao.uow_count(
+        "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND last_error LIKE '%no_such_key%'")
+    assert failed == 1

@@ -131,6 +131,16 @@ async def test_accept_from_the_notification_button(bot: Dudao, people) -> None:
     assert (await case_of(bot, reference)).status is Status.ACCEPTED
 
 
+async def test_notices_render_user_text_escaped_at_delivery(bot: Dudao, people) -> None:
+    reference = await file_case(bot, "城关一小<b>三年级</b>作业太多 & 每天写到十一点")
+    notice = await notification(people.sup, reference)
+    assert "城关一小<b>三年级</b>作业太多 & 每天写到十一点" in (notice.text or "")
+    assert "作业负担" in (notice.text or "")  # the category id, translated at delivery
+    assert [b["callback_data"] for row in notice.reply_markup["inline_keyboard"]
+            for b in row] == [f"s:acc:{reference}", f"s:back:{reference}",
+                              f"s:open:{reference}"]
+
+
 async def test_double_tap_on_accept_is_refused_politely(bot: Dudao, people) -> None:
     reference = await file_case(bot)
     await notification(people.sup, reference)

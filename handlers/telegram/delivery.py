@@ -18,7 +18,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from bot.bootstrap import Container
 from bot.services import REPLY_KINDS
 from bot.timerules import QuietHours
-from handlers.telegram.views import render_outbox
+from handlers.telegram.views import UnrenderableNotice, render_outbox
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
@@ -70,6 +70,9 @@ class OutboxDelivery:
                 await self._settle(row.id, error="429", retry=timedelta(seconds=float(wait)))
             except Forbidden as exc:  # the user blocked the bot: try again much later
                 await self._settle(row.id, error=str(exc), retry=timedelta(hours=6))
+            except UnrenderableNotice as exc:  # never sendable by this version: set aside
+                log.error("outbox %s cannot be rendered: %s", row.id, exc)
+                await self._settle(row.id, error=str(exc), retry=timedelta(days=1))
             except BadRequest as exc:
                 log.warning("outbox %s refused by Telegram: %s", row.id, exc)
                 await self._settle(row.id, error=str(exc), retry=timedelta(hours=1))

@@ -162,13 +162,23 @@ def plain(html_text: str) -> str:
 
 def render_outbox(row: OutboxRow) -> tuple[str, InlineKeyboardMarkup | None]:
     """An outbox row as an HTML message and its buttons, rendered now from its notice (rows
-    queued before notices were stored keep their plain text and button data)."""
+    queued before notices were stored keep their plain text and button data).
+
+    Raises UnrenderableNotice for a notice this version cannot render.
+    """
     if row.notice is None:
         return escape(row.text), _legacy_markup(row.markup)
-    notice = Notice.from_json(row.notice)
-    params = {name: _notice_param(name, value) for name, value in notice.params.items()}
-    text = "\n".join(t(key, **params) for key in (notice.key, *notice.more))
+    try:
+        notice = Notice.from_json(row.notice)
+        params = {name: _notice_param(name, value) for name, value in notice.params.items()}
+        text = "\n".join(t(key, **params) for key in (notice.key, *notice.more))
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise UnrenderableNotice(f"outbox {row.id}: {exc!r}") from exc
     return text, notice_keyboard(notice)
+
+
+class UnrenderableNotice(ValueError):
+    """A stored notice this version cannot render (an unknown key, action or parameter)."""
 
 
 def _notice_param(name: str, value: object) -> str:
