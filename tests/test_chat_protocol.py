@@ -51,7 +51,7 @@ def test_data_keeps_the_short_prefixes() -> None:
     None, "", "c:rate", f"c:rate:{REF}", f"c:rate:{REF}:great", f"c:rate:{REF}:satisfied:x",
     "s:pdl:REF:abc", "s:pdl:REF:-1", "s:vd:S1:20261399", "s:bogus:REF", "s:acc:", "o:",
     "o:zz:1", "o:ta:REF:x:DX01", "o:rep:half:2", "d:ent:type", "\x00:\u202e", "s:acc:a:b",
-    "c:show:" + "é" * 200, "s:pdl:REF:١٢",
+    "c:show:" + "é" * 200, "s:pdl:REF:١٢", f"c:show:{REF}\n",
 ])
 def test_garbage_parses_to_none_without_raising(data: str | None) -> None:
     families = (*p.DRAFT_FAMILIES, *p.PARENT_FAMILIES, *p.SUPERVISOR_FAMILIES,

@@ -46,13 +46,12 @@ class CallbackData:
         """The callback data; ValueError if a value cannot be carried or it is too long."""
         parts = [self.prefix]
         for name, kind in self._typed_fields():
-            text = _encode(getattr(self, name), kind)
-            if not text or SEPARATOR in text:
-                raise ValueError(f"{type(self).__name__}.{name} cannot be packed: {text!r}")
-            parts.append(text)
+            parts.append(_encode(getattr(self, name), kind))
         data = SEPARATOR.join(parts)
         if len(data.encode()) > MAX_BYTES:
             raise ValueError(f"callback data longer than {MAX_BYTES} bytes: {data}")
+        if not self.pattern().match(data):  # e.g. an empty value, or one with ":" or a space
+            raise ValueError(f"{type(self).__name__} cannot carry {data!r}")
         return data
 
     @classmethod
@@ -75,7 +74,7 @@ class CallbackData:
         found: re.Pattern[str] | None = cls.__dict__.get("_pattern")
         if found is None:
             fields = "".join(SEPARATOR + _field_regex(kind) for _, kind in cls._typed_fields())
-            found = re.compile(f"^{re.escape(cls.prefix)}{fields}$")
+            found = re.compile(f"^{re.escape(cls.prefix)}{fields}\\Z")
             cls._pattern = found  # type: ignore[attr-defined]
         return found
 
@@ -89,7 +88,7 @@ def _field_regex(kind: Any) -> str:
         return "[01]"
     if kind is date:
         return "[0-9]{8}"
-    return "[^:]+"
+    return r"[^:\s]+"
 
 
 def _encode(value: Any, kind: Any) -> str:
