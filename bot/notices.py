@@ -125,12 +125,11 @@ def staff_notice(key: str, reference: str | None = None, **params: str | int) ->
     return Notice(key, params, reference, (), Role.STAFF, open_button=reference is not None)
 
 
-def ping_notice(reference: str, key: str, params: Mapping[str, str | int]) -> Notice:
-    """A rectification deadline reminder for the supervisor, with report-done and extension
-    buttons (the scheduler reads no case, so it cannot tell a pending extension)."""
-    return Notice(key, params, reference,
-                  (CaseAction.REPORT_DONE, CaseAction.REQUEST_EXTENSION), Role.SUPERVISOR,
-                  open_button=True)
+def ping_notice(reference: str, key: str, params: Mapping[str, str | int],
+                actions: tuple[CaseAction, ...] = (CaseAction.REPORT_DONE,
+                                                   CaseAction.REQUEST_EXTENSION)) -> Notice:
+    """A rectification deadline reminder for the supervisor, with what they may do next."""
+    return Notice(key, params, reference, actions, Role.SUPERVISOR, open_button=True)
 
 
 def merged_notices(source: Case, target: Case) -> tuple[Notice, Notice, Notice]:

@@ -10,11 +10,12 @@ downtime queues what is still due, late, never twice. Quiet hours are the delive
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.config import TimeRules
+from bot.domain import Actor, Role
 from bot.messages import t
 from bot.notices import Notice, ping_notice
 from bot.reports import Period, half_month, quarter
@@ -85,6 +86,17 @@ def report_due(today: date) -> tuple[Period, str, Notice] | None:
     return None
 
 
+async def _with_next_actions(uow: SqlUnitOfWork, ping: Outgoing) -> Outgoing:
+    """A deadline ping with the buttons its case offers the supervisor now (no second
+    extension request while one is pending). Only pings not yet queued get here: few."""
+    reference = ping.notice.reference
+    case = await uow.cases.get(reference) if reference else None
+    if case is None:
+        return ping
+    supervisor = Actor(Role.SUPERVISOR, person_code=case.assignee_code)
+    return replace(ping, notice=replace(ping.notice, actions=case.next_actions(supervisor)))
+
+
 class ReminderService:
     """Decides and queues every reminder that is due; the scheduler calls `run`."""
 
@@ -122,8 +134,9 @@ class ReminderService:
                     break
                 wanted = self._pings(page, today)
                 queued = await uow.outbox.queued_keys([m.key for m in wanted])
+                fresh = [await _with_next_actions(uow, m) for m in wanted if m.key not in queued]
             after = (page[-1].deadline, page[-1].case_id)
-            pings += await self._queue(now, [m for m in wanted if m.key not in queued])
+            pings += await self._queue(now, fresh)
             for row in page:
                 days_over = (today - row.deadline).days
                 overdue_since = datetime.combine(row.deadline + timedelta(days=1), time(0),

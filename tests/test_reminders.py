@@ -82,6 +82,18 @@ async def test_deadline_pings_go_once_each_then_daily_while_late(services) -> No
     assert sent[0].markup is not None and f"s:done:{reference}" in str(sent[0].markup)
 
 
+async def test_pings_offer_no_second_extension_while_one_is_pending(services) -> None:
+    service, clock, engine = services
+    reference = await rectifying(service)
+    await service.perform(SUPERVISOR, reference, lambda c, a, now: c.request_extension(
+        a, date(2026, 12, 20), "学校需要更多时间", now))
+    clock.current = at(date(2026, 12, 7))
+    assert (await reminders(service).run()).pings == 1
+    buttons = [b[1] for row in (await rows(engine, "ping."))[0].markup["buttons"]  # type: ignore[index]
+               for b in row]
+    assert buttons == [f"s:done:{reference}", f"s:open:{reference}"]
+
+
 async def test_after_downtime_what_is_still_due_is_sent_late(services) -> None:
     service, clock, engine = services
     await rectifying(service)
