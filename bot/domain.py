@@ -61,6 +61,33 @@ class Rating(StrEnum):
     DISSATISFIED = "dissatisfied"  # 不满意
 
 
+class CaseAction(StrEnum):
+    """Something a role may do next with a case (what its buttons offer)."""
+
+    # supervisor
+    ACCEPT = "accept"
+    HAND_BACK = "hand_back"
+    PROPOSE = "propose"
+    ASK = "ask"
+    REPORT_DONE = "report_done"
+    REQUEST_EXTENSION = "request_extension"
+    # parent
+    ADD_INFO = "add_info"
+    ANSWER = "answer"  # the supervisor's question (需补充材料)
+    RATE = "rate"
+    REOPEN = "reopen"
+    # office staff
+    TRIAGE = "triage"
+    REASSIGN = "reassign"
+    SUPERVISE = "supervise"
+    APPROVE = "approve"
+    REJECT = "reject"
+    VERIFY_PASS = "verify_pass"
+    VERIFY_FAIL = "verify_fail"
+    GRANT_EXTENSION = "grant_extension"
+    REFUSE_EXTENSION = "refuse_extension"
+
+
 class DomainError(Exception):
     """A rule of the domain said no; `key` names the catalogue text that explains it."""
 
@@ -507,6 +534,61 @@ class Case:
         self.supervised_at = None
         to = Status.ASSIGNED if self.assignee_code else Status.TRIAGE
         self._move("reopened", actor, now, to, reason.strip())
+
+    # --- what may be done next -----------------------------------------------------
+    def next_actions(self, actor: Actor) -> tuple[CaseAction, ...]:
+        """The actions this actor may take on the case now, in the order they are offered."""
+        if actor.role is Role.PARENT:
+            return self._parent_actions(actor)
+        if actor.role is Role.SUPERVISOR:
+            return self._supervisor_actions(actor)
+        if actor.role is Role.STAFF:
+            return self._staff_actions()
+        return ()
+
+    def _parent_actions(self, actor: Actor) -> tuple[CaseAction, ...]:
+        if actor.user_id != self.reporter_user_id:
+            return ()
+        if self.status is Status.AWAITING_INFO:
+            return (CaseAction.ANSWER,)
+        if self.is_open:
+            return (CaseAction.ADD_INFO,)
+        if self.awaiting_merged_outcome:
+            return ()
+        if self.rating is None:
+            return (CaseAction.RATE,)
+        if self.rating is Rating.DISSATISFIED and self.reopen_count == 0:
+            return (CaseAction.REOPEN,)
+        return ()
+
+    def _supervisor_actions(self, actor: Actor) -> tuple[CaseAction, ...]:
+        if actor.person_code is None or actor.person_code != self.assignee_code:
+            return ()
+        if self.status is Status.ASSIGNED:
+            return CaseAction.ACCEPT, CaseAction.HAND_BACK
+        if self.status is Status.ACCEPTED:
+            return CaseAction.PROPOSE, CaseAction.ASK, CaseAction.HAND_BACK
+        if self.status is Status.RECTIFYING:
+            if self.pending_extension is None:
+                return CaseAction.REPORT_DONE, CaseAction.REQUEST_EXTENSION
+            return (CaseAction.REPORT_DONE,)
+        return ()
+
+    def _staff_actions(self) -> tuple[CaseAction, ...]:
+        if self.status is Status.TRIAGE:
+            return (CaseAction.TRIAGE,)
+        if self.status in (Status.ASSIGNED, Status.ACCEPTED):
+            return CaseAction.REASSIGN, CaseAction.SUPERVISE
+        if self.status is Status.PROPOSED:
+            return CaseAction.APPROVE, CaseAction.REJECT, CaseAction.SUPERVISE
+        if self.status is Status.RECTIFYING:
+            if self.pending_extension is not None:
+                return (CaseAction.GRANT_EXTENSION, CaseAction.REFUSE_EXTENSION,
+                        CaseAction.SUPERVISE)
+            return (CaseAction.SUPERVISE,)
+        if self.status is Status.RECTIFICATION_REPORTED:
+            return CaseAction.VERIFY_PASS, CaseAction.VERIFY_FAIL
+        return ()
 
 
 @dataclass(frozen=True)

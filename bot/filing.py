@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from bot.batching import GroupCommit
 from bot.domain import Actor, Case, DomainError, RoutingDecision, Status, route
-from bot.messages import t
+from bot.notices import staff_notice, tell_staff, tell_step
 from bot.ports import PersonInfo, UnitOfWork
 from bot.services import CaseService, EvidenceInput, actor_for, reading
 from bot.timerules import add_working_days
@@ -173,13 +173,11 @@ class FilingService:
         if case.assignee_code:
             handler_role = person.role if person else "triage"
             accept_due = add_working_days(now, self.rules.accept_working_days)
-            # The notices are the case actions' (bot/notices.py once they move there).
             if person and person.telegram_user_id:
-                await self.cases._notify(uow, case, "routed", now, person)
+                await tell_step(uow, case, "routed", now, person)
         else:
-            await self.cases._tell_staff(uow, "notify.staff.triage", now,
-                                         reference=case.reference,
-                                         category=t(f"category.{case.category}"))
+            await tell_staff(uow, "staff.triage", staff_notice(
+                "notify.staff.triage", case.reference, category=case.category), now)
         return FiledTip(case.reference, case.category, case.status, handler_role, accept_due)
 
     async def filing_status(self, user_id: int) -> tuple[Actor, bool]:

@@ -9,10 +9,9 @@ import copy
 from datetime import datetime
 
 from bot.domain import Case, DomainError, InvalidTransition
-from bot.messages import t
+from bot.notices import merged_notices
 from bot.office import staff_member
 from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from bot.privacy import mask_personal_data
 from bot.services import actor_for, reading
 
 
@@ -90,19 +89,14 @@ async def _refuse_source_with_followers(uow: UnitOfWork, source: Case) -> None:
 
 async def _tell_merged(uow: UnitOfWork, source: Case, target: Case, now: datetime) -> None:
     """The source's parent (nothing about anyone else) and both supervisors hear of it."""
-    await uow.outbox.enqueue(source.reporter_user_id, "merged",
-                             t("notify.parent.merged", reference=source.reference), now)
+    parent, receiving, merged = merged_notices(source, target)
+    await uow.outbox.enqueue(source.reporter_user_id, "merged", parent, now)
     if target.assignee_code:
         person = await uow.directory.person(target.assignee_code)
         if person and person.telegram_user_id:
-            await uow.outbox.enqueue(
-                person.telegram_user_id, "merge_received",
-                t("notify.supervisor.merge_received", reference=target.reference,
-                  source=source.reference, text=mask_personal_data(source.text)), now,
-                markup={"buttons": [[[t("button.sv.open"), f"s:open:{target.reference}"]]]})
+            await uow.outbox.enqueue(person.telegram_user_id, "merge_received", receiving,
+                                     now)
     if source.assignee_code and source.assignee_code != target.assignee_code:
         person = await uow.directory.person(source.assignee_code)
         if person and person.telegram_user_id:
-            await uow.outbox.enqueue(person.telegram_user_id, "merged",
-                                     t("notify.supervisor.merged", reference=source.reference),
-                                     now)
+            await uow.outbox.enqueue(person.telegram_user_id, "merged", merged, now)

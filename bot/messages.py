@@ -635,6 +635,8 @@ CATALOGUE: dict[str, str] = {
     "office.done.merged": "已将案件 {source} 并入案件 {target} 合并办理，已通知相关家长和督学。",
     "office.done.dismissed": "已标记案件 {other} 不是 {reference} 的重复线索，不再提示。",
     "sv.case.duplicates": "可能重复：{references}（督导室可合并办理）",
+    # --- notices as data (bot/notices.py) ---
+    "notify.plain": "{text}",
     # --- end of catalogue ---
 }
 

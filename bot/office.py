@@ -28,8 +28,7 @@ from bot.domain import (
 )
 from bot.duplicates import Duplicate, find_duplicates
 from bot.export import export_rows, to_xlsx
-from bot.messages import t
-from bot.ports import Clock, PersonInfo, UnitOfWork, UnitOfWorkFactory
+from bot.ports import Clock, Notice, PersonInfo, UnitOfWork, UnitOfWorkFactory
 from bot.reports import PeriodKind, Report, build_report, chart_png, period_of, to_workbook
 from bot.services import CaseService, reading
 from bot.timerules import month_bounds
@@ -313,7 +312,7 @@ class OfficeService:
                 raise InvalidInput("office.error.not_bound", name=person.name)
             await uow.directory.bind(person.id, None, now)
             await uow.outbox.enqueue(person.telegram_user_id, "unbound",
-                                     t("office.unbound.notice"), now)
+                                     Notice("office.unbound.notice"), now)
             await uow.commit()
         return person
 

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
 BLOCKED_RETRY = timedelta(hours=6)
 REFUSED_RETRY = timedelta(hours=1)
+UNSENDABLE_RETRY = timedelta(days=1)  # set aside, so the rows behind it go out
 
 
 class Outcome(StrEnum):
@@ -32,6 +33,7 @@ class Outcome(StrEnum):
     BLOCKED = "blocked"  # the recipient blocked the bot
     REFUSED = "refused"  # the transport refused this message (bad request)
     FAILED = "failed"  # a transient failure (network, server error)
+    UNSENDABLE = "unsendable"  # this version cannot render the stored message
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,10 @@ class SendResult:
     def failed(cls, error: str) -> SendResult:
         return cls(Outcome.FAILED, error)
 
+    @classmethod
+    def unsendable(cls, error: str) -> SendResult:
+        return cls(Outcome.UNSENDABLE, error)
+
 
 class Sender(Protocol):
     async def send(self, message: OutboxMessage) -> SendResult: ...
@@ -73,6 +79,8 @@ def retry_delay(result: SendResult, attempts: int) -> timedelta:
         return BLOCKED_RETRY
     if result.outcome is Outcome.REFUSED:
         return REFUSED_RETRY
+    if result.outcome is Outcome.UNSENDABLE:
+        return UNSENDABLE_RETRY
     return timedelta(seconds=min(3600, 5 * 2 ** min(attempts, 10)))
 
 
@@ -128,8 +136,8 @@ class OutboxService:
                 await self._mark_sent(row.id)
                 sent += 1
                 continue
-            if result.outcome is Outcome.REFUSED:
-                log.warning("outbox %s refused: %s", row.id, result.error)
+            if result.outcome in (Outcome.REFUSED, Outcome.UNSENDABLE):
+                log.warning("outbox %s %s: %s", row.id, result.outcome.value, result.error)
             await self._mark_failed(row.id, result.error, retry_delay(result, row.attempts))
         return sent
 

@@ -6,14 +6,14 @@ Each Protocol lists exactly the methods the services call, so a fake needs no mo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 from bot.directory.service import DirectoryStore
-from bot.domain import Case, Responsibility, Status
+from bot.domain import Case, CaseAction, Responsibility, Role, Status
 from bot.facts import CaseFacts
 
 
@@ -152,6 +152,41 @@ class InviteRepository(Protocol):
     async def claim(self, code_hash: str, user_id: int, now: datetime) -> int | None: ...
 
 
+@dataclass(frozen=True)
+class Notice:
+    """One message: `key` (then `more` keys, one line each) rendered with `params`.
+
+    `actions` are what the recipient (`audience`) may do with case `reference` now;
+    `open_button` adds a button that opens the case.
+    """
+
+    key: str
+    params: Mapping[str, str | int] = field(default_factory=dict)
+    reference: str | None = None
+    actions: tuple[CaseAction, ...] = ()
+    audience: Role = Role.PARENT
+    open_button: bool = False
+    more: tuple[str, ...] = ()
+
+    @classmethod
+    def plain(cls, text: str) -> Notice:
+        """A text already written (e.g. a reply that could not be sent directly)."""
+        return cls("notify.plain", {"text": text})
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "params": dict(self.params), "reference": self.reference,
+                "actions": [a.value for a in self.actions], "audience": self.audience.value,
+                "open": self.open_button, "more": list(self.more)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Notice:
+        return cls(key=str(data["key"]), params=dict(data.get("params") or {}),
+                   reference=data.get("reference"),
+                   actions=tuple(CaseAction(a) for a in data.get("actions") or ()),
+                   audience=Role(data.get("audience", Role.PARENT.value)),
+                   open_button=bool(data.get("open")), more=tuple(data.get("more") or ()))
+
+
 class OutboxMessage(Protocol):
     """A queued row as the policy and the sender read it."""
 
@@ -166,12 +201,14 @@ class OutboxMessage(Protocol):
     @property
     def markup(self) -> dict[str, Any] | None: ...
     @property
+    def notice(self) -> dict[str, Any] | None: ...
+    @property
     def attempts(self) -> int: ...
 
 
 class OutboxRepository(Protocol):
-    async def enqueue(self, chat_id: int, kind: str, text: str, now: datetime, *,
-                      markup: dict[str, Any] | None = None, dedup_key: str | None = None,
+    async def enqueue(self, chat_id: int, kind: str, notice: Notice, now: datetime, *,
+                      dedup_key: str | None = None,
                       not_before: datetime | None = None) -> bool: ...
 
     async def queued_keys(self, keys: list[str]) -> set[str]: ...

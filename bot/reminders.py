@@ -10,16 +10,17 @@ downtime queues what is still due, late, never twice. Quiet hours are the delive
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import TimeRules
+from bot.domain import Actor, Role
 from bot.messages import t
-from bot.ports import DeadlineRow, PersonInfo, UnitOfWork, UnitOfWorkFactory
+from bot.notices import ping_notice
+from bot.ports import DeadlineRow, Notice, PersonInfo, UnitOfWork, UnitOfWorkFactory
 from bot.reports import Period, half_month, quarter
-from bot.services import CaseService, reading, rectifying_buttons
+from bot.services import CaseService, reading
 from bot.timerules import month_bounds
 
 MAX_SCHOOLS_LISTED = 15
@@ -43,9 +44,8 @@ class Outgoing:
 
     chat_id: int
     kind: str
-    text: str
+    notice: Notice
     key: str
-    markup: dict[str, Any] | None = None
 
 
 def deadline_ping(deadline: date, today: date, days_before: int) -> tuple[str, int] | None:
@@ -63,8 +63,8 @@ def deadline_ping(deadline: date, today: date, days_before: int) -> tuple[str, i
     return "late", (today - deadline).days
 
 
-def report_due(today: date) -> tuple[Period, str, str] | None:
-    """The report falling due today or tomorrow: (period, dedup key part, notice text).
+def report_due(today: date) -> tuple[Period, str, Notice] | None:
+    """The report falling due today or tomorrow: (period, dedup key part, notice).
 
     半月报 before the 15th (the 1st–14th) and before the month ends (the 15th on); 季度通报
     before the 25th of the quarter's third month.
@@ -72,17 +72,28 @@ def report_due(today: date) -> tuple[Period, str, str] | None:
     last = (month_bounds(today)[1] - timedelta(days=1)).day
     if today.month % 3 == 0 and today.day in (24, 25):
         period = quarter(today)
-        return (period, f"quarter:{period.start}", t(
-            "reminder.report.quarter", due=t("report.due", month=today.month, day=25),
-            period=period.label))
+        return (period, f"quarter:{period.start}", Notice(
+            "reminder.report.quarter", {"due": t("report.due", month=today.month, day=25),
+                                        "period": period.label}))
     if today.day in (14, 15, last - 1, last):
         first_half = today.day <= 15
         period = half_month(today.replace(day=1) if first_half else today)
         due_day = 15 if first_half else last
-        return (period, f"half:{period.start}", t(
-            "reminder.report.half", due=t("report.due", month=today.month, day=due_day),
-            period=period.label))
+        return (period, f"half:{period.start}", Notice(
+            "reminder.report.half", {"due": t("report.due", month=today.month, day=due_day),
+                                     "period": period.label}))
     return None
+
+
+async def _with_next_actions(uow: UnitOfWork, ping: Outgoing) -> Outgoing:
+    """A deadline ping with the buttons its case offers the supervisor now (no second
+    extension request while one is pending). Only pings not yet queued get here: few."""
+    reference = ping.notice.reference
+    case = await uow.cases.get(reference) if reference else None
+    if case is None:
+        return ping
+    supervisor = Actor(Role.SUPERVISOR, person_code=case.assignee_code)
+    return replace(ping, notice=replace(ping.notice, actions=case.next_actions(supervisor)))
 
 
 class ReminderService:
@@ -122,8 +133,9 @@ class ReminderService:
                     break
                 wanted = self._pings(page, today)
                 queued = await uow.outbox.queued_keys([m.key for m in wanted])
+                fresh = [await _with_next_actions(uow, m) for m in wanted if m.key not in queued]
             after = (page[-1].deadline, page[-1].case_id)
-            pings += await self._queue(now, [m for m in wanted if m.key not in queued])
+            pings += await self._queue(now, fresh)
             for row in page:
                 days_over = (today - row.deadline).days
                 overdue_since = datetime.combine(row.deadline + timedelta(days=1), time(0),
@@ -147,21 +159,21 @@ class ReminderService:
             if kind == "late":
                 key += f":{today}"
             wanted.append(Outgoing(row.assignee_user_id, f"ping.{kind}",
-                                   self._ping_text(row, kind, days), key,
-                                   rectifying_buttons(row.reference)))
+                                   self._ping(row, kind, days), key))
         return wanted
 
-    def _ping_text(self, row: DeadlineRow, kind: str, days: int) -> str:
-        params = {"reference": row.reference, "category": t(f"category.{row.category}"),
-                  "deadline": row.deadline.isoformat(), "days": days,
-                  "escalate": self.rules.escalate_after_days}
+    def _ping(self, row: DeadlineRow, kind: str, days: int) -> Notice:
+        params: dict[str, str | int] = {
+            "reference": row.reference, "category": row.category,
+            "deadline": row.deadline.isoformat(), "days": days,
+            "escalate": self.rules.escalate_after_days}
         supervised = row.supervised_at is not None and \
             row.supervised_at.astimezone(self.tz).date() > row.deadline
         if kind == "late" and (supervised or days >= self.rules.escalate_after_days):
             # From the escalation day on, the case is under a 督办 (issued in this same run
             # if staff had not issued one already).
-            return t("reminder.ping.late_supervised", **params)
-        return t(f"reminder.ping.{kind}", **params)
+            return ping_notice(row.reference, "reminder.ping.late_supervised", params)
+        return ping_notice(row.reference, f"reminder.ping.{kind}", params)
 
     async def _visit_reminders(self, today: date, now: datetime) -> int:
         """On the reminder days, each supervisor hears which schools still await a visit."""
@@ -186,8 +198,9 @@ class ReminderService:
             listed = "、".join(schools[:MAX_SCHOOLS_LISTED])
             if len(schools) > MAX_SCHOOLS_LISTED:
                 listed = t("reminder.visit.more", names=listed)
-            messages.append(Outgoing(chat, "visit_reminder", t(
-                "reminder.visit", month=today.month, count=len(schools), schools=listed), key))
+            messages.append(Outgoing(chat, "visit_reminder", Notice(
+                "reminder.visit", {"month": today.month, "count": len(schools),
+                                   "schools": listed}), key))
         return await self._queue(now, messages)
 
     async def _coverage(self, today: date, now: datetime) -> int:
@@ -202,8 +215,8 @@ class ReminderService:
             total = await uow.directory.supervised_school_count()
             missing = await uow.directory.unvisited_schools(start, this_month)
             names = {p.code: p.name for p in await uow.directory.people()}
-        text = self._coverage_text(start, total, missing, names)
-        return await self._queue(now, [Outgoing(chat, "coverage", text, key)
+        notice = self._coverage_notice(start, total, missing, names)
+        return await self._queue(now, [Outgoing(chat, "coverage", notice, key)
                                        for chat, key in waiting.values()])
 
     async def _report_notices(self, today: date, now: datetime) -> int:
@@ -211,11 +224,11 @@ class ReminderService:
         due = report_due(today)
         if due is None:
             return 0
-        period, key, text = due
+        period, key, notice = due
         async with reading(self.uow) as uow:
             waiting = await self._not_yet_told(uow, await uow.directory.people("staff"),
                                                f"report:{key}")
-        return await self._queue(now, [Outgoing(chat, f"report.{period.kind}", text, dedup)
+        return await self._queue(now, [Outgoing(chat, f"report.{period.kind}", notice, dedup)
                                        for chat, dedup in waiting.values()])
 
     @staticmethod
@@ -235,20 +248,21 @@ class ReminderService:
         sent = 0
         async with self.uow() as uow:
             for m in messages:
-                sent += await uow.outbox.enqueue(m.chat_id, m.kind, m.text, now, markup=m.markup,
+                sent += await uow.outbox.enqueue(m.chat_id, m.kind, m.notice, now,
                                                  dedup_key=m.key)
             await uow.commit()
         return sent
 
     @staticmethod
-    def _coverage_text(month: date, total: int, missing: list[tuple[str, str, str]],
-                       names: dict[str, str]) -> str:
+    def _coverage_notice(month: date, total: int, missing: list[tuple[str, str, str]],
+                         names: dict[str, str]) -> Notice:
         if not missing:
-            return t("reminder.coverage.full", year=month.year, month=month.month, total=total)
+            return Notice("reminder.coverage.full", {"year": month.year, "month": month.month,
+                                                     "total": total})
         visited = total - len(missing)
         by_person = Counter(person for _, _, person in missing)
         laggards = "；".join(t("reminder.coverage.laggard", name=names.get(code, code), count=n)
                             for code, n in by_person.most_common(MAX_LAGGARDS_LISTED))
-        return t("reminder.coverage", year=month.year, month=month.month, visited=visited,
-                 total=total, rate=f"{visited / total:.0%}" if total else "—",
-                 laggards=laggards)
+        return Notice("reminder.coverage", {
+            "year": month.year, "month": month.month, "visited": visited, "total": total,
+            "rate": f"{visited / total:.0%}" if total else "—", "laggards": laggards})

@@ -13,13 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.domain import Actor, Case, DomainError, Role, Status
 from bot.messages import t
-from bot.ports import Clock, PersonInfo, UnitOfWork, UnitOfWorkFactory
-from bot.privacy import mask_personal_data
+from bot.notices import follower_notice, relayed, staff_notice, tell_staff, tell_step
+from bot.ports import Clock, Notice, PersonInfo, UnitOfWork, UnitOfWorkFactory
 
 
 @dataclass(frozen=True)
@@ -70,7 +69,7 @@ class CaseService:
     async def send_later(self, chat_id: int, kind: str, text: str) -> None:
         """Queue a message for the outbox (used when a direct reply failed)."""
         async with self.uow() as uow:
-            await uow.outbox.enqueue(chat_id, kind, text, self.clock.now())
+            await uow.outbox.enqueue(chat_id, kind, Notice.plain(text), self.clock.now())
             await uow.commit()
 
     async def cases_of_reporter(self, user_id: int) -> list[Case]:
@@ -89,16 +88,6 @@ class CaseService:
                                          mime_type=item.mime_type, file_name=item.file_name,
                                          size=item.size, added_by=actor.label, now=now)
             await uow.commit()
-
-    async def _tell_staff(self, uow: UnitOfWork, key: str, now: datetime,
-                          **params: Any) -> None:
-        reference = params.get("reference")
-        markup = ({"buttons": [[[t("office.button.open", reference=reference),
-                                 f"o:open:{reference}"]]]} if reference else None)
-        for person in await uow.directory.people("staff"):
-            if person.telegram_user_id:
-                await uow.outbox.enqueue(person.telegram_user_id, key.removeprefix("notify."),
-                                         t(key, **params), now, markup=markup)
 
     async def view(self, user_id: int, reference: str) -> tuple[Actor, Case]:
         """A case as this user may see it; refuses anything that is not theirs."""
@@ -131,7 +120,7 @@ class CaseService:
             await uow.cases.save(case)
             steps = [event.action for event in case.events[before:]]
             for step in steps:
-                await self._notify(uow, case, step, now)
+                await tell_step(uow, case, step, now)
             await self._carry_to_followers(uow, case, steps, now)
             await uow.commit()
         return case
@@ -151,11 +140,12 @@ class CaseService:
                 return False
             case.supervise(Actor.system(), now, t("reminder.escalation.comment", days=days_over))
             await uow.cases.save(case)
-            await self._notify(uow, case, "supervised", now)
+            await tell_step(uow, case, "supervised", now)
             person = await uow.directory.person(case.assignee_code) if case.assignee_code \
                 else None
-            await self._tell_staff(uow, "notify.staff.escalated", now, reference=case.reference,
-                                   days=days_over, name=person.name if person else "—")
+            await tell_staff(uow, "staff.escalated", staff_notice(
+                "notify.staff.escalated", case.reference, days=days_over,
+                name=person.name if person else "—"), now)
             await uow.commit()
         return True
 
@@ -163,8 +153,8 @@ class CaseService:
                                   now: datetime) -> None:
         """Parents whose tips were merged into this case hear what its parent hears, under
         their own reference; when it closes, their cases close with its outcome."""
-        relayed = [a for a in actions if a in PARENT_ACTIONS and a not in NOT_RELAYED]
-        if not relayed:
+        steps = relayed(actions)
+        if not steps:
             return
         for follower in await uow.cases.followers(case):
             if not follower.awaiting_merged_outcome:
@@ -172,99 +162,10 @@ class CaseService:
             if case.status is Status.CLOSED:
                 follower.close_merged(case, now)
                 await uow.cases.save(follower)
-            for action in relayed:
+            for action in steps:
                 notice = follower_notice(follower, case, action)
                 if notice is not None:
-                    await uow.outbox.enqueue(follower.reporter_user_id, action, notice[0], now,
-                                             markup=notice[1])
-
-    async def _notify(self, uow: UnitOfWork, case: Case, action: str, now: datetime,
-                      assignee: PersonInfo | None = None) -> None:
-        """Tell the people who should know about this step (texts and buttons as data)."""
-        event = case.events[-1]
-        parent = parent_notice(case, action, event.comment)
-        if parent is not None:
-            await uow.outbox.enqueue(case.reporter_user_id, action, parent[0], now,
-                                     markup=parent[1])
-        if action in STAFF_ACTIONS:
-            await self._tell_staff(uow, f"notify.staff.{action}", now, reference=case.reference,
-                                   comment=event.comment)
-        if action in SUPERVISOR_ACTIONS and case.assignee_code:
-            person = assignee or await uow.directory.person(case.assignee_code)
-            if person and person.telegram_user_id:
-                text = t(f"notify.supervisor.{action}", reference=case.reference,
-                         category=t(f"category.{case.category}"),
-                         text=mask_personal_data(case.text),
-                         comment=mask_personal_data(event.comment))
-                await uow.outbox.enqueue(person.telegram_user_id, action, text, now,
-                                         markup=supervisor_buttons(case))
-
-
-PARENT_ACTIONS = {"accepted": "notify.parent.accepted", "approved": "notify.parent.approved",
-                  "verified": "notify.parent.closed", "info_requested":
-                  "notify.parent.info_requested", "deadline_extended": "notify.parent.extended",
-                  "reopened": "notify.parent.reopened"}
-# Steps of a case not passed on to the parents of cases merged into it: the question is
-# for the case's own parent, and a reopening concerns only the parent who asked for it.
-NOT_RELAYED = frozenset({"info_requested", "reopened"})
-STAFF_ACTIONS = frozenset({"proposed", "rectification_reported", "handed_back",
-                           "extension_requested", "reopened"})
-SUPERVISOR_ACTIONS = frozenset({
-    "routed", "assigned", "approved", "proposal_rejected", "verification_failed", "info_added",
-    "supervised", "reopened", "deadline_extended", "extension_refused"})
-
-
-def parent_notice(case: Case, action: str,
-                  comment: str) -> tuple[str, dict[str, Any] | None] | None:
-    """What the parent is told about a step, in plain Chinese without internal detail."""
-    if action not in PARENT_ACTIONS:
-        return None
-    if case.status is Status.CLOSED:
-        outcome = t(f"disposition.{case.disposition.value}") if case.disposition else ""
-        buttons = [[[t(f"rating.{r}"), f"c:rate:{case.reference}:{r}"]
-                    for r in ("satisfied", "basically_satisfied", "dissatisfied")]]
-        return (t("notify.parent.closed", reference=case.reference, outcome=outcome),
-                {"buttons": buttons})
-    text = t(PARENT_ACTIONS[action], reference=case.reference,
-             status_name=t(f"status.{case.status.value}"))
-    if action == "info_requested":
-        return (text + "\n" + t("notify.parent.question", question=comment),
-                {"buttons": [[[t("button.answer"), f"c:info:{case.reference}"]]]})
-    return text, None
-
-
-def follower_notice(follower: Case, target: Case,
-                    action: str) -> tuple[str, dict[str, Any] | None] | None:
-    """What the parent of a case merged into `target` is told about a step of the target:
-    the same notice, under their own reference (never the target's text or parent)."""
-    if action not in PARENT_ACTIONS or action in NOT_RELAYED:
-        return None
-    if not follower.awaiting_merged_outcome:
-        return parent_notice(follower, action, "")  # closed with the target's outcome
-    return (t(PARENT_ACTIONS[action], reference=follower.reference,
-              status_name=t(f"status.{target.status.value}")), None)
-
-
-def supervisor_buttons(case: Case) -> dict[str, Any] | None:
-    """The actions a supervisor can take next on this case, as outbox button data."""
-    ref = case.reference
-    if case.status is Status.ASSIGNED:
-        rows = [[[t("button.sv.accept"), f"s:acc:{ref}"], [t("button.sv.back"), f"s:back:{ref}"]]]
-    elif case.status is Status.ACCEPTED:
-        rows = [[[t("button.sv.propose"), f"s:prop:{ref}"], [t("button.sv.ask"), f"s:ask:{ref}"]]]
-    elif case.status is Status.RECTIFYING:
-        return rectifying_buttons(ref)
-    else:
-        return None
-    rows.append([[t("button.sv.open"), f"s:open:{ref}"]])
-    return {"buttons": rows}
-
-
-def rectifying_buttons(reference: str) -> dict[str, Any]:
-    """Report done, ask for more time, or open: what a supervisor does with a deadline."""
-    return {"buttons": [[[t("button.sv.done"), f"s:done:{reference}"],
-                         [t("button.sv.extend"), f"s:ext:{reference}"]],
-                        [[t("button.sv.open"), f"s:open:{reference}"]]]}
+                    await uow.outbox.enqueue(follower.reporter_user_id, action, notice, now)
 
 
 def actor_for(person: PersonInfo | None, user_id: int) -> Actor:

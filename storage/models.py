@@ -231,8 +231,9 @@ class OutboxRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     chat_id: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(32))
-    text: Mapped[str] = mapped_column(Text)
-    markup: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    text: Mapped[str] = mapped_column(Text)  # rows queued before 0003: the text itself
+    markup: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # and their buttons
+    notice: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # bot.ports.Notice as JSON
     dedup_key: Mapped[str | None] = mapped_column(String(128), unique=True)
     not_before: Mapped[datetime]
     created_at: Mapped[datetime]

@@ -23,7 +23,7 @@ from bot.domain import (
     Status,
     format_reference,
 )
-from bot.ports import DeadlineRow, EntityRow, EvidenceItem, PersonInfo
+from bot.ports import DeadlineRow, EntityRow, EvidenceItem, Notice, PersonInfo
 from storage.models import (
     CaseEventRow,
     CaseRow,
@@ -525,13 +525,14 @@ class OutboxRepository:
         self.session = session
         self.enqueued = 0  # rows added in this unit of work (read by its commit)
 
-    async def enqueue(self, chat_id: int, kind: str, text: str, now: datetime, *,
-                      markup: dict[str, Any] | None = None, dedup_key: str | None = None,
-                      not_before: datetime | None = None) -> bool:
-        """Queue a message; with a `dedup_key` already queued once, do nothing (False)."""
+    async def enqueue(self, chat_id: int, kind: str, notice: Notice, now: datetime, *,
+                      dedup_key: str | None = None, not_before: datetime | None = None) -> bool:
+        """Queue a notice (rendered at delivery); with a `dedup_key` already queued once, do
+        nothing (False)."""
         stmt = _insert(self.session, OutboxRow).values(
-            chat_id=chat_id, kind=kind[:32], text=text, markup=markup, dedup_key=dedup_key,
-            not_before=not_before or now, created_at=now, attempts=0, last_error="")
+            chat_id=chat_id, kind=kind[:32], text="", markup=None, notice=notice.to_json(),
+            dedup_key=dedup_key, not_before=not_before or now, created_at=now, attempts=0,
+            last_error="")
         if dedup_key is not None:
             # RETURNING says whether a row went in (rowcount is not reliable here on psycopg).
             stmt = stmt.on_conflict_do_nothing(index_elements=["dedup_key"]).returning(

@@ -11,10 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from types import TracebackType
-from typing import Any
 
 from bot.domain import Case, Responsibility, Status, format_reference
-from bot.ports import DeadlineRow, EntityRow, EvidenceItem, PersonInfo
+from bot.ports import DeadlineRow, EntityRow, EvidenceItem, Notice, PersonInfo
 
 
 @dataclass
@@ -33,8 +32,7 @@ class Sent:
 
     chat_id: int
     kind: str
-    text: str
-    markup: dict[str, Any] | None
+    notice: Notice
     dedup_key: str | None
     not_before: datetime
     created_at: datetime
@@ -283,12 +281,11 @@ class FakeOutboxRepository:
     def __init__(self, store: FakeStore) -> None:
         self.store = store
 
-    async def enqueue(self, chat_id: int, kind: str, text: str, now: datetime, *,
-                      markup: dict[str, Any] | None = None, dedup_key: str | None = None,
-                      not_before: datetime | None = None) -> bool:
+    async def enqueue(self, chat_id: int, kind: str, notice: Notice, now: datetime, *,
+                      dedup_key: str | None = None, not_before: datetime | None = None) -> bool:
         if dedup_key is not None and any(m.dedup_key == dedup_key for m in self.store.outbox):
             return False
-        self.store.outbox.append(Sent(chat_id, kind, text, markup, dedup_key,
+        self.store.outbox.append(Sent(chat_id, kind, notice, dedup_key,
                                       not_before or now, now))
         return True
 

@@ -6,6 +6,7 @@ import asyncio
 from datetime import datetime
 
 from bot.outbox import OutboxService
+from bot.ports import Notice
 from handlers.telegram.sender import TelegramSender
 from localapi import FakeUser
 from tests.e2e_support import Dudao
@@ -58,7 +59,8 @@ async def test_failed_send_is_retried_after_backoff(dudao: Dudao) -> None:
     assert sent_to(dudao, supervisor.id, reference) == 1
     dudao.api.fail_next("sendMessage", times=1, drop=True)
     async with dudao.container.uow() as uow:
-        await uow.outbox.enqueue(supervisor.id, "test", "测试通知", dudao.clock.now())
+        await uow.outbox.enqueue(supervisor.id, "test", Notice.plain("测试通知"),
+                                 dudao.clock.now())
         await uow.commit()
     await dudao.deliver()
     assert sent_to(dudao, supervisor.id, "测试通知") == 0
@@ -74,7 +76,8 @@ async def test_two_delivery_instances_send_each_message_once(dudao: Dudao) -> No
     await dudao.bind(supervisor, "DX01")
     async with dudao.container.uow() as uow:
         for i in range(20):
-            await uow.outbox.enqueue(supervisor.id, "test", f"第{i}条提醒", dudao.clock.now())
+            await uow.outbox.enqueue(supervisor.id, "test", Notice.plain(f"第{i}条提醒"),
+                                     dudao.clock.now())
         await uow.commit()
     first = dudao.container.outbox  # and a second one, as if another process ran
     second = OutboxService(first.uow, first.clock, first.quiet, first.tz,
@@ -111,8 +114,8 @@ async def test_blocked_user_does_not_stop_other_deliveries(dudao: Dudao) -> None
         await user.wait_for_message(timeout=10)
     a.block()
     async with dudao.container.uow() as uow:
-        await uow.outbox.enqueue(a.id, "test", "给甲", dudao.clock.now())
-        await uow.outbox.enqueue(b.id, "test", "给乙", dudao.clock.now())
+        await uow.outbox.enqueue(a.id, "test", Notice.plain("给甲"), dudao.clock.now())
+        await uow.outbox.enqueue(b.id, "test", Notice.plain("给乙"), dudao.clock.now())
         await uow.commit()
     await dudao.deliver()
     assert sent_to(dudao, b.id, "给乙") == 1
@@ -120,3 +123,20 @@ async def test_blocked_user_does_not_stop_other_deliveries(dudao: Dudao) -> None
     dudao.clock.advance(hours=6, seconds=1)
     await dudao.deliver()
     assert sent_to(dudao, a.id, "给甲") == 1
+
+
+async def test_a_notice_this_version_cannot_render_does_not_stop_the_others(dudao: Dudao,
+                                                                           ) -> None:
+    user = dudao.user(880007, "丙")
+    await user.send_text("/start")
+    await user.wait_for_message(timeout=10)
+    async with dudao.container.uow() as uow:
+        await uow.outbox.enqueue(user.id, "test", Notice("notify.no_such_key"),
+                                 dudao.clock.now())
+        await uow.outbox.enqueue(user.id, "test", Notice.plain("后面的通知"), dudao.clock.now())
+        await uow.commit()
+    assert await dudao.deliver() == 1
+    assert sent_to(dudao, user.id, "后面的通知") == 1
+    failed = await dudao.uow_count(
+        "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND last_error LIKE '%no_such_key%'")
+    assert failed == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot.domain import Rating, Status
 from bot.ports import EvidenceItem
@@ -272,3 +272,43 @@ async def test_flood_of_updates_is_told_once_then_ignored_until_the_minute_passe
     dudao.clock.advance(seconds=61)
     await parent.send_text("/help")
     assert "使用方法" in ((await parent.wait_for_message(timeout=10)).text or "")
+
+
+async def test_only_the_reporter_may_rate_reopen_or_add_information(dudao: Dudao) -> None:
+    """A supervisor or staff member pressing a parent's button is refused at once: no
+    question is asked and their next text is not taken as a rating or an answer."""
+    reference = await file_anonymously(dudao, 1040)
+    supervisor, staff = dudao.user(1041, "王建国"), dudao.user(1042, "林晓琳")
+    await dudao.bind(supervisor, "DX01")  # the case's own supervisor: may see it
+    await dudao.bind(staff, "DDS01", role="staff")  # staff see every case
+    events = await dudao.uow_count("SELECT count(*) FROM case_events")
+    for official in (supervisor, staff):
+        told = len(official.messages)
+        for data in (f"c:rate:{reference}:satisfied", f"c:info:{reference}",
+                     f"c:reopen:{reference}", f"c:ratenow:{reference}:dissatisfied"):
+            query_id = await official.press_forged(data)
+            answer = await official.wait_for_callback_answer(query_id, timeout=10)
+            assert answer.show_alert and "只有提交此线索的家长" in (answer.text or ""), (
+                data, answer.text)
+        await settle(0.3)
+        assert len(official.messages) == told  # nothing asked
+        await official.send_text("非常满意")  # no open question: not a rating comment
+        reply = await official.wait_for_message(timeout=10)
+        assert "已绑定为督学或督导室工作人员" in (reply.text or "")
+    async with dudao.container.uow() as uow:
+        case = await uow.cases.get(reference)
+    assert case is not None and case.rating is None and case.status is Status.ASSIGNED
+    assert await dudao.uow_count("SELECT count(*) FROM case_events") == events
+
+
+async def test_refusals_escape_names_from_the_directory(dudao: Dudao) -> None:
+    async with dudao.container.uow() as uow:
+        await uow.session.execute(text("UPDATE people SET name = '张<b>&三' WHERE code = 'DX01'"))
+        await uow.commit()
+    person = dudao.user(1050, "张三")
+    await dudao.bind(person, "DX01")
+    assert "张<b>&三" in (person.messages[-1].text or "")
+    code, _ = await dudao.container.invites.issue("DX02", "supervisor")
+    await person.send_text(f"/bind {code}")  # already bound: refused, naming the binding
+    refusal = await person.wait_for_message(timeout=10)
+    assert "已绑定为 张<b>&三" in (refusal.text or ""), refusal.text

@@ -122,6 +122,6 @@ async def test_the_fakes_answer_as_the_database_does(engine: AsyncEngine) -> Non
         assert fake[key] == real[key], key
 
     async with sessions() as s:
-        outbox = [(r.chat_id, r.kind, r.text, r.markup) for r in (await s.execute(
+        outbox = [(r.chat_id, r.kind, r.notice) for r in (await s.execute(
             select(OutboxRow).order_by(OutboxRow.id))).scalars()]
-    assert [(m.chat_id, m.kind, m.text, m.markup) for m in fakes.store.outbox] == outbox
+    assert [(m.chat_id, m.kind, m.notice.to_json()) for m in fakes.store.outbox] == outbox

@@ -16,6 +16,7 @@ from bot import bootstrap
 from bot.bootstrap import Container, build
 from bot.cli import main
 from bot.config import Settings
+from bot.ports import Notice
 from handlers.telegram.app import run_bot
 from localapi.server import LocalBotApi
 from tests.e2e_support import SAMPLE, MovableClock
@@ -73,7 +74,7 @@ async def test_dudao_run_starts_and_stops_the_container_once(
             assert api.bot().webhook is not None
         assert container.scheduler is not None and container.delivery.running
         async with container.uow() as uow:  # delivery runs: a queued row is sent
-            await uow.outbox.enqueue(parent.id, "test", "排队的通知", clock.now())
+            await uow.outbox.enqueue(parent.id, "test", Notice.plain("排队的通知"), clock.now())
             await uow.commit()
         await parent.wait_for_message(lambda m: "排队的通知" in (m.text or ""), timeout=10)
         assert calls == ["start"]

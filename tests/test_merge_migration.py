@@ -55,7 +55,7 @@ def test_downgrade_and_upgrade_keep_cases_and_events(db_url: str) -> None:
     assert _run(db_url, "SELECT count(*) FROM case_events") == [(2,)]
 
     upgrade(db_url)  # back up, with cases and events in place
-    assert current_revision(db_url) == "0002"
+    assert current_revision(db_url) == "0003"
     command.check(alembic_config(db_url))
     assert _run(db_url, "SELECT id, merged_into_id FROM cases ORDER BY id") == [
         (1, None), (2, None)]

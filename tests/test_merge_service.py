@@ -23,6 +23,7 @@ from handlers.telegram import views
 from storage.db import session_factory
 from storage.models import CaseEventRow, OutboxRow
 from storage.uow import SqlUnitOfWork
+from tests.outbox_support import shown
 from tests.test_office_service import (
     PARENT,
     STAFF,
@@ -69,9 +70,8 @@ class Sent:
 async def outbox(world: World, chat_id: int) -> list[Sent]:
     async with world.uow() as uow:
         rows = await uow.session.execute(
-            select(OutboxRow.kind, OutboxRow.text, OutboxRow.markup)
-            .where(OutboxRow.chat_id == chat_id).order_by(OutboxRow.id))
-        return [Sent(*row) for row in rows.all()]
+            select(OutboxRow).where(OutboxRow.chat_id == chat_id).order_by(OutboxRow.id))
+        return [Sent(s.kind, s.text, s.markup) for s in map(shown, rows.scalars())]
 
 
 async def merged_pair(world: World) -> tuple[str, str]:

@@ -18,6 +18,7 @@ from bot.reminders import ReminderRun, ReminderService, deadline_ping
 from bot.services import CaseService
 from storage.db import session_factory
 from storage.models import OutboxRow
+from tests.outbox_support import Shown, shown
 from tests.test_storage_services import FakeClock, filing, seed, services, tip  # noqa: F401
 
 pytestmark = pytest.mark.postgres
@@ -44,11 +45,11 @@ async def rectifying(service: CaseService, deadline: date = DEADLINE) -> str:
     return reference
 
 
-async def rows(engine: AsyncEngine, kind_prefix: str) -> list[OutboxRow]:
+async def rows(engine: AsyncEngine, kind_prefix: str) -> list[Shown]:
     async with session_factory(engine)() as s:
         found = await s.execute(select(OutboxRow).where(OutboxRow.kind.startswith(kind_prefix))
                                 .order_by(OutboxRow.id))
-        return list(found.scalars())
+        return [shown(row) for row in found.scalars()]
 
 
 def test_which_ping_a_deadline_calls_for() -> None:
@@ -79,6 +80,18 @@ async def test_deadline_pings_go_once_each_then_daily_while_late(services) -> No
     assert "还有 3 天" in sent[0].text and reference in sent[0].text
     assert "今天" in sent[1].text and "逾期满 3 天" in sent[2].text
     assert sent[0].markup is not None and f"s:done:{reference}" in str(sent[0].markup)
+
+
+async def test_pings_offer_no_second_extension_while_one_is_pending(services) -> None:
+    service, clock, engine = services
+    reference = await rectifying(service)
+    await service.perform(SUPERVISOR, reference, lambda c, a, now: c.request_extension(
+        a, date(2026, 12, 20), "学校需要更多时间", now))
+    clock.current = at(date(2026, 12, 7))
+    assert (await reminders(service).run()).pings == 1
+    buttons = [b[1] for row in (await rows(engine, "ping."))[0].markup["buttons"]  # type: ignore[index]
+               for b in row]
+    assert buttons == [f"s:done:{reference}", f"s:open:{reference}"]
 
 
 async def test_after_downtime_what_is_still_due_is_sent_late(services) -> None:

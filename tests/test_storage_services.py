@@ -15,10 +15,12 @@ from bot.domain import Disposition, DomainError, Status
 from bot.filing import FilingService, RecentFilings, Rules, TipInput
 from bot.health import check_health
 from bot.invites import InviteService
+from bot.ports import Notice
 from bot.services import CaseService
 from storage.db import session_factory
 from storage.models import CaseEventRow, CaseRow, District, OutboxRow, Person, School
 from storage.uow import SqlUnitOfWork
+from tests.outbox_support import shown
 
 pytestmark = pytest.mark.postgres
 
@@ -104,7 +106,8 @@ async def test_filed_tip_is_routed_and_supervisor_is_queued_a_masked_message(ser
     assert filed.status is Status.ASSIGNED and filed.handler_role == "responsible"
     async with session_factory(engine)() as s:
         row = (await s.execute(select(OutboxRow))).scalar_one()
-    assert row.chat_id == 2001 and "13812345678" not in row.text and "138****5678" in row.text
+    text = shown(row).text
+    assert row.chat_id == 2001 and "13812345678" not in text and "138****5678" in text
 
 
 async def test_uncertain_or_unresolved_tips_go_to_triage(services) -> None:
@@ -206,7 +209,8 @@ async def test_outbox_dedup_key_sends_a_reminder_once(services) -> None:
     service, clock, engine = services
     for _ in range(2):
         async with service.uow() as uow:
-            await uow.outbox.enqueue(2001, "ping", "提醒", clock.now(), dedup_key="ping:1:d0")
+            await uow.outbox.enqueue(2001, "ping", Notice.plain("提醒"), clock.now(),
+                                   dedup_key="ping:1:d0")
             await uow.commit()
     assert await count(engine, OutboxRow) == 1
 

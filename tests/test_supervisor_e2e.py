@@ -131,6 +131,16 @@ async def test_accept_from_the_notification_button(bot: Dudao, people) -> None:
     assert (await case_of(bot, reference)).status is Status.ACCEPTED
 
 
+async def test_notices_render_user_text_escaped_at_delivery(bot: Dudao, people) -> None:
+    reference = await file_case(bot, "城关一小<b>三年级</b>作业太多 & 每天写到十一点")
+    notice = await notification(people.sup, reference)
+    assert "城关一小<b>三年级</b>作业太多 & 每天写到十一点" in (notice.text or "")
+    assert "作业负担" in (notice.text or "")  # the category id, translated at delivery
+    assert [b["callback_data"] for row in notice.reply_markup["inline_keyboard"]
+            for b in row] == [f"s:acc:{reference}", f"s:back:{reference}",
+                              f"s:open:{reference}"]
+
+
 async def test_double_tap_on_accept_is_refused_politely(bot: Dudao, people) -> None:
     reference = await file_case(bot)
     await notification(people.sup, reference)
@@ -202,6 +212,18 @@ async def test_hand_back_with_a_reason(bot: Dudao, people) -> None:
     assert case.events[-1].comment == "该校上月已调整为李督学负责"
     await people.staff.wait_for_message(containing(reference, "该校上月已调整为李督学负责"),
                                         timeout=WAIT)
+
+
+async def test_cancel_ends_an_open_question(bot: Dudao, people) -> None:
+    reference = await file_case(bot)
+    await notification(people.sup, reference)
+    await press(people.sup, "退回分办")
+    await people.sup.wait_for_message(containing("理由"), timeout=WAIT)
+    await people.sup.send_text("/cancel")
+    await people.sup.wait_for_message(containing("已取消"), timeout=WAIT)
+    await people.sup.send_text("该校上月已调整为李督学负责")  # no longer an answer
+    await people.sup.wait_for_message(containing("已绑定为督学"), timeout=WAIT)
+    assert (await case_of(bot, reference)).status is Status.ASSIGNED
 
 
 async def test_ask_the_parent_round_trip(bot: Dudao, people) -> None:

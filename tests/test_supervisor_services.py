@@ -18,6 +18,7 @@ from handlers.telegram import views_supervisor as views
 from storage.db import session_factory
 from storage.models import District, OutboxRow, Person, School, VisitRow
 from storage.uow import SqlUnitOfWork
+from tests.outbox_support import Shown, shown
 
 pytestmark = pytest.mark.postgres
 TZ = ZoneInfo("Asia/Shanghai")
@@ -50,11 +51,11 @@ class World:
         values.update(kw)
         return (await FilingService(self.cases, RULES).file_tip(TipInput(**values))).reference  # type: ignore[arg-type]
 
-    async def outbox(self, chat_id: int) -> list[OutboxRow]:
+    async def outbox(self, chat_id: int) -> list[Shown]:
         async with session_factory(self.engine)() as s:
             rows = await s.execute(select(OutboxRow).where(OutboxRow.chat_id == chat_id)
                                    .order_by(OutboxRow.id))
-            return list(rows.scalars())
+            return [shown(row) for row in rows.scalars()]
 
     async def status(self, reference: str) -> Status:
         return (await self.cases.view(STAFF, reference))[1].status

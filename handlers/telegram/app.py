@@ -30,7 +30,7 @@ from bot.config import Settings
 from bot.health import check_health
 from bot.messages import t
 from handlers.http import CleanupContext, make_web_app
-from handlers.telegram import office, parent, staff, supervisor
+from handlers.telegram import office, parent, protocol, staff, supervisor
 from handlers.telegram.context import BotServices, DudaoContext
 from handlers.telegram.flood import FloodGuard
 from handlers.telegram.flood import guard as flood_guard
@@ -147,8 +147,8 @@ def build_application(container: Container, *, with_updater: bool = True,
         MessageHandler(private & filters.CONTACT, parent.on_contact),
         MessageHandler(private & (filters.PHOTO | filters.Document.ALL), parent.on_evidence),
         MessageHandler(private & filters.TEXT, parent.on_text),
-        CallbackQueryHandler(parent.draft_button, pattern=r"^d:"),
-        CallbackQueryHandler(parent.case_button, pattern=r"^c:"),
+        CallbackQueryHandler(parent.draft_button, pattern=protocol.namespace_pattern("d")),
+        CallbackQueryHandler(parent.case_button, pattern=protocol.namespace_pattern("c")),
         MessageHandler(private & ~filters.StatusUpdate.ALL, parent.on_unsupported),
     ])
     app.add_error_handler(_on_error)  # type: ignore[arg-type]

@@ -66,7 +66,7 @@ class BotServices:
 
 class DudaoContext(CallbackContext[ExtBot[None], dict[str, Any], dict[str, Any],
                                    dict[str, Any]]):
-    """CallbackContext with `services` and the chat's question state."""
+    """CallbackContext with `services` and the tip being composed (open questions: `flows`)."""
 
     def __init__(self, application: Application[Any, Any, Any, Any, Any, Any],
                  chat_id: int | None = None, user_id: int | None = None) -> None:
@@ -75,16 +75,6 @@ class DudaoContext(CallbackContext[ExtBot[None], dict[str, Any], dict[str, Any],
     @property
     def services(self) -> BotServices:
         return self.bot_data["services"]  # type: ignore[no-any-return]
-
-    @property
-    def awaiting(self) -> str | None:
-        """Which question the bot is on for this user (e.g. "school_name", "info:REF")."""
-        return self.user_data.get("awaiting") if self.user_data is not None else None
-
-    @awaiting.setter
-    def awaiting(self, value: str | None) -> None:
-        if self.user_data is not None:
-            self.user_data["awaiting"] = value
 
     @property
     def draft(self) -> Draft | None:

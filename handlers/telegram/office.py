@@ -2,14 +2,15 @@
 unbinding and exports.
 
 Handlers stay thin: they parse the update, call `bot.office.OfficeService` (which refuses
-anyone not bound as staff) and render with `views_office`. Buttons carry "o:" data and
-questions awaiting free text use `context.awaiting` strings starting with "of:".
+anyone not bound as staff) and render with `views_office`. Buttons are `protocol`'s office
+families; the comments staff are asked for are `flows` questions answered here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from html import escape
 from typing import Any
@@ -18,15 +19,17 @@ from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 from telegram.ext import Application, BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
-from bot.domain import CATEGORIES, DomainError, InvalidInput, Status, parse_reference
+from bot.domain import CATEGORIES, Case, DomainError, InvalidInput, Status, parse_reference
 from bot.intake import normalise_text
 from bot.merging import MergingService
-from bot.messages import explain, t
+from bot.messages import t
 from bot.office import OfficeService
 from bot.reports import file_name, summary_text
 from bot.triage import TriageService
+from handlers.telegram import flows, protocol
 from handlers.telegram import views_office as views
 from handlers.telegram.context import DudaoContext
+from handlers.telegram.views import refusal_alert, refusal_html
 
 log = logging.getLogger(__name__)
 
@@ -87,17 +90,12 @@ def _wake(context: DudaoContext) -> None:
 
 
 # --- commands ---------------------------------------------------------------------------
-def _explain_html(err: DomainError) -> str:
-    """A refusal for an HTML reply: parameters may echo what the user typed."""
-    return explain(err.key, {k: escape(str(v)) for k, v in err.params.items()})
-
-
 async def _command(update: Update, context: DudaoContext, run: Any) -> None:
     """Run a staff command; any refusal (not staff, bad case) is told in Chinese."""
     try:
         await run()
     except DomainError as err:
-        await _reply(update, _explain_html(err))
+        await _reply(update, refusal_html(err))
 
 
 async def office_menu(update: Update, context: DudaoContext) -> None:
@@ -211,29 +209,25 @@ async def reports_command(update: Update, context: DudaoContext) -> None:
 
 # --- buttons ----------------------------------------------------------------------------
 async def on_button(update: Update, context: DudaoContext) -> None:
-    """Every "o:" button; forged or stale data is refused and changes nothing."""
+    """Every office button; forged or stale data is refused and changes nothing."""
     query = update.callback_query
     assert query is not None
-    parts = (query.data or "").split(":")
-    handler = _BUTTONS.get(parts[1]) if len(parts) >= 3 else None
+    pressed = protocol.parse_any(query.data, protocol.OFFICE_FAMILIES)
     try:
-        if handler is None:
+        if pressed is None:
             raise InvalidInput("office.error.bad_button")
-        await handler(update, context, parts[2:])
+        if isinstance(pressed, protocol.OfficeCase):
+            await _CASE_STEPS[pressed.step](update, context, pressed.reference)
+        else:
+            await _BUTTONS[type(pressed)](update, context, pressed)
     except DomainError as err:
-        await query.answer(explain(err.key, err.params)[:190], show_alert=True)
+        await query.answer(refusal_alert(err), show_alert=True)
 
 
-def _args(args: list[str], count: int) -> list[str]:
-    if len(args) != count or not all(args):
+def _category(index: int) -> str:
+    if index >= len(CATEGORIES):
         raise InvalidInput("office.error.bad_button")
-    return args
-
-
-def _category(index: str) -> str:
-    if not index.isdigit() or int(index) >= len(CATEGORIES):
-        raise InvalidInput("office.error.bad_button")
-    return CATEGORIES[int(index)]
+    return CATEGORIES[index]
 
 
 async def _answer(update: Update, text: str | None = None) -> None:
@@ -242,70 +236,64 @@ async def _answer(update: Update, text: str | None = None) -> None:
     await query.answer(text[:190] if text else None)
 
 
-async def _b_queue(update: Update, context: DudaoContext, args: list[str]) -> None:
-    (kind,) = _args(args, 1)
-    if kind not in ("triage", "approvals", "verify", "extensions", "overdue"):
-        raise InvalidInput("office.error.bad_button")
+async def _b_queue(update: Update, context: DudaoContext, pressed: protocol.ShowQueue) -> None:
     await _service(context).staff(_user_id(update))
     await _answer(update)
-    await _show_queue(update, context, kind)
+    await _show_queue(update, context, pressed.queue.value)
 
 
-async def _b_open(update: Update, context: DudaoContext, args: list[str]) -> None:
-    (reference,) = _args(args, 1)
+async def _b_open(update: Update, context: DudaoContext, reference: str) -> None:
     await _show_case(update, context, reference, with_history=False)
 
 
-async def _b_history(update: Update, context: DudaoContext, args: list[str]) -> None:
-    (reference,) = _args(args, 1)
+async def _b_history(update: Update, context: DudaoContext, reference: str) -> None:
     await _show_case(update, context, reference, with_history=True)
 
 
-async def _b_triage(update: Update, context: DudaoContext, args: list[str]) -> None:
+async def _b_triage(update: Update, context: DudaoContext, reference: str) -> None:
     """Tap 1 (or 改派): show the categories on the pressed message."""
-    (reference,) = _args(args, 1)
     case = await _service(context).check(_user_id(update), reference, Status.TRIAGE,
                                          Status.ASSIGNED, Status.ACCEPTED)
     await _answer(update, t("office.triage.pick_category"))
     await _set_buttons(update, views.category_keyboard(case))
 
 
-async def _b_category(update: Update, context: DudaoContext, args: list[str]) -> None:
+async def _b_category(update: Update, context: DudaoContext,
+                      pressed: protocol.TriageCategory) -> None:
     """Category chosen: show the supervisors, the responsible ones first."""
-    reference, index = _args(args, 2)
-    category = _category(index)
+    reference = pressed.reference
+    category = _category(pressed.category)
     service = _service(context)
     await service.check(_user_id(update), reference, Status.TRIAGE, Status.ASSIGNED,
                         Status.ACCEPTED)
     choices = await _triage(context).supervisor_choices(_user_id(update), reference, category)
     await _answer(update, views.category_chosen(category))
-    await _set_buttons(update, views.supervisor_keyboard(reference, int(index), choices, 0))
+    await _set_buttons(update, views.supervisor_keyboard(reference, pressed.category, choices,
+                                                         0))
 
 
-async def _b_page(update: Update, context: DudaoContext, args: list[str]) -> None:
-    reference, index, page = _args(args, 3)
-    category = _category(index)
-    if not page.isdigit():
-        raise InvalidInput("office.error.bad_button")
-    choices = await _triage(context).supervisor_choices(_user_id(update), reference, category)
+async def _b_page(update: Update, context: DudaoContext, pressed: protocol.TriagePage) -> None:
+    category = _category(pressed.category)
+    choices = await _triage(context).supervisor_choices(_user_id(update), pressed.reference,
+                                                        category)
     await _answer(update)
-    await _set_buttons(update, views.supervisor_keyboard(reference, int(index), choices,
-                                                         int(page)))
+    await _set_buttons(update, views.supervisor_keyboard(pressed.reference, pressed.category,
+                                                         choices, pressed.page))
 
 
-async def _b_assign(update: Update, context: DudaoContext, args: list[str]) -> None:
+async def _b_assign(update: Update, context: DudaoContext,
+                    pressed: protocol.TriageAssign) -> None:
     """Tap 2: category and supervisor in one transaction; the supervisor is notified."""
-    reference, index, code = _args(args, 3)
-    case, person = await _triage(context).triage(_user_id(update), reference,
-                                                 _category(index), code)
+    case, person = await _triage(context).triage(_user_id(update), pressed.reference,
+                                                 _category(pressed.category),
+                                                 pressed.supervisor)
     _wake(context)
     await _answer(update)
     await _drop_buttons(update)
     await _reply(update, views.triaged(case, person.name))
 
 
-async def _b_approve(update: Update, context: DudaoContext, args: list[str]) -> None:
-    (reference,) = _args(args, 1)
+async def _b_approve(update: Update, context: DudaoContext, reference: str) -> None:
     case = await _service(context).approve(_user_id(update), reference)
     _wake(context)
     await _answer(update)
@@ -313,16 +301,14 @@ async def _b_approve(update: Update, context: DudaoContext, args: list[str]) -> 
     await _reply(update, views.done("approved", case))
 
 
-async def _b_reject(update: Update, context: DudaoContext, args: list[str]) -> None:
-    (reference,) = _args(args, 1)
+async def _b_reject(update: Update, context: DudaoContext, reference: str) -> None:
     case = await _service(context).check(_user_id(update), reference, Status.PROPOSED)
     await _answer(update)
-    context.awaiting = f"of:rej:{case.reference}"
+    flows.ask(context, flows.RejectProposal(case.reference))
     await _reply(update, t("office.ask.reject", reference=case.reference))
 
 
-async def _b_verify_ok(update: Update, context: DudaoContext, args: list[str]) -> None:
-    (reference,) = _args(args, 1)
+async def _b_verify_ok(update: Update, context: DudaoContext, reference: str) -> None:
     case = await _service(context).verify_passed(_user_id(update), reference)
     _wake(context)
     await _answer(update)
@@ -330,9 +316,8 @@ async def _b_verify_ok(update: Update, context: DudaoContext, args: list[str]) -
     await _reply(update, views.done("verified", case))
 
 
-async def _b_verify_no(update: Update, context: DudaoContext, args: list[str]) -> None:
+async def _b_verify_no(update: Update, context: DudaoContext, reference: str) -> None:
     """回头看 failed: offer new deadlines on the pressed message."""
-    (reference,) = _args(args, 1)
     service = _service(context)
     case = await service.check(_user_id(update), reference, Status.RECTIFICATION_REPORTED)
     await _answer(update)
@@ -340,22 +325,20 @@ async def _b_verify_no(update: Update, context: DudaoContext, args: list[str]) -
                  views.verify_fail_keyboard(case.reference, service.verify_fail_choices()))
 
 
-async def _b_verify_deadline(update: Update, context: DudaoContext, args: list[str]) -> None:
-    reference, days = _args(args, 2)
+async def _b_verify_deadline(update: Update, context: DudaoContext,
+                             pressed: protocol.VerifyDeadline) -> None:
     service = _service(context)
-    if not days.isdigit():
-        raise InvalidInput("office.error.bad_button")
-    deadline = service.deadline_after(int(days))
-    case = await service.check(_user_id(update), reference, Status.RECTIFICATION_REPORTED)
+    deadline = service.deadline_after(pressed.days)
+    case = await service.check(_user_id(update), pressed.reference,
+                               Status.RECTIFICATION_REPORTED)
     await _answer(update)
     await _drop_buttons(update)
-    context.awaiting = f"of:vf:{case.reference}:{deadline.isoformat()}"
+    flows.ask(context, flows.VerificationFailed(case.reference, deadline))
     await _reply(update, t("office.ask.verify_comment", reference=case.reference,
                            deadline=deadline.isoformat()))
 
 
-async def _b_extension_ok(update: Update, context: DudaoContext, args: list[str]) -> None:
-    (reference,) = _args(args, 1)
+async def _b_extension_ok(update: Update, context: DudaoContext, reference: str) -> None:
     case = await _service(context).grant_extension(_user_id(update), reference)
     _wake(context)
     await _answer(update)
@@ -363,57 +346,53 @@ async def _b_extension_ok(update: Update, context: DudaoContext, args: list[str]
     await _reply(update, views.done("extended", case))
 
 
-async def _b_extension_no(update: Update, context: DudaoContext, args: list[str]) -> None:
-    (reference,) = _args(args, 1)
+async def _b_extension_no(update: Update, context: DudaoContext, reference: str) -> None:
     case = await _service(context).check(_user_id(update), reference, Status.RECTIFYING)
     if case.pending_extension is None:
         raise InvalidInput("case.error.no_pending_extension")
     await _answer(update)
-    context.awaiting = f"of:xno:{case.reference}"
+    flows.ask(context, flows.RefuseExtension(case.reference))
     await _reply(update, t("office.ask.refuse_extension", reference=case.reference))
 
 
-async def _b_supervise(update: Update, context: DudaoContext, args: list[str]) -> None:
-    (reference,) = _args(args, 1)
+async def _b_supervise(update: Update, context: DudaoContext, reference: str) -> None:
     case = await _service(context).supervise(_user_id(update), reference)
     _wake(context)
     await _answer(update, t("office.done.supervised_toast"))
     await _reply(update, views.done("supervised", case))
 
 
-async def _b_merge(update: Update, context: DudaoContext, args: list[str]) -> None:
+async def _b_merge(update: Update, context: DudaoContext, pressed: protocol.Merge) -> None:
     """Merge tapped on a possible duplicate: checked now, then confirmed (it is final)."""
-    source_ref, target_ref = _args(args, 2)
-    source, target = await _merging(context).check_merge(_user_id(update), source_ref,
-                                                          target_ref)
+    source, target = await _merging(context).check_merge(_user_id(update), pressed.source,
+                                                          pressed.target)
     await _answer(update)
     text, markup = views.merge_question(source, target)
     await _reply(update, text, markup)
 
 
-async def _b_merge_confirmed(update: Update, context: DudaoContext, args: list[str]) -> None:
-    source_ref, target_ref = _args(args, 2)
-    source, target = await _merging(context).merge(_user_id(update), source_ref, target_ref)
+async def _b_merge_confirmed(update: Update, context: DudaoContext,
+                             pressed: protocol.MergeConfirmed) -> None:
+    source, target = await _merging(context).merge(_user_id(update), pressed.source,
+                                                   pressed.target)
     _wake(context)
     await _answer(update)
     await _drop_buttons(update)
     await _reply(update, views.merged(source, target))
 
 
-async def _b_not_duplicate(update: Update, context: DudaoContext, args: list[str]) -> None:
-    reference, other = _args(args, 2)
-    case = await _merging(context).dismiss_duplicate(_user_id(update), reference, other)
+async def _b_not_duplicate(update: Update, context: DudaoContext,
+                           pressed: protocol.NotDuplicate) -> None:
+    case = await _merging(context).dismiss_duplicate(_user_id(update), pressed.reference,
+                                                     pressed.other)
     await _answer(update)
-    await _reply(update, views.dismissed(case, other.strip().upper()))
+    await _reply(update, views.dismissed(case, pressed.other.strip().upper()))
 
 
-async def _b_report(update: Update, context: DudaoContext, args: list[str]) -> None:
+async def _b_report(update: Update, context: DudaoContext, pressed: protocol.ReportPick) -> None:
     """Build the chosen report: its figures as a message, the chart, the workbook."""
-    kind, previous = _args(args, 2)
-    if kind not in ("half", "quarter") or previous not in ("0", "1"):
-        raise InvalidInput("office.error.bad_button")
     report, workbook, chart = await _service(context).report(
-        _user_id(update), "half" if kind == "half" else "quarter", previous == "1")
+        _user_id(update), pressed.kind.value, pressed.previous)
     await _answer(update)
     message = update.effective_message
     assert message is not None
@@ -423,54 +402,82 @@ async def _b_report(update: Update, context: DudaoContext, args: list[str]) -> N
     await message.reply_document(workbook, filename=file_name(report.period), caption=caption)
 
 
-_BUTTONS: dict[str, Any] = {
-    "q": _b_queue, "open": _b_open, "hist": _b_history, "tri": _b_triage, "tc": _b_category,
-    "tp": _b_page, "ta": _b_assign, "apv": _b_approve, "rej": _b_reject, "vok": _b_verify_ok,
-    "vno": _b_verify_no, "vd": _b_verify_deadline, "xok": _b_extension_ok,
-    "xno": _b_extension_no, "sup": _b_supervise, "mrg": _b_merge, "mrgy": _b_merge_confirmed,
-    "nd": _b_not_duplicate, "rep": _b_report,
+Step = protocol.OfficeStep
+_CASE_STEPS: dict[protocol.OfficeStep, Callable[[Update, DudaoContext, str], Awaitable[None]]] = {
+    Step.OPEN: _b_open, Step.HISTORY: _b_history, Step.TRIAGE: _b_triage,
+    Step.APPROVE: _b_approve, Step.REJECT: _b_reject, Step.VERIFY_PASS: _b_verify_ok,
+    Step.VERIFY_FAIL: _b_verify_no, Step.GRANT_EXTENSION: _b_extension_ok,
+    Step.REFUSE_EXTENSION: _b_extension_no, Step.SUPERVISE: _b_supervise,
+}
+_BUTTONS: dict[type[protocol.CallbackData], Any] = {
+    protocol.ShowQueue: _b_queue, protocol.TriageCategory: _b_category,
+    protocol.TriagePage: _b_page, protocol.TriageAssign: _b_assign,
+    protocol.VerifyDeadline: _b_verify_deadline, protocol.Merge: _b_merge,
+    protocol.MergeConfirmed: _b_merge_confirmed, protocol.NotDuplicate: _b_not_duplicate,
+    protocol.ReportPick: _b_report,
 }
 
 
 # --- free-text answers ------------------------------------------------------------------
-async def on_awaited_text(update: Update, context: DudaoContext) -> None:
-    """The comment staff were asked for (reject, verification failed, refuse extension)."""
+async def _comment(update: Update) -> str | None:
+    """The comment just typed, or None (told why) when it is empty or too long."""
     message = update.effective_message
     assert message is not None
-    parts = (context.awaiting or "").split(":")
     text = normalise_text(message.text or "")
     if not text:
         await _reply(update, t("office.comment.empty"))
-        return
+        return None
     if len(text) > COMMENT_MAX:
         await _reply(update, t("office.comment.too_long", length=len(text), limit=COMMENT_MAX))
-        return
-    service = _service(context)
-    user_id = _user_id(update)
-    context.awaiting = None  # one answer per question, whatever the outcome
+        return None
+    return text
+
+
+async def _text_only(update: Update, context: DudaoContext, question: flows.Question) -> None:
+    """A photo or file while a comment is awaited: ask for text."""
+    await _reply(update, t("office.comment.text_only"))
+
+
+async def _decided(update: Update, context: DudaoContext, key: str,
+                   decide: Callable[[OfficeService, int], Awaitable[Case]]) -> None:
+    """Run the decision the comment completes; one answer per question, whatever the outcome."""
+    flows.close(context)
     try:
-        if parts[1:2] == ["rej"] and len(parts) == 3:
-            case = await service.reject(user_id, parts[2], text)
-            key = "rejected"
-        elif parts[1:2] == ["vf"] and len(parts) == 4:
-            case = await service.verify_failed(user_id, parts[2], date.fromisoformat(parts[3]),
-                                               text)
-            key = "verify_failed"
-        elif parts[1:2] == ["xno"] and len(parts) == 3:
-            case = await service.refuse_extension(user_id, parts[2], text)
-            key = "extension_refused"
-        else:
-            raise InvalidInput("office.error.bad_button")
+        case = await decide(_service(context), _user_id(update))
     except DomainError as err:
-        await _reply(update, _explain_html(err))
+        await _reply(update, refusal_html(err))
         return
     _wake(context)
     await _reply(update, views.done(key, case))
 
 
-async def on_awaited_media(update: Update, context: DudaoContext) -> None:
-    """A photo or file while a comment is awaited: ask for text."""
-    await _reply(update, t("office.comment.text_only"))
+@flows.answers(flows.RejectProposal, media=_text_only)
+async def _answer_reject(update: Update, context: DudaoContext,
+                         question: flows.RejectProposal) -> None:
+    text = await _comment(update)
+    if text is not None:
+        await _decided(update, context, "rejected",
+                       lambda service, user: service.reject(user, question.reference, text))
+
+
+@flows.answers(flows.VerificationFailed, media=_text_only)
+async def _answer_verification_failed(update: Update, context: DudaoContext,
+                                      question: flows.VerificationFailed) -> None:
+    text = await _comment(update)
+    if text is not None:
+        await _decided(update, context, "verify_failed",
+                       lambda service, user: service.verify_failed(
+                           user, question.reference, question.deadline, text))
+
+
+@flows.answers(flows.RefuseExtension, media=_text_only)
+async def _answer_refuse_extension(update: Update, context: DudaoContext,
+                                   question: flows.RefuseExtension) -> None:
+    text = await _comment(update)
+    if text is not None:
+        await _decided(update, context, "extension_refused",
+                       lambda service, user: service.refuse_extension(
+                           user, question.reference, text))
 
 
 # --- wiring -----------------------------------------------------------------------------
@@ -487,7 +494,7 @@ def handlers() -> list[BaseHandler[Any, Any, Any]]:
     private = filters.ChatType.PRIVATE
     out: list[BaseHandler[Any, Any, Any]] = [
         CommandHandler(name, callback, filters=private) for name, callback in COMMANDS.items()]
-    out.append(CallbackQueryHandler(on_button, pattern=r"^o:"))
+    out.append(CallbackQueryHandler(on_button, pattern=protocol.namespace_pattern("o")))
     return out
 
 

@@ -10,12 +10,13 @@ from typing import Any
 from telegram import Message, ReplyKeyboardRemove, Update
 from telegram.error import TelegramError
 
-from bot.domain import DomainError, Rating, Role
+from bot.domain import Actor, CaseAction, DomainError, Role
 from bot.filing import TipInput
 from bot.intake import normalise_text
-from bot.messages import explain, t
+from bot.messages import t
+from bot.parents import ParentService
 from bot.services import EvidenceInput
-from handlers.telegram import views
+from handlers.telegram import flows, keyboards, protocol, views
 from handlers.telegram.context import Draft, DudaoContext
 
 log = logging.getLogger(__name__)
@@ -35,15 +36,23 @@ async def _reply(update: Update, text: str, markup: views.Markup = None) -> Mess
     return await message.reply_html(text, reply_markup=markup)
 
 
+def _parents(context: DudaoContext) -> ParentService:
+    """The parent service, wired once per application from the container."""
+    found = context.bot_data.get("parents")
+    if found is None:
+        found = ParentService(context.services.cases)
+        context.bot_data["parents"] = found
+    return found  # type: ignore[no-any-return]
+
+
 async def _refuse(update: Update, err: DomainError) -> None:
     """Say why an action was refused: as a button alert if the tap is unanswered, else a message."""
-    text = explain(err.key, err.params)
     query = update.callback_query
     if query is not None and query.id not in _answered:
         _answered.append(query.id)
-        await query.answer(text[:190], show_alert=True)
+        await query.answer(views.refusal_alert(err), show_alert=True)
     else:
-        await _reply(update, text)
+        await _reply(update, views.refusal_html(err))
 
 
 async def _ack(update: Update) -> None:
@@ -79,52 +88,29 @@ async def privacy_command(update: Update, context: DudaoContext) -> None:
 
 async def report_command(update: Update, context: DudaoContext) -> None:
     """Start a tip explicitly."""
-    context.awaiting = None
+    flows.close(context)
     context.draft = None
     await _reply(update, t("parent.report.prompt"))
 
 
 async def cancel_command(update: Update, context: DudaoContext) -> None:
-    """Drop whatever is being composed; nothing stored is touched."""
-    had = context.draft is not None or context.awaiting is not None
+    """End any open question or draft, whoever asked it; nothing stored is touched."""
+    had = context.draft is not None or flows.current(context) is not None
     context.draft = None
-    context.awaiting = None
+    flows.close(context)
     await _reply(update, t("parent.cancelled" if had else "parent.nothing_to_cancel"),
                  ReplyKeyboardRemove())
 
 
 async def on_text(update: Update, context: DudaoContext) -> None:
-    """Route free text to the question the bot is on, or start/extend a tip."""
+    """Free text: the answer to the open question, else the start or rest of a tip."""
+    await flows.on_text(update, context, _tip_text)
+
+
+async def _tip_text(update: Update, context: DudaoContext) -> None:
     message = update.effective_message
     assert message is not None and message.text is not None
-    awaiting = context.awaiting or ""
-    delegate = _official_module(awaiting)
-    if delegate is not None:
-        await delegate.on_awaited_text(update, context)
-    elif awaiting == "school_name":
-        await _entity_typed(update, context, message.text)
-    elif awaiting.startswith("info:"):
-        await _add_information(update, context, awaiting.removeprefix("info:"), message.text)
-    elif awaiting.startswith("comment:"):
-        _, reference, rating = awaiting.split(":", 2)
-        await _rate(update, context, reference, rating, message.text)
-    elif awaiting == "contact":
-        await _contact_typed(update, context, message.text)
-    else:
-        await _new_tip(update, context, message.text)
-
-
-def _official_module(awaiting: str) -> Any:
-    """The supervisor or office module that asked the question, if one did."""
-    if awaiting.startswith("sv:"):
-        from handlers.telegram import supervisor
-
-        return supervisor
-    if awaiting.startswith("of:"):
-        from handlers.telegram import office
-
-        return office
-    return None
+    await _new_tip(update, context, message.text)
 
 
 async def _new_tip(update: Update, context: DudaoContext, raw: str) -> None:
@@ -157,33 +143,36 @@ async def _new_tip(update: Update, context: DudaoContext, raw: str) -> None:
     await _ask_next(update, context)
 
 
-async def _ask_next(update: Update, context: DudaoContext) -> None:
+async def _ask_next(update: Update, context: DudaoContext, *,
+                    entity_skipped: bool = False) -> None:
     draft = context.draft
     assert draft is not None
+    flows.close(context)
     needs_entity = draft.analysis.category != "other" and draft.entity is None
-    if needs_entity and context.awaiting != "entity_skipped":
-        context.awaiting = None
+    if needs_entity and not entity_skipped:
         text, markup = views.entity_question(draft.analysis.candidates)
         await _reply(update, text, markup)
         return
-    context.awaiting = None
     text, markup = views.tip_summary(draft.analysis, draft.entity, len(draft.evidence))
     await _reply(update, text, markup)
 
 
-async def _entity_typed(update: Update, context: DudaoContext, name: str) -> None:
+@flows.answers(flows.EntityName)
+async def _entity_typed(update: Update, context: DudaoContext,
+                        question: flows.EntityName) -> None:
+    message = update.effective_message
+    assert message is not None
+    name = message.text or ""
     draft = context.draft
+    flows.close(context)
     if draft is None:
-        context.awaiting = None
         await _new_tip(update, context, name)
         return
     candidates = await context.services.intake.search(normalise_text(name)[:50])
     draft.analysis = _with_candidates(draft.analysis, candidates)
-    context.awaiting = None
     if not candidates:
         await _reply(update, t("parent.draft.entity_not_found"))
-        context.awaiting = "entity_skipped"
-        await _ask_next(update, context)
+        await _ask_next(update, context, entity_skipped=True)
         return
     text, markup = views.entity_question(candidates)
     await _reply(update, text, markup)
@@ -198,46 +187,47 @@ def _with_candidates(analysis: Any, candidates: Any) -> Any:
 async def draft_button(update: Update, context: DudaoContext) -> None:
     """Buttons of the tip being composed: entity choice, anonymous/named, cancel."""
     query = update.callback_query
-    assert query is not None and query.data is not None
+    assert query is not None
     draft = context.draft
     if draft is None:
         await query.answer(t("parent.draft.expired"), show_alert=True)
         return
     await _ack(update)
-    parts = query.data.split(":")
-    if parts[1] == "ent" and len(parts) == 3:
-        choice = parts[2]
-        if choice == "type":
-            context.awaiting = "school_name"
+    pressed = protocol.parse_any(query.data, protocol.DRAFT_FAMILIES)
+    if isinstance(pressed, protocol.EntityPick):
+        if pressed.index < len(draft.analysis.candidates):
+            draft.entity = draft.analysis.candidates[pressed.index]
+            await _ask_next(update, context)
+            return
+    elif isinstance(pressed, protocol.DraftButton):
+        choice = pressed.choice
+        if choice is protocol.DraftChoice.TYPE_ENTITY:
+            flows.ask(context, flows.EntityName())
             await _reply(update, t("parent.draft.type_entity"))
-            return
-        if choice == "skip":
-            context.awaiting = "entity_skipped"
-            await _ask_next(update, context)
-            return
-        if choice.isdigit() and int(choice) < len(draft.analysis.candidates):
-            draft.entity = draft.analysis.candidates[int(choice)]
-            await _ask_next(update, context)
-            return
-    elif parts[1] == "anon":
-        draft.anonymous = True
-        await _file(update, context, phone=None)
-        return
-    elif parts[1] == "named":
-        draft.anonymous = False
-        context.awaiting = "contact"
-        text, markup = views.contact_request()
-        await _reply(update, text, markup)
-        return
-    elif parts[1] == "cancel":
-        context.draft = None
-        context.awaiting = None
-        await _reply(update, t("parent.cancelled"))
+        elif choice is protocol.DraftChoice.SKIP_ENTITY:
+            await _ask_next(update, context, entity_skipped=True)
+        elif choice is protocol.DraftChoice.ANONYMOUS:
+            draft.anonymous = True
+            await _file(update, context, phone=None)
+        elif choice is protocol.DraftChoice.NAMED:
+            draft.anonymous = False
+            flows.ask(context, flows.ContactNumber())
+            text, markup = views.contact_request()
+            await _reply(update, text, markup)
+        else:
+            context.draft = None
+            flows.close(context)
+            await _reply(update, t("parent.cancelled"))
         return
     await _reply(update, t("parent.button.unknown"))
 
 
-async def _contact_typed(update: Update, context: DudaoContext, text: str) -> None:
+@flows.answers(flows.ContactNumber)
+async def _contact_typed(update: Update, context: DudaoContext,
+                         question: flows.ContactNumber) -> None:
+    message = update.effective_message
+    assert message is not None
+    text = message.text or ""
     if text.strip() == t("button.no_phone"):
         await _file(update, context, phone=None)
     elif _MOBILE.match(text.strip().replace(" ", "").replace("-", "")):
@@ -251,7 +241,7 @@ async def on_contact(update: Update, context: DudaoContext) -> None:
     message = update.effective_message
     user = update.effective_user
     assert message is not None and message.contact is not None and user is not None
-    if context.awaiting != "contact" or context.draft is None:
+    if not isinstance(flows.current(context), flows.ContactNumber) or context.draft is None:
         await _reply(update, t("parent.contact.unexpected"), ReplyKeyboardRemove())
         return
     if message.contact.user_id != user.id:
@@ -283,7 +273,7 @@ async def _file(update: Update, context: DudaoContext, phone: str | None) -> Non
         return
     # The case is committed; from here on nothing the parent was told can be lost.
     context.draft = None
-    context.awaiting = None
+    flows.close(context)
     text = views.filed(filed.reference, filed.category, filed.handler_role)
     try:
         await _reply(update, text, ReplyKeyboardRemove())
@@ -294,28 +284,16 @@ async def _file(update: Update, context: DudaoContext, phone: str | None) -> Non
 
 
 async def on_evidence(update: Update, context: DudaoContext) -> None:
-    """A photo or document: evidence for the draft or for the case being supplemented."""
+    """A photo or document: the open question's answer if it takes one, else tip evidence."""
+    await flows.on_media(update, context, _draft_evidence)
+
+
+async def _draft_evidence(update: Update, context: DudaoContext) -> None:
     message = update.effective_message
-    user = update.effective_user
-    assert message is not None and user is not None
-    awaiting = context.awaiting or ""
-    delegate = _official_module(awaiting)
-    if delegate is not None and hasattr(delegate, "on_awaited_media"):
-        await delegate.on_awaited_media(update, context)
-        return
+    assert message is not None
     evidence = _evidence_of(message, context)
     if isinstance(evidence, str):
         await _reply(update, evidence)
-        return
-    if awaiting.startswith("info:"):
-        reference = awaiting.removeprefix("info:")
-        try:
-            await context.services.cases.add_evidence(user.id, reference,
-                                                      EvidenceInput(**evidence))
-        except DomainError as err:
-            await _refuse(update, err)
-            return
-        await _reply(update, t("parent.evidence.added_to_case", reference=reference))
         return
     draft = context.draft
     if draft is None:
@@ -329,6 +307,25 @@ async def on_evidence(update: Update, context: DudaoContext) -> None:
     if message.caption:
         draft.text = f"{draft.text}\n{normalise_text(message.caption)}"
     await _reply(update, t("parent.evidence.added", count=len(draft.evidence)))
+
+
+async def _case_evidence(update: Update, context: DudaoContext,
+                         question: flows.Information) -> None:
+    """A photo or document sent as the information asked for: evidence for that case."""
+    message = update.effective_message
+    user = update.effective_user
+    assert message is not None and user is not None
+    evidence = _evidence_of(message, context)
+    if isinstance(evidence, str):
+        await _reply(update, evidence)
+        return
+    try:
+        await _parents(context).add_evidence(user.id, question.reference,
+                                             EvidenceInput(**evidence))
+    except DomainError as err:
+        await _refuse(update, err)
+        return
+    await _reply(update, t("parent.evidence.added_to_case", reference=question.reference))
 
 
 def _evidence_of(message: Message, context: DudaoContext) -> dict[str, Any] | str:
@@ -372,51 +369,50 @@ async def my_cases(update: Update, context: DudaoContext) -> None:
 
 
 async def case_button(update: Update, context: DudaoContext) -> None:
-    """Buttons on a parent's case: show, add information, rate, reopen."""
+    """Buttons on a parent's case: show, add information, rate, reopen. Only the case's
+    reporter may act on it: anyone else is refused at once, nothing asked, nothing stored."""
     query = update.callback_query
     user = update.effective_user
-    assert query is not None and query.data is not None and user is not None
-    parts = query.data.split(":")
-    if len(parts) < 3:
-        await query.answer(t("parent.button.unknown"), show_alert=True)
-        return
-    action, reference = parts[1], parts[2]
-    cases = context.services.cases
+    assert query is not None and user is not None
+    pressed = protocol.parse_any(query.data, protocol.PARENT_FAMILIES)
+    parents = _parents(context)
     try:
-        if action == "show":
-            _, case = await cases.view(user.id, reference)
+        if isinstance(pressed, protocol.ShowCase):
+            _, case = await context.services.cases.view(user.id, pressed.reference)
             await _ack(update)
             text, markup = views.parent_case(case, context.services.settings.tz)
             await _reply(update, text, markup)
-        elif action == "info":
-            await cases.view(user.id, reference)  # refuses cases that are not theirs
+        elif isinstance(pressed, protocol.AddInfo):
+            case = await parents.own_case(user.id, pressed.reference)
             await _ack(update)
-            context.awaiting = f"info:{reference}"
-            await _reply(update, t("parent.info.prompt", reference=reference))
-        elif action == "rate" and len(parts) == 4 and parts[3] in Rating.__members__.values():
-            _, case = await cases.view(user.id, reference)
+            flows.ask(context, flows.Information(case.reference))
+            await _reply(update, t("parent.info.prompt", reference=case.reference))
+        elif isinstance(pressed, protocol.Rate):
+            case = await parents.own_case(user.id, pressed.reference)
             await _ack(update)
-            context.awaiting = f"comment:{reference}:{parts[3]}"
-            await _reply(update, t("parent.rate.comment_prompt"),
-                         views.skip_button(f"c:ratenow:{reference}:{parts[3]}"))
-        elif action == "ratenow" and len(parts) == 4:
-            await _rate(update, context, reference, parts[3], "")
-        elif action == "reopen":
-            await cases.perform(user.id, reference,
-                                lambda c, a, now: c.reopen(a, t("parent.reopen.reason"), now))
+            flows.ask(context, flows.RatingComment(case.reference, pressed.rating))
+            await _reply(update, t("parent.rate.comment_prompt"), views.skip_button(
+                protocol.RateNow(case.reference, pressed.rating)))
+        elif isinstance(pressed, protocol.RateNow):
+            await _rate(update, context, flows.RatingComment(pressed.reference, pressed.rating),
+                        "")
+        elif isinstance(pressed, protocol.Reopen):
+            case = await parents.reopen(user.id, pressed.reference)
             await _ack(update)
-            await _reply(update, t("parent.reopened", reference=reference))
+            await _reply(update, t("parent.reopened", reference=case.reference))
         else:
             await query.answer(t("parent.button.unknown"), show_alert=True)
     except DomainError as err:
         await _refuse(update, err)
 
 
-async def _add_information(update: Update, context: DudaoContext, reference: str,
-                           raw: str) -> None:
+@flows.answers(flows.Information, media=_case_evidence)
+async def _add_information(update: Update, context: DudaoContext,
+                           question: flows.Information) -> None:
     user = update.effective_user
-    assert user is not None
-    text = normalise_text(raw)
+    message = update.effective_message
+    assert user is not None and message is not None
+    text = normalise_text(message.text or "")
     if not text:
         await _reply(update, t("parent.tip.empty"))
         return
@@ -424,38 +420,38 @@ async def _add_information(update: Update, context: DudaoContext, reference: str
         await _reply(update, t("parent.tip.too_long", length=len(text),
                                limit=context.services.settings.cases.max_text_chars))
         return
+    flows.close(context)
     try:
-        await context.services.cases.perform(
-            user.id, reference, lambda c, a, now: c.add_information(a, text, now))
+        await _parents(context).add_information(user.id, question.reference, text)
     except DomainError as err:
-        context.awaiting = None
         await _refuse(update, err)
         return
-    context.awaiting = None
-    await _reply(update, t("parent.info.saved", reference=reference))
+    await _reply(update, t("parent.info.saved", reference=question.reference))
 
 
-async def _rate(update: Update, context: DudaoContext, reference: str, rating: str,
+@flows.answers(flows.RatingComment)
+async def _rating_comment(update: Update, context: DudaoContext,
+                          question: flows.RatingComment) -> None:
+    message = update.effective_message
+    assert message is not None
+    await _rate(update, context, question, message.text or "")
+
+
+async def _rate(update: Update, context: DudaoContext, question: flows.RatingComment,
                 comment: str) -> None:
     user = update.effective_user
     assert user is not None
-    context.awaiting = None
+    flows.close(context)
     try:
-        value = Rating(rating)
-        case = await context.services.cases.perform(
-            user.id, reference,
-            lambda c, a, now: c.rate(a, value, now, normalise_text(comment)[:500]))
-    except ValueError:
-        await _reply(update, t("parent.button.unknown"))
-        return
+        case = await _parents(context).rate(user.id, question.reference, question.rating,
+                                            normalise_text(comment))
     except DomainError as err:
         await _refuse(update, err)
         return
     await _ack(update)
-    key = "parent.rated.dissatisfied" if value is Rating.DISSATISFIED and \
-        case.reopen_count == 0 else "parent.rated"
-    markup = None
-    if key == "parent.rated.dissatisfied":
-        markup = views.InlineKeyboardMarkup([[views.InlineKeyboardButton(
-            t("button.reopen"), callback_data=f"c:reopen:{reference}")]])
-    await _reply(update, t(key, reference=reference), markup)
+    next_actions = case.next_actions(Actor(Role.PARENT, user_id=user.id))
+    if CaseAction.REOPEN in next_actions:
+        await _reply(update, t("parent.rated.dissatisfied", reference=case.reference),
+                     keyboards.parent_keyboard(case.reference, next_actions))
+    else:
+        await _reply(update, t("parent.rated", reference=case.reference))

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 from telegram import Bot
+from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
-from bot.outbox import OutboxMessage, SendResult
-from handlers.telegram.views import markup_from_outbox
+from bot.outbox import SendResult
+from bot.ports import OutboxMessage
+from handlers.telegram.views import UnrenderableNotice, render_outbox
 
 
 class TelegramSender:
-    """Renders a row as today and maps python-telegram-bot's errors to a `SendResult`."""
+    """Renders a row with the chat views and maps python-telegram-bot's errors to a result."""
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
     async def send(self, message: OutboxMessage) -> SendResult:
         try:
-            await self.bot.send_message(message.chat_id, message.text,
-                                        reply_markup=markup_from_outbox(message.markup))
+            text, markup = render_outbox(message)
+            await self.bot.send_message(message.chat_id, text, parse_mode=ParseMode.HTML,
+                                        reply_markup=markup)
+        except UnrenderableNotice as exc:  # stored by a version that knew this notice
+            return SendResult.unsendable(str(exc))
         except RetryAfter as exc:
             wait = exc.retry_after
             return SendResult.slow_down(float(wait) if isinstance(wait, int | float)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+from html import escape
 
 from telegram import BotCommand, BotCommandScopeChat, Update
 from telegram.error import TelegramError
 
 from bot.domain import DomainError
-from bot.messages import explain, t
+from bot.messages import t
 from handlers.telegram.context import DudaoContext
+from handlers.telegram.views import refusal_html
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +28,10 @@ async def bind_with_code(update: Update, context: DudaoContext, code: str) -> No
     try:
         person = await context.services.container.invites.bind(user.id, code)
     except DomainError as err:
-        await message.reply_html(explain(err.key, err.params))
+        await message.reply_html(refusal_html(err))
         return
     next_step = "staff" if person.role == "staff" else "supervisor"
-    await message.reply_html(t("invite.bound", name=person.name,
+    await message.reply_html(t("invite.bound", name=escape(person.name),
                                role_name=t(f"role.{person.role}")) + "\n"
                              + t(f"invite.next.{next_step}"))
     await show_commands(context, user.id, person.role)

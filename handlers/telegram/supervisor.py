@@ -1,25 +1,16 @@
 """Supervisor (责任督学) Telegram handlers: work assigned cases and log school visits.
 
-Thin by design: each handler parses what was pressed or typed, calls `SupervisionService`
-(which re-checks the supervisor, the assignment and the status on the server) and renders
-the answer with `views_supervisor`. Questions answered by text are remembered only as
-`context.awaiting` strings starting with "sv:" (parent.on_text forwards them here):
-
-    sv:back:REF              reason for handing back to triage
-    sv:ask:REF               question relayed to the parent
-    sv:note:REF:DISP[:DATE]  optional note of a proposal (DATE: rectification deadline)
-    sv:dept:REF              receiving department of a transfer (转办)
-    sv:done:REF              note (and photos) reporting rectification done
-    sv:ext:REF:DATE          reason for an extension to DATE
-    sv:vnote:SCHOOL:DATE     note of a school visit (a photo with caption also answers)
-    sv:vphoto:SCHOOL:DATE    optional photo of that visit
+Thin by design: each handler reads what was pressed (`protocol`'s supervisor families) or
+typed, calls `SupervisionService` (which re-checks the supervisor, the assignment and the
+status on the server) and renders the answer with `views_supervisor`. The questions a
+supervisor answers by text or photo are `flows` questions registered here.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from telegram import Message, Update
@@ -32,19 +23,18 @@ from bot.intake import normalise_text
 from bot.messages import t
 from bot.services import EvidenceInput
 from bot.supervision import SupervisionService
+from handlers.telegram import flows, protocol
 from handlers.telegram import views_supervisor as views
 from handlers.telegram.context import DudaoContext
+from handlers.telegram.views import refusal_alert, refusal_html
 
 NOTE_LIMIT = 500  # notes, reasons and questions
 DEPARTMENT_LIMIT = 100  # the transfer_to column's width
-VISIT_NOTE_KEY = "sv_visit_note"  # a visit's note while its optional photo is asked for
-SKIPPABLE = frozenset({"note", "done", "vnote", "vphoto"})
 # Refusals that leave the question open so the supervisor can simply answer again.
 RETRY_KEYS = frozenset({"case.error.comment_required", "case.error.transfer_target_required",
                         "sv.error.too_long", "sv.error.text_expected"})
 
-Args = list[str]
-ButtonHandler = Callable[[Update, DudaoContext, SupervisionService, Args], Awaitable[None]]
+CaseStep = Callable[[Update, DudaoContext, SupervisionService, str], Awaitable[None]]
 
 
 def register(app: Any) -> None:
@@ -54,7 +44,7 @@ def register(app: Any) -> None:
         CommandHandler("cases", cases_command, filters=private),
         CommandHandler("visit", visit_command, filters=private),
         CommandHandler("visits", visits_command, filters=private),
-        CallbackQueryHandler(on_button, pattern=r"^s:"),
+        CallbackQueryHandler(on_button, pattern=protocol.namespace_pattern("s")),
     ])
 
 
@@ -89,7 +79,7 @@ async def cases_command(update: Update, context: DudaoContext) -> None:
     try:
         lines = await svc.open_cases(_user_id(update))
     except DomainError as err:
-        await _reply(update, (views.refusal_html(err), None))
+        await _reply(update, (refusal_html(err), None))
         return
     await _reply(update, views.case_list(lines, svc.rules.tz))
 
@@ -99,9 +89,9 @@ async def visit_command(update: Update, context: DudaoContext) -> None:
     try:
         schools = await service(context).schools(_user_id(update))
     except DomainError as err:
-        await _reply(update, (views.refusal_html(err), None))
+        await _reply(update, (refusal_html(err), None))
         return
-    context.awaiting = None
+    flows.close(context)
     await _reply(update, views.school_question(schools))
 
 
@@ -110,29 +100,31 @@ async def visits_command(update: Update, context: DudaoContext) -> None:
     try:
         cov = await service(context).coverage(_user_id(update))
     except DomainError as err:
-        await _reply(update, (views.refusal_html(err), None))
+        await _reply(update, (refusal_html(err), None))
         return
     await _reply(update, views.coverage(cov))
 
 
 # --- buttons ------------------------------------------------------------------------------
 async def on_button(update: Update, context: DudaoContext) -> None:
-    """Dispatch an "s:" button after checking that a bound supervisor pressed it."""
+    """Dispatch a supervisor button after checking that a bound supervisor pressed it."""
     query = update.callback_query
     assert query is not None
     chat = update.effective_chat
-    parts = (query.data or "").split(":")
     svc = service(context)
     try:
         if chat is None or chat.type != ChatType.PRIVATE:
             raise DomainError("sv.error.bad_button")
         await svc.supervisor(_user_id(update))
-        handler = BUTTONS.get(parts[1]) if len(parts) >= 2 else None
-        if handler is None:
+        pressed = protocol.parse_any(query.data, protocol.SUPERVISOR_FAMILIES)
+        if isinstance(pressed, protocol.SupervisorCase):
+            await _CASE_STEPS[pressed.step](update, context, svc, pressed.reference)
+        elif pressed is not None:
+            await _BUTTONS[type(pressed)](update, context, svc, pressed)
+        else:
             raise DomainError("sv.error.bad_button")
-        await handler(update, context, svc, parts[2:])
     except DomainError as err:
-        await query.answer(views.refusal_alert(err), show_alert=True)
+        await query.answer(refusal_alert(err), show_alert=True)
         return
     except Exception:
         # Stop the button's spinner; the application's error handler logs and explains.
@@ -142,68 +134,57 @@ async def on_button(update: Update, context: DudaoContext) -> None:
     await query.answer()
 
 
-def _one(args: Args, count: int = 1) -> Args:
-    """The button's arguments, refused unless there are exactly `count` of them."""
-    if len(args) != count or not all(args):
-        raise DomainError("sv.error.bad_button")
-    return args
-
-
 async def _accept(update: Update, context: DudaoContext, svc: SupervisionService,
-                  args: Args) -> None:
-    case = await svc.accept(_user_id(update), _one(args)[0])
+                  reference: str) -> None:
+    case = await svc.accept(_user_id(update), reference)
     _wake(context)
     await _reply(update, views.accepted(case, svc.rules.propose_working_days))
 
 
 async def _hand_back(update: Update, context: DudaoContext, svc: SupervisionService,
-                     args: Args) -> None:
-    case = await svc.check_step(_user_id(update), _one(args)[0], "back")
-    context.awaiting = f"sv:back:{case.reference}"
+                     reference: str) -> None:
+    case = await svc.check_step(_user_id(update), reference, "back")
+    flows.ask(context, flows.HandBackReason(case.reference))
     await _reply(update, views.prompt("sv.back.prompt", reference=case.reference))
 
 
 async def _ask(update: Update, context: DudaoContext, svc: SupervisionService,
-               args: Args) -> None:
-    case = await svc.check_step(_user_id(update), _one(args)[0], "ask")
-    context.awaiting = f"sv:ask:{case.reference}"
+               reference: str) -> None:
+    case = await svc.check_step(_user_id(update), reference, "ask")
+    flows.ask(context, flows.QuestionForParent(case.reference))
     await _reply(update, views.prompt("sv.ask.prompt", reference=case.reference))
 
 
 async def _propose(update: Update, context: DudaoContext, svc: SupervisionService,
-                   args: Args) -> None:
-    case = await svc.check_step(_user_id(update), _one(args)[0], "propose")
-    context.awaiting = None
+                   reference: str) -> None:
+    case = await svc.check_step(_user_id(update), reference, "propose")
+    flows.close(context)
     await _reply(update, views.disposition_question(case.reference))
 
 
 async def _pick_disposition(update: Update, context: DudaoContext, svc: SupervisionService,
-                            args: Args) -> None:
-    reference, value = _one(args, 2)
-    case = await svc.check_step(_user_id(update), reference, "propose")
-    ref = case.reference
-    if value == Disposition.RECTIFY.value:
-        context.awaiting = None
+                            pressed: protocol.PickDisposition) -> None:
+    case = await svc.check_step(_user_id(update), pressed.reference, "propose")
+    ref, disposition = case.reference, pressed.disposition
+    if disposition is Disposition.RECTIFY:
+        flows.close(context)
         await _reply(update, views.deadline_question(ref, svc.deadline_choices()))
-    elif value == Disposition.TRANSFERRED.value:
-        context.awaiting = f"sv:dept:{ref}"
+    elif disposition is Disposition.TRANSFERRED:
+        flows.ask(context, flows.TransferDepartment(ref))
         await _reply(update, views.prompt("sv.prop.dept_prompt", reference=ref))
-    elif value in (Disposition.UNFOUNDED.value, Disposition.FIXED.value):
-        context.awaiting = f"sv:note:{ref}:{value}"
+    elif disposition in (Disposition.UNFOUNDED, Disposition.FIXED):
+        flows.ask(context, flows.ProposalNote(ref, disposition))
         await _reply(update, views.prompt("sv.prop.note_prompt", skip="button.skip",
-                                          disposition=t(f"disposition.{value}")))
+                                          disposition=t(f"disposition.{disposition.value}")))
     else:
         raise DomainError("case.error.bad_disposition")
 
 
 async def _pick_deadline(update: Update, context: DudaoContext, svc: SupervisionService,
-                         args: Args) -> None:
-    reference, days = _one(args, 2)
-    case = await svc.check_step(_user_id(update), reference, "propose")
-    if not days.isdigit():
-        raise DomainError("sv.error.bad_button")
-    deadline = svc.deadline_after(int(days))
-    context.awaiting = f"sv:note:{case.reference}:{Disposition.RECTIFY.value}:{deadline}"
+                         pressed: protocol.PickDeadline) -> None:
+    case = await svc.check_step(_user_id(update), pressed.reference, "propose")
+    deadline = svc.deadline_after(pressed.days)
+    flows.ask(context, flows.ProposalNote(case.reference, Disposition.RECTIFY, deadline))
     await _reply(update, views.prompt(
         "sv.prop.note_prompt", skip="button.skip",
         disposition=t("disposition.rectify") + t(
@@ -211,91 +192,87 @@ async def _pick_deadline(update: Update, context: DudaoContext, svc: Supervision
 
 
 async def _done(update: Update, context: DudaoContext, svc: SupervisionService,
-                args: Args) -> None:
-    case = await svc.check_step(_user_id(update), _one(args)[0], "done")
-    context.awaiting = f"sv:done:{case.reference}"
+                reference: str) -> None:
+    case = await svc.check_step(_user_id(update), reference, "done")
+    flows.ask(context, flows.RectificationNote(case.reference))
     await _reply(update, views.prompt("sv.done.prompt", skip="button.sv.submit",
                                       reference=case.reference))
 
 
 async def _extend(update: Update, context: DudaoContext, svc: SupervisionService,
-                  args: Args) -> None:
-    case = await svc.check_step(_user_id(update), _one(args)[0], "extend")
-    context.awaiting = None
+                  reference: str) -> None:
+    case = await svc.check_step(_user_id(update), reference, "extend")
+    flows.close(context)
     await _reply(update, views.extension_question(
         case, svc.extension_choices(case, svc.today())))
 
 
 async def _pick_extension(update: Update, context: DudaoContext, svc: SupervisionService,
-                          args: Args) -> None:
-    reference, days = _one(args, 2)
-    case = await svc.check_step(_user_id(update), reference, "extend")
-    target = dict(svc.extension_choices(case, svc.today())).get(
-        int(days) if days.isdigit() else -1)
+                          pressed: protocol.PickExtension) -> None:
+    case = await svc.check_step(_user_id(update), pressed.reference, "extend")
+    target = dict(svc.extension_choices(case, svc.today())).get(pressed.days)
     if target is None:
         raise DomainError("sv.error.bad_button")
-    context.awaiting = f"sv:ext:{case.reference}:{target}"
+    flows.ask(context, flows.ExtensionReason(case.reference, target))
     await _reply(update, views.prompt("sv.ext.reason_prompt", reference=case.reference,
                                       date=target.isoformat()))
 
 
 async def _open(update: Update, context: DudaoContext, svc: SupervisionService,
-                args: Args) -> None:
-    detail = await svc.detail(_user_id(update), _one(args)[0])
+                reference: str) -> None:
+    detail = await svc.detail(_user_id(update), reference)
     await _reply(update, views.case_detail(detail, svc.rules.tz))
 
 
 async def _skip(update: Update, context: DudaoContext, svc: SupervisionService,
-                args: Args) -> None:
-    awaiting = context.awaiting or ""
-    parts = awaiting.split(":")
-    if args or len(parts) < 2 or parts[0] != "sv" or parts[1] not in SKIPPABLE:
+                pressed: protocol.SkipAnswer) -> None:
+    question = flows.current(context)
+    if question is None or not question.skippable or type(question) not in _SUPERVISOR_QUESTIONS:
         raise DomainError("sv.error.expired")
-    await _answer(update, context, svc, parts, "", None)
+    await _answer(update, context, svc, question, "", None)
 
 
 async def _visit_school(update: Update, context: DudaoContext, svc: SupervisionService,
-                        args: Args) -> None:
-    code = _one(args)[0]
-    name = await svc.school_name(_user_id(update), code)
-    context.awaiting = None
-    await _reply(update, views.visit_date_question(code, name, svc.today()))
+                        pressed: protocol.VisitSchool) -> None:
+    name = await svc.school_name(_user_id(update), pressed.school)
+    flows.close(context)
+    await _reply(update, views.visit_date_question(pressed.school, name, svc.today()))
 
 
 async def _visit_date(update: Update, context: DudaoContext, svc: SupervisionService,
-                      args: Args) -> None:
-    code, raw = _one(args, 2)
-    await svc.school_name(_user_id(update), code)
-    try:
-        day = datetime.strptime(raw, "%Y%m%d").date()
-    except ValueError as exc:
-        raise DomainError("sv.error.bad_button") from exc
-    svc.check_visit_date(day)
-    context.awaiting = f"sv:vnote:{code}:{day}"
+                      pressed: protocol.VisitDate) -> None:
+    await svc.school_name(_user_id(update), pressed.school)
+    svc.check_visit_date(pressed.day)
+    flows.ask(context, flows.VisitNote(pressed.school, pressed.day))
     await _reply(update, views.prompt("sv.visit.note_prompt", skip="button.skip"))
 
 
-BUTTONS: dict[str, ButtonHandler] = {
-    "acc": _accept, "back": _hand_back, "ask": _ask, "prop": _propose,
-    "pd": _pick_disposition, "pdl": _pick_deadline, "done": _done, "ext": _extend,
-    "extd": _pick_extension, "open": _open, "skip": _skip, "vs": _visit_school,
-    "vd": _visit_date,
+Step = protocol.SvStep
+_CASE_STEPS: dict[protocol.SvStep, CaseStep] = {
+    Step.ACCEPT: _accept, Step.HAND_BACK: _hand_back, Step.ASK: _ask, Step.PROPOSE: _propose,
+    Step.REPORT_DONE: _done, Step.REQUEST_EXTENSION: _extend, Step.OPEN: _open,
+}
+_BUTTONS: dict[type[protocol.CallbackData], Any] = {
+    protocol.PickDisposition: _pick_disposition, protocol.PickDeadline: _pick_deadline,
+    protocol.PickExtension: _pick_extension, protocol.SkipAnswer: _skip,
+    protocol.VisitSchool: _visit_school, protocol.VisitDate: _visit_date,
 }
 
 
 # --- answers typed or sent ----------------------------------------------------------------
-async def on_awaited_text(update: Update, context: DudaoContext) -> None:
-    """Answer the "sv:" question the bot is on with the text just sent."""
+async def on_awaited_text(update: Update, context: DudaoContext,
+                          question: flows.Question) -> None:
+    """Answer the supervisor's open question with the text just sent."""
     message = update.effective_message
     assert message is not None
-    await _settle(update, context, message.text or "", None)
+    await _settle(update, context, question, message.text or "", None)
 
 
-async def on_awaited_media(update: Update, context: DudaoContext) -> None:
-    """A photo while an "sv:" question is open: rectification or visit evidence."""
+async def on_awaited_media(update: Update, context: DudaoContext,
+                           question: flows.Question) -> None:
+    """A photo while a supervisor's question is open: rectification or visit evidence."""
     message = update.effective_message
     assert message is not None
-    svc = service(context)
     if not message.photo:
         await _reply(update, views.prompt("sv.error.photo_only"))
         return
@@ -303,39 +280,29 @@ async def on_awaited_media(update: Update, context: DudaoContext) -> None:
     if (photo.file_size or 0) > context.services.settings.cases.max_evidence_bytes:
         await _reply(update, views.prompt("sv.error.photo_too_big"))
         return
-    await _settle(update, context, message.caption or "", EvidenceInput(
+    await _settle(update, context, question, message.caption or "", EvidenceInput(
         kind="photo", file_id=photo.file_id, file_unique_id=photo.file_unique_id,
-        mime_type="image/jpeg", size=photo.file_size or 0), svc)
+        mime_type="image/jpeg", size=photo.file_size or 0))
 
 
-async def _settle(update: Update, context: DudaoContext, raw: str,
-                  photo: EvidenceInput | None, svc: SupervisionService | None = None) -> None:
+async def _settle(update: Update, context: DudaoContext, question: flows.Question, raw: str,
+                  photo: EvidenceInput | None) -> None:
     """Run the answer through the service; refusals are shown, retryable ones keep asking."""
-    svc = svc or service(context)
-    parts = (context.awaiting or "").split(":")
     try:
-        await _answer(update, context, svc, parts, raw, photo)
+        await _answer(update, context, service(context), question, raw, photo)
     except DomainError as err:
         if err.key not in RETRY_KEYS:
-            context.awaiting = None
-        await _reply(update, (views.refusal_html(err), None))
+            flows.close(context)
+        await _reply(update, (refusal_html(err), None))
 
 
 async def _answer(update: Update, context: DudaoContext, svc: SupervisionService,
-                  parts: list[str], raw: str, photo: EvidenceInput | None) -> None:
-    kind = parts[1] if len(parts) >= 3 else ""
-    if kind not in ANSWERS:
-        context.awaiting = None
-        raise DomainError("sv.error.expired")
-    limit = DEPARTMENT_LIMIT if kind == "dept" else NOTE_LIMIT
+                  question: flows.Question, raw: str, photo: EvidenceInput | None) -> None:
+    limit = DEPARTMENT_LIMIT if isinstance(question, flows.TransferDepartment) else NOTE_LIMIT
     text = normalise_text(raw)
     if len(text) > limit:
         raise InvalidInput("sv.error.too_long", length=len(text), limit=limit)
-    await ANSWERS[kind](update, context, svc, parts[2:], text, photo)
-
-
-Answer = Callable[[Update, DudaoContext, SupervisionService, Args, str, EvidenceInput | None],
-                  Awaitable[None]]
+    await _SUPERVISOR_QUESTIONS[type(question)](update, context, svc, question, text, photo)
 
 
 def _text_only(photo: EvidenceInput | None) -> None:
@@ -343,57 +310,50 @@ def _text_only(photo: EvidenceInput | None) -> None:
         raise InvalidInput("sv.error.text_expected")
 
 
-def _date(raw: str) -> date:
-    try:
-        return date.fromisoformat(raw)
-    except ValueError as exc:
-        raise DomainError("sv.error.expired") from exc
-
-
 async def _finished(update: Update, context: DudaoContext, reply: views.Reply) -> None:
-    context.awaiting = None
+    flows.close(context)
     _wake(context)
     await _reply(update, reply)
 
 
 async def _answer_back(update: Update, context: DudaoContext, svc: SupervisionService,
-                       args: Args, text: str, photo: EvidenceInput | None) -> None:
+                       question: flows.HandBackReason, text: str,
+                       photo: EvidenceInput | None) -> None:
     _text_only(photo)
-    case = await svc.hand_back(_user_id(update), args[0], text)
+    case = await svc.hand_back(_user_id(update), question.reference, text)
     await _finished(update, context, views.prompt("sv.back.done", reference=case.reference))
 
 
 async def _answer_ask(update: Update, context: DudaoContext, svc: SupervisionService,
-                      args: Args, text: str, photo: EvidenceInput | None) -> None:
+                      question: flows.QuestionForParent, text: str,
+                      photo: EvidenceInput | None) -> None:
     _text_only(photo)
-    case = await svc.ask_parent(_user_id(update), args[0], text)
+    case = await svc.ask_parent(_user_id(update), question.reference, text)
     await _finished(update, context, views.prompt("sv.ask.done", reference=case.reference))
 
 
 async def _answer_note(update: Update, context: DudaoContext, svc: SupervisionService,
-                       args: Args, text: str, photo: EvidenceInput | None) -> None:
+                       question: flows.ProposalNote, text: str,
+                       photo: EvidenceInput | None) -> None:
     _text_only(photo)
-    try:
-        disposition = Disposition(args[1])
-    except (ValueError, IndexError) as exc:
-        raise DomainError("sv.error.expired") from exc
-    deadline = _date(args[2]) if len(args) > 2 else None
-    case = await svc.propose(_user_id(update), args[0], disposition, note=text,
-                             deadline=deadline)
+    case = await svc.propose(_user_id(update), question.reference, question.disposition,
+                             note=text, deadline=question.deadline)
     await _finished(update, context, views.proposed(case))
 
 
 async def _answer_department(update: Update, context: DudaoContext, svc: SupervisionService,
-                             args: Args, text: str, photo: EvidenceInput | None) -> None:
+                             question: flows.TransferDepartment, text: str,
+                             photo: EvidenceInput | None) -> None:
     _text_only(photo)
-    case = await svc.propose(_user_id(update), args[0], Disposition.TRANSFERRED,
+    case = await svc.propose(_user_id(update), question.reference, Disposition.TRANSFERRED,
                              transfer_to=text)
     await _finished(update, context, views.proposed(case))
 
 
 async def _answer_done(update: Update, context: DudaoContext, svc: SupervisionService,
-                       args: Args, text: str, photo: EvidenceInput | None) -> None:
-    reference = args[0]
+                       question: flows.RectificationNote, text: str,
+                       photo: EvidenceInput | None) -> None:
+    reference = question.reference
     if photo is not None:
         await svc.add_rectification_photo(_user_id(update), reference, photo)
         if not text:  # a bare photo: keep asking for the note
@@ -404,51 +364,46 @@ async def _answer_done(update: Update, context: DudaoContext, svc: SupervisionSe
 
 
 async def _answer_extension(update: Update, context: DudaoContext, svc: SupervisionService,
-                            args: Args, text: str, photo: EvidenceInput | None) -> None:
+                            question: flows.ExtensionReason, text: str,
+                            photo: EvidenceInput | None) -> None:
     _text_only(photo)
-    if len(args) < 2:
-        raise DomainError("sv.error.expired")
-    target = _date(args[1])
-    case = await svc.request_extension(_user_id(update), args[0], target, text)
+    case = await svc.request_extension(_user_id(update), question.reference, question.deadline,
+                                       text)
     await _finished(update, context, views.prompt("sv.ext.done", reference=case.reference,
-                                                  date=target.isoformat()))
+                                                  date=question.deadline.isoformat()))
 
 
 async def _answer_visit_note(update: Update, context: DudaoContext, svc: SupervisionService,
-                             args: Args, text: str, photo: EvidenceInput | None) -> None:
-    if len(args) < 2:
-        raise DomainError("sv.error.expired")
+                             question: flows.VisitNote, text: str,
+                             photo: EvidenceInput | None) -> None:
     if photo is None:  # the note first; then offer the optional photo
-        if context.user_data is not None:
-            context.user_data[VISIT_NOTE_KEY] = text
-        context.awaiting = f"sv:vphoto:{args[0]}:{args[1]}"
+        flows.ask(context, flows.VisitPhoto(question.school, question.day, text))
         await _reply(update, views.prompt("sv.visit.photo_prompt", skip="button.sv.no_photo"))
         return
-    await _log_visit(update, context, svc, args, text, photo)
+    await _log_visit(update, context, svc, question.school, question.day, text, photo)
 
 
 async def _answer_visit_photo(update: Update, context: DudaoContext, svc: SupervisionService,
-                              args: Args, text: str, photo: EvidenceInput | None) -> None:
-    if len(args) < 2:
-        raise DomainError("sv.error.expired")
+                              question: flows.VisitPhoto, text: str,
+                              photo: EvidenceInput | None) -> None:
     if photo is None and text:  # typed text where a photo (or the skip button) was asked
         await _reply(update, views.prompt("sv.visit.photo_prompt", skip="button.sv.no_photo"))
         return
-    note = str((context.user_data or {}).get(VISIT_NOTE_KEY, ""))
-    await _log_visit(update, context, svc, args, note, photo)
+    await _log_visit(update, context, svc, question.school, question.day, question.note, photo)
 
 
 async def _log_visit(update: Update, context: DudaoContext, svc: SupervisionService,
-                     args: Args, note: str, photo: EvidenceInput | None) -> None:
-    logged = await svc.log_visit(_user_id(update), args[0], _date(args[1]), note,
+                     school: str, day: date, note: str, photo: EvidenceInput | None) -> None:
+    logged = await svc.log_visit(_user_id(update), school, day, note,
                                  photo.file_id if photo else "")
-    if context.user_data is not None:
-        context.user_data.pop(VISIT_NOTE_KEY, None)
     await _finished(update, context, views.visit_saved(logged))
 
 
-ANSWERS: dict[str, Answer] = {
-    "back": _answer_back, "ask": _answer_ask, "note": _answer_note,
-    "dept": _answer_department, "done": _answer_done, "ext": _answer_extension,
-    "vnote": _answer_visit_note, "vphoto": _answer_visit_photo,
+_SUPERVISOR_QUESTIONS: dict[type[flows.Question], Any] = {
+    flows.HandBackReason: _answer_back, flows.QuestionForParent: _answer_ask,
+    flows.ProposalNote: _answer_note, flows.TransferDepartment: _answer_department,
+    flows.RectificationNote: _answer_done, flows.ExtensionReason: _answer_extension,
+    flows.VisitNote: _answer_visit_note, flows.VisitPhoto: _answer_visit_photo,
 }
+for _question in _SUPERVISOR_QUESTIONS:
+    flows.answers(_question, media=on_awaited_media)(on_awaited_text)

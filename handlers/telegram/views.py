@@ -1,6 +1,6 @@
 """Every text and keyboard the Telegram bot shows, rendered from the catalogue, HTML-escaped.
 
-Callback data is short and opaque ("c:show:SJ-2026-000001"); the server re-checks
+Callback data comes from `protocol` and only names what was pressed; the server re-checks
 everything it names, so a forged button can do nothing but be refused.
 """
 
@@ -20,9 +20,13 @@ from telegram import (
     ReplyKeyboardRemove,
 )
 
-from bot.domain import Case, CaseEvent, Rating, Status
+from bot.domain import Actor, Case, CaseEvent, DomainError, Role, Status
 from bot.intake import EntityChoice, TipAnalysis
-from bot.messages import t
+from bot.messages import explain, t
+from bot.notices import TRANSLATED
+from bot.ports import Notice, OutboxMessage
+from handlers.telegram import keyboards
+from handlers.telegram import protocol as p
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None
 
@@ -39,6 +43,17 @@ def local(moment: datetime, tz: tzinfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
+def refusal_html(err: DomainError) -> str:
+    """A domain refusal for an HTML message: its parameters may echo user input or directory
+    names, so every one is escaped."""
+    return explain(err.key, {k: escape(str(v)) for k, v in err.params.items()})
+
+
+def refusal_alert(err: DomainError) -> str:
+    """A domain refusal for a button's pop-up (plain text; Telegram caps it at 200)."""
+    return explain(err.key, err.params)[:190]
+
+
 def welcome() -> str:
     return t("parent.welcome")
 
@@ -50,21 +65,25 @@ def tip_summary(analysis: TipAnalysis, entity: EntityChoice | None,
     text = t("parent.draft.summary", category=category_name(analysis.category), where=where,
              evidence=evidence_count)
     keyboard = InlineKeyboardMarkup([
-        [InlineKeyboardButton(t("button.anonymous"), callback_data="d:anon"),
-         InlineKeyboardButton(t("button.named"), callback_data="d:named")],
-        [InlineKeyboardButton(t("button.cancel"), callback_data="d:cancel")],
+        [_draft(t("button.anonymous"), p.DraftChoice.ANONYMOUS),
+         _draft(t("button.named"), p.DraftChoice.NAMED)],
+        [_draft(t("button.cancel"), p.DraftChoice.CANCEL)],
     ])
     return text, keyboard
 
 
 def entity_question(candidates: Sequence[EntityChoice]) -> tuple[str, InlineKeyboardMarkup]:
     """Ask the parent to confirm which school or institution they mean."""
-    rows = [[InlineKeyboardButton(c.name, callback_data=f"d:ent:{i}")]
+    rows = [[InlineKeyboardButton(c.name, callback_data=p.EntityPick(i).pack())]
             for i, c in enumerate(candidates[:5])]
-    rows.append([InlineKeyboardButton(t("button.type_name"), callback_data="d:ent:type"),
-                 InlineKeyboardButton(t("button.skip_entity"), callback_data="d:ent:skip")])
+    rows.append([_draft(t("button.type_name"), p.DraftChoice.TYPE_ENTITY),
+                 _draft(t("button.skip_entity"), p.DraftChoice.SKIP_ENTITY)])
     key = "parent.draft.pick_entity" if candidates else "parent.draft.ask_entity"
     return t(key), InlineKeyboardMarkup(rows)
+
+
+def _draft(text: str, choice: p.DraftChoice) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text, callback_data=p.DraftButton(choice).pack())
 
 
 def contact_request() -> tuple[str, ReplyKeyboardMarkup]:
@@ -91,7 +110,7 @@ def case_list(cases: Sequence[Case]) -> tuple[str, InlineKeyboardMarkup | None]:
         lines.append(t("parent.mycases.line", reference=case.reference,
                        category=category_name(case.category), status=_parent_status(case)))
         rows.append([InlineKeyboardButton(case.reference,
-                                          callback_data=f"c:show:{case.reference}")])
+                                          callback_data=p.ShowCase(case.reference).pack())])
     return "\n".join(lines), InlineKeyboardMarkup(rows)
 
 
@@ -126,22 +145,14 @@ def parent_case(case: Case, tz: tzinfo) -> tuple[str, InlineKeyboardMarkup | Non
     if case.status is Status.CLOSED and case.disposition is not None:
         lines.append(t("parent.case.outcome", outcome=t(f"disposition.{case.disposition.value}")))
     lines += [_event_line(e, tz) for e in case.events if e.action in _PARENT_VISIBLE]
-    rows = []
-    if case.is_open:
-        rows.append([InlineKeyboardButton(t("button.add_info"),
-                                          callback_data=f"c:info:{case.reference}")])
-    if case.status is Status.CLOSED and case.rating is None and not case.awaiting_merged_outcome:
-        rows.append([InlineKeyboardButton(t(f"rating.{r.value}"),
-                                          callback_data=f"c:rate:{case.reference}:{r.value}")
-                     for r in Rating])
-    if case.rating is Rating.DISSATISFIED and case.reopen_count == 0:
-        rows.append([InlineKeyboardButton(t("button.reopen"),
-                                          callback_data=f"c:reopen:{case.reference}")])
-    return "\n".join(lines), InlineKeyboardMarkup(rows) if rows else None
+    reporter = Actor(Role.PARENT, user_id=case.reporter_user_id)
+    return "\n".join(lines), keyboards.parent_keyboard(case.reference,
+                                                       case.next_actions(reporter))
 
 
-def skip_button(data: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[InlineKeyboardButton(t("button.skip"), callback_data=data)]])
+def skip_button(data: p.CallbackData) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(t("button.skip"),
+                                                       callback_data=data.pack())]])
 
 
 def plain(html_text: str) -> str:
@@ -149,8 +160,49 @@ def plain(html_text: str) -> str:
     return unescape(re.sub(r"<[^>]+>", "", html_text))
 
 
-def markup_from_outbox(spec: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
-    """Outbox rows keep buttons as plain data: {"buttons": [[[text, data], ...], ...]}."""
+def render_outbox(row: OutboxMessage) -> tuple[str, InlineKeyboardMarkup | None]:
+    """An outbox row as an HTML message and its buttons, rendered now from its notice (rows
+    queued before notices were stored keep their plain text and button data).
+
+    Raises UnrenderableNotice for a notice this version cannot render.
+    """
+    if row.notice is None:
+        return escape(row.text), _legacy_markup(row.markup)
+    try:
+        notice = Notice.from_json(row.notice)
+        params = {name: _notice_param(name, value) for name, value in notice.params.items()}
+        text = "\n".join(t(key, **params) for key in (notice.key, *notice.more))
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise UnrenderableNotice(f"outbox {row.id}: {exc!r}") from exc
+    return text, notice_keyboard(notice)
+
+
+class UnrenderableNotice(ValueError):
+    """A stored notice this version cannot render (an unknown key, action or parameter)."""
+
+
+def _notice_param(name: str, value: object) -> str:
+    namespace = TRANSLATED.get(name)
+    if namespace is not None and value:
+        return t(f"{namespace}.{value}")
+    return escape(str(value))
+
+
+def notice_keyboard(notice: Notice) -> InlineKeyboardMarkup | None:
+    """The recipient's buttons for the case a notice is about."""
+    reference = notice.reference
+    if reference is None:
+        return None
+    if notice.audience is Role.SUPERVISOR:
+        return keyboards.supervisor_keyboard(reference, notice.actions,
+                                             with_open=notice.open_button)
+    if notice.audience is Role.STAFF:
+        return keyboards.staff_open(reference) if notice.open_button else None
+    return keyboards.parent_keyboard(reference, notice.actions)
+
+
+def _legacy_markup(spec: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
+    """Buttons as rows queued before notices kept them: {"buttons": [[[text, data]]]}."""
     buttons = spec.get("buttons") if spec else None
     if not isinstance(buttons, list):
         return None

@@ -1,24 +1,34 @@
 """Every text and keyboard office staff see, rendered from the catalogue, HTML-escaped.
 
-Callback data ("o:...") is opaque and short; the server re-checks everything it names.
+Callback data (`protocol`) only names what was pressed; the server re-checks everything.
 Staff see everything about a case, the reporter's name and phone included.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import date, datetime, tzinfo
 from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.domain import CATEGORIES, Case, CaseEvent, Role, Status, parse_reference
+from bot.domain import (
+    CATEGORIES,
+    Actor,
+    Case,
+    CaseAction,
+    CaseEvent,
+    Role,
+    Status,
+    parse_reference,
+)
 from bot.messages import CATALOGUE, t
 from bot.office import Counts, Duplicate, OverdueItem, StaffCase
 from bot.triage import SupervisorChoice
-
-log = logging.getLogger(__name__)
+from handlers.telegram import keyboards
+from handlers.telegram import protocol as p
+from handlers.telegram.keyboards import button as _button
+from handlers.telegram.keyboards import markup as _keyboard
 
 PAGE_SIZE = 8  # supervisor buttons per page
 MESSAGE_LIMIT = 3800  # Telegram allows 4096; leave room for the HTML tags
@@ -27,20 +37,6 @@ LIST_LIMIT = 20
 MERGE_ACTIONS = frozenset({"merged", "merge_received", "merged_case_closed",
                            "duplicate_dismissed"})
 DUPLICATE_BUTTONS = 3  # possible duplicates offered for merging, best match first
-
-
-def _button(text: str, data: str) -> InlineKeyboardButton | None:
-    if len(data.encode()) > 64:  # Telegram's limit; a directory code may be unusually long
-        log.warning("callback data too long, button dropped: %s", data)
-        return None
-    return InlineKeyboardButton(text, callback_data=data)
-
-
-def _keyboard(rows: Sequence[Sequence[InlineKeyboardButton | None]],
-              ) -> InlineKeyboardMarkup | None:
-    clean = [[b for b in row if b is not None] for row in rows]
-    clean = [row for row in clean if row]
-    return InlineKeyboardMarkup(clean) if clean else None
 
 
 def _local(moment: datetime | None, tz: tzinfo) -> str:
@@ -65,7 +61,8 @@ def menu(counts: Counts) -> tuple[str, InlineKeyboardMarkup | None]:
     items = [("triage", counts.triage), ("approvals", counts.approvals),
              ("verify", counts.verifications), ("extensions", counts.extensions),
              ("overdue", counts.overdue)]
-    rows = [[_button(t(f"office.menu.{kind}", count=n), f"o:q:{kind}")] for kind, n in items]
+    rows = [[_button(t(f"office.menu.{kind}", count=n), p.ShowQueue(p.Queue(kind)))]
+            for kind, n in items]
     return t("office.menu.title"), _keyboard(rows)
 
 
@@ -80,7 +77,7 @@ def queue(kind: str, cases: Sequence[Case], tz: tzinfo) -> tuple[str, InlineKeyb
                        category=category_name(case.category), status=status_name(case.status),
                        at=_local(case.updated_at or case.created_at, tz)))
         rows.append([_button(t("office.button.open", reference=case.reference),
-                             f"o:open:{case.reference}")])
+                             p.OfficeCase(p.OfficeStep.OPEN, case.reference))])
     if len(cases) > LIST_LIMIT:
         lines.append(t("office.queue.more", count=len(cases) - LIST_LIMIT))
     return "\n".join(lines), _keyboard(rows)
@@ -100,8 +97,9 @@ def overdue_list(items: Sequence[OverdueItem]) -> tuple[str, InlineKeyboardMarku
                        due=item.due.strftime("%Y-%m-%d %H:%M"), days=item.days,
                        supervised=supervised))
         rows.append([_button(t("office.button.supervise_ref", reference=case.reference),
-                             f"o:sup:{case.reference}"),
-                     _button(t("office.button.details"), f"o:open:{case.reference}")])
+                             p.OfficeCase(p.OfficeStep.SUPERVISE, case.reference)),
+                     _button(t("office.button.details"),
+                             p.OfficeCase(p.OfficeStep.OPEN, case.reference))])
     if len(items) > LIST_LIMIT:
         lines.append(t("office.queue.more", count=len(items) - LIST_LIMIT))
     return "\n".join(lines), _keyboard(rows)
@@ -170,9 +168,9 @@ def duplicate_rows(case: Case, duplicates: Sequence[Duplicate],
         source, target = merge_direction(case, duplicate.reference)
         label = (t("office.button.merge_into", reference=target) if source == case.reference
                  else t("office.button.merge_here", reference=source))
-        rows.append([_button(label, f"o:mrg:{source}:{target}"),
+        rows.append([_button(label, p.Merge(source, target)),
                      _button(t("office.button.not_duplicate", reference=duplicate.reference),
-                             f"o:nd:{case.reference}:{duplicate.reference}")])
+                             p.NotDuplicate(case.reference, duplicate.reference))])
     return rows
 
 
@@ -180,7 +178,7 @@ def merge_question(source: Case, target: Case) -> tuple[str, InlineKeyboardMarku
     """Ask staff to confirm an irreversible merge."""
     return (t("office.ask.merge", source=source.reference, target=target.reference),
             _keyboard([[_button(t("office.button.merge_confirm"),
-                                f"o:mrgy:{source.reference}:{target.reference}")]]))
+                                p.MergeConfirmed(source.reference, target.reference))]]))
 
 
 def merged(source: Case, target: Case) -> str:
@@ -312,29 +310,11 @@ def actions(case: Case) -> InlineKeyboardMarkup | None:
 
 
 def _action_rows(case: Case) -> list[list[InlineKeyboardButton | None]]:
-    ref = case.reference
-    rows: list[list[InlineKeyboardButton | None]] = []
-    if case.status is Status.TRIAGE:
+    next_actions = case.next_actions(Actor(Role.STAFF))
+    if CaseAction.TRIAGE in next_actions:
         return _category_rows(case)
-    if case.status in (Status.ASSIGNED, Status.ACCEPTED):
-        rows.append([_button(t("office.button.reassign"), f"o:tri:{ref}"),
-                     _button(t("office.button.supervise"), f"o:sup:{ref}")])
-    elif case.status is Status.PROPOSED:
-        rows.append([_button(t("office.button.approve"), f"o:apv:{ref}"),
-                     _button(t("office.button.reject"), f"o:rej:{ref}")])
-        rows.append([_button(t("office.button.supervise"), f"o:sup:{ref}")])
-    elif case.status is Status.RECTIFYING:
-        if case.pending_extension:
-            rows.append([_button(t("office.button.extension_ok",
-                                   deadline=case.pending_extension.strftime("%m-%d")),
-                                 f"o:xok:{ref}"),
-                         _button(t("office.button.extension_no"), f"o:xno:{ref}")])
-        rows.append([_button(t("office.button.supervise"), f"o:sup:{ref}")])
-    elif case.status is Status.RECTIFICATION_REPORTED:
-        rows.append([_button(t("office.button.verify_ok"), f"o:vok:{ref}"),
-                     _button(t("office.button.verify_no"), f"o:vno:{ref}")])
-    rows.append([_button(t("office.button.history"), f"o:hist:{ref}")])
-    return rows
+    return keyboards.staff_rows(case.reference, next_actions,
+                                pending_extension=case.pending_extension)
 
 
 def category_keyboard(case: Case) -> InlineKeyboardMarkup | None:
@@ -349,10 +329,11 @@ def _category_rows(case: Case) -> list[list[InlineKeyboardButton | None]]:
     for index, category in enumerate(CATEGORIES):
         mark = "★" if category == guess else ("✓" if category == case.category else "")
         buttons.append(_button(mark + category_name(category),
-                               f"o:tc:{case.reference}:{index}"))
+                               p.TriageCategory(case.reference, index)))
     rows: list[list[InlineKeyboardButton | None]] = [buttons[i:i + 2]
                                                       for i in range(0, len(buttons), 2)]
-    rows.append([_button(t("office.button.history"), f"o:hist:{case.reference}")])
+    rows.append([_button(t("office.button.history"),
+                         p.OfficeCase(p.OfficeStep.HISTORY, case.reference))])
     return rows
 
 
@@ -366,15 +347,16 @@ def supervisor_keyboard(reference: str, category_index: int,
     rows: list[list[InlineKeyboardButton | None]] = [[_button(
         ("★" if c.suggested else "") + t("office.button.person", name=c.name,
                                           role=t(f"role.{c.role}")),
-        f"o:ta:{reference}:{category_index}:{c.code}")] for c in shown]
+        p.TriageAssign(reference, category_index, c.code))] for c in shown]
     nav = []
-    turn = f"o:tp:{reference}:{category_index}:"
     if page > 0:
-        nav.append(_button(t("office.button.prev"), f"{turn}{page - 1}"))
+        nav.append(_button(t("office.button.prev"),
+                           p.TriagePage(reference, category_index, page - 1)))
     if page < pages - 1:
-        nav.append(_button(t("office.button.next"), f"{turn}{page + 1}"))
+        nav.append(_button(t("office.button.next"),
+                           p.TriagePage(reference, category_index, page + 1)))
     rows.append(nav)
-    rows.append([_button(t("office.button.back"), f"o:tri:{reference}")])
+    rows.append([_button(t("office.button.back"), p.OfficeCase(p.OfficeStep.TRIAGE, reference))])
     return _keyboard(rows)
 
 
@@ -382,7 +364,7 @@ def verify_fail_keyboard(reference: str,
                          choices: Sequence[tuple[int, date]]) -> InlineKeyboardMarkup | None:
     """New rectification deadlines offered when 回头看 fails."""
     return _keyboard([[_button(t("office.button.days", days=d, deadline=deadline.isoformat()),
-                               f"o:vd:{reference}:{d}") for d, deadline in choices]])
+                               p.VerifyDeadline(reference, d)) for d, deadline in choices]])
 
 
 def category_chosen(category: str) -> str:
@@ -402,8 +384,9 @@ def done(key: str, case: Case) -> str:
 
 def report_keyboard() -> InlineKeyboardMarkup:
     """Which report to build: this or the last half month, this or the last quarter."""
-    rows = [[_button(t("report.button.half"), "o:rep:half:0"),
-             _button(t("report.button.half_previous"), "o:rep:half:1")],
-            [_button(t("report.button.quarter"), "o:rep:quarter:0"),
-             _button(t("report.button.quarter_previous"), "o:rep:quarter:1")]]
+    half, quarter = p.ReportKind.HALF, p.ReportKind.QUARTER
+    rows = [[_button(t("report.button.half"), p.ReportPick(half, False)),
+             _button(t("report.button.half_previous"), p.ReportPick(half, True))],
+            [_button(t("report.button.quarter"), p.ReportPick(quarter, False)),
+             _button(t("report.button.quarter_previous"), p.ReportPick(quarter, True))]]
     return InlineKeyboardMarkup([[b for b in row if b is not None] for row in rows])

@@ -1,7 +1,7 @@
 """Every text and keyboard a supervisor sees, rendered from the catalogue, HTML-escaped.
 
-Callback data ("s:acc:SJ-2026-000001") only names what was pressed; the server re-checks
-the supervisor, the assignment and the status for every press.
+Callback data (`protocol`) only names what was pressed; the server re-checks the
+supervisor, the assignment and the status for every press.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from html import escape
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.domain import Case, CaseEvent, Disposition, DomainError, Status
-from bot.messages import CATALOGUE, explain, t
+from bot.domain import Actor, Case, CaseEvent, Disposition, Role, Status
+from bot.messages import CATALOGUE, t
 from bot.privacy import mask_personal_data
 from bot.supervision import CaseLine, Coverage, SupervisorCase, VisitLogged
+from handlers.telegram import keyboards
+from handlers.telegram import protocol as p
 
 Reply = tuple[str, InlineKeyboardMarkup | None]
 HISTORY_SHOWN = 5
@@ -24,8 +26,8 @@ PROPOSALS = (Disposition.UNFOUNDED, Disposition.FIXED, Disposition.RECTIFY,
              Disposition.TRANSFERRED)
 
 
-def _button(text: str, data: str) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text, callback_data=data)
+def _button(text: str, data: p.CallbackData) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text, callback_data=data.pack())
 
 
 def _short_date(day: date) -> str:
@@ -36,36 +38,10 @@ def _when(moment: datetime, tz: tzinfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
-def refusal_html(err: DomainError) -> str:
-    """A domain refusal for an HTML reply; parameters may echo user input, so escape them."""
-    return explain(err.key, {k: escape(str(v)) for k, v in err.params.items()})
-
-
-def refusal_alert(err: DomainError) -> str:
-    """A domain refusal for a button's pop-up (plain text, Telegram caps it at 200)."""
-    return explain(err.key, err.params)[:190]
-
-
-def action_rows(case: Case) -> list[list[InlineKeyboardButton]]:
-    """The buttons for what the supervisor may do next with this case."""
-    ref = case.reference
-    if case.status is Status.ASSIGNED:
-        return [[_button(t("button.sv.accept"), f"s:acc:{ref}"),
-                 _button(t("button.sv.back"), f"s:back:{ref}")]]
-    if case.status is Status.ACCEPTED:
-        return [[_button(t("button.sv.propose"), f"s:prop:{ref}"),
-                 _button(t("button.sv.ask"), f"s:ask:{ref}")],
-                [_button(t("button.sv.back"), f"s:back:{ref}")]]
-    if case.status is Status.RECTIFYING:
-        row = [_button(t("button.sv.done"), f"s:done:{ref}")]
-        if case.pending_extension is None:
-            row.append(_button(t("button.sv.extend"), f"s:ext:{ref}"))
-        return [row]
-    return []
-
-
-def _markup(rows: list[list[InlineKeyboardButton]]) -> InlineKeyboardMarkup | None:
-    return InlineKeyboardMarkup(rows) if rows else None
+def actions(case: Case) -> InlineKeyboardMarkup | None:
+    """The buttons for what the assigned supervisor may do next with this case."""
+    assignee = Actor(Role.SUPERVISOR, person_code=case.assignee_code)
+    return keyboards.supervisor_keyboard(case.reference, case.next_actions(assignee))
 
 
 def _event_line(event: CaseEvent, tz: tzinfo) -> str:
@@ -105,7 +81,7 @@ def case_detail(view: SupervisorCase, tz: tzinfo) -> Reply:
         lines.append(t("sv.case.duplicates", references="、".join(view.duplicates[:5])))
     lines.append(t("sv.case.history_title"))
     lines += [_event_line(e, tz) for e in case.events[-HISTORY_SHOWN:]]
-    return "\n".join(lines), _markup(action_rows(case))
+    return "\n".join(lines), actions(case)
 
 
 def case_list(lines: Sequence[CaseLine], tz: tzinfo) -> Reply:
@@ -125,30 +101,30 @@ def case_list(lines: Sequence[CaseLine], tz: tzinfo) -> Reply:
                       status=t(f"status.{line.status.value}"), due=due))
         mark = "⚠ " if line.overdue_days > 0 else ""
         rows.append([_button(f"{mark}{line.reference} {t(f'status.{line.status.value}')}",
-                             f"s:open:{line.reference}")])
+                             p.SupervisorCase(p.SvStep.OPEN, line.reference))])
     return "\n".join(text), InlineKeyboardMarkup(rows)
 
 
 def accepted(case: Case, propose_days: int) -> Reply:
     return (t("sv.accepted", reference=case.reference, days=propose_days),
-            _markup(action_rows(case)))
+            actions(case))
 
 
 def prompt(key: str, *, skip: str | None = None, **params: object) -> Reply:
     """A question answered by text; `skip` names the button that answers it with nothing."""
-    markup = InlineKeyboardMarkup([[_button(t(skip), "s:skip")]]) if skip else None
+    markup = InlineKeyboardMarkup([[_button(t(skip), p.SkipAnswer())]]) if skip else None
     return t(key, **params), markup
 
 
 def disposition_question(reference: str) -> Reply:
-    rows = [[_button(t(f"disposition.{d.value}"), f"s:pd:{reference}:{d.value}")]
+    rows = [[_button(t(f"disposition.{d.value}"), p.PickDisposition(reference, d))]
             for d in PROPOSALS]
     return t("sv.prop.prompt", reference=reference), InlineKeyboardMarkup(rows)
 
 
 def deadline_question(reference: str, choices: Sequence[tuple[int, date, bool]]) -> Reply:
     rows = [[_button(t("button.sv.days_default" if default else "button.sv.days", days=days,
-                       date=_short_date(deadline)), f"s:pdl:{reference}:{days}")]
+                       date=_short_date(deadline)), p.PickDeadline(reference, days))]
             for days, deadline, default in choices]
     return t("sv.prop.deadline_prompt"), InlineKeyboardMarkup(rows)
 
@@ -167,7 +143,7 @@ def proposed(case: Case) -> Reply:
 def extension_question(case: Case, choices: Sequence[tuple[int, date]]) -> Reply:
     current = case.rectify_deadline.isoformat() if case.rectify_deadline else t("sv.case.none")
     rows = [[_button(t("button.sv.plus_days", days=days, date=_short_date(target)),
-                     f"s:extd:{case.reference}:{days}")] for days, target in choices]
+                     p.PickExtension(case.reference, days))] for days, target in choices]
     return t("sv.ext.prompt", reference=case.reference, deadline=current), \
         InlineKeyboardMarkup(rows)
 
@@ -175,14 +151,14 @@ def extension_question(case: Case, choices: Sequence[tuple[int, date]]) -> Reply
 def school_question(schools: Sequence[tuple[str, str]]) -> Reply:
     if not schools:
         return t("sv.visit.no_schools"), None
-    rows = [[_button(name, f"s:vs:{code}")] for code, name in schools]
+    rows = [[_button(name, p.VisitSchool(code))] for code, name in schools]
     return t("sv.visit.pick_school"), InlineKeyboardMarkup(rows)
 
 
 def visit_date_question(code: str, name: str, today: date) -> Reply:
     days = [today - timedelta(days=n) for n in range(3)]
     row = [_button(t(f"button.sv.day{n}", date=_short_date(day)),
-                   f"s:vd:{code}:{day.strftime('%Y%m%d')}") for n, day in enumerate(days)]
+                   p.VisitDate(code, day)) for n, day in enumerate(days)]
     return t("sv.visit.pick_date", school=escape(name)), InlineKeyboardMarkup([row])
 
 

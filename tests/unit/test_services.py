@@ -99,7 +99,7 @@ async def test_a_confident_tip_is_routed_and_only_its_supervisor_is_told(world: 
     assert filed.accept_due is not None and filed.accept_due > NOW
     [notice] = world.db.outbox
     assert (notice.chat_id, notice.kind) == (SUP1, "routed")
-    assert "13812345678" not in notice.text  # supervisors never see personal data
+    assert "13812345678" not in str(notice.notice.params)  # supervisors never see personal data
     case = world.db.cases[filed.reference]
     assert case.assignee_code == "S01" and case.district_code == "D01"
 
