@@ -25,6 +25,7 @@ from bot.invites import InviteService
 from bot.merging import MergingService
 from bot.office import OfficeRules, OfficeService
 from bot.outbox import DeliveryLoop, OutboxService, Sender
+from bot.parents import ParentService
 from bot.ports import Clock
 from bot.reminders import ReminderService
 from bot.services import CaseService, SystemClock
@@ -54,6 +55,7 @@ class Container:
     supervision: SupervisionService
     triage: TriageService
     merging: MergingService
+    parents: ParentService
     reminders: ReminderService
     outbox: OutboxService
     delivery: DeliveryLoop
@@ -63,10 +65,6 @@ class Container:
     def attach_sender(self, sender: Sender) -> None:
         """Give delivery its transport (Telegram's bot exists only once its app is built)."""
         self.outbox.sender = sender
-
-    def wake_delivery(self) -> None:
-        """Send what was just queued now rather than at the next tick."""
-        self.delivery.wake()
 
     async def start(self) -> None:
         """Start what runs: directory in the resolver, reminders, delivery (with a sender)."""
@@ -133,6 +131,7 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
         settings=settings, engine=engine, clock=clock, uow=uow, cases=cases, filing=filing,
         invites=InviteService(uow, clock), office=office, supervision=supervision,
         triage=TriageService(uow, cases), merging=MergingService(uow, clock),
+        parents=ParentService(cases),
         reminders=reminders, outbox=outbox, delivery=delivery,
         intake=IntakeService(classifier) if classifier is not None else None,
         scheduler=ReminderScheduler(reminders, interval) if interval > 0 else None)

@@ -55,10 +55,6 @@ class BotServices:
         assert intake is not None, "the bot's container is built with a classifier"
         return intake
 
-    def wake_delivery(self) -> None:
-        """Send the notifications a handler's service just queued without waiting."""
-        self.container.wake_delivery()
-
     @property
     def filing(self) -> FilingService:
         return self.container.filing

@@ -85,9 +85,6 @@ async def _set_buttons(update: Update, markup: InlineKeyboardMarkup | None) -> N
         await query.edit_message_reply_markup(markup)
 
 
-def _wake(context: DudaoContext) -> None:
-    context.services.wake_delivery()
-
 
 # --- commands ---------------------------------------------------------------------------
 async def _command(update: Update, context: DudaoContext, run: Any) -> None:
@@ -164,7 +161,6 @@ async def unbind_command(update: Update, context: DudaoContext) -> None:
         if not context.args:
             raise InvalidInput("office.unbind.usage")
         person = await service.unbind(_user_id(update), context.args[0][:32])
-        _wake(context)
         await _reply(update, t("office.unbind.done", name=escape(person.name),
                                code=escape(person.code)))
     await _command(update, context, run)
@@ -287,7 +283,6 @@ async def _b_assign(update: Update, context: DudaoContext,
     case, person = await _triage(context).triage(_user_id(update), pressed.reference,
                                                  _category(pressed.category),
                                                  pressed.supervisor)
-    _wake(context)
     await _answer(update)
     await _drop_buttons(update)
     await _reply(update, views.triaged(case, person.name))
@@ -295,7 +290,6 @@ async def _b_assign(update: Update, context: DudaoContext,
 
 async def _b_approve(update: Update, context: DudaoContext, reference: str) -> None:
     case = await _service(context).approve(_user_id(update), reference)
-    _wake(context)
     await _answer(update)
     await _drop_buttons(update)
     await _reply(update, views.done("approved", case))
@@ -310,7 +304,6 @@ async def _b_reject(update: Update, context: DudaoContext, reference: str) -> No
 
 async def _b_verify_ok(update: Update, context: DudaoContext, reference: str) -> None:
     case = await _service(context).verify_passed(_user_id(update), reference)
-    _wake(context)
     await _answer(update)
     await _drop_buttons(update)
     await _reply(update, views.done("verified", case))
@@ -340,7 +333,6 @@ async def _b_verify_deadline(update: Update, context: DudaoContext,
 
 async def _b_extension_ok(update: Update, context: DudaoContext, reference: str) -> None:
     case = await _service(context).grant_extension(_user_id(update), reference)
-    _wake(context)
     await _answer(update)
     await _drop_buttons(update)
     await _reply(update, views.done("extended", case))
@@ -357,7 +349,6 @@ async def _b_extension_no(update: Update, context: DudaoContext, reference: str)
 
 async def _b_supervise(update: Update, context: DudaoContext, reference: str) -> None:
     case = await _service(context).supervise(_user_id(update), reference)
-    _wake(context)
     await _answer(update, t("office.done.supervised_toast"))
     await _reply(update, views.done("supervised", case))
 
@@ -375,7 +366,6 @@ async def _b_merge_confirmed(update: Update, context: DudaoContext,
                              pressed: protocol.MergeConfirmed) -> None:
     source, target = await _merging(context).merge(_user_id(update), pressed.source,
                                                    pressed.target)
-    _wake(context)
     await _answer(update)
     await _drop_buttons(update)
     await _reply(update, views.merged(source, target))
@@ -447,7 +437,6 @@ async def _decided(update: Update, context: DudaoContext, key: str,
     except DomainError as err:
         await _reply(update, refusal_html(err))
         return
-    _wake(context)
     await _reply(update, views.done(key, case))
 
 

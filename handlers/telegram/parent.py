@@ -37,12 +37,7 @@ async def _reply(update: Update, text: str, markup: views.Markup = None) -> Mess
 
 
 def _parents(context: DudaoContext) -> ParentService:
-    """The parent service, wired once per application from the container."""
-    found = context.bot_data.get("parents")
-    if found is None:
-        found = ParentService(context.services.cases)
-        context.bot_data["parents"] = found
-    return found  # type: ignore[no-any-return]
+    return context.services.container.parents
 
 
 async def _refuse(update: Update, err: DomainError) -> None:

@@ -61,10 +61,6 @@ async def _reply(update: Update, reply: views.Reply) -> Message | None:
     return await message.reply_html(text, reply_markup=markup)
 
 
-def _wake(context: DudaoContext) -> None:
-    """Send the notifications the service just queued (the parent, staff) without waiting."""
-    context.services.wake_delivery()
-
 
 def _user_id(update: Update) -> int:
     user = update.effective_user
@@ -137,7 +133,6 @@ async def on_button(update: Update, context: DudaoContext) -> None:
 async def _accept(update: Update, context: DudaoContext, svc: SupervisionService,
                   reference: str) -> None:
     case = await svc.accept(_user_id(update), reference)
-    _wake(context)
     await _reply(update, views.accepted(case, svc.rules.propose_working_days))
 
 
@@ -312,7 +307,6 @@ def _text_only(photo: EvidenceInput | None) -> None:
 
 async def _finished(update: Update, context: DudaoContext, reply: views.Reply) -> None:
     flows.close(context)
-    _wake(context)
     await _reply(update, reply)
 
 
