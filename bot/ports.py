@@ -6,13 +6,13 @@ Each Protocol lists exactly the methods the services call, so a fake needs no mo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from bot.directory.service import DirectoryStore
+from bot.directory.rows import DirectoryData
 from bot.domain import Case, CaseAction, Responsibility, Role, Status
 from bot.facts import CaseFacts
 
@@ -225,6 +225,30 @@ class OutboxRepository(Protocol):
     async def mark_failed(self, row_id: int, error: str, retry_at: datetime) -> None: ...
 
     async def postpone(self, row_id: int, until: datetime) -> None: ...
+
+
+@dataclass
+class TableReport:
+    added: int = 0
+    changed: int = 0
+    unchanged: int = 0
+
+
+class DirectoryStore(Protocol):
+    """The stored directory, as the import needs it."""
+
+    async def person_roles(self, codes: Collection[str]) -> dict[str, str]:
+        """Return the role of each stored person among `codes` (responsible|tutoring|staff)."""
+        ...
+
+    async def district_codes(self, codes: Collection[str]) -> set[str]:
+        """Return which of `codes` are stored districts."""
+        ...
+
+    async def upsert(self, data: DirectoryData) -> dict[str, TableReport]:
+        """Add or update every row by code (people, districts, schools, institutions, in
+        that order); a field that is `None` keeps its stored value. Report per table."""
+        ...
 
 
 class UnitOfWork(Protocol):

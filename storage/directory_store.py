@@ -10,14 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.directory.rows import DirectoryData
-from bot.directory.service import TableReport
+from bot.ports import TableReport
 from storage.models import District, Institution, Person, School
 
 _M = TypeVar("_M", District, School, Institution, Person)
 
 
 class SqlDirectoryStore:
-    """Implements bot.directory.service.DirectoryStore with SQLAlchemy."""
+    """Implements bot.ports.DirectoryStore with SQLAlchemy."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session

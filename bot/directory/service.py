@@ -6,23 +6,15 @@ from the files is deleted, and an import with any problem changes nothing at all
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Protocol, Self
 
 from bot.directory.checks import supervisor_refs, wrong_role
 from bot.directory.headers import field_label
 from bot.directory.problems import Problem, Problems
 from bot.directory.rows import DirectoryData
 from bot.messages import t
-
-
-@dataclass
-class TableReport:
-    added: int = 0
-    changed: int = 0
-    unchanged: int = 0
+from bot.ports import DirectoryStore, TableReport, UnitOfWork
 
 
 @dataclass
@@ -46,38 +38,7 @@ class DirectoryImportError(Exception):
         self.problems = problems
 
 
-class DirectoryStore(Protocol):
-    """The stored directory, as the import needs it."""
-
-    async def person_roles(self, codes: Collection[str]) -> dict[str, str]:
-        """Return the role of each stored person among `codes` (responsible|tutoring|staff)."""
-        ...
-
-    async def district_codes(self, codes: Collection[str]) -> set[str]:
-        """Return which of `codes` are stored districts."""
-        ...
-
-    async def upsert(self, data: DirectoryData) -> dict[str, TableReport]:
-        """Add or update every row by code (people, districts, schools, institutions, in
-        that order); a field that is `None` keeps its stored value. Report per table."""
-        ...
-
-
-class DirectoryUnitOfWork(Protocol):
-    """The part of the unit of work the import uses: its store, one commit."""
-
-    @property
-    def directory_store(self) -> DirectoryStore: ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None: ...
-
-    async def commit(self) -> None: ...
-
-
-async def import_directory(uow_factory: Callable[[], DirectoryUnitOfWork],
+async def import_directory(uow_factory: Callable[[], UnitOfWork],
                            data: DirectoryData) -> ImportReport:
     """Upsert everything in `data` in one transaction, or raise and change nothing."""
     report = ImportReport(warnings=[w.render() for w in data.warnings])
