@@ -27,7 +27,8 @@ from typing import Any
 from bench.bench_echo_localapi import LoadResult, echo_app, run_load
 from bot.bootstrap import build, migrate
 from bot.config import Settings
-from bot.directory import import_directory, read_directory_files
+from bot.directory.files import read_directory_files
+from bot.directory.service import import_directory
 from handlers.telegram.app import PerChatUpdateProcessor, build_application
 from localapi import FakeUser, LocalBotApi
 from localapi.ptb import polling

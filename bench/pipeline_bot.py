@@ -26,7 +26,8 @@ async def main(kind: str, token: str, base_url: str, base_file_url: str, db: str
     if kind.startswith("dudao"):
         from bench.bench_pipeline import bench_settings, bind_officials
         from bot.bootstrap import build, migrate
-        from bot.directory import import_directory, read_directory_files
+        from bot.directory.files import read_directory_files
+        from bot.directory.service import import_directory
         from classifier import load
         from handlers.telegram.app import build_application
 

@@ -32,12 +32,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 async def _import(settings: Settings, paths: list[str]) -> int:
     from bot.bootstrap import directory_files, open_container
-    from bot.directory import (
-        DirectoryFileError,
-        DirectoryImportError,
-        import_directory,
-        read_directory_files,
-    )
+    from bot.directory.files import read_directory_files
+    from bot.directory.problems import DirectoryFileError
+    from bot.directory.service import DirectoryImportError, import_directory
 
     files = directory_files(paths)
     if not files:

@@ -167,7 +167,7 @@ def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
 def directory_entities(settings: Settings) -> list[Entity]:
     """Read the configured directory files into the districts, schools and institutions."""
     from bot.bootstrap import directory_files
-    from bot.directory import read_directory_files
+    from bot.directory.files import read_directory_files
     from classifier.entities import Entity
 
     files = directory_files(settings.directory.import_on_start)
@@ -183,7 +183,7 @@ def directory_entities(settings: Settings) -> list[Entity]:
 
 def run_classify(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
     """Classify JSON Lines from `stdin` onto `stdout`, in order; bad lines get an error line."""
-    from bot.directory import DirectoryFileError
+    from bot.directory.problems import DirectoryFileError
     from classifier.batch import classify_lines
     from classifier.entities import EntityResolver
     from classifier.predictor import load

@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 
 async def import_configured_directory(settings: Settings) -> tuple[int, int, int]:
     """Migrate, import the configured directory files (idempotent upsert), count them."""
-    from bot.directory import import_directory, read_directory_files
+    from bot.directory.files import read_directory_files
+    from bot.directory.service import import_directory
 
     async with open_container(settings) as container:
         files = directory_files(settings.directory.import_on_start)

@@ -18,7 +18,8 @@ from typing import Any
 
 from bot.bootstrap import Container, build
 from bot.config import Settings
-from bot.directory import import_directory, read_directory_files
+from bot.directory.files import read_directory_files
+from bot.directory.service import import_directory
 from handlers.telegram.app import build_application
 from handlers.telegram.context import BotServices
 from localapi.client import FakeUser

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
-from bot.directory import DirectoryData, DirectoryFileError, read_directory_files
+from bot.directory.files import read_directory_files
 from bot.directory.headers import TABLES, norm_key, vocabulary
-from bot.directory.problems import MAX_PROBLEMS, describe_source
+from bot.directory.problems import MAX_PROBLEMS, DirectoryFileError, describe_source
+from bot.directory.rows import DirectoryData
 from tests.fixtures.make_directory_sample import build as build_sample_xlsx
 
 ROOT = Path(__file__).resolve().parents[1]

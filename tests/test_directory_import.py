@@ -9,12 +9,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.directory import (
-    DirectoryFileError,
-    DirectoryImportError,
-    import_directory,
-    read_directory_files,
-)
+from bot.directory.files import read_directory_files
+from bot.directory.problems import DirectoryFileError
+from bot.directory.service import DirectoryImportError, import_directory
 from storage.db import session_factory
 from storage.models import District, Institution, Person, School
 from storage.uow import SqlUnitOfWork

@@ -9,14 +9,14 @@ from typing import Self
 
 import pytest
 
-from bot.directory import (
-    DirectoryData,
+from bot.directory.files import read_directory_files
+from bot.directory.rows import DirectoryData, parse_row
+from bot.directory.service import (
     DirectoryImportError,
+    DirectoryStore,
+    TableReport,
     import_directory,
-    read_directory_files,
 )
-from bot.directory.rows import parse_row
-from bot.directory.service import DirectoryStore, TableReport
 
 SCHOOLS = ("code,name,district_code,supervisor_code\n"
            "S1,青溪县实验小学,QX-CG,DX01\n"

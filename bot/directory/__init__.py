@@ -6,23 +6,3 @@ these into `read_directory_files`; service.py checks references against the stor
 directory and upserts through the `DirectoryStore` port (bot/ports.py, implemented by
 storage/directory_store.py).
 """
-
-from bot.directory.files import read_directory_files
-from bot.directory.problems import DirectoryFileError
-from bot.directory.rows import DirectoryData
-from bot.directory.service import (
-    DirectoryImportError,
-    DirectoryStore,
-    ImportReport,
-    import_directory,
-)
-
-__all__ = [
-    "DirectoryData",
-    "DirectoryFileError",
-    "DirectoryImportError",
-    "DirectoryStore",
-    "ImportReport",
-    "import_directory",
-    "read_directory_files",
-]
