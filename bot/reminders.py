@@ -4,7 +4,7 @@ reminders, and the office's visit coverage after a month ends.
 Everything due is decided from the database and today's date. Each reminder is an outbox row
 with a dedup key naming what it is about (the case and its deadline, the supervisor and the
 reminder day, the month), so a restart or a second instance queues it once, and a run after
-downtime queues what is still due, late, never twice. Quiet hours are the deliverer's rule.
+downtime queues what is still due, late, never twice. Quiet hours are bot/outbox.py's rule.
 """
 
 from __future__ import annotations

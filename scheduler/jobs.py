@@ -1,4 +1,4 @@
-"""APScheduler jobs: ask the reminder service what is due; the outbox deliverer sends it.
+"""APScheduler jobs: ask the reminder service what is due; the outbox service sends it.
 
 The job decides nothing itself. Because the service derives every reminder from the
 database and dedups it in the outbox, a missed run (downtime), a late run, a restart or a

@@ -19,7 +19,6 @@ from handlers.telegram import protocol as p
 
 log = logging.getLogger(__name__)
 
-Row = list[InlineKeyboardButton]
 
 
 def button(text: str, data: p.CallbackData) -> InlineKeyboardButton | None:
