@@ -28,6 +28,7 @@ from bot.outbox import DeliveryLoop, OutboxService, Sender
 from bot.parents import ParentService
 from bot.ports import Clock
 from bot.reminders import ReminderService
+from bot.reporting import ReportingRules, ReportingService
 from bot.services import CaseService, SystemClock
 from bot.supervision import SupervisionRules, SupervisionService
 from bot.timerules import QuietHours
@@ -56,6 +57,7 @@ class Container:
     triage: TriageService
     merging: MergingService
     parents: ParentService
+    reporting: ReportingService
     reminders: ReminderService
     outbox: OutboxService
     delivery: DeliveryLoop
@@ -132,6 +134,9 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
         invites=InviteService(uow, clock), office=office, supervision=supervision,
         triage=TriageService(uow, cases), merging=MergingService(uow, clock),
         parents=ParentService(cases),
+        reporting=ReportingService(uow, clock, ReportingRules(
+            tz=settings.tz, accept_working_days=time_rules.accept_working_days,
+            propose_working_days=time_rules.propose_working_days)),
         reminders=reminders, outbox=outbox, delivery=delivery,
         intake=IntakeService(classifier) if classifier is not None else None,
         scheduler=ReminderScheduler(reminders, interval) if interval > 0 else None)

@@ -1,4 +1,4 @@
-"""Invites: one-time, expiring codes that bind a Telegram user to a directory person."""
+"""Binding chats to directory people: one-time, expiring invite codes, and unbinding."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from bot.domain import DomainError
+from bot.domain import DomainError, InvalidInput
 from bot.messages import t
-from bot.ports import SUPERVISOR_ROLES, Clock, PersonInfo, UnitOfWorkFactory
+from bot.ports import SUPERVISOR_ROLES, Clock, Notice, PersonInfo, UnitOfWorkFactory
+from bot.services import staff_member
 
 
 def hash_invite(code: str) -> str:
@@ -55,3 +56,22 @@ class InviteService:
             await uow.commit()
         person = people[person_id]
         return PersonInfo(person.id, person.code, person.name, person.role, user_id)
+
+    async def unbind(self, user_id: int, person_code: str) -> PersonInfo:
+        """Release a supervisor's or staff member's chat so they can bind with a new invite."""
+        me = await staff_member(self.uow, user_id)
+        code = person_code.strip()
+        if code == me.code:
+            raise InvalidInput("office.error.unbind_self")
+        now = self.clock.now()
+        async with self.uow() as uow:
+            person = await uow.directory.person(code)
+            if person is None:
+                raise InvalidInput("case.error.unknown_person", code=code[:32])
+            if person.telegram_user_id is None:
+                raise InvalidInput("office.error.not_bound", name=person.name)
+            await uow.directory.bind(person.id, None, now)
+            await uow.outbox.enqueue(person.telegram_user_id, "unbound",
+                                     Notice("office.unbound.notice"), now)
+            await uow.commit()
+        return person

@@ -10,9 +10,8 @@ from datetime import datetime
 
 from bot.domain import Case, DomainError, InvalidTransition
 from bot.notices import merged_notices
-from bot.office import staff_member
 from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from bot.services import actor_for, reading
+from bot.services import actor_for, reading, staff_member
 
 
 class MergingService:

@@ -1,6 +1,6 @@
-"""Office staff use cases beyond one transition: work queues, the staff case view with
-possible duplicates, overdue clocks, the chat's export and report entry points, and
-unbinding. Triage is bot/triage.py, merging duplicates bot/merging.py.
+"""Office staff's case work: work queues, the staff case view with possible duplicates,
+overdue clocks and the decisions staff take on a case. Triage is bot/triage.py, merging
+duplicates bot/merging.py, reports and exports bot/reporting.py, unbinding bot/invites.py.
 
 Every method identifies the caller from the Telegram user id on the server side; a user who
 is not bound as office staff is refused before anything is read. Case transitions go through
@@ -9,7 +9,6 @@ is not bound as office staff is refused before anything is read. Case transition
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -20,22 +19,17 @@ from bot.domain import (
     Actor,
     Case,
     CaseEvent,
-    DomainError,
     InvalidInput,
     InvalidTransition,
     Role,
     Status,
 )
 from bot.duplicates import Duplicate, find_duplicates
-from bot.export import export_rows, to_xlsx
-from bot.ports import Clock, Notice, PersonInfo, UnitOfWork, UnitOfWorkFactory
-from bot.reports import PeriodKind, Report, build_report, chart_png, period_of, to_workbook
-from bot.services import CaseService, reading
-from bot.timerules import month_bounds
+from bot.ports import Clock, PersonInfo, UnitOfWork, UnitOfWorkFactory
+from bot.services import CaseService, reading, staff_member
 
 QUEUE_LIMIT = 50
-VERIFY_FAIL_DAYS = (7, 15, 30)
-CHAT_EXPORT_MAX_DAYS = 366  # new rectification periods offered when 回头看 fails
+VERIFY_FAIL_DAYS = (7, 15, 30)  # new rectification periods offered when 回头看 fails
 
 
 @dataclass(frozen=True)
@@ -79,15 +73,6 @@ class Counts:
     verifications: int
     extensions: int
     overdue: int
-
-
-async def staff_member(factory: UnitOfWorkFactory, user_id: int) -> PersonInfo:
-    """The bound staff member behind this Telegram user, or a refusal."""
-    async with reading(factory) as uow:
-        person = await uow.directory.person_by_user(user_id)
-    if person is None or person.role != "staff":
-        raise DomainError("case.error.staff_only")
-    return person
 
 
 class OfficeService:
@@ -259,64 +244,6 @@ class OfficeService:
             raise InvalidTransition("case.error.wrong_status", reference=case.reference,
                                     status=case.status.value)
         return case
-
-    # --- exports ------------------------------------------------------------------
-    async def export_xlsx(self, user_id: int, date_from: date,
-                          date_to: date) -> tuple[bytes, int]:
-        """The cases created on local days date_from..date_to as XLSX, and how many."""
-        await self.staff(user_id)
-        if date_to < date_from:
-            raise InvalidInput("export.error.range_order")
-        if (date_to - date_from).days > CHAT_EXPORT_MAX_DAYS:
-            raise InvalidInput("export.error.range_too_long", days=CHAT_EXPORT_MAX_DAYS)
-        async with reading(self.uow) as uow:
-            rows = await export_rows(uow.case_facts, date_from, date_to, tz=self.rules.tz,
-                                     now=self.clock.now(),
-                                     accept_days=self.rules.accept_working_days,
-                                     propose_days=self.rules.propose_working_days)
-        data = await asyncio.to_thread(to_xlsx, rows, date_from, date_to)
-        return data, len(rows)
-
-    async def report(self, user_id: int, kind: PeriodKind,
-                     previous: bool = False) -> tuple[Report, bytes, bytes]:
-        """The half-month or quarterly report: its figures, the workbook and the chart."""
-        await self.staff(user_id)
-        today = self.today()
-        period = period_of(kind, today, previous)
-        month_start, next_month = month_bounds(min(period.end, today))
-        async with reading(self.uow) as uow:
-            rows = await export_rows(uow.case_facts, period.start, period.end, tz=self.rules.tz,
-                                     now=self.clock.now(),
-                                     accept_days=self.rules.accept_working_days,
-                                     propose_days=self.rules.propose_working_days)
-            schools = await uow.directory.supervised_school_count()
-            unvisited = len(await uow.directory.unvisited_schools(month_start, next_month))
-        report = build_report(period, rows, (schools - unvisited, schools))
-        chart = await asyncio.to_thread(chart_png, report)  # matplotlib blocks
-        workbook = await asyncio.to_thread(to_workbook, report, rows, chart)
-        return report, workbook, chart
-
-    # --- people -------------------------------------------------------------------
-    async def unbind(self, user_id: int, person_code: str) -> PersonInfo:
-        """Release a supervisor's or staff member's chat so they can bind with a new invite."""
-        me = await self.staff(user_id)
-        code = person_code.strip()
-        if code == me.code:
-            raise InvalidInput("office.error.unbind_self")
-        now = self.clock.now()
-        async with self.uow() as uow:
-            person = await uow.directory.person(code)
-            if person is None:
-                raise InvalidInput("case.error.unknown_person", code=code[:32])
-            if person.telegram_user_id is None:
-                raise InvalidInput("office.error.not_bound", name=person.name)
-            await uow.directory.bind(person.id, None, now)
-            await uow.outbox.enqueue(person.telegram_user_id, "unbound",
-                                     Notice("office.unbound.notice"), now)
-            await uow.commit()
-        return person
-
-
 
 
 def filed_guess(case: Case) -> tuple[str, float]:

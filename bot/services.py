@@ -182,3 +182,12 @@ def may_see(actor: Actor, case: Case) -> bool:
     if actor.role is Role.SUPERVISOR:
         return actor.person_code == case.assignee_code
     return actor.user_id == case.reporter_user_id
+
+
+async def staff_member(factory: UnitOfWorkFactory, user_id: int) -> PersonInfo:
+    """The bound staff member behind this Telegram user, or a refusal."""
+    async with reading(factory) as uow:
+        person = await uow.directory.person_by_user(user_id)
+    if person is None or person.role != "staff":
+        raise DomainError("case.error.staff_only")
+    return person

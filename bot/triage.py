@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.domain import CATEGORIES, Actor, Case, InvalidInput, InvalidTransition, Status, candidates
-from bot.office import staff_member
 from bot.ports import SUPERVISOR_ROLES, PersonInfo, UnitOfWorkFactory
-from bot.services import CaseService, reading
+from bot.services import CaseService, reading, staff_member
 
 
 @dataclass(frozen=True)

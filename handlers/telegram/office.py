@@ -20,6 +20,7 @@ from telegram.error import BadRequest
 from telegram.ext import Application, BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
 from bot.domain import CATEGORIES, Case, DomainError, InvalidInput, Status, parse_reference
+from bot.export import default_file_name
 from bot.intake import normalise_text
 from bot.merging import MergingService
 from bot.messages import t
@@ -160,7 +161,8 @@ async def unbind_command(update: Update, context: DudaoContext) -> None:
         await service.staff(_user_id(update))
         if not context.args:
             raise InvalidInput("office.unbind.usage")
-        person = await service.unbind(_user_id(update), context.args[0][:32])
+        person = await context.services.container.invites.unbind(_user_id(update),
+                                                                 context.args[0][:32])
         await _reply(update, t("office.unbind.done", name=escape(person.name),
                                code=escape(person.code)))
     await _command(update, context, run)
@@ -183,11 +185,10 @@ async def export_command(update: Update, context: DudaoContext) -> None:
         service = _service(context)
         await service.staff(_user_id(update))
         date_from, date_to = _export_range(list(context.args or []), service.today())
-        data, count = await service.export_xlsx(_user_id(update), date_from, date_to)
+        data, count = await context.services.container.reporting.export_xlsx(
+            _user_id(update), date_from, date_to)
         message = update.effective_message
         assert message is not None
-        from bot.export import default_file_name
-
         await message.reply_document(
             document=data, filename=default_file_name(date_from, date_to, "xlsx"),
             caption=t("office.export.caption", date_from=date_from.isoformat(),
@@ -381,7 +382,7 @@ async def _b_not_duplicate(update: Update, context: DudaoContext,
 
 async def _b_report(update: Update, context: DudaoContext, pressed: protocol.ReportPick) -> None:
     """Build the chosen report: its figures as a message, the chart, the workbook."""
-    report, workbook, chart = await _service(context).report(
+    report, workbook, chart = await context.services.container.reporting.report(
         _user_id(update), pressed.kind.value, pressed.previous)
     await _answer(update)
     message = update.effective_message
