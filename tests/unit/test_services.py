@@ -23,7 +23,7 @@ from bot.reminders import ReminderService
 from bot.services import CaseService
 from bot.supervision import SupervisionRules, SupervisionService
 from bot.triage import TriageService
-from tests.fakes import Entity, FakeClock, FakeStore, FakeUnitOfWorkFactory
+from tests.support.fakes import Entity, FakeClock, FakeStore, FakeUnitOfWorkFactory
 
 PARENT, OTHER_PARENT = 1001, 1002
 SUP1, SUP2, TUTOR, STAFF = 2001, 2002, 2003, 3001
