@@ -144,3 +144,35 @@ def test_callback_data_is_written_and_read_only_by_the_protocol_module() -> None
                     and isinstance(node.args[0], ast.Constant) and node.args[0].value == ":"):
                 offenders.append(f"{name}:{node.lineno}: split(':')")
     assert offenders == []
+
+
+def _test_suite_imports_from_tests() -> dict[str, set[str]]:
+    """For each file under tests/, the modules of the `tests` package it imports."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        package = ".".join(parts[:-1])
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*anchor, base] if base else anchor)
+                names.update(f"{base}.{alias.name}" for alias in node.names)
+        found[str(path.relative_to(ROOT))] = {
+            name for name in names if name == "tests" or name.startswith("tests.")}
+    return found
+
+
+def test_no_test_module_imports_another_and_helpers_come_from_tests_support() -> None:
+    helpers = ("tests.support.", "tests.fixtures.")  # shared helpers, and the fixture builder
+    wrong = {path: sorted(name for name in imported if not name.startswith(helpers))
+             for path, imported in _test_suite_imports_from_tests().items()}
+    assert {path: names for path, names in wrong.items() if names} == {}
+    support = {path: sorted(imported) for path, imported in _test_suite_imports_from_tests().items()
+               if path.startswith("tests/support/")
+               and any(not name.startswith("tests.support.") for name in imported)}
+    assert support == {}  # support modules build on each other, never on tests
