@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import socket
 import subprocess
+from pathlib import Path
 
 import pytest
 
+HERE = Path(__file__).resolve().parent
 DATABASE_FIXTURES = {"db_url", "engine", "sqlite_template", "pg_template", "pg_admin_url"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Refuse a unit test that asks for a database fixture."""
-    here = str(__file__).rpartition("/")[0]
     for item in items:
-        if str(item.path).startswith(here + "/"):
+        if item.path.is_relative_to(HERE):
             used = DATABASE_FIXTURES.intersection(getattr(item, "fixturenames", ()))
             if used:
                 raise pytest.UsageError(f"{item.nodeid} is a unit test but uses {sorted(used)};"
