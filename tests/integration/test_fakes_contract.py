@@ -1,5 +1,6 @@
 """The fakes behave as the real repositories: one scenario through the services on both, the
-same answers from every query the services ask (SQLite and PostgreSQL against tests/fakes.py).
+same answers from every query the services ask (SQLite and PostgreSQL against
+tests/support/fakes.py).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ DEADLINE = date(2026, 12, 10)
 
 
 def fake_store() -> FakeStore:
-    """The directory of `tests.test_office_service.seed`, in memory."""
+    """The directory of `tests.support.worlds.seed`, in memory."""
     store = FakeStore()
     for code, name, role, user in (("S01", "王督学", "responsible", SUP1),
                                    ("S02", "李督学", "responsible", SUP2),

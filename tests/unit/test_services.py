@@ -1,7 +1,7 @@
 """The services on the fake unit of work: use cases end to end, in milliseconds.
 
-The same services run against SQLite and PostgreSQL in the integration tests
-(tests/test_storage_services.py, test_office_service.py, test_supervisor_services.py, ...).
+The same services run against SQLite and PostgreSQL in tests/integration
+(test_storage_services.py, test_office_service.py, test_supervisor_services.py, ...).
 """
 
 from __future__ import annotations
