@@ -1,6 +1,6 @@
 """The office test world on a real database: a small directory, services, a fake clock.
 
-Each test module that uses it gets the `world` fixture from tests/integration/conftest.py.
+tests/integration/conftest.py exposes `office_world` as the `world` fixture.
 """
 
 from __future__ import annotations
