@@ -1,4 +1,7 @@
-"""Test fixtures: real databases (a SQLite file and a throwaway PostgreSQL server).
+"""Database fixtures for every layer: a SQLite file and a throwaway PostgreSQL server.
+
+Helpers live in tests/support/; each layer's conftest.py registers that layer's fixtures
+(tests/integration: the `world` and `services` worlds; tests/e2e: `dudao`).
 
 The PostgreSQL server is started from Debian's packages (apt-get install postgresql) in a
 temporary data directory on 127.0.0.1 and stopped at the end of the session. Set
@@ -159,23 +162,3 @@ async def engine(db_url: str) -> AsyncIterator[object]:
         yield eng
     finally:
         await eng.dispose()
-
-
-@pytest.fixture(scope="session")
-def shipped_classifier() -> object:
-    """The model that ships with dudao (loaded once per test session)."""
-    from classifier import load
-
-    return load(os.environ.get("DUDAO_TEST_MODEL") or None)
-
-
-@pytest.fixture
-async def dudao(tmp_path: Path, sqlite_template: Path, shipped_classifier: object,
-                ) -> AsyncIterator[object]:
-    """The whole bot on a fresh SQLite database, polling a local Bot API server."""
-    from tests.e2e_support import running_dudao
-
-    target = tmp_path / "e2e.db"
-    shutil.copy(sqlite_template, target)
-    async with running_dudao(f"sqlite:///{target}", shipped_classifier) as harness:
-        yield harness

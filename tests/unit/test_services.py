@@ -1,7 +1,7 @@
 """The services on the fake unit of work: use cases end to end, in milliseconds.
 
-The same services run against SQLite and PostgreSQL in the integration tests
-(tests/test_storage_services.py, test_office_service.py, test_supervisor_services.py, ...).
+The same services run against SQLite and PostgreSQL in tests/integration
+(test_storage_services.py, test_office_service.py, test_supervisor_services.py, ...).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from bot.reminders import ReminderService
 from bot.services import CaseService
 from bot.supervision import SupervisionRules, SupervisionService
 from bot.triage import TriageService
-from tests.fakes import Entity, FakeClock, FakeStore, FakeUnitOfWorkFactory
+from tests.support.fakes import Entity, FakeClock, FakeStore, FakeUnitOfWorkFactory
 
 PARENT, OTHER_PARENT = 1001, 1002
 SUP1, SUP2, TUTOR, STAFF = 2001, 2002, 2003, 3001

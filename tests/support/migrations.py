@@ -1,0 +1,22 @@
+"""Raw SQL against a migrated database, for migration tests that seed rows an old schema had."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from storage.db import create_sync_db_engine
+
+
+def run_sql(url: str, *statements: str) -> list[tuple[object, ...]]:
+    """Run `statements` in one transaction on `url`; the rows of the last that returns any."""
+    engine = create_sync_db_engine(url)
+    try:
+        with engine.begin() as conn:
+            rows: list[tuple[object, ...]] = []
+            for sql in statements:
+                result = conn.execute(text(sql))
+                if result.returns_rows:
+                    rows = [tuple(r) for r in result]
+            return rows
+    finally:
+        engine.dispose()
