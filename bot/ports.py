@@ -1,5 +1,5 @@
 """The ports the services depend on: the unit of work, its repositories, the clock, and the rows
-they exchange. storage/ implements them with SQLAlchemy; tests/fakes.py in memory.
+they exchange. storage/ implements them with SQLAlchemy; tests/support/fakes.py in memory.
 
 Each Protocol lists exactly the methods the services call, so a fake needs no more.
 """

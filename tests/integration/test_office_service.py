@@ -217,7 +217,7 @@ async def test_overdue_lists_late_clocks_and_supervise_notifies(world: World) ->
 
 
 async def test_unbind_releases_the_chat(world: World) -> None:
-    person = await world.office.unbind(STAFF, "S01")
+    person = await world.invites.unbind(STAFF, "S01")
     assert person.name == "王督学"
     async with world.uow() as uow:
         assert await uow.directory.person_by_user(SUP1) is None
@@ -226,10 +226,10 @@ async def test_unbind_releases_the_chat(world: World) -> None:
     for code, key in (("S01", "office.error.not_bound"), ("ST1", "office.error.unbind_self"),
                       ("NOPE", "case.error.unknown_person")):
         with pytest.raises(DomainError) as err:
-            await world.office.unbind(STAFF, code)
+            await world.invites.unbind(STAFF, code)
         assert err.value.key == key
     with pytest.raises(DomainError):
-        await world.office.unbind(SUP2, "S02")
+        await world.invites.unbind(SUP2, "S02")
 
 
 async def test_detail_shows_everything_with_duplicates(world: World) -> None:

@@ -117,7 +117,7 @@ def test_workbook_holds_figures_chart_and_cases() -> None:
 
 
 async def test_office_report_on_a_real_database(world: World) -> None:
-    cases, office = world.cases, world.office
+    cases = world.cases
     first = (await world.filing.file_tip(tip())).reference
     await world.filing.file_tip(tip(category="fees_refund", school_code=None,
                              institution_code="INS01"))
@@ -126,7 +126,7 @@ async def test_office_report_on_a_real_database(world: World) -> None:
         a, Disposition.FIXED, now, note="已调整"))
     await cases.perform(STAFF, first, lambda c, a, now: c.approve_proposal(a, now))
     await cases.perform(PARENT, first, lambda c, a, now: c.rate(a, Rating.SATISFIED, now))
-    report, workbook, chart = await office.report(STAFF, "half")
+    report, workbook, chart = await world.reporting.report(STAFF, "half")
     assert report.period.start == date(2026, 11, 15) and report.total == 2
     assert dict(report.by_category)["homework_burden"] == 1
     assert dict(report.by_category)["fees_refund"] == 1
@@ -134,7 +134,7 @@ async def test_office_report_on_a_real_database(world: World) -> None:
     assert report.coverage == (0, 2)  # two schools with a supervisor, none visited yet
     assert chart.startswith(b"\x89PNG") and workbook.startswith(b"PK")
     with pytest.raises(DomainError):
-        await office.report(SUP1, "quarter")  # staff only
+        await world.reporting.report(SUP1, "quarter")  # staff only
 
 
 async def test_report_and_overdue_agree_on_a_case_that_waited_for_the_parent(
@@ -159,7 +159,7 @@ async def test_report_and_overdue_agree_on_a_case_that_waited_for_the_parent(
     assert overdue == {late: "propose"}
     await cases.perform(SUP1, waited, lambda c, a, now: c.propose(
         a, Disposition.FIXED, now, note="已调整"))
-    report, _, _ = await office.report(STAFF, "quarter")
+    report, _, _ = await world.reporting.report(STAFF, "quarter")
     assert report.proposed_on_time == (1, 2)  # `waited` on time, `late` late
     assert report.accepted_on_time == (2, 2)
 
@@ -170,7 +170,7 @@ async def test_a_merged_tip_is_counted_once_under_the_case_it_joined(world: Worl
                                              reporter_user_id=PARENT + 1))).reference
     await world.cases.perform(SUP1, target, lambda c, a, now: c.accept(a, now))
     await world.merging.merge(STAFF, source, target)
-    report, workbook, _ = await world.office.report(STAFF, "half")
+    report, workbook, _ = await world.reporting.report(STAFF, "half")
     assert report.total == 1 and report.merged == 1
     assert report.by_status == [(Status.ACCEPTED, 1)]
     assert dict(report.by_category)["homework_burden"] == 1

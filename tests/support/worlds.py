@@ -14,8 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import Disposition
 from bot.filing import FilingService, Rules, TipInput
+from bot.invites import InviteService
 from bot.merging import MergingService
 from bot.office import OfficeRules, OfficeService
+from bot.reporting import ReportingRules, ReportingService
 from bot.services import CaseService
 from bot.triage import TriageService
 from storage.db import session_factory
@@ -36,6 +38,8 @@ class World:
     filing: FilingService
     merging: MergingService
     triage: TriageService
+    reporting: ReportingService
+    invites: InviteService
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(session_factory(self.engine))
@@ -77,7 +81,9 @@ async def office_world(engine: AsyncEngine) -> World:
     return World(cases, office, clock, engine,
                  FilingService(cases, Rules(tips_per_hour=1000, threshold=0.6)),
                  MergingService(lambda: SqlUnitOfWork(sessions), clock),
-                 TriageService(lambda: SqlUnitOfWork(sessions), cases))
+                 TriageService(lambda: SqlUnitOfWork(sessions), cases),
+                 ReportingService(lambda: SqlUnitOfWork(sessions), clock, ReportingRules(tz=TZ)),
+                 InviteService(lambda: SqlUnitOfWork(sessions), clock))
 
 
 def tip(**kw: object) -> TipInput:

@@ -217,11 +217,11 @@ async def test_a_merged_tip_follows_its_target_to_the_end(world: World) -> None:
 
 
 async def test_unbinding_releases_the_chat_and_tells_the_person(world: World) -> None:
-    person = await world.office.unbind(STAFF, "S02")
+    person = await world.invites.unbind(STAFF, "S02")
     assert person.code == "S02" and world.db.people["S02"].telegram_user_id is None
     assert [m.kind for m in world.db.sent_to(SUP2)] == ["unbound"]
     with pytest.raises(DomainError) as err:
-        await world.office.unbind(STAFF, "ST1")
+        await world.invites.unbind(STAFF, "ST1")
     assert err.value.key == "office.error.unbind_self"
 
 
