@@ -6,6 +6,7 @@ DUDAO_TELEGRAM__TOKEN, DUDAO_DATABASE__URL, DUDAO_TELEGRAM__WEBHOOK_SECRET.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from datetime import time
@@ -14,10 +15,23 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot.messages import t
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _TOKEN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
+ENV_PREFIX = "DUDAO_"
+ENV_DELIMITER = "__"
+
+
+class InvalidSetting(ValueError):
+    """A project validator's refusal: a catalogue key (config.problem.*), shown in Chinese."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
 
 
 class _Section(BaseModel):
@@ -40,16 +54,16 @@ class TelegramSettings(_Section):
     def _token_shape(cls, value: str) -> str:
         value = value.strip()
         if value and not _TOKEN.match(value):
-            raise ValueError("token must look like 123456789:AA... (from @BotFather)")
+            raise InvalidSetting("config.problem.token")
         return value
 
     @model_validator(mode="after")
     def _webhook_complete(self) -> TelegramSettings:
         if self.mode == "webhook":
             if not self.webhook_url.startswith("https://"):
-                raise ValueError("webhook mode needs webhook_url starting with https://")
+                raise InvalidSetting("config.problem.webhook_url")
             if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", self.webhook_secret):
-                raise ValueError("webhook mode needs webhook_secret: 16-256 of A-Z a-z 0-9 _ -")
+                raise InvalidSetting("config.problem.webhook_secret")
         return self
 
 
@@ -60,7 +74,7 @@ class DatabaseSettings(_Section):
     @classmethod
     def _known_backend(cls, value: str) -> str:
         if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
-            raise ValueError("database url must start with sqlite:// or postgresql://")
+            raise InvalidSetting("config.problem.database_url")
         return value
 
 
@@ -88,7 +102,7 @@ class TimeRules(_Section):
     @classmethod
     def _days_of_month(cls, value: list[int]) -> list[int]:
         if not value or any(not 1 <= d <= 28 for d in value):
-            raise ValueError("visit_reminder_days must be days 1..28 of the month")
+            raise InvalidSetting("config.problem.visit_days")
         return sorted(set(value))
 
 
@@ -111,7 +125,7 @@ class DirectorySettings(_Section):
 class Settings(BaseSettings):
     """All of dudao's settings."""
 
-    model_config = SettingsConfigDict(env_prefix="DUDAO_", env_nested_delimiter="__",
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_DELIMITER,
                                       extra="forbid")
 
     timezone: str = "Asia/Shanghai"
@@ -129,7 +143,7 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
+            raise InvalidSetting("config.problem.timezone") from exc
         return value
 
     @property
@@ -158,19 +172,19 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         file = Path(path)
         try:
             data = tomllib.loads(file.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"config file not found: {file}") from exc
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{file} is not valid TOML: {exc}") from exc
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise ConfigError(t("config.not_found", path=file)) from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(t("config.not_utf8", path=file)) from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(t("config.bad_toml", path=file, where=_toml_position(exc))) from exc
     for key, value in overrides.items():
         data.setdefault(key, value) if not isinstance(value, dict) else data.setdefault(
             key, {}).update(value)
     try:
         settings = Settings(**data)
     except ValidationError as exc:
-        lines = [f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
-        where = f" in {path}" if path else ""
-        raise ConfigError("invalid configuration" + where + ":\n" + "\n".join(lines)) from exc
+        raise ConfigError(explain_errors(exc, path)) from exc
     db = settings.database.url
     if db.startswith("sqlite:///") and not db.startswith("sqlite:////") and path is not None:
         # A relative SQLite path in a config file is relative to that file, not to the cwd.
@@ -183,3 +197,107 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
             str(p if Path(p).is_absolute() else (base / p).resolve())
             for p in settings.directory.import_on_start]
     return settings
+
+
+def _toml_position(exc: tomllib.TOMLDecodeError) -> str:
+    found = re.search(r"line (\d+), column (\d+)", str(exc))
+    if not found:
+        return t("config.bad_toml.somewhere")
+    return t("config.bad_toml.at", line=found.group(1), column=found.group(2))
+
+
+def explain_errors(exc: ValidationError, path: str | Path | None = None) -> str:
+    """Pydantic's errors as Chinese lines, each naming the key (and the variable, if set)."""
+    errors = exc.errors()
+    head = (t("config.invalid_in_file", path=path, count=len(errors)) if path is not None
+            else t("config.invalid", count=len(errors)))
+    return "\n".join([head] + [_explain(err) for err in errors])
+
+
+def env_variable(loc: tuple[int | str, ...]) -> str | None:
+    """The environment variable that set the value at `loc`, if one is set."""
+    name = ENV_PREFIX + ENV_DELIMITER.join(str(p) for p in loc).upper()
+    return next((k for k in os.environ if k.upper() == name), None)
+
+
+_SECRET_KEYS = ("token", "secret")
+
+
+def _shown(loc: tuple[int | str, ...], value: Any) -> str:
+    """`，当前为 …` for a value safe to print (never a token or secret; no DB password)."""
+    name = str(loc[-1]) if loc else ""
+    if any(word in name for word in _SECRET_KEYS) or isinstance(value, dict):
+        return ""
+    if isinstance(value, str):
+        shown = "“" + re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", value) + "”"
+    elif isinstance(value, bool):
+        shown = "true" if value else "false"
+    else:
+        shown = str(value)
+    return t("config.value", value=shown)
+
+
+def _known_keys(loc: tuple[int | str, ...]) -> str:
+    """The keys allowed next to the unknown one at `loc`."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        if field is None or not isinstance(field.annotation, type):
+            return ""
+        model = field.annotation
+    return "、".join(model.model_fields)
+
+
+_SIMPLE = {
+    "int_parsing": "config.problem.int", "int_type": "config.problem.int",
+    "int_from_float": "config.problem.int", "float_parsing": "config.problem.float",
+    "float_type": "config.problem.float", "bool_parsing": "config.problem.bool",
+    "bool_type": "config.problem.bool", "string_type": "config.problem.str",
+    "list_type": "config.problem.list", "time_parsing": "config.problem.time",
+    "time_type": "config.problem.time", "url_parsing": "config.problem.url",
+    "url_type": "config.problem.url", "url_scheme": "config.problem.url",
+    "url_syntax_violation": "config.problem.url",
+}
+_BOUNDS = {"greater_than_equal": ("ge", "config.problem.ge"),
+           "less_than_equal": ("le", "config.problem.le"),
+           "greater_than": ("gt", "config.problem.gt"),
+           "less_than": ("lt", "config.problem.lt")}
+
+
+def _problem(err: ErrorDetails) -> str:
+    kind, loc, ctx = err["type"], tuple(err["loc"]), err.get("ctx") or {}
+    value = _shown(loc, err.get("input"))
+    if kind == "missing":
+        return t("config.problem.missing")
+    if kind == "extra_forbidden":
+        known = _known_keys(loc)
+        return t("config.problem.extra_section" if len(loc) == 1 else "config.problem.extra",
+                 known=known)
+    if kind in _BOUNDS:
+        bound, key = _BOUNDS[kind]
+        return t(key, limit=ctx.get(bound), value=value)
+    if kind in _SIMPLE:
+        return t(_SIMPLE[kind], value=value)
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return t("config.problem.section", key=".".join(str(p) for p in loc), value=value)
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", "")).replace(" or ", "、").replace(", ", "、")
+        return t("config.problem.literal", expected=expected, value=value)
+    if kind == "string_pattern_mismatch":
+        if loc == ("cases", "reference_prefix"):
+            return t("config.problem.reference_prefix", value=value)
+        return t("config.problem.pattern", pattern=ctx.get("pattern", ""), value=value)
+    error = ctx.get("error")
+    if isinstance(error, InvalidSetting):
+        return t(error.key, value=value)
+    return t("config.problem.other", value=value, detail=kind)
+
+
+def _explain(err: ErrorDetails) -> str:
+    loc = tuple(err["loc"])
+    key = ".".join(str(p) for p in loc) or "（全部）"
+    problem = _problem(err)
+    var = env_variable(loc) if loc else None
+    if var is not None:
+        return t("config.line.env", key=key, var=var, problem=problem)
+    return t("config.line", key=key, problem=problem)

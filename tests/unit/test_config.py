@@ -45,7 +45,7 @@ def test_environment_overrides_file_secrets(tmp_path: Path,
 
 
 @pytest.mark.parametrize(("body", "mentions"), [
-    ("[telegram\ntoken = 1", "not valid TOML"),
+    ("[telegram\ntoken = 1", "不是有效的 TOML 写法：第 1 行"),
     ('[telegram]\ntoken = "hello"\n', "telegram.token"),
     ('[telegram]\nmode = "webhook"\nwebhook_url = "https://x.example/h"\n', "webhook_secret"),
     ('[telegram]\nmode = "carrier-pigeon"\n', "telegram.mode"),
@@ -63,7 +63,7 @@ def test_bad_config_is_refused_with_the_key_named(tmp_path: Path, body: str,
 
 
 def test_missing_file_is_reported(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not found"):
+    with pytest.raises(ConfigError, match="找不到配置文件"):
         load_settings(tmp_path / "nope.toml")
 
 
@@ -74,3 +74,46 @@ def test_bad_config_changes_nothing_on_disk(tmp_path: Path,
     assert not (tmp_path / "var").exists()
     err = capsys.readouterr().err
     assert "配置有误" in err and "telegram.token" in err
+
+
+@pytest.mark.parametrize(("body", "line"), [
+    ("[cases]\nmax_evidence_files = -1\n", "cases.max_evidence_files：不能小于 0，当前为 -1"),
+    ("[cases]\nmax_text_chars = 9000\n", "cases.max_text_chars：不能大于 4000"),
+    ("[telegram]\ntokn = 1\n", "telegram.tokn：没有这个配置项，请检查拼写；这里可用的有：token、"),
+    ("[unknown]\nx = 1\n", "unknown：没有这个配置项或配置段"),
+    ('[telegram]\nlisten_port = "port"\n', "telegram.listen_port：应为整数"),
+    ('[scheduler]\ninterval_seconds = "often"\n', "scheduler.interval_seconds：应为数字"),
+    ('[telegram]\nmode = "carrier-pigeon"\n', "telegram.mode：只能是 'polling'、'webhook' 之一"),
+    ('[cases]\nreference_prefix = "sj-1"\n', "cases.reference_prefix：应为 1 至 8 个大写英文字母"),
+    ('[time_rules]\nquiet_start = "25:00"\n', "time_rules.quiet_start：应为时刻"),
+    ('[telegram]\ntoken = "hello"\n', "telegram.token：令牌格式不对"),
+    ('[database]\nurl = "mysql://u:pw@h/db"\n', "database.url：数据库地址必须以 sqlite:// 或"),
+    ('timezone = "Mars/Olympus"\n', "timezone：未知的时区"),
+    ("[time_rules]\nvisit_reminder_days = [31]\n", "time_rules.visit_reminder_days：应为每月的"),
+    ("directory = 3\n", "directory：应为一个配置段 [directory]"),
+])
+def test_config_errors_are_explained_in_chinese_by_key(tmp_path: Path, body: str,
+                                                      line: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, body))
+    text = str(err.value)
+    assert line in text
+    assert "Input should" not in text and "Extra inputs" not in text
+    assert "Value error" not in text and "pw" not in text
+
+
+def test_a_bad_environment_value_names_the_variable(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUDAO_DATABASE__URL", "mysql://x")
+    monkeypatch.setenv("DUDAO_TELEGRAM__LISTEN_PORT", "0")
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, '[database]\nurl = "sqlite:///x.db"\n'))
+    text = str(err.value)
+    assert "database.url（来自环境变量 DUDAO_DATABASE__URL）：数据库地址必须以" in text
+    assert "telegram.listen_port（来自环境变量 DUDAO_TELEGRAM__LISTEN_PORT）：不能小于 1" in text
+
+
+def test_secrets_are_never_echoed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, '[telegram]\ntoken = "1:short-secret-value"\n'))
+    assert "short-secret-value" not in str(err.value)
