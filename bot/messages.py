@@ -185,6 +185,13 @@ CATALOGUE: dict[str, str] = {
     "config.problem.visit_days": "应为每月的第 1 至 28 日，例如 [20, 27]{value}",
     "config.problem.timezone": "未知的时区{value}，请写 IANA 时区名，例如 Asia/Shanghai",
     "config.problem.reference_prefix": "应为 1 至 8 个大写英文字母，例如 SJ{value}",
+    "startup.directory_missing": "[directory] import_on_start 中的路径不存在：{path}\n请改成放目录文件（CSV/XLSX）的文件夹，或删去这一项。",
+    "startup.directory_bad": "启动时导入目录文件失败（[directory] import_on_start），目录没有任何改动：",
+    "startup.db_unreachable": "无法连接数据库 {url}。\n请确认 PostgreSQL 已启动，且 {source} 中的主机、端口、库名、用户和密码正确。\n（驱动报告：{detail}）",
+    "startup.db_unopenable": "无法打开 SQLite 数据库 {url}。\n请确认文件所在的文件夹存在且可写（{source}）。\n（驱动报告：{detail}）",
+    "startup.db_source.env": "环境变量 DUDAO_DATABASE__URL",
+    "startup.db_source.file": "配置文件 [database] url",
+    "startup.empty_directory": "目录里没有学校或人员（{schools} 所学校、{people} 名人员）：机器人照常启动，但举报无法分派给任何督学。请先导入目录：dudao directory import 文件或文件夹（格式见 data/directory/README.md）。",
     # --- directory import (database side) ---
     "dirimport.report_line": "{table}：新增 {added}，更新 {changed}，未变 {unchanged}",
     "dirimport.table.people": "人员（督学和工作人员）",

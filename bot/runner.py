@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from pathlib import Path
 
-from bot.bootstrap import directory_files, open_container
-from bot.config import Settings
+from bot.bootstrap import directory_files, open_container, safe_url
+from bot.config import ConfigError, DirectorySettings, Settings
 from bot.messages import t
 
 log = logging.getLogger(__name__)
@@ -18,14 +19,33 @@ async def import_configured_directory(settings: Settings) -> tuple[int, int, int
     from bot.directory.files import read_directory_files
     from bot.directory.service import import_directory
 
+    paths = configured_directory_paths(settings)
     async with open_container(settings) as container:
-        files = directory_files(settings.directory.import_on_start)
+        files = directory_files(paths)
         if files:
             report = await import_directory(container.uow, read_directory_files(files))
             for line in report.lines():
                 log.info("directory: %s", line)
         async with container.uow.read() as uow:
             return await uow.directory.counts()
+
+
+def configured_directory_paths(settings: Settings) -> list[str]:
+    """The configured directory paths that exist; a missing one is a configuration error.
+
+    Only the default (the sample shipped in the source tree) may be absent, e.g. when dudao
+    is installed from a wheel: then it is skipped with a log line.
+    """
+    default = DirectorySettings().import_on_start
+    paths = []
+    for raw in settings.directory.import_on_start:
+        if Path(raw).exists():
+            paths.append(raw)
+        elif raw in default:
+            log.info("directory: the sample %s is not installed; nothing imported from it", raw)
+        else:
+            raise ConfigError(t("startup.directory_missing", path=raw))
+    return paths
 
 
 def prepare(settings: Settings) -> object:
@@ -35,9 +55,11 @@ def prepare(settings: Settings) -> object:
     schools, institutions, people = asyncio.run(import_configured_directory(settings))
     classifier = load(settings.classifier.model_path or None)
     threshold = settings.classifier.threshold
-    print(t("cli.run.ready", url=settings.database.url, schools=schools,
+    print(t("cli.run.ready", url=safe_url(settings.database.url), schools=schools,
             institutions=institutions, people=people, model=classifier.model_version,
             threshold=threshold if threshold is not None else classifier.threshold))
+    if schools == 0 or people == 0:
+        print(t("startup.empty_directory", schools=schools, people=people), file=sys.stderr)
     return classifier
 
 
