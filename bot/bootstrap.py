@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
@@ -89,6 +90,20 @@ class Container:
 def migrate(settings: Settings) -> None:
     """Bring the configured database to the newest schema (blocking; call before the loop)."""
     upgrade(settings.database.url)
+
+
+_CONNECTING = ("connect", "unable to open database", "could not translate host", "timeout",
+               "password authentication", "does not exist", "name or service")
+
+
+def connection_failure(exc: BaseException) -> str | None:
+    """The driver's one-line reason if `exc` is a failure to reach the database, else None."""
+    if not isinstance(exc, (OperationalError, InterfaceError)):
+        return None
+    text = " ".join(str(exc.orig or exc).split())
+    if not any(word in text.lower() for word in _CONNECTING):
+        return None
+    return text[:300]
 
 
 def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = None,

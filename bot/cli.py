@@ -201,38 +201,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _explain_start_failure(exc: Exception, args: argparse.Namespace) -> str | None:
     """One Chinese explanation for what stops a command from starting, or None (a bug)."""
-    from sqlalchemy.exc import DBAPIError
-
-    from bot.bootstrap import safe_url
+    from bot.bootstrap import connection_failure, safe_url
     from bot.config import env_variable
     from bot.directory.problems import DirectoryFileError
     from bot.directory.service import DirectoryImportError
 
     if isinstance(exc, (DirectoryFileError, DirectoryImportError)):
         return t("startup.directory_bad") + "\n" + str(exc)
-    if isinstance(exc, DBAPIError) and _is_connect(exc):
+    detail = connection_failure(exc)
+    if detail is not None:
         try:
             url = load_settings(getattr(args, "config", None)).database.url
         except ConfigError:  # pragma: no cover - the settings loaded once already
             url = "?"
         source = t("startup.db_source.env" if env_variable(("database", "url"))
                    else "startup.db_source.file")
-        detail = " ".join(str(exc.orig or exc).split())[:300]
         key = "startup.db_unopenable" if url.startswith("sqlite") else "startup.db_unreachable"
         return t(key, url=safe_url(url), source=source, detail=detail)
     return None
-
-
-def _is_connect(exc: Exception) -> bool:
-    """Whether a database error happened while connecting (not a bug in a query)."""
-    from sqlalchemy.exc import InterfaceError, OperationalError
-
-    if not isinstance(exc, (OperationalError, InterfaceError)):
-        return False
-    text = str(exc.orig or exc).lower()
-    return any(word in text for word in (
-        "connect", "unable to open database", "could not translate host", "timeout",
-        "password authentication", "does not exist", "no such host", "name or service"))
 
 
 if __name__ == "__main__":
