@@ -192,6 +192,9 @@ CATALOGUE: dict[str, str] = {
     "startup.db_source.env": "环境变量 DUDAO_DATABASE__URL",
     "startup.db_source.file": "配置文件 [database] url",
     "startup.empty_directory": "目录里没有学校或人员（{schools} 所学校、{people} 名人员）：机器人照常启动，但举报无法分派给任何督学。请先导入目录：dudao directory import 文件或文件夹（格式见 data/directory/README.md）。",
+    "startup.bot_api_waiting": "正在等待 Telegram Bot API（{url}）：第 {attempt} 次连接失败（{reason}），{seconds} 秒后重试；连上之前机器人不会启动，按 Ctrl+C 停止。",
+    "startup.bot_api_reached": "已连上 Telegram Bot API（{url}），第 {attempt} 次尝试成功。",
+    "startup.bot_api_token_rejected": "Telegram（{url}）拒绝了这个机器人令牌，机器人没有启动。请向 @BotFather 核对令牌，改好 [telegram] token 或环境变量 DUDAO_TELEGRAM__TOKEN 后重试。",
     # --- directory import (database side) ---
     "dirimport.report_line": "{table}：新增 {added}，更新 {changed}，未变 {unchanged}",
     "dirimport.table.people": "人员（督学和工作人员）",

@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 from aiohttp import web
 from telegram import BotCommand, Update
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -38,6 +39,9 @@ from handlers.telegram.sender import TelegramSender
 from handlers.telegram.transport import with_aiohttp
 
 log = logging.getLogger(__name__)
+# Waiting for an unreachable Bot API at start: 1, 2, 4 ... seconds, at most a minute apart.
+FIRST_RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 60.0
 AnyApplication = Application[Any, Any, Any, Any, Any, Any]
 
 
@@ -156,28 +160,80 @@ def build_application(container: Container, *, with_updater: bool = True,
 
 
 def serve(settings: Settings, classifier: Any) -> int:
-    """Run until SIGINT/SIGTERM: long polling, or webhook served by aiohttp."""
-    asyncio.run(_serve_until_signal(build(settings, classifier=classifier)))
-    return 0
+    """Run until SIGINT/SIGTERM: long polling, or webhook served by aiohttp.
+
+    Returns 0, or 2 when Telegram refused the token (said in one line on stderr).
+    """
+    started = asyncio.run(_serve_until_signal(build(settings, classifier=classifier)))
+    return 0 if started is not False else 2
 
 
-async def _serve_until_signal(container: Container) -> None:
+async def _serve_until_signal(container: Container) -> bool | None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await run_bot(container, stop)
+    return await run_bot(container, stop)
 
 
-async def run_bot(container: Container, stop: asyncio.Event) -> None:
-    """Serve Telegram with `container` until `stop` is set; the container is stopped after."""
+async def run_bot(container: Container, stop: asyncio.Event) -> bool | None:
+    """Serve Telegram with `container` until `stop` is set; the container is stopped after.
+
+    Waits (retrying with back-off) until the Bot API answers getMe. Returns True once it
+    served, None when stopped while still waiting, False when Telegram refused the token.
+    """
     tg = container.settings.telegram
     app = build_application(container, with_updater=tg.mode == "polling")
+    try:
+        reached = await wait_for_bot_api(app, stop)
+    except InvalidToken:
+        print(t("startup.bot_api_token_rejected", url=tg.base_url), file=sys.stderr, flush=True)
+        reached = False
+    if not reached:
+        await app.bot.shutdown()  # its HTTP sessions were opened by the attempts
+        await container.stop()
+        return None if reached is None else False
     if tg.mode == "polling":
         await _poll(app, stop)
     else:
         await _serve_webhook(app, stop)
+    return True
+
+
+async def wait_for_bot_api(app: AnyApplication, stop: asyncio.Event) -> bool | None:
+    """Call getMe until the Bot API answers: True, or None if `stop` was set first.
+
+    Each failed attempt is one log line saying what is awaited and when the next try is.
+    A refused token (InvalidToken) is raised: waiting would not change it.
+    """
+    tg = _container(app).settings.telegram
+    delay, attempt = FIRST_RETRY_SECONDS, 0
+    while not stop.is_set():
+        attempt += 1
+        try:
+            await app.bot.initialize()  # getMe; the bot's sessions are opened only once
+        except InvalidToken:
+            raise
+        except TelegramError as exc:
+            log.warning(t("startup.bot_api_waiting", url=tg.base_url, attempt=attempt,
+                          reason=_one_line(exc), seconds=_seconds(delay)))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, MAX_RETRY_SECONDS)
+            continue
+        if attempt > 1:
+            log.warning(t("startup.bot_api_reached", url=tg.base_url, attempt=attempt))
+        return True
+    return None
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
 
 
 async def _poll(app: AnyApplication, stop: asyncio.Event) -> None:

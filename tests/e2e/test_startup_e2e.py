@@ -1,0 +1,95 @@
+"""`dudao run` when the Bot API cannot be reached at start: wait with back-off, one log line
+per attempt, say 已启动 only once started, leave no HTTP session open."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import socket
+
+import pytest
+
+from bot.bootstrap import build
+from bot.config import Settings
+from handlers.telegram import app as telegram_app
+from handlers.telegram.app import run_bot
+from localapi.server import LocalBotApi
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(telegram_app, "FIRST_RETRY_SECONDS", 0.05)
+
+
+def settings_for(base_url: str, token: str, db_url: str) -> Settings:
+    return Settings(telegram={"token": token, "base_url": base_url,
+                              "base_file_url": base_url.replace("/bot", "/file/bot")},
+                    database={"url": db_url}, scheduler={"interval_seconds": 3600})
+
+
+def waiting_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "正在等待 Telegram Bot API" in r.getMessage()]
+
+
+async def test_the_bot_waits_for_a_failing_bot_api_then_answers_a_parent(
+        db_url: str, shipped_classifier: object, caplog: pytest.LogCaptureFixture,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    caplog.set_level(logging.INFO)
+    async with LocalBotApi() as api:
+        api.fail_next("getMe", times=2, error_code=500)
+        api.fail_next("getMe", times=1, drop=True)
+        container = build(settings_for(api.base_url, api.token, db_url),
+                          classifier=shipped_classifier)
+        stop = asyncio.Event()
+        running = asyncio.create_task(run_bot(container, stop))
+        parent = api.user(5101, first_name="家长")
+        await parent.send_text("/start")
+        assert (await parent.wait_for_message(timeout=20)).text
+        stop.set()
+        assert await asyncio.wait_for(running, 30) is True
+    lines = waiting_lines(caplog)
+    assert len(lines) == 3 and "第 3 次连接失败" in lines[2] and "秒后重试" in lines[2]
+    assert any("已连上 Telegram Bot API" in r.getMessage() for r in caplog.records)
+    assert capsys.readouterr().out.count("机器人已启动") == 1
+    assert "Traceback" not in caplog.text
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_an_unreachable_bot_api_is_awaited_until_stopped_without_leaks(
+        db_url: str, caplog: pytest.LogCaptureFixture,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    caplog.set_level(logging.INFO)
+    base = f"http://127.0.0.1:{_closed_port()}/bot"
+    container = build(settings_for(base, "123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOpp", db_url))
+    stop = asyncio.Event()
+    running = asyncio.create_task(run_bot(container, stop))
+    for _ in range(200):
+        if len(waiting_lines(caplog)) >= 3:
+            break
+        await asyncio.sleep(0.05)
+    stop.set()
+    assert await asyncio.wait_for(running, 30) is None
+    gc.collect()
+    await asyncio.sleep(0)
+    assert len(waiting_lines(caplog)) >= 3
+    assert "Unclosed client session" not in caplog.text and "Traceback" not in caplog.text
+    assert "机器人已启动" not in capsys.readouterr().out
+
+
+async def test_a_refused_token_stops_with_one_line(
+        db_url: str, caplog: pytest.LogCaptureFixture,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    async with LocalBotApi() as api:
+        api.fail_next("getMe", times=1, error_code=401)
+        container = build(settings_for(api.base_url, api.token, db_url))
+        assert await asyncio.wait_for(run_bot(container, asyncio.Event()), 30) is False
+    gc.collect()
+    captured = capsys.readouterr()
+    assert "拒绝了这个机器人令牌" in captured.err and "机器人已启动" not in captured.out
+    assert "Unclosed client session" not in caplog.text
