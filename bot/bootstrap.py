@@ -87,9 +87,16 @@ class Container:
         await self.engine.dispose()
 
 
+class DatabaseUnavailable(Exception):
+    """The database's file or folder cannot be created (SQLite); the message is the reason."""
+
+
 def migrate(settings: Settings) -> None:
     """Bring the configured database to the newest schema (blocking; call before the loop)."""
-    upgrade(settings.database.url)
+    try:
+        upgrade(settings.database.url)
+    except OSError as exc:  # e.g. the SQLite file's folder cannot be created
+        raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
 _CONNECTING = ("connect", "unable to open database", "could not translate host", "timeout",
@@ -98,6 +105,8 @@ _CONNECTING = ("connect", "unable to open database", "could not translate host",
 
 def connection_failure(exc: BaseException) -> str | None:
     """The driver's one-line reason if `exc` is a failure to reach the database, else None."""
+    if isinstance(exc, DatabaseUnavailable):
+        return str(exc)
     if not isinstance(exc, (OperationalError, InterfaceError)):
         return None
     text = " ".join(str(exc.orig or exc).split())

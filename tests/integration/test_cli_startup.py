@@ -76,3 +76,14 @@ def test_run_with_the_sample_directory_does_not_warn(
     assert main(["run", "--config", config(
         tmp_path, f'[directory]\nimport_on_start = ["{directory}"]\n')]) == 0
     assert "举报无法分派" not in capsys.readouterr().err
+
+
+def test_an_sqlite_file_that_cannot_be_created_is_one_chinese_message(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "taken").write_text("a file, not a folder", encoding="utf-8")
+    path = tmp_path / "dudao.toml"
+    path.write_text('[database]\nurl = "sqlite:///taken/dudao.db"\n', encoding="utf-8")
+    assert main(["migrate", "--config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "无法打开 SQLite 数据库" in err and "配置文件 [database] url" in err
+    assert "Traceback" not in err
