@@ -215,9 +215,14 @@ def explain_errors(exc: ValidationError, path: str | Path | None = None) -> str:
 
 
 def env_variable(loc: tuple[int | str, ...]) -> str | None:
-    """The environment variable that set the value at `loc`, if one is set."""
-    name = ENV_PREFIX + ENV_DELIMITER.join(str(p) for p in loc).upper()
-    return next((k for k in os.environ if k.upper() == name), None)
+    """The environment variable that set the value at `loc` (or a section around it), if any."""
+    keys = [str(p) for p in loc if isinstance(p, str)]
+    for end in range(len(keys), 0, -1):
+        name = ENV_PREFIX + ENV_DELIMITER.join(keys[:end]).upper()
+        found = next((k for k in os.environ if k.upper() == name), None)
+        if found is not None:
+            return found
+    return None
 
 
 _SECRET_KEYS = ("token", "secret")
@@ -295,7 +300,8 @@ def _problem(err: ErrorDetails) -> str:
 
 def _explain(err: ErrorDetails) -> str:
     loc = tuple(err["loc"])
-    key = ".".join(str(p) for p in loc) or "（全部）"
+    key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+    key = key or "（全部）"
     problem = _problem(err)
     var = env_variable(loc) if loc else None
     if var is not None:

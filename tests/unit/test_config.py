@@ -117,3 +117,12 @@ def test_secrets_are_never_echoed(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_settings(write(tmp_path, '[telegram]\ntoken = "1:short-secret-value"\n'))
     assert "short-secret-value" not in str(err.value)
+
+
+def test_a_value_inside_an_environment_list_names_the_variable(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DUDAO_TIME_RULES__VISIT_REMINDER_DAYS", '["x"]')
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert ("time_rules.visit_reminder_days[0]"
+            "（来自环境变量 DUDAO_TIME_RULES__VISIT_REMINDER_DAYS）：应为整数") in str(err.value)
