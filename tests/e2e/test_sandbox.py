@@ -11,9 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from localapi.media import tiny_png
-
 from handlers.sandbox import run_sandbox
+from localapi.media import tiny_png
 from tests.support.clock import FakeClock
 from tests.support.terminal import Terminal, sandbox_settings
 
@@ -77,7 +76,8 @@ async def test_readme_promise_at_half_past_eleven_at_night(
         ("!sup DX01", "绑定成功"), ("!staff DDS01", "绑定成功"), ("!parent", "家长"),
         (TIP, "匿名提交"), ("#1", "收到了新消息"),
         ("!sup DX01", "新分派案件"), ("#1", "提出处理意见"), ("#1", "请选择处理意见"),
-        ("#2", "跳过"), ("已约谈学校，要求三年级每天书面作业不超过60分钟。", "林晓琳（DDS01） 收到了新消息"),
+        ("#2", "跳过"),
+        ("已约谈学校，要求三年级每天书面作业不超过60分钟。", "林晓琳（DDS01） 收到了新消息"),
         ("!staff DDS01", "处理意见待审核"), ("#1", "审核通过"), ("#1", "已审核通过"),
         ("/reports", "本半月"), ("#1", ".xlsx"), ("!parent", "处理结果"), ("!quit", None)])
     text = await _session(tmp_path, shipped_classifier, terminal, clock=clock)
