@@ -372,6 +372,15 @@ async def _b_merge_confirmed(update: Update, context: DudaoContext,
     await _reply(update, views.merged(source, target))
 
 
+async def _b_merge_cancelled(update: Update, context: DudaoContext,
+                             pressed: protocol.MergeCancelled) -> None:
+    """Cancel on the merge question: nothing changes, the question loses its buttons."""
+    await _service(context).staff(_user_id(update))
+    await _answer(update)
+    await _drop_buttons(update)
+    await _reply(update, views.merge_cancelled(pressed.source, pressed.target))
+
+
 async def _b_not_duplicate(update: Update, context: DudaoContext,
                            pressed: protocol.NotDuplicate) -> None:
     case = await _merging(context).dismiss_duplicate(_user_id(update), pressed.reference,
@@ -405,6 +414,7 @@ _BUTTONS: dict[type[protocol.CallbackData], Any] = {
     protocol.TriagePage: _b_page, protocol.TriageAssign: _b_assign,
     protocol.VerifyDeadline: _b_verify_deadline, protocol.Merge: _b_merge,
     protocol.MergeConfirmed: _b_merge_confirmed, protocol.NotDuplicate: _b_not_duplicate,
+    protocol.MergeCancelled: _b_merge_cancelled,
     protocol.ReportPick: _b_report,
 }
 

@@ -320,6 +320,12 @@ class MergeConfirmed(CallbackData, prefix="o:mrgy"):
 
 
 @dataclasses.dataclass(frozen=True)
+class MergeCancelled(CallbackData, prefix="o:mrgn"):
+    source: str
+    target: str
+
+
+@dataclasses.dataclass(frozen=True)
 class NotDuplicate(CallbackData, prefix="o:nd"):
     reference: str
     other: str
@@ -333,4 +339,4 @@ class ReportPick(CallbackData, prefix="o:rep"):
 
 OFFICE_FAMILIES: tuple[type[CallbackData], ...] = (
     OfficeCase, ShowQueue, TriageCategory, TriagePage, TriageAssign, VerifyDeadline, Merge,
-    MergeConfirmed, NotDuplicate, ReportPick)
+    MergeConfirmed, NotDuplicate, ReportPick, MergeCancelled)

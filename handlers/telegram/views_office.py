@@ -178,7 +178,13 @@ def merge_question(source: Case, target: Case) -> tuple[str, InlineKeyboardMarku
     """Ask staff to confirm an irreversible merge."""
     return (t("office.ask.merge", source=source.reference, target=target.reference),
             _keyboard([[_button(t("office.button.merge_confirm"),
-                                p.MergeConfirmed(source.reference, target.reference))]]))
+                                p.MergeConfirmed(source.reference, target.reference)),
+                        _button(t("button.cancel"),
+                                p.MergeCancelled(source.reference, target.reference))]]))
+
+
+def merge_cancelled(source: str, target: str) -> str:
+    return t("office.done.merge_cancelled", source=source, target=target)
 
 
 def merged(source: Case, target: Case) -> str:
