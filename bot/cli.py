@@ -65,22 +65,30 @@ def cmd_directory_import(args: argparse.Namespace) -> int:
 
 
 async def _invite(settings: Settings, code: str, role: str, hours: int) -> int:
-    from bot.bootstrap import open_container
+    from bot.bootstrap import open_container, safe_url
     from bot.domain import DomainError
     from bot.messages import explain
 
     try:
         async with open_container(settings) as container:
-            invite, expires = await container.invites.issue(code, role, hours)
+            issued = await container.invites.issue_invite(code, role, hours)
     except DomainError as exc:
         print(explain(exc.key, exc.params), file=sys.stderr)
         return 1
-    local = expires.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
-    print(t("cli.invite.issued", code=invite, expires=local, person=code))
+    local = issued.expires.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+    person = issued.person
+    print(t("cli.invite.issued", code=issued.code, expires=local, person=person.code,
+            name=person.name, role_name=t(f"role.{person.role}"), hours=hours,
+            url=safe_url(settings.database.url)))
     return 0
 
 
 def cmd_invite(args: argparse.Namespace) -> int:
+    from bot.invites import MAX_INVITE_HOURS
+
+    if not 0 < args.hours <= MAX_INVITE_HOURS:  # refused before the database is opened
+        print(t("invite.error.hours", hours=args.hours, limit=MAX_INVITE_HOURS), file=sys.stderr)
+        return 2
     settings = _settings(args)
     role, code = ("staff", args.staff) if args.staff else ("supervisor", args.supervisor)
     return asyncio.run(_invite(settings, code, role, args.hours))

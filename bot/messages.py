@@ -73,6 +73,7 @@ CATALOGUE: dict[str, str] = {
     "invite.next.staff": "发送 /office 打开督导室工作台（待分办、待审核、待复查、延期申请、超期案件），/case 编号 查看任一案件，/export 导出台账，/reports 生成半月报和季度通报。",
     "invite.usage": "用法：/bind 邀请码（邀请码由督导室管理员发放）。",
     "invite.already_bound": "此 Telegram 账号已绑定为 {name}，如需更换请联系督导室。",
+    "invite.error.hours": "有效期 {hours} 小时不合理：应为 1 到 {limit} 小时（最长 30 天）。",
     # --- notifications (queued in the outbox, sent as plain text) ---
     "notify.supervisor.routed": "新分派案件 {reference}（{category}）\n线索内容：{text}\n请在1个工作日内受理。",
     "notify.supervisor.assigned": "督导室将案件 {reference}（{category}）分派给您。\n线索内容：{text}\n请在1个工作日内受理。",
@@ -162,7 +163,7 @@ CATALOGUE: dict[str, str] = {
     "cli.migrated": "数据库已是最新结构：{url}",
     "cli.import.no_files": "没有找到要导入的 CSV 或 XLSX 文件，请给出文件或文件夹路径。",
     "cli.import.reading": "正在读取 {count} 个目录文件……",
-    "cli.invite.issued": "邀请码：{code}\n人员：{person}\n有效期至：{expires}（一次性）\n请让对方在机器人中发送 /bind {code}",
+    "cli.invite.issued": "邀请码：{code}\n人员：{name}（{person}，{role_name}）\n有效期至：{expires}（{hours} 小时，一次性）\n已写入数据库：{url}\n请让对方在机器人中发送 /bind {code}",
     "cli.train.corrections": "已从数据库读取 {count} 条工作人员更正，作为训练样本加入。",
     "cli.run.no_token": "未配置 Telegram 机器人令牌（telegram.token 或环境变量 DUDAO_TELEGRAM__TOKEN）。",
     "cli.run.ready": "数据库：{url}\n目录：{schools} 所学校，{institutions} 个培训机构，{people} 名人员\n分类模型：{model}（自动分派阈值 {threshold:.2f}）",

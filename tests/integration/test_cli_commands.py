@@ -1,0 +1,50 @@
+"""The command line as an office clerk meets it: invite, export, --version, --help, classify."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "directory"
+
+
+def config(tmp_path: Path) -> str:
+    path = tmp_path / "dudao.toml"
+    path.write_text('[database]\nurl = "sqlite:///dudao.db"\n', encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture
+def imported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """A configuration whose database holds the sample directory."""
+    conf = config(tmp_path)
+    assert main(["directory", "import", "--config", conf, str(SAMPLE)]) == 0
+    capsys.readouterr()
+    return conf
+
+
+# --- dudao invite ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hours", ["0", "-5", "721", "100000"])
+def test_invite_refuses_absurd_validity(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        hours: str) -> None:
+    conf = config(tmp_path)
+    assert main(["invite", "--config", conf, "--supervisor", "DX01", "--hours", hours]) == 2
+    err = capsys.readouterr().err
+    assert f"有效期 {hours} 小时不合理" in err and "1 到 720 小时" in err
+    assert not (tmp_path / "dudao.db").exists()  # refused before anything was created
+
+
+def test_invite_matches_codes_without_case_and_names_the_person_and_database(
+        imported: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["invite", "--config", imported, "--supervisor", "dx01", "--hours", "24"]) == 0
+    out = capsys.readouterr().out
+    assert "王建国（DX01，责任督学）" in out and "24 小时" in out
+    assert f"已写入数据库：sqlite:///{tmp_path / 'dudao.db'}" in out
+    assert main(["invite", "--config", imported, "--staff", "dds01"]) == 0
+    assert "林晓琳（DDS01，督导室工作人员）" in capsys.readouterr().out
+
