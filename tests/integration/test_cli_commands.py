@@ -48,3 +48,28 @@ def test_invite_matches_codes_without_case_and_names_the_person_and_database(
     assert main(["invite", "--config", imported, "--staff", "dds01"]) == 0
     assert "林晓琳（DDS01，督导室工作人员）" in capsys.readouterr().out
 
+
+
+# --- dudao export ----------------------------------------------------------------------------
+
+
+def test_export_takes_the_format_from_the_file_name(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    conf = config(tmp_path)
+    period = ["--from", "2026-11-01", "--to", "2026-11-30"]
+    assert main(["export", "--config", conf, *period, "--out", str(tmp_path / "x.csv")]) == 0
+    assert (tmp_path / "x.csv").read_bytes().startswith(b"\xef\xbb\xbf\xe6\xa1\x88")  # 案
+    assert main(["export", "--config", conf, *period, "--out", str(tmp_path / "x.XLSX")]) == 0
+    assert (tmp_path / "x.XLSX").read_bytes().startswith(b"PK")  # a workbook (zip)
+    assert main(["export", "--config", conf, *period, "--out", str(tmp_path / "x.dat")]) == 0
+    assert (tmp_path / "x.dat").read_bytes().startswith(b"PK")  # unknown suffix: xlsx
+
+
+def test_export_refuses_a_format_that_contradicts_the_file_name(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = config(tmp_path)
+    out = tmp_path / "x.csv"
+    assert main(["export", "--config", conf, "--from", "2026-11-01", "--to", "2026-11-30",
+                 "--format", "xlsx", "--out", str(out)]) == 2
+    assert "导出格式 xlsx 与文件名" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "dudao.db").exists()
