@@ -41,14 +41,14 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     from pathlib import Path
 
     parser.add_argument("--corpus", type=Path, default=None,
-                        help="corpus directory with train/ and heldout/ (default: data/corpus)")
+                        help=t("cli.help.train_corpus"))
     parser.add_argument("--out", type=Path, default=None,
-                        help="model directory to write (default: the shipped classifier/model)")
+                        help=t("cli.help.train_out"))
     parser.add_argument("--force", action="store_true",
-                        help="install the new model even if its held-out macro-F1 is worse")
+                        help=t("cli.help.train_force"))
     parser.add_argument("--no-search", action="store_true",
-                        help="skip the cross-validated model selection; use the default setup")
-    parser.add_argument("--jobs", type=int, default=2, help="parallel cross-validation jobs")
+                        help=t("cli.help.train_no_search"))
+    parser.add_argument("--jobs", type=int, default=2, help=t("cli.help.train_jobs"))
 
 
 def run_train(args: argparse.Namespace, extra_examples: Sequence[tuple[str, str]] = ()) -> int:
@@ -155,13 +155,11 @@ def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
     from classifier.batch import DEFAULT_BATCH
 
     parser.add_argument("--model", default=None,
-                        help="model directory or model.skops file "
-                             "(default: the configured model, else the shipped one)")
+                        help=t("cli.help.classify_model"))
     parser.add_argument("--config", metavar="FILE", default=None,
-                        help="TOML configuration file: its [directory] names the entities "
-                             "(default: the sample directory in data/directory)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH,
-                        help="lines classified (and flushed) together; 1 for request/response")
+                        help=t("cli.help.classify_config"))
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, metavar="N",
+                        help=t("cli.help.classify_batch"))
 
 
 def directory_entities(settings: Settings) -> list[Entity]:

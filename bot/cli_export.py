@@ -24,13 +24,13 @@ def _iso_date(text: str) -> date:
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     """Add --from/--to/--format/--out to the `dudao export` subparser (--config is the CLI's)."""
     parser.add_argument("--from", dest="date_from", type=_iso_date, required=True,
-                        metavar="YYYY-MM-DD", help="first day (local time), inclusive")
+                        metavar="YYYY-MM-DD", help=t("cli.help.export_from"))
     parser.add_argument("--to", dest="date_to", type=_iso_date, required=True,
-                        metavar="YYYY-MM-DD", help="last day (local time), inclusive")
+                        metavar="YYYY-MM-DD", help=t("cli.help.export_to"))
     parser.add_argument("--format", dest="fmt", choices=FORMATS, default=None,
-                        help="file format (default: from the --out file name, else xlsx)")
+                        help=t("cli.help.export_format"))
     parser.add_argument("--out", metavar="FILE",
-                        help="output file (default dudao-cases-FROM_TO.FORMAT; - for stdout)")
+                        help=t("cli.help.export_out"))
 
 
 FORMATS = ("xlsx", "csv")

@@ -126,19 +126,18 @@ def test_classify_good_and_bad_lines() -> None:
         json.dumps({"id": 5, "text": 42}),
         json.dumps({"id": 6}),
         _line(7, "課後服務強制參加"),
-        "",
+        "",  # blank: skipped, but still counted as line 8
         _line(None, "机构跑路了，学费不退"),
     ]
     code, records = _classify(lines, "--batch-size", "2")
     assert code == EXIT_OK
-    assert [r.get("id") for r in records] == ["a", None, None, 4, 5, 6, 7, None, None]
+    assert [r.get("id") for r in records] == ["a", None, None, 4, 5, 6, 7, None]
     errors = {r["line"]: r["error"] for r in records if "error" in r}
     assert errors == {2: CATALOGUE["classifier.error.not_json"],
                       3: CATALOGUE["classifier.error.not_object"],
                       4: CATALOGUE["classifier.error.missing_text"],
                       5: CATALOGUE["classifier.error.text_not_string"],
-                      6: CATALOGUE["classifier.error.missing_text"],
-                      8: CATALOGUE["classifier.error.not_json"]}
+                      6: CATALOGUE["classifier.error.missing_text"]}
     good = [r for r in records if "error" not in r]
     assert [r["category"] for r in good] == [
         "teacher_paid_tutoring", "after_school_service", "fees_refund"]
@@ -225,3 +224,10 @@ def test_every_code_and_event_has_chinese_text() -> None:
     for event in events:
         lines = render_event(event)
         assert lines and all(any("\u4e00" <= ch <= "\u9fff" for ch in line) for line in lines)
+
+
+def test_classify_skips_blank_lines_and_keeps_line_numbers() -> None:
+    code, records = _classify(["", _line(1, "城关一小作业太多"), "   ", "\t", "oops", ""])
+    assert code == 0
+    assert len(records) == 2 and records[0]["id"] == 1
+    assert records[1]["line"] == 5 and "error" in records[1]  # numbered as in the input

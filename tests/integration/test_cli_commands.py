@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,48 @@ def test_export_refuses_a_format_that_contradicts_the_file_name(
                  "--format", "xlsx", "--out", str(out)]) == 2
     assert "导出格式 xlsx 与文件名" in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "dudao.db").exists()
+
+
+# --- dudao --version and --help --------------------------------------------------------------
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"dudao {version('dudao')}"
+
+
+@pytest.mark.parametrize("argv", [[], ["directory"], ["directory", "import"], ["run"], ["try"],
+                                  ["migrate"], ["export"], ["invite"], ["train"], ["classify"]])
+def test_help_is_chinese(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith("用法：dudao") and "选项：" in text and "显示本帮助并退出" in text
+    for english in ("usage", "options", "positional arguments", "show this help", "default"):
+        assert english not in text
+    # Every help line says something in Chinese (options and metavars aside).
+    described = [line for line in text.splitlines() if line.startswith("  -")]
+    assert described and all(re.search(r"[\u4e00-\u9fff]", line) for line in described)
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["invite", "--hours", "x"], "参数 --hours：不是有效的整数：'x'"),
+    (["invite"], "必须给出其中一个参数：--supervisor --staff"),
+    (["invite", "--staff", "A", "--supervisor", "B"], "不能与参数 --staff 同时使用"),
+    (["expor"], "无效的选择 'expor'"),
+    (["export", "--from", "2026-11-01"], "缺少必需的参数：--to"),
+    (["migrate", "--bogus"], "无法识别的参数：--bogus"),
+])
+def test_argument_errors_are_chinese(argv: list[str], said: str,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("用法：dudao") and said in err and "错误：" in err
+    assert "usage" not in err and "error" not in err
