@@ -107,7 +107,7 @@ async def test_stored_supervisor_of_the_wrong_role_changes_nothing(engine: Async
         await import_directory(uow_factory(engine),
                                read_directory_files([tmp_path / "schools.csv"]))
     assert err.value.problems == [
-        "schools.csv 第2行：责任督学代码“DX13”是校外培训监管督学，这里需要责任督学"]
+        "schools.csv 第2行 “责任督学代码”列：“DX13”是校外培训监管督学，这里需要责任督学"]
     assert await counts(engine) == before
 
 
@@ -122,3 +122,32 @@ async def test_an_empty_cell_clears_a_stored_reference(engine: AsyncEngine,
     async with session_factory(engine)() as s:
         row = (await s.execute(select(School).where(School.code == "QX-S001"))).scalar_one()
     assert (row.supervisor_id, row.aliases, row.district_id is not None) == (None, "", True)
+
+
+async def test_a_staff_file_alone_cannot_turn_a_supervisor_into_staff(engine: AsyncEngine,
+                                                                      tmp_path: Path) -> None:
+    await import_directory(uow_factory(engine), read_directory_files(sorted(SAMPLE.glob("*.csv"))))
+    before = await counts(engine)
+    (tmp_path / "staff.csv").write_text("code,name\nDDS09,新同事\nDX01,王建国\n",
+                                        encoding="utf-8")
+    with pytest.raises(DirectoryImportError) as err:
+        await import_directory(uow_factory(engine), read_directory_files([tmp_path / "staff.csv"]))
+    [line] = err.value.problems
+    assert line.startswith("staff.csv 第3行 “工作人员代码”列：代码 DX01 在目录中已是责任督学，"
+                           "不能改为督导室工作人员")
+    assert await counts(engine) == before  # DDS09 was not added either
+    async with session_factory(engine)() as s:
+        role = (await s.execute(select(Person.role).where(Person.code == "DX01"))).scalar_one()
+        schools = (await s.execute(select(func.count()).select_from(School).join(
+            Person, School.supervisor_id == Person.id).where(Person.code == "DX01"))).scalar()
+    assert role == "responsible" and schools == 4
+
+
+async def test_the_store_itself_refuses_a_role_change(engine: AsyncEngine,
+                                                      tmp_path: Path) -> None:
+    await import_directory(uow_factory(engine), read_directory_files([SAMPLE / "supervisors.csv"]))
+    (tmp_path / "staff.csv").write_text("code,name\nDX01,王建国\n", encoding="utf-8")
+    data = read_directory_files([tmp_path / "staff.csv"])
+    async with uow_factory(engine)() as uow:
+        with pytest.raises(ValueError, match="DX01"):
+            await uow.directory_store.upsert(data)
