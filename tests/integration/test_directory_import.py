@@ -151,3 +151,44 @@ async def test_the_store_itself_refuses_a_role_change(engine: AsyncEngine,
     async with uow_factory(engine)() as uow:
         with pytest.raises(ValueError, match="DX01"):
             await uow.directory_store.upsert(data)
+
+
+async def stored_rows(engine: AsyncEngine) -> tuple[Institution, Person, District]:
+    async with session_factory(engine)() as s:
+        inst = (await s.execute(
+            select(Institution).where(Institution.code == "QX-J001"))).scalar_one()
+        person = (await s.execute(select(Person).where(Person.code == "DX01"))).scalar_one()
+        district = (await s.execute(
+            select(District).where(District.code == "QX-CG"))).scalar_one()
+    return inst, person, district
+
+
+async def test_left_out_columns_keep_and_empty_cells_clear_every_optional_field(
+        engine: AsyncEngine, tmp_path: Path) -> None:
+    """What data/directory/README.md promises, field by field."""
+    await import_directory(uow_factory(engine), read_directory_files(sorted(SAMPLE.glob("*.csv"))))
+    left_out = tmp_path / "left_out"
+    left_out.mkdir()
+    (left_out / "institutions.csv").write_text("code,name\nQX-J001,启明星培训学校\n", "utf-8")
+    (left_out / "supervisors.csv").write_text("code,name,role\nDX01,王建国,责任督学\n", "utf-8")
+    (left_out / "districts.csv").write_text("code,name,kind\nQX-CG,城关镇,乡镇\n", "utf-8")
+    await import_directory(uow_factory(engine), read_directory_files(sorted(left_out.iterdir())))
+    inst, person, district = await stored_rows(engine)
+    assert inst.name == "启明星培训学校"  # the given column is updated, the others kept:
+    assert (inst.licensed, inst.kind, "启明星" in inst.aliases) == (True, "学科类", True)
+    assert inst.district_id is not None and inst.supervisor_id is not None
+    assert person.phone == "13800000001" and district.tutoring_supervisor_id is not None
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "institutions.csv").write_text(
+        "code,name,district_code,licensed,kind,aliases,supervisor_code\n"
+        "QX-J001,启明星培训学校,,,,,\n", "utf-8")
+    (empty / "supervisors.csv").write_text("code,name,phone,role\nDX01,王建国,,责任督学\n", "utf-8")
+    (empty / "districts.csv").write_text(
+        "code,name,kind,tutoring_supervisor_code\nQX-CG,城关镇,乡镇,\n", "utf-8")
+    await import_directory(uow_factory(engine), read_directory_files(sorted(empty.iterdir())))
+    inst, person, district = await stored_rows(engine)
+    assert (inst.district_id, inst.kind, inst.aliases, inst.supervisor_id) == (None, "", "", None)
+    assert inst.licensed is True  # 是/否 only: an empty cell keeps it (as the README says)
+    assert person.phone == "" and district.tutoring_supervisor_id is None

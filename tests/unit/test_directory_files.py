@@ -394,3 +394,15 @@ def test_every_table_in_the_vocabulary_names_its_required_columns() -> None:
         spec = words.specs[table]
         assert all(spec.field_for(norm_key(field)) == field for field in spec.required)
     assert words.values["licensed"].canonical("ＹＥＳ") == "true"
+
+
+def test_the_directory_readme_says_what_a_left_out_column_and_an_empty_cell_do(
+        tmp_path: Path) -> None:
+    readme = (SAMPLE_DIR / "README.md").read_text(encoding="utf-8")
+    assert "resets" not in readme  # it used to say the opposite of what the import does
+    assert "a left-out optional column keeps" in readme and "an empty cell clears" in readme
+    # The README's example error is word for word what the reader says.
+    rows = "".join(f"S{i},学校{i}\n" for i in range(2, 12))
+    error = fail([write(tmp_path, "schools.csv", f"code,name\n{rows},无代码的学校\n")])
+    assert str(error) == "schools.csv 第12行 “学校代码”列：不能为空"
+    assert f"`{error}`" in readme
