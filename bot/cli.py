@@ -186,7 +186,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     settings = _settings(args)
     extra = asyncio.run(_corrections(settings))
     print(t("cli.train.corrections", count=len(extra)), flush=True)
-    return run_train(args, extra_examples=extra)
+    return run_train(args, extra_examples=extra, settings=settings)
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -265,7 +265,6 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_classifier import add_classify_arguments, add_train_arguments
 
     p = command("train")
-    _add_config(p)
     add_train_arguments(p)
     p.set_defaults(func=cmd_train)
     p = command("classify")
