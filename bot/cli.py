@@ -219,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
                         version=f"dudao {package_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help=t("cli.help.verbose"))
     sub = parser.add_subparsers(dest="command", required=True, title=t("cli.help.commands"),
-                                metavar=t("cli.help.command_metavar"))
+                                metavar=t("cli.help.command_metavar"),
+                                help=t("cli.help.command_hint"))
 
     def command(name: str, parent: Any = sub) -> argparse.ArgumentParser:
         text = t(f"cli.help.{name}")

@@ -218,6 +218,7 @@ CATALOGUE: dict[str, str] = {
     "cli.argparse.not_allowed_with": "不能与参数 {other} 同时使用",
     "cli.argparse.ambiguous": "选项 {option} 有歧义，可能是：{matches}",
     "cli.argparse.ignored_value": "多余的值 {value} 已被忽略",
+    "cli.help.command_hint": "用 dudao 命令 -h 查看某个命令的用法，例如 dudao invite -h",
     # --- parent chat ---
     "parent.welcome": "您好，这里是教育督导室“双减”问题反映渠道。\n\n您可以直接用文字描述遇到的问题，例如作业负担过重、违规校外培训、培训机构不退费、在职教师有偿补课、课后服务问题等，可以附上图片或文件。\n\n提交后您会立即得到一个案件编号；系统会把问题分派给负责该学校或机构的责任督学，督学需在1个工作日内受理，督导室全程跟踪，办结后请您评价。\n\n可以匿名提交。命令：/report 反映问题，/mycases 我的案件，/privacy 隐私说明，/help 帮助。",
     "parent.help": "使用方法：\n1. 直接发送文字描述问题（尽量写明学校或机构名称、年级、时间）；\n2. 可以发送图片或文件作为证据（单个不超过20MB）；\n3. 按提示确认学校或机构，选择匿名或实名；\n4. 收到案件编号后，可用 /mycases 查看进展、补充信息、评价。\n\n暂不支持语音、贴纸和视频消息。随时发送 /cancel 可放弃正在填写的内容。",
