@@ -5,11 +5,91 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.messages import t
+
+# argparse's own English messages (Python 3.11+) and their catalogue keys: the parser prints
+# every word a user reads in Chinese without touching gettext for the whole process.
+_ARGPARSE_ERRORS: list[tuple[re.Pattern[str], str]] = [(re.compile(p), key) for p, key in (
+    (r"argument (?P<arg>.+?): (?P<message>.+)", "cli.argparse.argument"),
+    (r"the following arguments are required: (?P<args>.+)", "cli.argparse.required"),
+    (r"one of the arguments (?P<args>.+) is required", "cli.argparse.one_required"),
+    (r"unrecognized arguments: (?P<args>.+)", "cli.argparse.unrecognized"),
+    (r"invalid choice: (?P<value>.+?) \(choose from (?P<choices>.+)\)",
+     "cli.argparse.invalid_choice"),
+    (r"invalid (?P<type>\S+) value: (?P<value>.+)", "cli.argparse.invalid_value"),
+    (r"expected one argument", "cli.argparse.expected_one"),
+    (r"expected at least one argument", "cli.argparse.expected_some"),
+    (r"expected at most one argument", "cli.argparse.expected_at_most_one"),
+    (r"not allowed with argument (?P<other>.+)", "cli.argparse.not_allowed_with"),
+    (r"ambiguous option: (?P<option>.+?) could match (?P<matches>.+)", "cli.argparse.ambiguous"),
+    (r"ignored explicit argument (?P<value>.+)", "cli.argparse.ignored_value"),
+)]
+
+
+def translate_argparse(message: str) -> str:
+    """Render one of argparse's English error messages in Chinese (others unchanged)."""
+    for pattern, key in _ARGPARSE_ERRORS:
+        match = pattern.fullmatch(message)
+        if match is None:
+            continue
+        params = match.groupdict()
+        if "message" in params:
+            params["message"] = translate_argparse(params["message"])
+        if "type" in params:
+            params["type"] = {"int": "整数", "float": "数字"}.get(params["type"], params["type"])
+        return t(key, **params)
+    return message
+
+
+class ChineseHelpFormatter(argparse.HelpFormatter):
+    """argparse's help layout with a Chinese "用法：" heading."""
+
+    def add_usage(self, usage: str | None, actions: Any, groups: Any,
+                  prefix: str | None = None) -> None:
+        super().add_usage(usage, actions, groups,
+                          t("cli.help.usage") if prefix is None else prefix)
+
+    def format_help(self) -> str:
+        """The help text, with a Chinese colon after each section heading ("选项：")."""
+        return re.sub(r"(?m)^(\S[^\n]*):$", r"\1：", super().format_help())
+
+
+class ChineseArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose headings, -h and error messages are Chinese."""
+
+    formatter_class: type[argparse.HelpFormatter]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", ChineseHelpFormatter)
+        add_help = kwargs.pop("add_help", True)
+        kwargs["add_help"] = False
+        super().__init__(*args, **kwargs)
+        self._positionals.title = t("cli.help.positionals")
+        self._optionals.title = t("cli.help.options")
+        if add_help:
+            self.add_argument("-h", "--help", action="help", default=argparse.SUPPRESS,
+                              help=t("cli.help.help"))
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, t("cli.argparse.error", prog=self.prog,
+                       message=translate_argparse(message)) + "\n")
+
+
+def package_version() -> str:
+    """The installed dudao's version (pyproject.toml's [project] version)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dudao")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+        return "0+unknown"
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -17,8 +97,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", help="TOML configuration file "
-                        "(default: embedded defaults, SQLite under ./var)")
+    parser.add_argument("--config", metavar="FILE", help=t("cli.help.config"))
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -65,22 +144,30 @@ def cmd_directory_import(args: argparse.Namespace) -> int:
 
 
 async def _invite(settings: Settings, code: str, role: str, hours: int) -> int:
-    from bot.bootstrap import open_container
+    from bot.bootstrap import open_container, safe_url
     from bot.domain import DomainError
     from bot.messages import explain
 
     try:
         async with open_container(settings) as container:
-            invite, expires = await container.invites.issue(code, role, hours)
+            issued = await container.invites.issue_invite(code, role, hours)
     except DomainError as exc:
         print(explain(exc.key, exc.params), file=sys.stderr)
         return 1
-    local = expires.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
-    print(t("cli.invite.issued", code=invite, expires=local, person=code))
+    local = issued.expires.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+    person = issued.person
+    print(t("cli.invite.issued", code=issued.code, expires=local, person=person.code,
+            name=person.name, role_name=t(f"role.{person.role}"), hours=hours,
+            url=safe_url(settings.database.url)))
     return 0
 
 
 def cmd_invite(args: argparse.Namespace) -> int:
+    from bot.invites import MAX_INVITE_HOURS
+
+    if not 0 < args.hours <= MAX_INVITE_HOURS:  # refused before the database is opened
+        print(t("invite.error.hours", hours=args.hours, limit=MAX_INVITE_HOURS), file=sys.stderr)
+        return 2
     settings = _settings(args)
     role, code = ("staff", args.staff) if args.staff else ("supervisor", args.supervisor)
     return asyncio.run(_invite(settings, code, role, args.hours))
@@ -99,7 +186,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     settings = _settings(args)
     extra = asyncio.run(_corrections(settings))
     print(t("cli.train.corrections", count=len(extra)), flush=True)
-    return run_train(args, extra_examples=extra)
+    return run_train(args, extra_examples=extra, settings=settings)
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -127,51 +214,61 @@ def cmd_try(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dudao", description="dudao (督导): 双减 tips bot")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = ChineseArgumentParser(prog="dudao", description=t("cli.help.description"))
+    parser.add_argument("--version", action="version", help=t("cli.help.version"),
+                        version=f"dudao {package_version()}")
+    parser.add_argument("-v", "--verbose", action="store_true", help=t("cli.help.verbose"))
+    sub = parser.add_subparsers(dest="command", required=True, title=t("cli.help.commands"),
+                                metavar=t("cli.help.command_metavar"),
+                                help=t("cli.help.command_hint"))
 
-    p = sub.add_parser("run", help="run the bot (long polling or webhook)")
+    def command(name: str, parent: Any = sub) -> argparse.ArgumentParser:
+        text = t(f"cli.help.{name}")
+        made: argparse.ArgumentParser = parent.add_parser(name, help=text, description=text)
+        return made
+
+    p = command("run")
     _add_config(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("try", help="chat with the bot in this terminal (no Telegram needed)")
+    p = command("try")
     _add_config(p)
     p.set_defaults(func=cmd_try)
 
-    p = sub.add_parser("migrate", help="create or upgrade the database schema")
+    p = command("migrate")
     _add_config(p)
     p.set_defaults(func=cmd_migrate)
 
-    p = sub.add_parser("directory", help="the directory of schools, institutions, people")
-    dsub = p.add_subparsers(dest="directory_command", required=True)
-    imp = dsub.add_parser("import", help="import CSV/XLSX files or folders (upsert by code)")
-    imp.add_argument("files", nargs="+", metavar="FILE")
+    p = command("directory")
+    dsub = p.add_subparsers(dest="directory_command", required=True,
+                            title=t("cli.help.commands"), metavar=t("cli.help.command_metavar"))
+    imp = command("import", dsub)
+    imp.add_argument("files", nargs="+", metavar=t("cli.help.file_metavar"),
+                     help=t("cli.help.import_files"))
     _add_config(imp)
     imp.set_defaults(func=cmd_directory_import)
 
     from bot.cli_export import add_export_arguments
 
-    p = sub.add_parser("export", help="export cases to XLSX or CSV for the office")
+    p = command("export")
     _add_config(p)
     add_export_arguments(p)
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("invite", help="issue a one-time invite code for a supervisor or staff")
+    p = command("invite")
     who = p.add_mutually_exclusive_group(required=True)
-    who.add_argument("--supervisor", metavar="CODE")
-    who.add_argument("--staff", metavar="CODE")
-    p.add_argument("--hours", type=int, default=72, help="validity in hours (default 72)")
+    who.add_argument("--supervisor", metavar="CODE", help=t("cli.help.invite_supervisor"))
+    who.add_argument("--staff", metavar="CODE", help=t("cli.help.invite_staff"))
+    p.add_argument("--hours", type=int, default=72, help=t("cli.help.invite_hours"))
     _add_config(p)
     p.set_defaults(func=cmd_invite)
 
     from bot.cli_classifier import add_classify_arguments, add_train_arguments
 
-    p = sub.add_parser("train", help="train and evaluate the tip classifier")
-    _add_config(p)
+    p = command("train")
     add_train_arguments(p)
     p.set_defaults(func=cmd_train)
-    p = sub.add_parser("classify", help="classify JSON Lines from stdin")
+    p = command("classify")
     add_classify_arguments(p)
     p.set_defaults(func=cmd_classify)
     return parser

@@ -11,14 +11,13 @@ import io
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.config import PROJECT_ROOT, Settings, load_settings
 from bot.messages import t
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from classifier.batch import LineResult
     from classifier.entities import Entity
     from classifier.training import TrainingEvent, TrainingReport
@@ -28,9 +27,40 @@ EXIT_ERROR = 2
 EXIT_KEPT_OLD = 3  # trained fine, but the new model was worse and was not installed
 
 
+# Where `dudao train` writes when [classifier] model_path is not set (relative to the
+# working directory, like the default database under var/).
+DEFAULT_TRAINED_MODEL = Path("var") / "model"
+
+
 def default_corpus_dir() -> Path:
     """Return the corpus directory of a source checkout (data/corpus)."""
     return PROJECT_ROOT / "data" / "corpus"
+
+
+def trained_model_dir(settings: Settings) -> Path:
+    """Where `dudao train` writes: the configured model_path, else var/model."""
+    from classifier.artifact import resolve_dir
+
+    configured = settings.classifier.model_path
+    return resolve_dir(configured) if configured else DEFAULT_TRAINED_MODEL
+
+
+def model_to_load(settings: Settings) -> Path | None:
+    """The model `dudao run`, `try` and `classify` use: the trained (configured) model if
+    that directory holds one, else None, which loads the model shipped with dudao."""
+    from classifier.artifact import has_model
+
+    directory = trained_model_dir(settings)
+    return directory if has_model(directory) else None
+
+
+def _inside_installed_package(target: Path) -> bool:
+    """Tell whether `target` is the shipped model of an installed (not a source) dudao."""
+    from classifier.artifact import shipped_model_dir
+
+    if (PROJECT_ROOT / "pyproject.toml").is_file():
+        return False  # a source checkout: maintainers update the shipped model on purpose
+    return target.resolve().is_relative_to(shipped_model_dir().resolve())
 
 
 # --- dudao train ---------------------------------------------------------------------------
@@ -41,40 +71,116 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     from pathlib import Path
 
     parser.add_argument("--corpus", type=Path, default=None,
-                        help="corpus directory with train/ and heldout/ (default: data/corpus)")
+                        help=t("cli.help.train_corpus"))
     parser.add_argument("--out", type=Path, default=None,
-                        help="model directory to write (default: the shipped classifier/model)")
+                        help=t("cli.help.train_out"))
     parser.add_argument("--force", action="store_true",
-                        help="install the new model even if its held-out macro-F1 is worse")
+                        help=t("cli.help.train_force"))
     parser.add_argument("--no-search", action="store_true",
-                        help="skip the cross-validated model selection; use the default setup")
-    parser.add_argument("--jobs", type=int, default=2, help="parallel cross-validation jobs")
+                        help=t("cli.help.train_no_search"))
+    parser.add_argument("--jobs", type=int, default=2, help=t("cli.help.train_jobs"))
+    parser.add_argument("--config", metavar="FILE", default=None, help=t("cli.help.config"))
 
 
-def run_train(args: argparse.Namespace, extra_examples: Sequence[tuple[str, str]] = ()) -> int:
-    """Train from the corpus plus `extra_examples` (text, label), print the report; exit code."""
-    from classifier.artifact import shipped_model_dir
+def run_train(args: argparse.Namespace, extra_examples: Sequence[tuple[str, str]] = (),
+              settings: Settings | None = None) -> int:
+    """Train from the corpus plus `extra_examples` (text, label), print the report; exit code.
+
+    The model goes to --out, else the configured [classifier] model_path, else var/model;
+    never into an installed package (`dudao run` loads it from there).
+    """
     from classifier.training import Decision, TrainingError, read_corpus, train_and_save
 
     corpus_dir = args.corpus or default_corpus_dir()
-    out = args.out or shipped_model_dir()
+    if args.out is not None:
+        out = Path(args.out)
+    else:
+        out = trained_model_dir(settings or load_settings(getattr(args, "config", None)))
+    if _inside_installed_package(out):
+        print(t("classifier.train.out_in_package", path=out), file=sys.stderr)
+        return EXIT_ERROR
+    progress = TrainProgress(sys.stdout, sys.stderr)
     try:
         corpus = read_corpus(corpus_dir)
         result = train_and_save(corpus, out, list(extra_examples), force=args.force,
-                                search=not args.no_search, progress=_print_event,
+                                search=not args.no_search, progress=progress,
                                 n_jobs=args.jobs)
     except TrainingError as exc:
+        progress.close()
         print(t(f"classifier.error.{exc.code}", **exc.fields), file=sys.stderr)
         return EXIT_ERROR
+    progress.close()
     for line in render_report(result.report):
         print(line, flush=True)
     return EXIT_KEPT_OLD if result.report.decision is Decision.KEPT_OLD else EXIT_OK
 
 
-def _print_event(event: TrainingEvent) -> None:
-    """Print a progress event at once (training runs for a while)."""
-    for line in render_event(event):
-        print(line, flush=True)
+class TrainProgress:
+    """Training's progress: event lines on `out`, and a tqdm bar on `err` with an estimate.
+
+    The bar counts the steps that take time: segmenting, each configuration's
+    cross-validation and the final fit; tqdm estimates the time left from their pace.
+    """
+
+    def __init__(self, out: TextIO, err: TextIO) -> None:
+        self.out = out
+        self.err = err
+        self.bar: Any = None
+
+    def __call__(self, event: TrainingEvent) -> None:
+        from classifier import training as tr
+
+        for line in render_event(event):
+            self._write(line)
+        match event:
+            case tr.Tokenizing():
+                self._open(total=2, step=t("classifier.train.step.tokenizing"))
+            case tr.Searching():
+                self._advance(t("classifier.train.step.search"), total=event.count + 2)
+            case tr.CandidateScored():
+                self._advance(t("classifier.train.step.search"))
+            case tr.Fitting():
+                self._describe(t("classifier.train.step.fitting"))
+            case tr.ScoringOldModel():
+                self._advance(t("classifier.train.step.scoring_old"), total=self._total() + 1)
+
+    def _open(self, total: int, step: str) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc=step, file=self.err, leave=True, mininterval=0.5,
+                        bar_format=t("classifier.train.bar_format"), dynamic_ncols=True)
+
+    def _total(self) -> int:
+        return int(self.bar.total) if self.bar is not None else 0
+
+    def _describe(self, step: str) -> None:
+        if self.bar is not None:
+            self.bar.set_description_str(step)
+
+    def _advance(self, step: str, total: int | None = None) -> None:
+        if self.bar is None:
+            return
+        if total is not None:
+            self.bar.total = total
+        self.bar.set_description_str(step, refresh=False)
+        self.bar.update(1)
+
+    def _write(self, line: str) -> None:
+        if self.bar is None:
+            print(line, file=self.out, flush=True)
+        else:
+            from tqdm import tqdm
+
+            tqdm.write(line, file=self.out)
+            self.out.flush()
+
+    def close(self) -> None:
+        """Fill the bar (the last step is done) and leave it on screen."""
+        if self.bar is not None:
+            self.bar.set_description_str(t("classifier.train.step.done"), refresh=False)
+            self.bar.update(self.bar.total - self.bar.n)
+            self.bar.close()
+            self.bar = None
 
 
 def render_event(event: TrainingEvent) -> list[str]:
@@ -155,13 +261,11 @@ def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
     from classifier.batch import DEFAULT_BATCH
 
     parser.add_argument("--model", default=None,
-                        help="model directory or model.skops file "
-                             "(default: the configured model, else the shipped one)")
+                        help=t("cli.help.classify_model"))
     parser.add_argument("--config", metavar="FILE", default=None,
-                        help="TOML configuration file: its [directory] names the entities "
-                             "(default: the sample directory in data/directory)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH,
-                        help="lines classified (and flushed) together; 1 for request/response")
+                        help=t("cli.help.classify_config"))
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, metavar="N",
+                        help=t("cli.help.classify_batch"))
 
 
 def directory_entities(settings: Settings) -> list[Entity]:
@@ -190,7 +294,7 @@ def run_classify(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int
 
     settings = load_settings(args.config)
     try:
-        model = load(args.model or settings.classifier.model_path or None)
+        model = load(args.model or model_to_load(settings))
     except Exception as exc:  # any load failure is reported to the operator, not a traceback
         print(t("classifier.error.no_model", error=exc), file=sys.stderr)
         return EXIT_ERROR

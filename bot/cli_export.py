@@ -24,13 +24,30 @@ def _iso_date(text: str) -> date:
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     """Add --from/--to/--format/--out to the `dudao export` subparser (--config is the CLI's)."""
     parser.add_argument("--from", dest="date_from", type=_iso_date, required=True,
-                        metavar="YYYY-MM-DD", help="first day (local time), inclusive")
+                        metavar="YYYY-MM-DD", help=t("cli.help.export_from"))
     parser.add_argument("--to", dest="date_to", type=_iso_date, required=True,
-                        metavar="YYYY-MM-DD", help="last day (local time), inclusive")
-    parser.add_argument("--format", dest="fmt", choices=("xlsx", "csv"), default="xlsx",
-                        help="file format (default xlsx)")
+                        metavar="YYYY-MM-DD", help=t("cli.help.export_to"))
+    parser.add_argument("--format", dest="fmt", choices=FORMATS, default=None,
+                        help=t("cli.help.export_format"))
     parser.add_argument("--out", metavar="FILE",
-                        help="output file (default dudao-cases-FROM_TO.FORMAT; - for stdout)")
+                        help=t("cli.help.export_out"))
+
+
+FORMATS = ("xlsx", "csv")
+
+
+def choose_format(fmt: str | None, out: str | None) -> str:
+    """The export format: --format, else the --out file's suffix, else xlsx.
+
+    Raises ValueError (a Chinese message) when --format contradicts the file name.
+    """
+    suffix = Path(out).suffix.lower().lstrip(".") if out and out != "-" else ""
+    named = suffix if suffix in FORMATS else None
+    if fmt is None:
+        return named or "xlsx"
+    if named is not None and named != fmt:
+        raise ValueError(t("export.error.format_mismatch", fmt=fmt, path=out, suffix=suffix))
+    return fmt
 
 
 class ProgressLine:
@@ -67,6 +84,7 @@ def run_export(args: argparse.Namespace) -> int:
     from bot.config import ConfigError, load_settings
 
     try:
+        args.fmt = choose_format(args.fmt, args.out)
         settings = load_settings(getattr(args, "config", None))
         local_bounds(args.date_from, args.date_to, settings.tz)
     except (ConfigError, ValueError) as exc:

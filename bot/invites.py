@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.domain import DomainError, InvalidInput
@@ -17,6 +18,18 @@ def hash_invite(code: str) -> str:
     return hashlib.sha256(code.strip().upper().encode()).hexdigest()
 
 
+MAX_INVITE_HOURS = 720  # 30 days: an invite is meant to be used soon, not kept
+
+
+@dataclass(frozen=True)
+class IssuedInvite:
+    """A fresh invite code, when it expires and the person it binds."""
+
+    code: str
+    expires: datetime
+    person: PersonInfo
+
+
 class InviteService:
     """One-time, expiring invite codes that bind a Telegram user to a directory person."""
 
@@ -28,18 +41,31 @@ class InviteService:
 
     async def issue(self, person_code: str, role: str, hours: int = 72) -> tuple[str, datetime]:
         """Create an invite for the person `person_code` of `role` (supervisor|staff)."""
+        issued = await self.issue_invite(person_code, role, hours)
+        return issued.code, issued.expires
+
+    async def issue_invite(self, person_code: str, role: str, hours: int = 72) -> IssuedInvite:
+        """Create an invite; the code is matched without regard to case (dx01 finds DX01)."""
+        if not 0 < hours <= MAX_INVITE_HOURS:
+            raise InvalidInput("invite.error.hours", hours=hours, limit=MAX_INVITE_HOURS)
         now = self.clock.now()
         code = "".join(secrets.choice(self.ALPHABET) for _ in range(10))
+        wanted_code = person_code.strip()
         async with self.uow() as uow:
-            person = await uow.directory.person(person_code)
+            person = await uow.directory.person(wanted_code)
+            if person is None:
+                folded = wanted_code.casefold()
+                matches = [p for p in await uow.directory.people()
+                           if p.code.casefold() == folded]
+                person = matches[0] if len(matches) == 1 else None
             wanted = {"staff"} if role == "staff" else SUPERVISOR_ROLES
             if person is None or person.role not in wanted:
-                raise DomainError("invite.error.unknown_person", code=person_code,
+                raise DomainError("invite.error.unknown_person", code=wanted_code,
                                   role_name=t("role.staff") if role == "staff" else "督学")
             expires = now + timedelta(hours=hours)
             await uow.invites.add(hash_invite(code), person.id, now, expires)
             await uow.commit()
-        return code, expires
+        return IssuedInvite(code, expires, person)
 
     async def bind(self, user_id: int, code: str) -> PersonInfo:
         """Claim an invite for this Telegram user; any bad code binds nobody."""

@@ -50,10 +50,11 @@ def configured_directory_paths(settings: Settings) -> list[str]:
 
 def prepare(settings: Settings) -> object:
     """Migrate, import the configured directory, load the model, and report what is ready."""
+    from bot.cli_classifier import model_to_load
     from classifier import load
 
     schools, institutions, people = asyncio.run(import_configured_directory(settings))
-    classifier = load(settings.classifier.model_path or None)
+    classifier = load(model_to_load(settings))
     threshold = settings.classifier.threshold
     print(t("cli.run.ready", url=safe_url(settings.database.url), schools=schools,
             institutions=institutions, people=people, model=classifier.model_version,

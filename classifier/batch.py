@@ -90,6 +90,8 @@ def classify_lines(model: Classifier, lines: Iterable[str],
         return results
 
     for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue  # a blank line (a trailing newline, a paragraph break) is no record
         ident, text, error = parse_line(raw)
         if error is not None:
             pending.append(BadLine(ident, number, error))

@@ -40,6 +40,12 @@ class SqlDirectoryStore:
         report = {table: TableReport() for table in ("people", "districts", "schools",
                                                       "institutions")}
         people = await self._by_code(Person)
+        for row in (*data.supervisors, *data.staff):  # the import service refuses these first
+            stored = people.get(row.code)
+            new_role = getattr(row, "role", "staff")
+            if stored is not None and stored.role != new_role:
+                raise ValueError(f"refusing to change {row.code}'s role "
+                                 f"from {stored.role} to {new_role}")
         for sup in data.supervisors:
             self._apply(people, Person, sup.code, report["people"],
                         name=sup.name, phone=_given(sup.phone), role=sup.role)

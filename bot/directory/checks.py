@@ -35,10 +35,11 @@ def wrong_role(source: str, table: TableName, field_name: str, code: str, actual
     """Describe a reference to a person who is not the kind of person needed there."""
     label = field_label(table, field_name)
     if actual == "staff" or expected is None:
-        return Problem(source, "directory.error.ref_not_supervisor", {"label": label, "code": code})
+        return Problem(source, "directory.error.ref_not_supervisor", {"code": code},
+                       column=label)
     return Problem(source, "directory.error.ref_wrong_role", {
-        "label": label, "code": code, "actual": t(f"role.{actual}"),
-        "expected": t(f"role.{expected}")})
+        "code": code, "actual": t(f"role.{actual}"), "expected": t(f"role.{expected}")},
+        column=label)
 
 
 def supervisor_refs(data: DirectoryData) -> list[tuple[AnyRow, str, str, str | None]]:
@@ -64,8 +65,8 @@ def _check_duplicate_codes(data: DirectoryData, problems: Problems) -> None:
                 seen[row.code] = row.source
                 continue
             problems.add(Problem(row.source, "directory.error.duplicate_code", {
-                "label": field_label(row.table, "code"), "code": row.code,
-                "first": describe_source(seen[row.code])}))
+                "code": row.code, "first": describe_source(seen[row.code])},
+                column=field_label(row.table, "code")))
 
 
 def _names_to_codes(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
@@ -89,11 +90,12 @@ def _resolve_names(data: DirectoryData, problems: Problems) -> DirectoryData:
         codes = names.get(value.casefold(), [])
         if len(codes) == 1:
             data.warnings.append(Problem(row.source, "directory.warning.resolved_by_name",
-                                         {"label": label, "value": value, "code": codes[0]}))
+                                         {"value": value, "code": codes[0]}, column=label))
             return row.model_copy(update={attr: codes[0]})
         key = "directory.error.ambiguous_ref_name" if codes else "directory.error.unknown_ref_name"
-        problems.add(Problem(row.source, key, {"label": label, "value": value,
-                                               "target": t(f"directory.table.{target}")}))
+        problems.add(Problem(row.source, key, {"value": value,
+                                               "target": t(f"directory.table.{target}")},
+                             column=label))
         return row
 
     def place(row: _R) -> _R:

@@ -19,6 +19,14 @@ def make_source(file: str, sheet: str | None = None, row: int | None = None) -> 
     return text if row is None else f"{text}:{row}"
 
 
+def source_order(source: str) -> tuple[str, str, int]:
+    """Sort key of a source string: file, sheet, then row number (as a number)."""
+    match = _SOURCE_RE.match(source)
+    if match is None:  # pragma: no cover - the pattern matches any string
+        return source, "", 0
+    return match["file"], match["sheet"] or "", int(match["row"] or 0)
+
+
 def describe_source(source: str) -> str:
     """Render a source string as a Chinese location: "schools.csv 第12行"."""
     match = _SOURCE_RE.match(source)
@@ -36,11 +44,23 @@ def describe_source(source: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One thing wrong (or worth a warning) at `source`; `key` names its catalogue text."""
+    """One thing wrong (or worth a warning) at `source`; `key` names its catalogue text.
+
+    `column` is the Chinese name of the column the problem is in, when it is about one cell;
+    every location is then said one way: `schools.csv 第3行 “责任督学代码”列：…`.
+    """
 
     source: str
     key: str
     params: Mapping[str, object] = field(default_factory=dict)
+    column: str = ""
+
+    def where(self) -> str:
+        """Render the location: file, sheet, row and column, as far as they are known."""
+        where = describe_source(self.source)
+        if self.column:
+            return t("directory.where.column", where=where, column=self.column)
+        return where
 
     def reason(self) -> str:
         """Render the reason alone, without the location."""
@@ -50,7 +70,7 @@ class Problem:
         """Render one Chinese line: "schools.csv 第12行：学校代码为空"."""
         if not self.source:
             return self.reason()
-        return t("directory.line", where=describe_source(self.source), reason=self.reason())
+        return t("directory.line", where=self.where(), reason=self.reason())
 
 
 class Problems:

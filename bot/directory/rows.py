@@ -210,10 +210,11 @@ def parse_row(table: TableName, source: str, values: Mapping[str, str]) -> Parse
             if not key.startswith("directory."):  # a type error: never expected from text
                 key, params = "directory.error.bad_value", {"value": error["input"],
                                                              "allowed": ""}
-            problems.append(Problem(source, key, {"label": field_label(table, name), **params}))
+            problems.append(Problem(source, key, params, column=field_label(table, name)))
         return ParsedRow(None, problems, [])
     aliases = row.aliases if isinstance(row, SchoolRow | InstitutionRow) else None
-    warnings = [Problem(source, "directory.warning.short_alias", {"alias": alias})
+    warnings = [Problem(source, "directory.warning.short_alias", {"alias": alias},
+                        column=field_label(table, "aliases"))
                 for alias in aliases or () if len(alias) == 1]
     return ParsedRow(row, [], warnings)
 

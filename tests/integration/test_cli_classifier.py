@@ -126,19 +126,18 @@ def test_classify_good_and_bad_lines() -> None:
         json.dumps({"id": 5, "text": 42}),
         json.dumps({"id": 6}),
         _line(7, "課後服務強制參加"),
-        "",
+        "",  # blank: skipped, but still counted as line 8
         _line(None, "机构跑路了，学费不退"),
     ]
     code, records = _classify(lines, "--batch-size", "2")
     assert code == EXIT_OK
-    assert [r.get("id") for r in records] == ["a", None, None, 4, 5, 6, 7, None, None]
+    assert [r.get("id") for r in records] == ["a", None, None, 4, 5, 6, 7, None]
     errors = {r["line"]: r["error"] for r in records if "error" in r}
     assert errors == {2: CATALOGUE["classifier.error.not_json"],
                       3: CATALOGUE["classifier.error.not_object"],
                       4: CATALOGUE["classifier.error.missing_text"],
                       5: CATALOGUE["classifier.error.text_not_string"],
-                      6: CATALOGUE["classifier.error.missing_text"],
-                      8: CATALOGUE["classifier.error.not_json"]}
+                      6: CATALOGUE["classifier.error.missing_text"]}
     good = [r for r in records if "error" not in r]
     assert [r["category"] for r in good] == [
         "teacher_paid_tutoring", "after_school_service", "fees_refund"]
@@ -225,3 +224,82 @@ def test_every_code_and_event_has_chinese_text() -> None:
     for event in events:
         lines = render_event(event)
         assert lines and all(any("\u4e00" <= ch <= "\u9fff" for ch in line) for line in lines)
+
+
+def test_classify_skips_blank_lines_and_keeps_line_numbers() -> None:
+    code, records = _classify(["", _line(1, "城关一小作业太多"), "   ", "\t", "oops", ""])
+    assert code == 0
+    assert len(records) == 2 and records[0]["id"] == 1
+    assert records[1]["line"] == 5 and "error" in records[1]  # numbered as in the input
+
+
+# --- where `dudao train` writes, and what `run`/`classify` then load -----------------------
+
+
+def _shipped_state() -> dict[str, float]:
+    return {p.name: p.stat().st_mtime for p in shipped_model_dir().iterdir()}
+
+
+def test_train_writes_var_model_by_default_never_the_shipped_model(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli_classifier import model_to_load
+    from bot.config import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    shipped = _shipped_state()
+    corpus = write_corpus(tmp_path / "corpus")
+    settings = load_settings()
+    assert model_to_load(settings) is None  # nothing trained yet: the shipped model
+    args = _train_args("--corpus", str(corpus), "--no-search", "--jobs", "1")
+    assert run_train(args, settings=settings) == EXIT_OK
+    assert has_model(tmp_path / "var" / "model") and _shipped_state() == shipped
+    captured = capsys.readouterr()
+    assert "模型已保存到 var/model" in captured.out
+    # tqdm's bar on stderr, with the steps and an estimate of the time left.
+    assert "第 3/3 步" in captured.err and "预计还需" in captured.err
+    assert "训练完成：100%" in captured.err
+    assert model_to_load(settings) == Path("var") / "model"
+
+    # `dudao classify` (and `dudao run`, through the same function) now use the trained model.
+    version = json.loads((tmp_path / "var" / "model" / "metadata.json").read_text("utf-8"))
+    code, records = _classify([_line(1, "作业太多")])
+    assert code == EXIT_OK and records[0]["model_version"] == version["model_version"]
+
+
+def test_train_writes_the_configured_model_path(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.config import load_settings
+
+    shipped = _shipped_state()
+    target = tmp_path / "models" / "county"
+    settings = load_settings(classifier={"model_path": str(target)})
+    args = _train_args("--corpus", str(write_corpus(tmp_path / "corpus")), "--no-search",
+                       "--jobs", "1")
+    assert run_train(args, settings=settings) == EXIT_OK
+    assert has_model(target) and _shipped_state() == shipped
+    assert f"模型已保存到 {target}" in capsys.readouterr().out
+
+
+def test_train_refuses_to_write_into_an_installed_package(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import bot.cli_classifier
+
+    monkeypatch.setattr(bot.cli_classifier, "PROJECT_ROOT", tmp_path)  # not a source checkout
+    shipped = _shipped_state()
+    args = _train_args("--corpus", str(write_corpus(tmp_path / "corpus")),
+                       "--out", str(shipped_model_dir()))
+    assert run_train(args) == EXIT_ERROR
+    assert "不能把模型写进已安装的 dudao 程序包" in capsys.readouterr().err
+    assert _shipped_state() == shipped
+
+
+def test_a_configured_path_without_a_model_falls_back_to_the_shipped_one(tmp_path: Path) -> None:
+    from bot.cli_classifier import model_to_load
+    from bot.config import load_settings
+
+    settings = load_settings(classifier={"model_path": str(tmp_path / "empty")})
+    assert model_to_load(settings) is None
+    code, records = _classify([_line(1, "作业太多")])
+    assert code == EXIT_OK and records[0]["category"]

@@ -238,25 +238,26 @@ def test_empty_code_names_file_and_row(tmp_path: Path) -> None:
     text = "code,name\nS1,青溪县实验小学\n,青溪县第二中学\nS3,\n"
     error = fail([write(tmp_path, "schools.csv", text)])
     assert str(error).splitlines() == [
-        "schools.csv 第3行：学校代码为空", "schools.csv 第4行：学校名称为空"]
+        "schools.csv 第3行 “学校代码”列：不能为空", "schools.csv 第4行 “学校名称”列：不能为空"]
 
 
 def test_duplicate_code_across_files(tmp_path: Path) -> None:
     first = write(tmp_path, "supervisors.csv", SUPERVISORS_EN)
     second = write(tmp_path, "staff.csv", "code,name\nDX01,林晓琳\n")
     error = fail([first, second])
-    assert str(error) == "staff.csv 第2行：工作人员代码“DX01”重复，supervisors.csv 第2行已经用过"
+    assert str(error) == ("staff.csv 第2行 “工作人员代码”列：“DX01”重复，"
+                          "supervisors.csv 第2行已经用过")
 
 
 def test_bad_licensed_value(tmp_path: Path) -> None:
     path = write(tmp_path, "institutions.csv", "code,name,licensed\nJ1,阳光午托班,也许\n")
-    assert str(fail([path])) == "institutions.csv 第2行：是否持证“也许”无效，应填：是、否"
+    assert str(fail([path])) == "institutions.csv 第2行 “是否持证”列：“也许”无效，应填：是、否"
 
 
 def test_unknown_role(tmp_path: Path) -> None:
     path = write(tmp_path, "督学.csv", "代码,姓名,角色\nDX01,王建国,校长\n")
     assert str(fail([path])) == (
-        "督学.csv 第2行：督学类别“校长”无效，应填：责任督学、校外培训监管督学")
+        "督学.csv 第2行 “督学类别”列：“校长”无效，应填：责任督学、校外培训监管督学")
 
 
 def test_binary_garbage(tmp_path: Path) -> None:
@@ -313,7 +314,7 @@ def test_bad_code_and_too_long_name(tmp_path: Path) -> None:
     error = fail([write(tmp_path, "schools.csv", text)])
     assert [p.key for p in error.problems] == [
         "directory.error.bad_code", "directory.error.too_long", "directory.error.bad_code"]
-    assert "学校代码“城关一小”格式不对" in str(error)
+    assert "“学校代码”列：“城关一小”格式不对" in str(error)
 
 
 def test_ambiguous_alias_within_a_district(tmp_path: Path) -> None:
@@ -328,13 +329,13 @@ def test_supervisor_of_the_wrong_role(tmp_path: Path) -> None:
     schools = write(tmp_path, "schools.csv", "code,name,supervisor_code\nS1,青溪县实验小学,DX13\n")
     error = fail([schools, write(tmp_path, "supervisors.csv", SUPERVISORS_EN)])
     assert str(error) == (
-        "schools.csv 第2行：责任督学代码“DX13”是校外培训监管督学，这里需要责任督学")
+        "schools.csv 第2行 “责任督学代码”列：“DX13”是校外培训监管督学，这里需要责任督学")
 
 
 def test_reference_name_not_in_import(tmp_path: Path) -> None:
     path = write(tmp_path, "schools.csv", "code,name,所属区县\nS1,青溪县实验小学,城关镇\n")
     assert str(fail([path])) == (
-        "schools.csv 第2行：所属区县代码“城关镇”既不是代码，也不是本次导入的区县/乡镇名称")
+        "schools.csv 第2行 “所属区县代码”列：“城关镇”既不是代码，也不是本次导入的区县/乡镇名称")
 
 
 def test_problems_are_capped_and_counted(tmp_path: Path) -> None:
@@ -393,3 +394,15 @@ def test_every_table_in_the_vocabulary_names_its_required_columns() -> None:
         spec = words.specs[table]
         assert all(spec.field_for(norm_key(field)) == field for field in spec.required)
     assert words.values["licensed"].canonical("ＹＥＳ") == "true"
+
+
+def test_the_directory_readme_says_what_a_left_out_column_and_an_empty_cell_do(
+        tmp_path: Path) -> None:
+    readme = (SAMPLE_DIR / "README.md").read_text(encoding="utf-8")
+    assert "resets" not in readme  # it used to say the opposite of what the import does
+    assert "a left-out optional column keeps" in readme and "an empty cell clears" in readme
+    # The README's example error is word for word what the reader says.
+    rows = "".join(f"S{i},学校{i}\n" for i in range(2, 12))
+    error = fail([write(tmp_path, "schools.csv", f"code,name\n{rows},无代码的学校\n")])
+    assert str(error) == "schools.csv 第12行 “学校代码”列：不能为空"
+    assert f"`{error}`" in readme

@@ -78,10 +78,10 @@ async def test_references_neither_files_nor_store_satisfy_change_nothing(tmp_pat
     with pytest.raises(DirectoryImportError) as caught:
         await import_directory(lambda: uow, read_schools(tmp_path, SCHOOLS))
     assert caught.value.problems == [
-        "schools.csv 第3行：所属区县代码“NOPE”在目录中不存在",
-        "schools.csv 第3行：责任督学代码“DX13”是校外培训监管督学，这里需要责任督学",
-        "schools.csv 第4行：责任督学代码“DDS01”是督导室工作人员，不是督学",
-        "schools.csv 第5行：责任督学代码“NOBODY”在目录中不存在",
+        "schools.csv 第3行 “所属区县代码”列：“NOPE”在目录中不存在",
+        "schools.csv 第3行 “责任督学代码”列：“DX13”是校外培训监管督学，这里需要责任督学",
+        "schools.csv 第4行 “责任督学代码”列：“DDS01”是督导室工作人员，不是督学",
+        "schools.csv 第5行 “责任督学代码”列：“NOBODY”在目录中不存在",
     ]
     assert uow.store.upserted == [] and not uow.committed
 
@@ -109,10 +109,10 @@ def test_a_row_model_reports_every_bad_field_with_its_label() -> None:
                        {"code": "", "name": "王" * 51, "role": "校长", "phone": "call me"})
     assert parsed.row is None
     assert [p.render() for p in parsed.problems] == [
-        "督学.csv 第2行：督学代码为空",
-        "督学.csv 第2行：督学姓名太长（51 个字，最多 50 个）",
-        "督学.csv 第2行：督学类别“校长”无效，应填：责任督学、校外培训监管督学",
-        "督学.csv 第2行：电话“call me”格式不对",
+        "督学.csv 第2行 “督学代码”列：不能为空",
+        "督学.csv 第2行 “督学姓名”列：太长（51 个字，最多 50 个）",
+        "督学.csv 第2行 “督学类别”列：“校长”无效，应填：责任督学、校外培训监管督学",
+        "督学.csv 第2行 “电话”列：“call me”格式不对",
     ]
 
 
@@ -125,3 +125,69 @@ def test_a_row_model_keeps_absent_and_empty_apart() -> None:
     assert (row.licensed, row.kind, row.district_code, row.aliases) == (
         None, "", None, ("午托", "阳"))
     assert [w.key for w in parsed.warnings] == ["directory.warning.short_alias"]
+
+
+# --- a code names one person with one role, across the whole database ----------------------
+
+
+async def test_a_staff_file_cannot_turn_a_stored_supervisor_into_staff(tmp_path: Path) -> None:
+    uow = FakeUnitOfWork(FakeDirectoryStore(STORED, {"QX-CG"}))
+    path = tmp_path / "staff.csv"
+    path.write_text("code,name\nDDS02,新同事\nDX01,王建国\n", encoding="utf-8")
+    with pytest.raises(DirectoryImportError) as caught:
+        await import_directory(lambda: uow, read_directory_files([path]))
+    assert caught.value.problems == [
+        "staff.csv 第3行 “工作人员代码”列：代码 DX01 在目录中已是责任督学，不能改为督导室工作人员："
+        "学校、区县和案件都按代码找人，一个代码始终只代表一个人、一种角色。"
+        "请为这位督导室工作人员另用一个未用过的代码。"]
+    assert uow.store.upserted == [] and not uow.committed  # DDS02 is not added either
+
+
+@pytest.mark.parametrize(("text", "stored", "new"), [
+    ("code,name,role\nDX13,张志强,责任督学\n", "校外培训监管督学", "责任督学"),
+    ("code,name,role\nDDS01,林晓琳,责任督学\n", "督导室工作人员", "责任督学"),
+])
+async def test_a_supervisor_file_cannot_change_a_stored_role(tmp_path: Path, text: str,
+                                                             stored: str, new: str) -> None:
+    uow = FakeUnitOfWork(FakeDirectoryStore(STORED, set()))
+    path = tmp_path / "supervisors.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DirectoryImportError) as caught:
+        await import_directory(lambda: uow, read_directory_files([path]))
+    [line] = caught.value.problems
+    code = text.split()[1].split(",")[0]
+    assert line.startswith(f"supervisors.csv 第2行 “督学代码”列：代码 {code} ")
+    assert f"已是{stored}，不能改为{new}" in line
+    assert uow.store.upserted == []
+
+
+async def test_the_same_role_again_is_an_ordinary_update(tmp_path: Path) -> None:
+    uow = FakeUnitOfWork(FakeDirectoryStore(STORED, set()))
+    path = tmp_path / "supervisors.csv"
+    path.write_text("code,name,role\nDX01,王建国,责任督学\n", encoding="utf-8")
+    await import_directory(lambda: uow, read_directory_files([path]))
+    assert uow.committed
+
+
+# --- one format for every location ---------------------------------------------------------
+
+
+async def test_reader_and_reference_check_say_where_the_same_way(tmp_path: Path) -> None:
+    import re
+
+    from bot.directory.problems import DirectoryFileError
+
+    bad = tmp_path / "bad" / "schools.csv"
+    bad.parent.mkdir()
+    bad.write_text("code,name,district_code,supervisor_code\nS1,,QX-CG,DX01\n", encoding="utf-8")
+    with pytest.raises(DirectoryFileError) as read_error:
+        read_directory_files([bad])
+    uow = FakeUnitOfWork(FakeDirectoryStore(STORED, {"QX-CG"}))
+    with pytest.raises(DirectoryImportError) as check_error:
+        await import_directory(lambda: uow, read_schools(tmp_path, SCHOOLS))
+    lines = [str(read_error.value), *check_error.value.problems]
+    shape = re.compile(r"schools\.csv 第\d+行 “(学校名称|所属区县代码|责任督学代码)”列：\S+")
+    assert all(shape.fullmatch(line) for line in lines), lines
+    assert lines[0] == "schools.csv 第2行 “学校名称”列：不能为空"
+    rows = [int(re.search(r"第(\d+)行", line)[1]) for line in lines[1:]]  # type: ignore[index]
+    assert rows == sorted(rows)  # in file order, whatever was checked first

@@ -264,6 +264,18 @@ async def test_an_invite_binds_once(world: World) -> None:
     assert err.value.key == "invite.error.invalid"
 
 
+async def test_an_invite_finds_its_person_without_regard_to_case(world: World) -> None:
+    issued = await world.invites.issue_invite("st2", "staff", hours=24)
+    assert issued.person.code == "ST2" and issued.expires == NOW + timedelta(hours=24)
+
+
+@pytest.mark.parametrize("hours", [0, -1, 721])
+async def test_an_invite_of_absurd_length_is_refused(world: World, hours: int) -> None:
+    with pytest.raises(DomainError) as err:
+        await world.invites.issue("ST2", "staff", hours=hours)
+    assert err.value.key == "invite.error.hours"
+
+
 async def test_health_reports_the_delivery_backlog(world: World) -> None:
     await world.filing.file_tip(tip())
     world.clock.advance(minutes=10)
