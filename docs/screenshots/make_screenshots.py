@@ -56,6 +56,7 @@ NOTE = (170, 185, 196)
 ALERT = (60, 64, 70)
 HEADER = (81, 125, 162)
 INK = (20, 20, 20)
+QUIET = 0.6  # seconds without a new bot message after which a step is taken as answered
 
 
 class Fonts:
@@ -253,7 +254,7 @@ class Recorder:
         while seen != len(chat.events) + len(chat.callback_answers):
             seen = len(chat.events) + len(chat.callback_answers)
             await self.dudao.deliver()
-            await asyncio.sleep(0.6)
+            await asyncio.sleep(QUIET)
 
     async def say(self, user: Any, text: str) -> None:
         before = len(user._chat.events)
