@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 from PIL import Image
 
@@ -14,7 +14,7 @@ from tests.support.e2e import Dudao
 TOOL = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "make_screenshots.py"
 
 
-def _tool() -> ModuleType:
+def _tool() -> Any:
     spec = importlib.util.spec_from_file_location("make_screenshots", TOOL)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
