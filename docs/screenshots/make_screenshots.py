@@ -162,7 +162,7 @@ def measure(fonts: Fonts, item: Item) -> tuple[int, int, list[str]]:
         lines = fonts.wrap(item.text, SMALL_SIZE, BUBBLE_MAX - 40)
         width = max(fonts.width(line, SMALL_SIZE) for line in lines) + 32
         return int(width), 14 + 24 * len(lines), lines
-    lines = fonts.wrap(item.text, TEXT_SIZE, BUBBLE_MAX - 48) if item.text else []
+    lines = fonts.wrap(item.text, TEXT_SIZE, BUBBLE_MAX - 60) if item.text else []
     width = max([fonts.width(line, TEXT_SIZE) for line in lines] or [0]) + 32
     height = 20 + LINE * len(lines)
     if item.image is not None:
@@ -373,6 +373,48 @@ async def play(dudao: Any) -> list[Scene]:
     await rec.press(staff, button_with(staff, "★"))
     await rec.press(staff, button_with(staff, "王建国"))
     rec.cut("staff-triage", "staff-3-triage", "督导室 · /triage 分办")
+
+    # The supervisor asks the parent a question through the bot, then sets a deadline.
+    rec.start("sup-ask", supervisor)
+    rec.start("parent-answer", parent)
+    await dudao.deliver()
+    await rec.say(supervisor, "/cases")
+    await rec.press(supervisor, button_with(supervisor, "SJ-"))
+    await rec.press(supervisor, "受理")
+    await rec.press(supervisor, "请家长补充")
+    await rec.say(supervisor, "请问是哪所学校、几年级？")
+    await dudao.deliver()
+    await asyncio.sleep(0.5)
+    await rec.press(parent, "回复督学")
+    await rec.say(parent, "城关二小四年级")
+    rec.cut("parent-answer", "parent-5-answer", "家长 · 回复督学的问题")
+    await dudao.deliver()
+    await asyncio.sleep(0.5)
+    rec.cut("sup-ask", "supervisor-5-ask", "督学 · 请家长补充")
+
+    rec.start("sup-rectify", supervisor)
+    rec.start("staff-verify", staff)
+    await rec.press(supervisor, "提出处理意见")
+    await rec.press(supervisor, "属实限期整改")
+    await rec.press(supervisor, button_with(supervisor, "15天"))
+    await rec.say(supervisor, "学校须取消强制参加和额外收费，已收费用全部退还")
+    await dudao.deliver()
+    await rec.say(staff, "/approvals")
+    await rec.press(staff, button_with(staff, "查看"))
+    await rec.press(staff, "审核通过")
+    await dudao.deliver()
+    await asyncio.sleep(0.5)
+    await rec.press(supervisor, "报告整改完成")
+    await rec.say(supervisor, "学校已发通知取消收费，费用已退还家长")
+    rec.cut("sup-rectify", "supervisor-6-rectify", "督学 · 限期整改与报告整改完成")
+    await dudao.deliver()
+    await asyncio.sleep(0.5)
+    rec.start("staff-verify-only", staff)
+    await rec.say(staff, "/verify")
+    await rec.press(staff, button_with(staff, "查看"))
+    await rec.press(staff, "复查通过")
+    rec.cut("staff-verify-only", "staff-5-verify", "督导室 · /verify 复查（回头看）")
+    rec.marks.pop("staff-verify")
 
     # Visits and reports.
     rec.start("sup-visit", supervisor)
