@@ -429,7 +429,8 @@ async def play(dudao: Any) -> list[Scene]:
     rec.start("staff-report", staff)
     await rec.say(staff, "/reports")
     await rec.press(staff, "本半月")
-    await asyncio.sleep(2)
+    # The figures, the chart and then the workbook: wait for the last, however long it takes.
+    await staff.wait_for_message(lambda m: "document" in m.content, timeout=60)
     await rec.quiet(staff, len(staff._chat.events), wait=0.5)
     rec.cut("staff-report", "staff-4-reports", "督导室 · /reports 半月报")
     return rec.scenes
