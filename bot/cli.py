@@ -1,4 +1,4 @@
-"""The `dudao` command line (the operator contract in SPEC.md)."""
+"""The `dudao` command line (the operator contract in README.md)."""
 
 from __future__ import annotations
 

@@ -318,7 +318,7 @@ def run_classify(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int
 
 
 def render_line(result: LineResult) -> dict[str, Any]:
-    """Return the output record of one input line (the operator contract in SPEC.md)."""
+    """Return the output record of one input line (the operator contract in README.md)."""
     from classifier.batch import BadLine
 
     if isinstance(result, BadLine):
