@@ -113,7 +113,7 @@ class SchedulerSettings(_Section):
 
 
 class ClassifierSettings(_Section):
-    model_path: str = ""  # empty = the model shipped with dudao
+    model_path: str = ""  # empty = var/model; with no model there, the shipped one
     threshold: float | None = Field(None, ge=0.0, le=1.0)  # None = the model's own threshold
 
 
