@@ -39,9 +39,12 @@ FORMATS = ("xlsx", "csv")
 def choose_format(fmt: str | None, out: str | None) -> str:
     """The export format: --format, else the --out file's suffix, else xlsx.
 
-    Raises ValueError (a Chinese message) when --format contradicts the file name.
+    Raises ValueError (a Chinese message) when the file name has another suffix (x.pdf) or
+    --format contradicts it.
     """
     suffix = Path(out).suffix.lower().lstrip(".") if out and out != "-" else ""
+    if suffix and suffix not in FORMATS:
+        raise ValueError(t("export.error.unknown_suffix", path=out, suffix=suffix))
     named = suffix if suffix in FORMATS else None
     if fmt is None:
         return named or "xlsx"

@@ -7,9 +7,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.domain import DomainError, InvalidInput
+from bot.domain import DomainError, InvalidInput, Status
 from bot.messages import t
-from bot.ports import SUPERVISOR_ROLES, Clock, Notice, PersonInfo, UnitOfWorkFactory
+from bot.notices import staff_notice, supervisor_notice
+from bot.ports import SUPERVISOR_ROLES, Clock, Notice, PersonInfo, UnitOfWork, UnitOfWorkFactory
 from bot.services import staff_member
 
 
@@ -79,8 +80,9 @@ class InviteService:
                 raise DomainError("invite.error.invalid")
             await uow.directory.bind(person_id, user_id, now)
             people = {p.id: p for p in await uow.directory.people()}
+            person = people[person_id]
+            await _tell_what_waits(uow, person, user_id, now)
             await uow.commit()
-        person = people[person_id]
         return PersonInfo(person.id, person.code, person.name, person.role, user_id)
 
     async def unbind(self, user_id: int, person_code: str) -> PersonInfo:
@@ -101,3 +103,26 @@ class InviteService:
                                      Notice("office.unbound.notice"), now)
             await uow.commit()
         return person
+
+
+WAITING_LIMIT = 20  # notices queued at binding; the rest are in /cases and the office queues
+
+
+async def _tell_what_waits(uow: UnitOfWork, person: PersonInfo, user_id: int,
+                           now: datetime) -> None:
+    """Someone who binds after work reached them hears of it as if they had been bound:
+    a supervisor gets the new-case notice of each case waiting for acceptance, staff the
+    notice of each tip waiting for triage and each proposal waiting for a decision."""
+    if person.role in SUPERVISOR_ROLES:
+        waiting = [case for case in await uow.cases.list_for_assignee(person.code)
+                   if case.status is Status.ASSIGNED][:WAITING_LIMIT]
+        for case in waiting:
+            await uow.outbox.enqueue(user_id, "routed", supervisor_notice(case, "routed", ""),
+                                     now)
+        return
+    for case in await uow.cases.list_by_status(Status.TRIAGE, limit=WAITING_LIMIT):
+        await uow.outbox.enqueue(user_id, "triage", staff_notice(
+            "notify.staff.triage", case.reference, category=case.category), now)
+    for case in await uow.cases.list_by_status(Status.PROPOSED, limit=WAITING_LIMIT):
+        await uow.outbox.enqueue(user_id, "proposed", staff_notice(
+            "notify.staff.proposed", case.reference), now)

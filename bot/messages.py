@@ -699,6 +699,7 @@ CATALOGUE: dict[str, str] = {
     "export.error.range_too_long": "日期范围太长，最多 {days} 天。",
     "export.error.format": "不支持的导出格式“{fmt}”，请选择 xlsx 或 csv。",
     "export.error.write": "无法写入文件 {path}：{error}",
+    "export.error.unknown_suffix": "不能导出为 {path}：扩展名 .{suffix} 不是可导出的格式，请用 .xlsx 或 .csv 结尾的文件名。",
     "export.error.format_mismatch": "导出格式 {fmt} 与文件名 {path} 不符（扩展名是 .{suffix}）。请去掉 --format（按文件名决定格式），或把文件名改为 .{fmt}。",
     # --- terminal sandbox (dudao try) ---
     "sandbox.intro": "=== dudao 体验模式 ===\n机器人已在本机启动（本地 Bot API 服务器，不连接 Telegram）。\n您现在是一位家长：直接输入文字反映问题，例如“城关一小三年级作业每天写到十一点”。\n按钮带编号，输入 #1 即按第1个按钮。输入 !help 查看全部指令，!quit 退出。",

@@ -66,7 +66,9 @@ def prepare(settings: Settings) -> object:
 
 def run(settings: Settings, *, interactive: bool | None = None) -> int:
     """Run dudao; without a token, open the terminal sandbox (or explain, if not a terminal)."""
-    classifier = prepare(settings)
+    sandbox = not settings.telegram.token and (
+        interactive if interactive is not None else sys.stdin.isatty())
+    classifier = _prepare_for_sandbox(settings) if sandbox else prepare(settings)
     if not settings.telegram.token:
         print(t("cli.run.no_token"))
         print(t("cli.run.how_to_token"))
@@ -84,5 +86,14 @@ def try_sandbox(settings: Settings, classifier: object | None = None) -> int:
     from handlers.sandbox import run_sandbox
 
     if classifier is None:
-        classifier = prepare(settings)
+        classifier = _prepare_for_sandbox(settings)
     return asyncio.run(run_sandbox(settings, classifier))
+
+
+def _prepare_for_sandbox(settings: Settings) -> object:
+    """Prepare with the log lines (directory import, model) going to the sandbox's log file,
+    so the terminal shows only the chat."""
+    from handlers.sandbox import SANDBOX_LOG, logs_to_file
+
+    with logs_to_file(SANDBOX_LOG):
+        return prepare(settings)

@@ -6,7 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.domain import CATEGORIES, Actor, Case, InvalidInput, InvalidTransition, Status, candidates
+from bot.domain import (
+    CATEGORIES,
+    TUTORING_CATEGORIES,
+    Actor,
+    Case,
+    InvalidInput,
+    InvalidTransition,
+    Status,
+    candidates,
+)
 from bot.ports import SUPERVISOR_ROLES, PersonInfo, UnitOfWorkFactory
 from bot.services import CaseService, reading, staff_member
 
@@ -40,8 +49,11 @@ class TriageService:
         by_code = {p.code: p for p in people}
         first = [SupervisorChoice(c, by_code[c].name, by_code[c].role, True)
                  for c in suggested if c in by_code]
-        rest = [SupervisorChoice(p.code, p.name, p.role, False) for p in people
-                if p.code not in suggested]
+        # Without a responsible one (no school or institution known), the supervisors whose
+        # kind of work the category is come first: tutoring supervisors for tutoring tips.
+        kind = "tutoring" if category in TUTORING_CATEGORIES else "responsible"
+        rest = sorted((SupervisorChoice(p.code, p.name, p.role, False) for p in people
+                       if p.code not in suggested), key=lambda c: c.role != kind)
         return first + rest
 
     async def triage(self, user_id: int, reference: str, category: str,

@@ -40,6 +40,7 @@ PARENT_ID = 10_001
 OFFICIAL_IDS = {"supervisor": 20_001, "staff": 30_001}
 COMMANDS = {"supervisor": "!sup", "staff": "!staff"}
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+SANDBOX_LOG = Path("var") / "dudao-try.log"
 DRAIN_LIMIT = 30.0  # seconds at most to wait for late replies when the input ends
 
 
@@ -377,7 +378,7 @@ def sandbox_settings(settings: Settings, api: LocalBotApi, quiet_hours: bool) ->
 async def run_sandbox(settings: Settings, classifier: Any,
                       read_line: Callable[[], str] = input, out: TextIO = sys.stdout,
                       files: Path = Path("var") / "sandbox", quiet: float = 0.8, *,
-                      log_file: Path = Path("var") / "dudao-try.log",
+                      log_file: Path = SANDBOX_LOG,
                       quiet_hours: bool = False, clock: Clock | None = None) -> int:
     """Start the bot against a local Bot API server and chat in the terminal."""
     rules = settings.time_rules

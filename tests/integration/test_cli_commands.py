@@ -62,8 +62,8 @@ def test_export_takes_the_format_from_the_file_name(tmp_path: Path,
     assert (tmp_path / "x.csv").read_bytes().startswith(b"\xef\xbb\xbf\xe6\xa1\x88")  # 案
     assert main(["export", "--config", conf, *period, "--out", str(tmp_path / "x.XLSX")]) == 0
     assert (tmp_path / "x.XLSX").read_bytes().startswith(b"PK")  # a workbook (zip)
-    assert main(["export", "--config", conf, *period, "--out", str(tmp_path / "x.dat")]) == 0
-    assert (tmp_path / "x.dat").read_bytes().startswith(b"PK")  # unknown suffix: xlsx
+    assert main(["export", "--config", conf, *period, "--out", str(tmp_path / "cases")]) == 0
+    assert (tmp_path / "cases").read_bytes().startswith(b"PK")  # no suffix: xlsx
 
 
 def test_export_refuses_a_format_that_contradicts_the_file_name(
@@ -74,6 +74,16 @@ def test_export_refuses_a_format_that_contradicts_the_file_name(
                  "--format", "xlsx", "--out", str(out)]) == 2
     assert "导出格式 xlsx 与文件名" in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "dudao.db").exists()
+
+
+def test_export_refuses_a_file_name_of_another_format(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = config(tmp_path)
+    out = tmp_path / "x.pdf"
+    assert main(["export", "--config", conf, "--from", "2026-11-01", "--to", "2026-11-30",
+                 "--out", str(out)]) == 2
+    assert "扩展名 .pdf 不是可导出的格式" in capsys.readouterr().err
+    assert not out.exists()
 
 
 # --- dudao --version and --help --------------------------------------------------------------

@@ -281,3 +281,37 @@ async def test_health_reports_the_delivery_backlog(world: World) -> None:
     world.clock.advance(minutes=10)
     health = await check_health(world.store, world.clock)
     assert (health.outbox_due, health.status) == (1, "degraded")
+
+
+async def test_a_supervisor_who_binds_late_hears_of_the_cases_waiting_for_them(
+        world: World) -> None:
+    await world.invites.unbind(STAFF, "S02")
+    filed = await world.filing.file_tip(tip(school_code="SCH02"))
+    assert not [m for m in world.db.outbox if m.kind == "routed"]  # nobody to tell yet
+    code, _ = await world.invites.issue("S02", "supervisor")
+    await world.invites.bind(5001, code)
+    [notice] = [m for m in world.db.outbox if m.chat_id == 5001 and m.kind == "routed"]
+    assert notice.notice.key == "notify.supervisor.routed"
+    assert notice.notice.reference == filed.reference
+    assert notice.notice.actions  # 受理 / 退回 offered, as if they had been bound
+
+
+async def test_staff_who_bind_late_hear_of_tips_to_triage(world: World) -> None:
+    filed = await world.filing.file_tip(tip(school_code=None, category="other"))
+    code, _ = await world.invites.issue("ST2", "staff")
+    await world.invites.bind(4001, code)
+    waiting = [m.notice for m in world.db.outbox if m.chat_id == 4001]
+    assert [(n.key, n.reference) for n in waiting] == [("notify.staff.triage",
+                                                        filed.reference)]
+
+
+async def test_triage_without_a_known_place_offers_the_category_s_kind_of_supervisor_first(
+        world: World) -> None:
+    filed = await world.filing.file_tip(tip(category="other", confidence=0.3, school_code=None,
+                                           text="小区里有人办补习班"))
+    choices = await world.triage.supervisor_choices(STAFF, filed.reference,
+                                                    "unlicensed_tutoring")
+    assert not any(c.suggested for c in choices)
+    assert choices[0].role == "tutoring"
+    choices = await world.triage.supervisor_choices(STAFF, filed.reference, "homework_burden")
+    assert choices[0].role == "responsible"
