@@ -10,7 +10,7 @@ from bot.batching import GroupCommit
 from bot.domain import Actor, Case, DomainError, RoutingDecision, Status, route
 from bot.notices import staff_notice, tell_staff, tell_step
 from bot.ports import PersonInfo, UnitOfWork
-from bot.services import CaseService, EvidenceInput, actor_for, reading
+from bot.services import CaseService, EvidenceInput, actor_for
 from bot.timerules import add_working_days
 
 
@@ -108,7 +108,7 @@ class FilingService:
         """Store a tip as a new case, route it, and queue the supervisor's notification."""
         now = self.clock.now()
         # Routing only reads (and is usually cached): do it outside the (SQLite: single) writer.
-        async with reading(self.uow) as uow:
+        async with self.uow.read() as uow:
             responsibility, district = await uow.directory.responsibility(
                 tip.school_code, tip.institution_code, tip.district_code)
             decision = route(tip.category, tip.confidence, self.rules.threshold, responsibility)
@@ -183,7 +183,7 @@ class FilingService:
     async def filing_status(self, user_id: int) -> tuple[Actor, bool]:
         """Who this user is and whether they are under the hourly limit (usually no query)."""
         since = self.clock.now() - timedelta(hours=1)
-        async with reading(self.uow) as uow:
+        async with self.uow.read() as uow:
             actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
             times = self._recent.get(user_id)
             if times is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.ports import Clock, UnitOfWorkFactory
-from bot.services import reading
 
 HEALTHY_OUTBOX_DELAY = 300.0  # seconds a due notification may wait before delivery is "behind"
 
@@ -25,7 +24,7 @@ class Health:
 async def check_health(uow: UnitOfWorkFactory, clock: Clock) -> Health:
     """Read the outbox backlog (raises if the database cannot be reached)."""
     now = clock.now()
-    async with reading(uow) as unit:
+    async with uow.read() as unit:
         due, oldest = await unit.outbox.due_backlog(now)
     waited = (now - oldest).total_seconds() if oldest is not None else 0.0
     return Health(outbox_due=due, oldest_due_seconds=max(0.0, waited))

@@ -11,7 +11,7 @@ from datetime import datetime
 from bot.domain import Case, DomainError, InvalidTransition
 from bot.notices import merged_notices
 from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from bot.services import actor_for, reading, staff_member
+from bot.services import actor_for, staff_member
 
 
 class MergingService:
@@ -25,7 +25,7 @@ class MergingService:
                           target_ref: str) -> tuple[Case, Case]:
         """Refuse now, before staff confirm, a merge that the domain would refuse."""
         await staff_member(self.uow, user_id)
-        async with reading(self.uow) as uow:
+        async with self.uow.read() as uow:
             actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
             source, target = await _load_pair(uow, source_ref, target_ref, lock=False)
             copy.deepcopy(source).merge_into(actor, copy.deepcopy(target), self.clock.now())

@@ -26,7 +26,7 @@ from bot.domain import (
 )
 from bot.duplicates import Duplicate, find_duplicates
 from bot.ports import Clock, PersonInfo, UnitOfWork, UnitOfWorkFactory
-from bot.services import CaseService, reading, staff_member
+from bot.services import CaseService, staff_member
 
 QUEUE_LIMIT = 50
 VERIFY_FAIL_DAYS = (7, 15, 30)  # new rectification periods offered when 回头看 fails
@@ -109,13 +109,13 @@ class OfficeService:
     async def queue(self, user_id: int, status: Status, limit: int = QUEUE_LIMIT) -> list[Case]:
         """Cases waiting for the office in `status`, oldest first."""
         await self.staff(user_id)
-        async with reading(self.uow) as uow:
+        async with self.uow.read() as uow:
             return await uow.cases.list_by_status(status, limit=limit)
 
     async def extension_requests(self, user_id: int) -> list[Case]:
         """Rectifying cases whose supervisor asked for a later deadline, undecided."""
         await self.staff(user_id)
-        async with reading(self.uow) as uow:
+        async with self.uow.read() as uow:
             # The pending request lives in the events, so list with them (one query).
             loaded = await uow.cases.list_by_status(Status.RECTIFYING, limit=500,
                                                     with_events=True)
@@ -125,7 +125,7 @@ class OfficeService:
         """Open cases past a clock: rectification deadlines first, then the oldest."""
         await self.staff(user_id)
         now = self.clock.now().astimezone(self.rules.tz)
-        async with reading(self.uow) as uow:
+        async with self.uow.read() as uow:
             late = await uow.cases.overdue_rectifications(now.date())
             loaded = await uow.cases.list_by_status(Status.ASSIGNED, Status.ACCEPTED,
                                                     Status.PROPOSED, limit=500,
@@ -154,7 +154,7 @@ class OfficeService:
     async def counts(self, user_id: int) -> Counts:
         """How much is waiting in each office queue (the /office menu)."""
         await self.staff(user_id)
-        async with reading(self.uow) as uow:
+        async with self.uow.read() as uow:
             triage = await uow.cases.count_by_status(Status.TRIAGE)
             approvals = await uow.cases.count_by_status(Status.PROPOSED)
             verify = await uow.cases.count_by_status(Status.RECTIFICATION_REPORTED)
@@ -166,7 +166,7 @@ class OfficeService:
         """Everything about one case, names resolved, with possible duplicates."""
         await self.staff(user_id)
         _, case = await self.cases.view(user_id, reference)
-        async with reading(self.uow) as uow:
+        async with self.uow.read() as uow:
             evidence = len(await uow.cases.evidence(case))
             entity = await _entity_name(uow, case)
             district = None

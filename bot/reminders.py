@@ -20,7 +20,7 @@ from bot.messages import t
 from bot.notices import ping_notice
 from bot.ports import DeadlineRow, Notice, PersonInfo, UnitOfWork, UnitOfWorkFactory
 from bot.reports import Period, half_month, quarter
-from bot.services import CaseService, reading
+from bot.services import CaseService
 from bot.timerules import month_bounds
 
 MAX_SCHOOLS_LISTED = 15
@@ -127,7 +127,7 @@ class ReminderService:
         pings = escalations = 0
         after: tuple[date, int] | None = None
         while True:  # pages of a few hundred rows keep each transaction short
-            async with reading(self.uow) as uow:
+            async with self.uow.read() as uow:
                 page = await uow.cases.rectification_deadlines(until, after)
                 if not page:
                     break
@@ -182,7 +182,7 @@ class ReminderService:
             return 0
         day = max(days)  # after downtime, the latest reminder day stands for the earlier ones
         start, next_month = month_bounds(today)
-        async with reading(self.uow) as uow:
+        async with self.uow.read() as uow:
             supervisors = [p for p in await uow.directory.people() if p.role != "staff"]
             waiting = await self._not_yet_told(uow, supervisors,
                                                f"visit:{start:%Y-%m}-{day:02d}")
@@ -207,7 +207,7 @@ class ReminderService:
         """After a month ends, staff get its visit coverage (visited / assigned schools)."""
         this_month = month_bounds(today)[0]
         start = month_bounds(this_month - timedelta(days=1))[0]
-        async with reading(self.uow) as uow:
+        async with self.uow.read() as uow:
             waiting = await self._not_yet_told(uow, await uow.directory.people("staff"),
                                                f"coverage:{start:%Y-%m}")
             if not waiting:
@@ -225,7 +225,7 @@ class ReminderService:
         if due is None:
             return 0
         period, key, notice = due
-        async with reading(self.uow) as uow:
+        async with self.uow.read() as uow:
             waiting = await self._not_yet_told(uow, await uow.directory.people("staff"),
                                                f"report:{key}")
         return await self._queue(now, [Outgoing(chat, f"report.{period.kind}", notice, dedup)

@@ -15,7 +15,7 @@ from bot.domain import InvalidInput
 from bot.export import export_rows, to_xlsx
 from bot.ports import Clock, UnitOfWorkFactory
 from bot.reports import PeriodKind, Report, build_report, chart_png, period_of, to_workbook
-from bot.services import reading, staff_member
+from bot.services import staff_member
 from bot.timerules import month_bounds
 
 CHAT_EXPORT_MAX_DAYS = 366
@@ -47,7 +47,7 @@ class ReportingService:
             raise InvalidInput("export.error.range_order")
         if (date_to - date_from).days > CHAT_EXPORT_MAX_DAYS:
             raise InvalidInput("export.error.range_too_long", days=CHAT_EXPORT_MAX_DAYS)
-        async with reading(self.uow) as uow:
+        async with self.uow.read() as uow:
             rows = await export_rows(uow.case_facts, date_from, date_to, tz=self.rules.tz,
                                      now=self.clock.now(),
                                      accept_days=self.rules.accept_working_days,
@@ -62,7 +62,7 @@ class ReportingService:
         today = self.today()
         period = period_of(kind, today, previous)
         month_start, next_month = month_bounds(min(period.end, today))
-        async with reading(self.uow) as uow:
+        async with self.uow.read() as uow:
             rows = await export_rows(uow.case_facts, period.start, period.end, tz=self.rules.tz,
                                      now=self.clock.now(),
                                      accept_days=self.rules.accept_working_days,

@@ -41,12 +41,6 @@ class EvidenceInput:
     size: int = 0
 
 
-def reading(factory: UnitOfWorkFactory) -> UnitOfWork:
-    """The factory's read-only unit of work (it never blocks writers); a bare callable, as
-    some integration tests pass, gives a read-write one."""
-    read = getattr(factory, "read", None)
-    return read() if read is not None else factory()
-
 
 # Outbox kinds that answer something the user just did (e.g. the reference of the tip they
 # filed, when the direct reply failed): the user is waiting, so quiet hours never hold them.
@@ -62,7 +56,7 @@ class CaseService:
 
     async def identify(self, user_id: int) -> Actor:
         """Who this Telegram user is to dudao: a bound directory person, else a parent."""
-        async with reading(self.uow) as uow:
+        async with self.uow.read() as uow:
             person = await uow.directory.person_by_user(user_id)
         return actor_for(person, user_id)
 
@@ -73,7 +67,7 @@ class CaseService:
             await uow.commit()
 
     async def cases_of_reporter(self, user_id: int) -> list[Case]:
-        async with reading(self.uow) as uow:
+        async with self.uow.read() as uow:
             return await uow.cases.list_for_reporter(user_id)
 
     async def add_evidence(self, user_id: int, reference: str, item: EvidenceInput) -> None:
@@ -91,7 +85,7 @@ class CaseService:
 
     async def view(self, user_id: int, reference: str) -> tuple[Actor, Case]:
         """A case as this user may see it; refuses anything that is not theirs."""
-        async with reading(self.uow) as uow:
+        async with self.uow.read() as uow:
             actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
             case = await uow.cases.get(reference.strip().upper())
         if case is None or not may_see(actor, case):
@@ -186,7 +180,7 @@ def may_see(actor: Actor, case: Case) -> bool:
 
 async def staff_member(factory: UnitOfWorkFactory, user_id: int) -> PersonInfo:
     """The bound staff member behind this Telegram user, or a refusal."""
-    async with reading(factory) as uow:
+    async with factory.read() as uow:
         person = await uow.directory.person_by_user(user_id)
     if person is None or person.role != "staff":
         raise DomainError("case.error.staff_only")

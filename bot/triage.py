@@ -17,7 +17,7 @@ from bot.domain import (
     candidates,
 )
 from bot.ports import SUPERVISOR_ROLES, PersonInfo, UnitOfWorkFactory
-from bot.services import CaseService, reading, staff_member
+from bot.services import CaseService, staff_member
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class TriageService:
         """Supervisors for a case: the directory's responsible ones first, then the rest."""
         await staff_member(self.uow, user_id)
         _, case = await self.cases.view(user_id, reference)
-        async with reading(self.uow) as uow:
+        async with self.uow.read() as uow:
             responsibility, _ = await uow.directory.responsibility(
                 case.school_code, case.institution_code, case.district_code)
             people = [p for p in await uow.directory.people() if p.role in SUPERVISOR_ROLES]
@@ -63,7 +63,7 @@ class TriageService:
         await staff_member(self.uow, user_id)
         if category not in CATEGORIES:
             raise InvalidInput("case.error.unknown_category", category=category[:32])
-        async with reading(self.uow) as uow:
+        async with self.uow.read() as uow:
             person = await uow.directory.person(supervisor_code)
         if person is None:
             raise InvalidInput("case.error.unknown_person", code=supervisor_code[:32])

@@ -14,7 +14,7 @@ from bot.directory.problems import DirectoryFileError
 from bot.directory.service import DirectoryImportError, import_directory
 from storage.db import session_factory
 from storage.models import District, Institution, Person, School
-from storage.uow import SqlUnitOfWork
+from tests.support.sql import Units
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "directory"
 pytestmark = pytest.mark.postgres
@@ -30,8 +30,7 @@ async def counts(engine: AsyncEngine) -> dict[str, int]:
 
 
 def uow_factory(engine: AsyncEngine):  # type: ignore[no-untyped-def]
-    sessions = session_factory(engine)
-    return lambda: SqlUnitOfWork(sessions)
+    return Units(engine)
 
 
 async def test_sample_imports_and_reimport_is_a_no_op(engine: AsyncEngine) -> None:

@@ -20,6 +20,7 @@ from storage.db import session_factory
 from storage.models import OutboxRow
 from storage.uow import SqlUnitOfWork
 from tests.support.fakes import Entity, FakeClock, FakeStore, FakeUnitOfWorkFactory
+from tests.support.sql import Units
 from tests.support.worlds import (
     PARENT,
     STAFF,
@@ -112,7 +113,7 @@ async def answers(uow: UnitOfWork) -> dict[str, Any]:
 async def test_the_fakes_answer_as_the_database_does(engine: AsyncEngine) -> None:
     await seed(engine)
     sessions = session_factory(engine)
-    await scenario(lambda: SqlUnitOfWork(sessions))
+    await scenario(Units(engine))
     fakes = FakeUnitOfWorkFactory(fake_store())
     await scenario(fakes)
 

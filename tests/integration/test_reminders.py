@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.domain import Role
 from bot.reminders import ReminderRun, deadline_ping
 from bot.services import CaseService
-from storage.db import session_factory
 from tests.support.clock import FakeClock
 from tests.support.reminders import (
     DEADLINE,
@@ -26,6 +25,7 @@ from tests.support.reminders import (
     rows,
 )
 from tests.support.services import seed
+from tests.support.sql import Units
 
 pytestmark = pytest.mark.postgres
 
@@ -159,10 +159,8 @@ async def test_staff_get_last_months_coverage_once(services) -> None:
 async def test_nothing_is_due_on_an_empty_store(engine: AsyncEngine) -> None:
     await seed(engine)
     clock = FakeClock(at(date(2026, 12, 20)))
-    from storage.uow import SqlUnitOfWork
 
-    sessions = session_factory(engine)
-    service = CaseService(lambda: SqlUnitOfWork(sessions), clock)
+    service = CaseService(Units(engine), clock)
     result = await reminders(service).run()
     assert result.pings == result.escalations == 0
 

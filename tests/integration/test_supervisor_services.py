@@ -17,9 +17,9 @@ from bot.supervision import SupervisionRules, SupervisionService
 from handlers.telegram import views_supervisor as views
 from storage.db import session_factory
 from storage.models import District, OutboxRow, Person, School, VisitRow
-from storage.uow import SqlUnitOfWork
 from tests.support.clock import FakeClock
 from tests.support.outbox import Shown, shown
+from tests.support.sql import Units
 
 pytestmark = pytest.mark.postgres
 TZ = ZoneInfo("Asia/Shanghai")
@@ -81,11 +81,7 @@ async def world(engine: AsyncEngine) -> World:
     await seed(engine)
     # Monday 2026-11-23, 10:00 in Shanghai: a working day.
     clock = FakeClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
-    sessions = session_factory(engine)
-
-    def uow() -> SqlUnitOfWork:
-        return SqlUnitOfWork(sessions)
-
+    uow = Units(engine)
     cases = CaseService(uow, clock)
     sv = SupervisionService(uow, clock, cases, SupervisionRules(tz=TZ))
     return World(cases, sv, clock, engine)

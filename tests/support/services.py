@@ -14,8 +14,8 @@ from bot.filing import FilingService, RecentFilings, Rules, TipInput
 from bot.services import CaseService
 from storage.db import session_factory
 from storage.models import District, Person, School
-from storage.uow import SqlUnitOfWork
 from tests.support.clock import FakeClock
+from tests.support.sql import Units
 
 
 async def seed(engine: AsyncEngine) -> None:
@@ -47,8 +47,7 @@ async def case_services(engine: AsyncEngine) -> tuple[CaseService, FakeClock, As
     """The directory seeded, a case service on it, its clock (Monday 10:00 UTC) and the engine."""
     await seed(engine)
     clock = FakeClock(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
-    sessions = session_factory(engine)
-    service = CaseService(lambda: SqlUnitOfWork(sessions), clock)
+    service = CaseService(Units(engine), clock)
     return service, clock, engine
 
 

@@ -24,6 +24,7 @@ from storage.db import session_factory
 from storage.models import District, Institution, Person, School
 from storage.uow import SqlUnitOfWork
 from tests.support.clock import FakeClock
+from tests.support.sql import Units
 
 TZ = ZoneInfo("Asia/Shanghai")
 STAFF, STAFF2, SUP1, SUP2, TUT, PARENT = 3001, 3002, 2001, 2002, 2003, 1001
@@ -74,16 +75,15 @@ async def office_world(engine: AsyncEngine) -> World:
     """The office test world: the directory seeded, case and office services, a fake clock."""
     await seed(engine)
     clock = FakeClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))  # Monday 10:00 Shanghai
-    sessions = session_factory(engine)
-    cases = CaseService(lambda: SqlUnitOfWork(sessions), clock)
-    office = OfficeService(lambda: SqlUnitOfWork(sessions), clock, cases,
+    cases = CaseService(Units(engine), clock)
+    office = OfficeService(Units(engine), clock, cases,
                            OfficeRules(tz=TZ, duplicate_window_days=14))
     return World(cases, office, clock, engine,
                  FilingService(cases, Rules(tips_per_hour=1000, threshold=0.6)),
-                 MergingService(lambda: SqlUnitOfWork(sessions), clock),
-                 TriageService(lambda: SqlUnitOfWork(sessions), cases),
-                 ReportingService(lambda: SqlUnitOfWork(sessions), clock, ReportingRules(tz=TZ)),
-                 InviteService(lambda: SqlUnitOfWork(sessions), clock))
+                 MergingService(Units(engine), clock),
+                 TriageService(Units(engine), cases),
+                 ReportingService(Units(engine), clock, ReportingRules(tz=TZ)),
+                 InviteService(Units(engine), clock))
 
 
 def tip(**kw: object) -> TipInput:
