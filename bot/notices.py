@@ -107,6 +107,15 @@ def merged_notices(source: Case, target: Case) -> tuple[Notice, Notice, Notice]:
                    source.reference, (), Role.SUPERVISOR))
 
 
+# Outbox kinds the scheduler queues (reminders, report notices, its own 督办 to staff): at
+# night they wait for the morning, while a notice caused by someone's action goes at once.
+SCHEDULED_KINDS = ("ping.", "report.", "visit_reminder", "coverage", "staff.escalated")
+
+
+def is_scheduled(kind: str) -> bool:
+    return kind.startswith(SCHEDULED_KINDS)
+
+
 # --- queueing ---------------------------------------------------------------------------------
 async def tell_staff(uow: UnitOfWork, kind: str, notice: Notice, now: datetime) -> None:
     """Queue `notice` for every bound staff member."""

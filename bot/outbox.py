@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Protocol
 
+from bot.notices import is_scheduled
 from bot.ports import Clock, OutboxMessage, UnitOfWorkFactory
 from bot.services import REPLY_KINDS
 from bot.timerules import QuietHours
@@ -68,7 +69,15 @@ class SendResult:
 
 
 class Sender(Protocol):
-    async def send(self, message: OutboxMessage) -> SendResult: ...
+    async def send(self, message: OutboxMessage, *, silent: bool = False) -> SendResult:
+        """Deliver one message; `silent` asks for no sound (night, quiet hours)."""
+        ...
+
+
+class Timing(StrEnum):
+    NOW = "now"
+    SILENTLY = "silently"  # now, without sound
+    MORNING = "morning"  # held until quiet hours end
 
 
 def retry_delay(result: SendResult, attempts: int) -> timedelta:
@@ -106,11 +115,16 @@ class OutboxService:
         async with self._lock:
             return await self._run(limit)
 
-    def may_send_now(self, message: OutboxMessage, local_now: datetime,
-                     night_ok: set[int]) -> bool:
-        """Outside quiet hours anything goes; inside, only replies and opted-in staff."""
-        return (not self.quiet.contains(local_now) or message.chat_id in night_ok
-                or message.kind in REPLY_KINDS)
+    def timing(self, message: OutboxMessage, local_now: datetime,
+               night_ok: set[int]) -> Timing:
+        """Outside quiet hours everything goes now. Inside, a scheduled reminder waits for
+        the morning (unless the staff member opted in to night notices); a notice caused by
+        someone's action goes now, without sound; the answer to what the user just did and
+        messages to opted-in staff go now as usual."""
+        if (not self.quiet.contains(local_now) or message.chat_id in night_ok
+                or message.kind in REPLY_KINDS):
+            return Timing.NOW
+        return Timing.MORNING if is_scheduled(message.kind) else Timing.SILENTLY
 
     async def _run(self, limit: int) -> int:
         sender = self.sender
@@ -128,10 +142,11 @@ class OutboxService:
         sent = 0
         local_now = now.astimezone(self.tz)
         for row in rows:
-            if not self.may_send_now(row, local_now, night_ok):
+            timing = self.timing(row, local_now, night_ok)
+            if timing is Timing.MORNING:
                 await self._postpone(row.id, self.quiet.next_allowed(local_now))
                 continue
-            result = await sender.send(row)
+            result = await sender.send(row, silent=timing is Timing.SILENTLY)
             if result.outcome is Outcome.SENT:
                 await self._mark_sent(row.id)
                 sent += 1

@@ -17,11 +17,11 @@ class TelegramSender:
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
-    async def send(self, message: OutboxMessage) -> SendResult:
+    async def send(self, message: OutboxMessage, *, silent: bool = False) -> SendResult:
         try:
             text, markup = render_outbox(message)
             await self.bot.send_message(message.chat_id, text, parse_mode=ParseMode.HTML,
-                                        reply_markup=markup)
+                                        reply_markup=markup, disable_notification=silent)
         except UnrenderableNotice as exc:  # stored by a version that knew this notice
             return SendResult.unsendable(str(exc))
         except RetryAfter as exc:

@@ -88,7 +88,8 @@ async def test_two_delivery_instances_send_each_message_once(dudao: Dudao) -> No
         assert sent_to(dudao, supervisor.id, f"第{i}条提醒") == 1
 
 
-async def test_quiet_hours_postpone_pings_until_morning(dudao: Dudao) -> None:
+async def test_at_night_a_new_case_reaches_its_supervisor_at_once_without_sound(
+        dudao: Dudao) -> None:
     supervisor = dudao.user(880004, "王建国")
     await dudao.bind(supervisor, "DX01")
     tz = dudao.container.settings.tz
@@ -100,10 +101,27 @@ async def test_quiet_hours_postpone_pings_until_morning(dudao: Dudao) -> None:
     filed = await parent.wait_for_message(lambda m: "案件编号" in (m.text or ""), timeout=10)
     assert filed is not None  # the parent's own answer is not held back at night
     await dudao.deliver()
-    assert not any("新分派案件" in (m.text or "") for m in supervisor.messages)
+    assert sum("新分派案件" in (m.text or "") for m in supervisor.messages) == 1
+    [call] = [c for c in dudao.api.calls_of("sendMessage")
+              if int(c.params.get("chat_id", 0)) == supervisor.id
+              and "新分派案件" in str(c.params.get("text"))]
+    assert str(call.params.get("disable_notification")).lower() == "true"
+
+
+async def test_quiet_hours_hold_scheduled_reminders_until_morning(dudao: Dudao) -> None:
+    supervisor = dudao.user(880007, "王建国")
+    await dudao.bind(supervisor, "DX01")
+    tz = dudao.container.settings.tz
+    dudao.clock.current = datetime(2026, 11, 23, 23, 30, tzinfo=tz)
+    async with dudao.container.uow() as uow:
+        await uow.outbox.enqueue(supervisor.id, "ping.due", Notice.plain("整改今天到期"),
+                                 dudao.clock.now())
+        await uow.commit()
+    await dudao.deliver()
+    assert sent_to(dudao, supervisor.id, "整改今天到期") == 0
     dudao.clock.current = datetime(2026, 11, 24, 7, 0, 1, tzinfo=tz)
     await dudao.deliver()
-    assert sum("新分派案件" in (m.text or "") for m in supervisor.messages) == 1
+    assert sent_to(dudao, supervisor.id, "整改今天到期") == 1
 
 
 async def test_blocked_user_does_not_stop_other_deliveries(dudao: Dudao) -> None:

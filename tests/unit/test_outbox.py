@@ -123,11 +123,14 @@ class Sender:
 
     script: list[SendResult] = field(default_factory=list)
     sent: list[int] = field(default_factory=list)
+    silent: list[int] = field(default_factory=list)
 
-    async def send(self, message: Any) -> SendResult:
+    async def send(self, message: Any, *, silent: bool = False) -> SendResult:
         result = self.script.pop(0) if self.script else SendResult.sent()
         if result == SendResult.sent():
             self.sent.append(message.id)
+            if silent:
+                self.silent.append(message.id)
         return result
 
 
@@ -153,15 +156,16 @@ async def test_by_day_everything_due_is_sent_and_marked_with_one_commit_per_row(
     assert await outbox.run_once() == 0
 
 
-async def test_quiet_hours_hold_pings_until_morning_except_replies_and_night_staff() -> None:
+async def test_quiet_hours_hold_scheduled_pings_until_morning_except_for_night_staff() -> None:
     store, sender = Store(), Sender()
-    ping = store.add(PARENT)
-    day_staff = store.add(STAFF_DAY)
-    night_staff = store.add(STAFF_NIGHT)
+    ping = store.add(PARENT, kind="ping.due")
+    day_staff = store.add(STAFF_DAY, kind="coverage")
+    night_staff = store.add(STAFF_NIGHT, kind="report.half")
     reply = store.add(PARENT, kind="filed")
     outbox, clock = service(store, NIGHT, sender)
     assert await outbox.run_once() == 2
     assert sender.sent == [night_staff.id, reply.id]
+    assert sender.silent == []  # opted-in staff and a waiting user hear it as by day
     assert ping.sent_at is None and day_staff.sent_at is None
     assert ping.not_before == day_staff.not_before == MORNING
     assert ping.attempts == 0  # held back, not failed
@@ -170,9 +174,25 @@ async def test_quiet_hours_hold_pings_until_morning_except_replies_and_night_sta
     assert ping.sent_at == day_staff.sent_at == MORNING
 
 
+async def test_at_night_a_notice_caused_by_someone_s_action_goes_at_once_without_sound(
+        ) -> None:
+    store, sender = Store(), Sender()
+    routed = store.add(PARENT, kind="routed")  # a parent filed: the supervisor hears now
+    approved = store.add(PARENT, kind="approved")
+    escalated = store.add(STAFF_DAY, kind="staff.escalated")  # the scheduler's 督办 waits
+    outbox, _ = service(store, NIGHT, sender)
+    assert await outbox.run_once() == 2
+    assert sender.sent == sender.silent == [routed.id, approved.id]
+    assert escalated.sent_at is None and escalated.not_before == MORNING
+    by_day, day_sender = Store(), Sender()
+    by_day.add(PARENT, kind="routed")
+    outbox, _ = service(by_day, DAY, day_sender)
+    assert await outbox.run_once() == 1 and day_sender.silent == []
+
+
 async def test_a_night_opt_in_only_counts_for_bound_staff() -> None:
     store, sender = Store(staff=[StaffPerson(None, True)]), Sender()
-    row = store.add(STAFF_NIGHT)
+    row = store.add(STAFF_NIGHT, kind="ping.due")
     outbox, _ = service(store, NIGHT, sender)
     assert await outbox.run_once() == 0
     assert row.not_before == MORNING
@@ -215,7 +235,7 @@ async def test_claimed_rows_are_leased_so_a_crash_means_late_not_lost() -> None:
     row = store.add(PARENT)
 
     class Crashing(Sender):
-        async def send(self, message: Any) -> SendResult:
+        async def send(self, message: Any, *, silent: bool = False) -> SendResult:
             raise RuntimeError("process died mid-send")
 
     outbox, clock = service(store, DAY, Crashing())
