@@ -121,7 +121,7 @@ async def _tell_what_waits(uow: UnitOfWork, person: PersonInfo, user_id: int,
                                      now)
         return
     for case in await uow.cases.list_by_status(Status.TRIAGE, limit=WAITING_LIMIT):
-        await uow.outbox.enqueue(user_id, "triage", staff_notice(
+        await uow.outbox.enqueue(user_id, "staff.triage", staff_notice(
             "notify.staff.triage", case.reference, category=case.category), now)
     for case in await uow.cases.list_by_status(Status.PROPOSED, limit=WAITING_LIMIT):
         await uow.outbox.enqueue(user_id, "proposed", staff_notice(

@@ -107,6 +107,9 @@ def merged_notices(source: Case, target: Case) -> tuple[Notice, Notice, Notice]:
                    source.reference, (), Role.SUPERVISOR))
 
 
+# Outbox kinds that answer something the user just did (e.g. the reference of the tip they
+# filed, when the direct reply failed): the user is waiting, so quiet hours never hold them.
+REPLY_KINDS = frozenset({"filed"})
 # Outbox kinds the scheduler queues (reminders, report notices, its own 督办 to staff): at
 # night they wait for the morning, while a notice caused by someone's action goes at once.
 SCHEDULED_KINDS = ("ping.", "report.", "visit_reminder", "coverage", "staff.escalated")

@@ -16,9 +16,8 @@ from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Protocol
 
-from bot.notices import is_scheduled
+from bot.notices import REPLY_KINDS, is_scheduled
 from bot.ports import Clock, OutboxMessage, UnitOfWorkFactory
-from bot.services import REPLY_KINDS
 from bot.timerules import QuietHours
 
 log = logging.getLogger(__name__)

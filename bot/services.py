@@ -42,11 +42,6 @@ class EvidenceInput:
 
 
 
-# Outbox kinds that answer something the user just did (e.g. the reference of the tip they
-# filed, when the direct reply failed): the user is waiting, so quiet hours never hold them.
-REPLY_KINDS = frozenset({"filed"})
-
-
 class CaseService:
     """Moving cases through their life: who may see and change a case, and who hears of it."""
 
