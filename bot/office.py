@@ -18,6 +18,7 @@ from bot.domain import (
     CATEGORIES,
     Actor,
     Case,
+    CaseAction,
     CaseEvent,
     InvalidInput,
     InvalidTransition,
@@ -236,11 +237,14 @@ class OfficeService:
         return await self.cases.perform(user_id, reference,
                                         lambda c, a, now: c.supervise(a, now, comment))
 
-    async def check(self, user_id: int, reference: str, *allowed: Status) -> Case:
-        """Refuse before a question is asked if the case is not in a status that allows it."""
+    async def check(self, user_id: int, reference: str, *actions: CaseAction) -> Case:
+        """Refuse before a question is asked unless the staff member may take one of
+        `actions` on the case now (the domain's `next_actions` decides)."""
         await self.staff(user_id)
-        _, case = await self.cases.view(user_id, reference)
-        if case.status not in allowed:
+        actor, case = await self.cases.view(user_id, reference)
+        if not set(actions) & set(case.next_actions(actor)):
+            if case.status is Status.RECTIFYING and CaseAction.REFUSE_EXTENSION in actions:
+                raise InvalidInput("case.error.no_pending_extension")
             raise InvalidTransition("case.error.wrong_status", reference=case.reference,
                                     status=case.status.value)
         return case

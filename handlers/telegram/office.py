@@ -19,7 +19,15 @@ from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 from telegram.ext import Application, BaseHandler, CallbackQueryHandler, CommandHandler, filters
 
-from bot.domain import CATEGORIES, Case, DomainError, InvalidInput, Status, parse_reference
+from bot.domain import (
+    CATEGORIES,
+    Case,
+    CaseAction,
+    DomainError,
+    InvalidInput,
+    Status,
+    parse_reference,
+)
 from bot.export import default_file_name
 from bot.intake import normalise_text
 from bot.merging import MergingService
@@ -249,8 +257,8 @@ async def _b_history(update: Update, context: DudaoContext, reference: str) -> N
 
 async def _b_triage(update: Update, context: DudaoContext, reference: str) -> None:
     """Tap 1 (or 改派): show the categories on the pressed message."""
-    case = await _service(context).check(_user_id(update), reference, Status.TRIAGE,
-                                         Status.ASSIGNED, Status.ACCEPTED)
+    case = await _service(context).check(_user_id(update), reference, CaseAction.TRIAGE,
+                                         CaseAction.REASSIGN)
     await _answer(update, t("office.triage.pick_category"))
     await _set_buttons(update, views.category_keyboard(case))
 
@@ -261,8 +269,7 @@ async def _b_category(update: Update, context: DudaoContext,
     reference = pressed.reference
     category = _category(pressed.category)
     service = _service(context)
-    await service.check(_user_id(update), reference, Status.TRIAGE, Status.ASSIGNED,
-                        Status.ACCEPTED)
+    await service.check(_user_id(update), reference, CaseAction.TRIAGE, CaseAction.REASSIGN)
     choices = await _triage(context).supervisor_choices(_user_id(update), reference, category)
     await _answer(update, views.category_chosen(category))
     await _set_buttons(update, views.supervisor_keyboard(reference, pressed.category, choices,
@@ -297,7 +304,7 @@ async def _b_approve(update: Update, context: DudaoContext, reference: str) -> N
 
 
 async def _b_reject(update: Update, context: DudaoContext, reference: str) -> None:
-    case = await _service(context).check(_user_id(update), reference, Status.PROPOSED)
+    case = await _service(context).check(_user_id(update), reference, CaseAction.REJECT)
     await _answer(update)
     flows.ask(context, flows.RejectProposal(case.reference))
     await _reply(update, t("office.ask.reject", reference=case.reference))
@@ -313,7 +320,7 @@ async def _b_verify_ok(update: Update, context: DudaoContext, reference: str) ->
 async def _b_verify_no(update: Update, context: DudaoContext, reference: str) -> None:
     """回头看 failed: offer new deadlines on the pressed message."""
     service = _service(context)
-    case = await service.check(_user_id(update), reference, Status.RECTIFICATION_REPORTED)
+    case = await service.check(_user_id(update), reference, CaseAction.VERIFY_FAIL)
     await _answer(update)
     await _reply(update, t("office.ask.new_deadline", reference=case.reference),
                  views.verify_fail_keyboard(case.reference, service.verify_fail_choices()))
@@ -323,8 +330,7 @@ async def _b_verify_deadline(update: Update, context: DudaoContext,
                              pressed: protocol.VerifyDeadline) -> None:
     service = _service(context)
     deadline = service.deadline_after(pressed.days)
-    case = await service.check(_user_id(update), pressed.reference,
-                               Status.RECTIFICATION_REPORTED)
+    case = await service.check(_user_id(update), pressed.reference, CaseAction.VERIFY_FAIL)
     await _answer(update)
     await _drop_buttons(update)
     flows.ask(context, flows.VerificationFailed(case.reference, deadline))
@@ -340,9 +346,8 @@ async def _b_extension_ok(update: Update, context: DudaoContext, reference: str)
 
 
 async def _b_extension_no(update: Update, context: DudaoContext, reference: str) -> None:
-    case = await _service(context).check(_user_id(update), reference, Status.RECTIFYING)
-    if case.pending_extension is None:
-        raise InvalidInput("case.error.no_pending_extension")
+    case = await _service(context).check(_user_id(update), reference,
+                                         CaseAction.REFUSE_EXTENSION)
     await _answer(update)
     flows.ask(context, flows.RefuseExtension(case.reference))
     await _reply(update, t("office.ask.refuse_extension", reference=case.reference))
