@@ -221,7 +221,8 @@ class Case:
         if actor.role is not Role.SUPERVISOR or actor.person_code != self.assignee_code:
             raise PermissionDenied("case.error.not_assignee")
 
-    def _require_reporter(self, actor: Actor) -> None:
+    def require_reporter(self, actor: Actor) -> None:
+        """Only the parent who filed the case may act on it as its parent."""
         if actor.role is not Role.PARENT or actor.user_id != self.reporter_user_id:
             raise PermissionDenied("case.error.not_reporter")
 
@@ -495,7 +496,7 @@ class Case:
     # --- parent ------------------------------------------------------------------
     def add_information(self, actor: Actor, text: str, now: datetime) -> None:
         """The parent adds information; an awaited answer resumes the supervisor's clock."""
-        self._require_reporter(actor)
+        self.require_reporter(actor)
         if not self.is_open:
             raise InvalidTransition("case.error.closed", reference=self.reference)
         if not text.strip():
@@ -505,7 +506,7 @@ class Case:
 
     def rate(self, actor: Actor, rating: Rating, now: datetime, comment: str = "") -> None:
         """The parent rates a closed case, once per closing."""
-        self._require_reporter(actor)
+        self.require_reporter(actor)
         self._require_status(Status.CLOSED)
         if self.awaiting_merged_outcome:
             raise InvalidTransition("case.error.merged_pending", reference=self.reference)
@@ -517,7 +518,7 @@ class Case:
 
     def reopen(self, actor: Actor, reason: str, now: datetime) -> None:
         """A dissatisfied parent reopens the case, once; it goes back to its supervisor."""
-        self._require_reporter(actor)
+        self.require_reporter(actor)
         self._require_status(Status.CLOSED)
         if self.rating is not Rating.DISSATISFIED:
             raise InvalidTransition("case.error.reopen_needs_dissatisfied")

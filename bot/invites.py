@@ -114,7 +114,7 @@ async def _tell_what_waits(uow: UnitOfWork, person: PersonInfo, user_id: int,
     a supervisor gets the new-case notice of each case waiting for acceptance, staff the
     notice of each tip waiting for triage and each proposal waiting for a decision."""
     if person.role in SUPERVISOR_ROLES:
-        waiting = [case for case in await uow.cases.list_for_assignee(person.code)
+        waiting = [case for case in await uow.cases.list_for_assignee(person.code, limit=1000)
                    if case.status is Status.ASSIGNED][:WAITING_LIMIT]
         for case in waiting:
             await uow.outbox.enqueue(user_id, "routed", supervisor_notice(case, "routed", ""),

@@ -24,9 +24,8 @@ class MergingService:
     async def check_merge(self, user_id: int, source_ref: str,
                           target_ref: str) -> tuple[Case, Case]:
         """Refuse now, before staff confirm, a merge that the domain would refuse."""
-        await staff_member(self.uow, user_id)
+        actor = actor_for(await staff_member(self.uow, user_id), user_id)
         async with self.uow.read() as uow:
-            actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
             source, target = await _load_pair(uow, source_ref, target_ref, lock=False)
             copy.deepcopy(source).merge_into(actor, copy.deepcopy(target), self.clock.now())
             await _refuse_source_with_followers(uow, source)
@@ -35,10 +34,9 @@ class MergingService:
     async def merge(self, user_id: int, source_ref: str, target_ref: str) -> tuple[Case, Case]:
         """Merge the duplicate `source_ref` into `target_ref`: one transaction, both cases
         locked; the source's parent follows the target from now on."""
-        await staff_member(self.uow, user_id)
+        actor = actor_for(await staff_member(self.uow, user_id), user_id)
         now = self.clock.now()
         async with self.uow() as uow:
-            actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
             source, target = await _load_pair(uow, source_ref, target_ref, lock=True)
             source.merge_into(actor, target, now)  # the domain's refusals come first
             await _refuse_source_with_followers(uow, source)  # a refusal rolls it all back
@@ -50,10 +48,9 @@ class MergingService:
 
     async def dismiss_duplicate(self, user_id: int, reference: str, other_ref: str) -> Case:
         """Staff keep two cases apart: each stops listing the other as a possible duplicate."""
-        await staff_member(self.uow, user_id)
+        actor = actor_for(await staff_member(self.uow, user_id), user_id)
         now = self.clock.now()
         async with self.uow() as uow:
-            actor = actor_for(await uow.directory.person_by_user(user_id), user_id)
             case, other = await _load_pair(uow, reference, other_ref, lock=True)
             case.dismiss_duplicate(actor, other, now)
             if case.reference not in other.dismissed_duplicates:
@@ -62,7 +59,6 @@ class MergingService:
             await uow.cases.save(other)
             await uow.commit()
         return case
-
 
 
 async def _load_pair(uow: UnitOfWork, first: str, second: str, *,

@@ -120,7 +120,7 @@ class OfficeService:
             # The pending request lives in the events, so list with them (one query).
             loaded = await uow.cases.list_by_status(Status.RECTIFYING, limit=500,
                                                     with_events=True)
-        return [c for c in loaded if c is not None and c.pending_extension is not None]
+        return [c for c in loaded if c.pending_extension is not None]
 
     async def overdue(self, user_id: int) -> list[OverdueItem]:
         """Open cases past a clock: rectification deadlines first, then the oldest."""
@@ -137,8 +137,6 @@ class OfficeService:
             due = datetime.combine(case.rectify_deadline, time(23, 59, 59), tzinfo=self.rules.tz)
             items.append(OverdueItem(case, "rectify", due, (now.date() - due.date()).days))
         for full in loaded:
-            if full is None:
-                continue
             clock = self.clock_of(full)
             if clock is not None and clock[1] < now:
                 items.append(OverdueItem(full, clock[0], clock[1], (now - clock[1]).days))

@@ -135,11 +135,14 @@ class OutboxService:
                 return 0
         async with self.uow() as uow:
             rows = list(await uow.outbox.claim_due(now, LEASE, limit))
-            night_ok = {p.telegram_user_id for p in await uow.directory.people("staff")
-                        if p.night_pings and p.telegram_user_id}
             await uow.commit()
         sent = 0
         local_now = now.astimezone(self.tz)
+        night_ok: set[int] = set()
+        if self.quiet.contains(local_now):  # who opted in matters only at night
+            async with self.uow.read() as uow:
+                night_ok = {p.telegram_user_id for p in await uow.directory.people("staff")
+                            if p.night_pings and p.telegram_user_id}
         for row in rows:
             timing = self.timing(row, local_now, night_ok)
             if timing is Timing.MORNING:

@@ -7,7 +7,7 @@ stored.
 
 from __future__ import annotations
 
-from bot.domain import Actor, Case, PermissionDenied, Rating, Role
+from bot.domain import Case, Rating
 from bot.messages import t
 from bot.services import CaseService, EvidenceInput
 
@@ -19,7 +19,7 @@ class ParentService:
     async def own_case(self, user_id: int, reference: str) -> Case:
         """The user's own case; anyone else (staff included) is refused."""
         actor, case = await self.cases.view(user_id, reference)
-        _require_reporter(actor, case)
+        case.require_reporter(actor)
         return case
 
     async def rate(self, user_id: int, reference: str, rating: Rating, comment: str) -> Case:
@@ -37,8 +37,3 @@ class ParentService:
     async def add_evidence(self, user_id: int, reference: str, item: EvidenceInput) -> None:
         await self.own_case(user_id, reference)
         await self.cases.add_evidence(user_id, reference, item)
-
-
-def _require_reporter(actor: Actor, case: Case) -> None:
-    if actor.role is not Role.PARENT or actor.user_id != case.reporter_user_id:
-        raise PermissionDenied("case.error.not_reporter")

@@ -104,7 +104,7 @@ class SupervisionService:
     # --- identity and dates -------------------------------------------------------
     async def supervisor(self, user_id: int) -> PersonInfo:
         """The bound supervisor behind this Telegram user, or a refusal."""
-        async with self.uow() as uow:
+        async with self.uow.read() as uow:
             person = await uow.directory.person_by_user(user_id)
         if person is None or person.role not in SUPERVISOR_ROLES:
             raise DomainError("sv.error.not_supervisor")

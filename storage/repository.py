@@ -85,10 +85,6 @@ class CaseRepository:
             self._ids[key] = found
         return found
 
-    async def add(self, case: Case) -> None:
-        """Insert a new case and its events; sets `case.id`."""
-        await self.add_many([case])
-
     async def add_many(self, cases: Sequence[Case]) -> None:
         """Insert new cases and their events in two batched statements; sets each `id`."""
         rows = []

@@ -71,9 +71,6 @@ class SqlUnitOfWork:
             self.outbox.enqueued = 0
             self._on_outbox()
 
-    async def rollback(self) -> None:
-        await self.session.rollback()
-
 
 class UnitOfWorkFactory:
     """Makes units of work: `factory()` for changes, `factory.read()` for queries only."""
