@@ -68,8 +68,6 @@ def _inside_installed_package(target: Path) -> bool:
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Add `train`'s options to `parser`."""
-    from pathlib import Path
-
     parser.add_argument("--corpus", type=Path, default=None,
                         help=t("cli.help.train_corpus"))
     parser.add_argument("--out", type=Path, default=None,

@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bot.export import default_file_name, export_cases, local_bounds
+from bot.export import FORMATS, default_file_name, export_cases, local_bounds
 from bot.facts import Progress
 from bot.messages import t
 
@@ -33,7 +33,6 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
                         help=t("cli.help.export_out"))
 
 
-FORMATS = ("xlsx", "csv")
 
 
 def choose_format(fmt: str | None, out: str | None) -> str:

@@ -23,6 +23,7 @@ from bot.facts import CaseFact, CaseFacts, Progress
 from bot.messages import t
 
 Format = Literal["xlsx", "csv"]
+FORMATS: tuple[Format, ...] = ("xlsx", "csv")
 MAX_DAYS = 3660  # ten years: a bigger range is a typo, not a report
 
 COLUMNS: tuple[tuple[str, int], ...] = (  # catalogue key suffix, column width
@@ -129,7 +130,7 @@ async def export_cases(facts: CaseFacts, date_from: date, date_to: date, fmt: Fo
 
     `facts` reads an entered unit of work (`uow.case_facts`); nothing is written.
     """
-    if fmt not in ("xlsx", "csv"):
+    if fmt not in FORMATS:
         raise ValueError(t("export.error.format", fmt=str(fmt)[:10]))
     tz = tz or ZoneInfo("Asia/Shanghai")
     now = now or datetime.now(tz)

@@ -72,7 +72,7 @@ def run(settings: Settings, *, interactive: bool | None = None) -> int:
     if not settings.telegram.token:
         print(t("cli.run.no_token"))
         print(t("cli.run.how_to_token"))
-        if interactive if interactive is not None else sys.stdin.isatty():
+        if sandbox:
             return try_sandbox(settings, classifier)
         print(t("cli.run.sandbox_hint"))
         return 0
