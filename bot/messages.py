@@ -762,6 +762,20 @@ CATALOGUE: dict[str, str] = {
     "office.done.merge_cancelled": "已取消，案件 {source} 没有并入案件 {target}，仍分别办理。",
     # --- notices as data (bot/notices.py) ---
     "notify.plain": "{text}",
+    # --- time loop: stage clocks, escalation ladder, re-checks (bot/reminders.py, bot/escalation) ---
+    "_section.timeloop": "",
+    # --- hotspots, institution visits, night alerts, triage closing, calendar import ---
+    "_section.office2": "",
+    # --- delivery: start-up, limits, leases, update de-duplication ---
+    "_section.delivery": "",
+    # --- other channels (DingTalk, WeCom) and metrics ---
+    "_section.channels": "",
+    # --- evidence, documents (DOCX), scheduled reports ---
+    "_section.evidence": "",
+    # --- web console and Mini App (handlers/web/) ---
+    "_section.web": "",
+    # --- classifier round two: entities, corrections, retraining ---
+    "_section.classifier2": "",
     # --- end of catalogue ---
 }
 
