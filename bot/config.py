@@ -45,8 +45,9 @@ class TelegramSettings(_Section):
     mode: Literal["polling", "webhook"] = "polling"
     webhook_url: str = ""
     webhook_secret: str = ""
-    listen_host: str = "127.0.0.1"
-    listen_port: int = Field(8080, ge=1, le=65535)
+    # Before [web] existed the webhook listened here; still honoured when [web] leaves them unset.
+    listen_host: str | None = None
+    listen_port: int | None = Field(None, ge=1, le=65535)
     updates_per_minute: int = Field(40, ge=5, le=100_000)  # per user; more is a flood
 
     @field_validator("token")
@@ -65,6 +66,30 @@ class TelegramSettings(_Section):
             if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", self.webhook_secret):
                 raise InvalidSetting("config.problem.webhook_secret")
         return self
+
+
+class WebSettings(_Section):
+    """The one HTTP server `dudao run` keeps in both modes: /health, /metrics, the webhook
+    (webhook mode) and the office console."""
+
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(8080, ge=0, le=65535)  # 0 = any free port (said at start)
+    public_url: str = ""  # how browsers reach it, e.g. https://dudao.example.gov.cn
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not re.match(r"^https?://[^/\s]+", value):
+            raise InvalidSetting("config.problem.public_url")
+        return value
+
+    def base_url(self, port: int | None = None) -> str:
+        """public_url, else the address the server listens on (with the bound `port`)."""
+        if self.public_url:
+            return self.public_url
+        host = "127.0.0.1" if self.listen_host in ("", "0.0.0.0", "::") else self.listen_host
+        return f"http://{host}:{port or self.listen_port}"
 
 
 class DatabaseSettings(_Section):
@@ -136,6 +161,7 @@ class Settings(BaseSettings):
     classifier: ClassifierSettings = Field(default_factory=lambda: ClassifierSettings())
     scheduler: SchedulerSettings = Field(default_factory=lambda: SchedulerSettings())
     directory: DirectorySettings = Field(default_factory=DirectorySettings)
+    web: WebSettings = Field(default_factory=lambda: WebSettings())
 
     @field_validator("timezone")
     @classmethod
@@ -145,6 +171,15 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise InvalidSetting("config.problem.timezone") from exc
         return value
+
+    @model_validator(mode="after")
+    def _web_address_from_telegram(self) -> Settings:
+        # Configs written before [web] set the webhook's address under [telegram].
+        for key in ("listen_host", "listen_port"):
+            old = getattr(self.telegram, key)
+            if old is not None and key not in self.web.model_fields_set:
+                setattr(self.web, key, old)
+        return self
 
     @property
     def tz(self) -> ZoneInfo:

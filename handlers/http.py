@@ -1,11 +1,15 @@
-"""HTTP transport (aiohttp): the Telegram webhook and a health check for monitors."""
+"""HTTP transport (aiohttp): the one server `dudao run` keeps in both modes.
+
+It always serves /health; in webhook mode also /telegram; other parts (metrics, the office
+console) add their routes through `make_web_app(routes=...)`.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +24,7 @@ SECRET_KEY: web.AppKey[str] = web.AppKey("webhook_secret")
 HealthCheck = Callable[[], Awaitable[Health]]
 HEALTH_KEY: web.AppKey[HealthCheck | None] = web.AppKey("health_check")
 CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+Routes = Callable[[web.Application], None]
 MAX_BODY = 1024 * 1024
 
 
@@ -53,16 +58,23 @@ async def health(request: web.Request) -> web.Response:
                               "oldest_due_seconds": round(result.oldest_due_seconds, 1)})
 
 
-def make_web_app(app: Application[Any, Any, Any, Any, Any, Any], secret: str,
-                 health_check: HealthCheck | None = None,
-                 lifecycle: CleanupContext | None = None) -> web.Application:
-    """The webhook and health routes; `lifecycle` starts and stops the bot with the server."""
+def make_web_app(app: Application[Any, Any, Any, Any, Any, Any] | None = None,
+                 secret: str = "", health_check: HealthCheck | None = None, *,
+                 lifecycle: CleanupContext | None = None,
+                 routes: Sequence[Routes] = ()) -> web.Application:
+    """/health, the webhook when `app` and `secret` are given, and every `routes` hook.
+
+    `lifecycle` (an aiohttp cleanup context) lives and dies with the server.
+    """
     web_app = web.Application(client_max_size=MAX_BODY)
     if lifecycle is not None:
         web_app.cleanup_ctx.append(lifecycle)
-    web_app[APP_KEY] = app
-    web_app[SECRET_KEY] = secret
     web_app[HEALTH_KEY] = health_check
-    web_app.router.add_post("/telegram", telegram_webhook)
     web_app.router.add_get("/health", health)
+    if app is not None and secret:
+        web_app[APP_KEY] = app
+        web_app[SECRET_KEY] = secret
+        web_app.router.add_post("/telegram", telegram_webhook)
+    for add in routes:
+        add(web_app)
     return web_app

@@ -30,7 +30,7 @@ from bot.bootstrap import Container, build
 from bot.config import Settings
 from bot.health import check_health
 from bot.messages import t
-from handlers.http import CleanupContext, make_web_app
+from handlers.http import make_web_app
 from handlers.telegram import office, parent, protocol, staff, supervisor
 from handlers.telegram.context import BotServices, DudaoContext
 from handlers.telegram.flood import FloodGuard
@@ -181,7 +181,8 @@ async def run_bot(container: Container, stop: asyncio.Event) -> bool | None:
     """Serve Telegram with `container` until `stop` is set; the container is stopped after.
 
     Waits (retrying with back-off) until the Bot API answers getMe. Returns True once it
-    served, None when stopped while still waiting, False when Telegram refused the token.
+    served, None when stopped while still waiting, False when Telegram refused the token or
+    webhook mode could not listen.
     """
     tg = container.settings.telegram
     app = build_application(container, with_updater=tg.mode == "polling")
@@ -194,11 +195,7 @@ async def run_bot(container: Container, stop: asyncio.Event) -> bool | None:
         await app.bot.shutdown()  # its HTTP sessions were opened by the attempts
         await container.stop()
         return None if reached is None else False
-    if tg.mode == "polling":
-        await _poll(app, stop)
-    else:
-        await _serve_webhook(app, stop)
-    return True
+    return await _serve(app, stop)
 
 
 async def wait_for_bot_api(app: AnyApplication, stop: asyncio.Event) -> bool | None:
@@ -236,60 +233,73 @@ def _seconds(value: float) -> str:
     return f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
 
 
-async def _poll(app: AnyApplication, stop: asyncio.Event) -> None:
-    """What `Application.run_polling` does, ending on `stop` instead of its own signals."""
+@contextlib.asynccontextmanager
+async def telegram_running(app: AnyApplication) -> AsyncIterator[None]:
+    """The Application, its container and its updates (long polling or the webhook registered)
+    for the duration of the block: what `run_polling`/`run_webhook` do, ending on our signal."""
+    tg = _container(app).settings.telegram
     try:
         async with app:
             await _post_init(app)
             await app.start()
-            updater = app.updater
-            assert updater is not None
             try:
-                await updater.start_polling(allowed_updates=ALLOWED_UPDATES,
-                                            drop_pending_updates=False)
-                print(t("cli.run.starting", mode="long polling"), flush=True)
-                await stop.wait()
+                if tg.mode == "webhook":
+                    await app.bot.set_webhook(tg.webhook_url, secret_token=tg.webhook_secret,
+                                              allowed_updates=ALLOWED_UPDATES)
+                else:
+                    assert app.updater is not None
+                    await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES,
+                                                    drop_pending_updates=False)
+                yield
             finally:
-                if updater.running:
-                    await updater.stop()
+                if app.updater is not None and app.updater.running:
+                    await app.updater.stop()
                 await app.stop()
                 await _post_stop(app)
     finally:
         await _post_shutdown(app)
 
 
-def telegram_lifecycle(app: AnyApplication) -> CleanupContext:
-    """An aiohttp cleanup context: the Application and its container live with the server."""
-    tg = _container(app).settings.telegram
+async def _serve(app: AnyApplication, stop: asyncio.Event) -> bool:
+    """The HTTP server (health, webhook, console) and Telegram, until `stop` is set.
 
-    async def lifecycle(_: web.Application) -> AsyncIterator[None]:
-        try:
-            async with app:
-                await _post_init(app)
-                await app.start()
-                await app.bot.set_webhook(tg.webhook_url, secret_token=tg.webhook_secret,
-                                          allowed_updates=ALLOWED_UPDATES)
-                try:
-                    yield
-                finally:
-                    await app.stop()
-                    await _post_stop(app)
-        finally:
-            await _post_shutdown(app)
-
-    return lifecycle
-
-
-async def _serve_webhook(app: AnyApplication, stop: asyncio.Event) -> None:
+    False when webhook mode cannot listen (without the server no update would arrive); in
+    polling mode a busy port is said in the log and the bot serves chats without it.
+    """
     container = _container(app)
-    tg = container.settings.telegram
+    tg, web_cfg = container.settings.telegram, container.settings.web
+    webhook = tg.mode == "webhook"
     runner = web.AppRunner(make_web_app(
-        app, tg.webhook_secret, lambda: check_health(container.uow, container.clock),
-        lifecycle=telegram_lifecycle(app)))
+        app if webhook else None, tg.webhook_secret if webhook else "",
+        lambda: check_health(container.uow, container.clock)), access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, tg.listen_host, tg.listen_port).start()
-        print(t("cli.run.starting", mode="webhook"), flush=True)
-        await stop.wait()
+        try:
+            site = web.TCPSite(runner, web_cfg.listen_host, web_cfg.listen_port)
+            await site.start()
+        except OSError as exc:
+            where = {"host": web_cfg.listen_host, "port": web_cfg.listen_port,
+                     "detail": _one_line(exc)}
+            if webhook:
+                print(t("startup.web_port_busy", **where), file=sys.stderr, flush=True)
+                await app.bot.shutdown()
+                await container.stop()
+                return False
+            log.error(t("startup.web_port_busy_polling", **where))
+        else:
+            print(t("cli.run.web", url=web_cfg.base_url(bound_port(runner))), flush=True)
+        async with telegram_running(app):
+            print(t("cli.run.starting", mode="webhook" if webhook else "long polling"),
+                  flush=True)
+            await stop.wait()
     finally:
         await runner.cleanup()
+    return True
+
+
+def bound_port(runner: web.AppRunner) -> int | None:
+    """The TCP port the server listens on (useful with listen_port = 0)."""
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    return None

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bot import bootstrap
@@ -47,12 +48,14 @@ def count_life_cycle(container: Container) -> list[str]:
 def run_settings(api: LocalBotApi, db_url: str, mode: str) -> Settings:
     settings = Settings(telegram={"token": api.token, "base_url": api.base_url,
                                   "base_file_url": api.base_file_url},
-                        database={"url": db_url}, scheduler={"interval_seconds": 3600})
+                        database={"url": db_url}, scheduler={"interval_seconds": 3600},
+                        web={"listen_port": 0})
     if mode == "webhook":  # validation wants https; the local server accepts plain http
         port = _free_port()
         settings = settings.model_copy(update={"telegram": settings.telegram.model_copy(
             update={"mode": "webhook", "webhook_url": f"http://127.0.0.1:{port}/telegram",
-                    "webhook_secret": SECRET, "listen_port": port})})
+                    "webhook_secret": SECRET}),
+            "web": settings.web.model_copy(update={"listen_port": port})})
     return settings
 
 
@@ -127,3 +130,59 @@ async def test_a_refused_command_menu_does_not_keep_the_bot_offline(
         stop.set()
         await asyncio.wait_for(running, 30)
     assert "could not set the command menu" in caplog.text
+
+
+async def test_polling_mode_serves_health_over_http_and_no_webhook(
+        db_url: str, shipped_classifier: object, capsys: pytest.CaptureFixture[str]) -> None:
+    async with LocalBotApi() as api:
+        settings = run_settings(api, db_url, "polling")
+        port = _free_port()
+        settings = settings.model_copy(update={"web": settings.web.model_copy(
+            update={"listen_port": port})})
+        container = build(settings, classifier=shipped_classifier)
+        stop = asyncio.Event()
+        running = asyncio.create_task(run_bot(container, stop))
+        parent = api.user(5003, first_name="家长")
+        await parent.send_text("/start")
+        assert (await parent.wait_for_message(timeout=15)).text
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/health") as response:
+                assert response.status == 200
+                assert (await response.json())["database"] == "ok"
+            async with http.post(f"http://127.0.0.1:{port}/telegram", json={}) as response:
+                assert response.status in (404, 405)  # updates come by polling only
+        stop.set()
+        assert await asyncio.wait_for(running, 30) is True
+    assert f"http://127.0.0.1:{port}/health" in capsys.readouterr().out
+
+
+async def test_a_busy_port_stops_webhook_mode_with_one_line_but_not_polling(
+        db_url: str, shipped_classifier: object, capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        async with LocalBotApi() as api:
+            settings = run_settings(api, db_url, "webhook")
+            settings = settings.model_copy(update={"web": settings.web.model_copy(
+                update={"listen_port": port})})
+            container = build(settings, classifier=shipped_classifier)
+            calls = count_life_cycle(container)
+            assert await asyncio.wait_for(run_bot(container, asyncio.Event()), 30) is False
+            err = capsys.readouterr().err
+            assert f"无法在 127.0.0.1:{port} 上开启网页服务" in err and "[web]" in err
+            assert calls == ["stop"] and api.bot().webhook is None
+
+            settings = run_settings(api, db_url, "polling")
+            settings = settings.model_copy(update={"web": settings.web.model_copy(
+                update={"listen_port": port})})
+            container = build(settings, classifier=shipped_classifier)
+            stop = asyncio.Event()
+            running = asyncio.create_task(run_bot(container, stop))
+            parent = api.user(5004, first_name="家长")
+            await parent.send_text("/start")
+            assert (await parent.wait_for_message(timeout=15)).text
+            stop.set()
+            assert await asyncio.wait_for(running, 30) is True
+    assert any("健康检查和网页控制台暂不可用" in r.getMessage() for r in caplog.records)

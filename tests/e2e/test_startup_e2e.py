@@ -25,7 +25,8 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 def settings_for(base_url: str, token: str, db_url: str) -> Settings:
     return Settings(telegram={"token": token, "base_url": base_url,
                               "base_file_url": base_url.replace("/bot", "/file/bot")},
-                    database={"url": db_url}, scheduler={"interval_seconds": 3600})
+                    database={"url": db_url}, scheduler={"interval_seconds": 3600},
+                    web={"listen_port": 0})
 
 
 def waiting_lines(caplog: pytest.LogCaptureFixture) -> list[str]:

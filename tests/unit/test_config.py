@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, Settings, load_settings
 
 GOOD_TOKEN = "123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOpp"
 
@@ -126,3 +126,24 @@ def test_a_value_inside_an_environment_list_names_the_variable(
         load_settings()
     assert ("time_rules.visit_reminder_days[0]"
             "（来自环境变量 DUDAO_TIME_RULES__VISIT_REMINDER_DAYS）：应为整数") in str(err.value)
+
+
+def test_the_web_server_has_its_own_section_and_old_webhook_keys_still_apply() -> None:
+    settings = Settings()
+    assert (settings.web.listen_host, settings.web.listen_port) == ("127.0.0.1", 8080)
+    assert settings.web.base_url() == "http://127.0.0.1:8080"
+    assert settings.web.base_url(51234) == "http://127.0.0.1:51234"
+    old = Settings(telegram={"listen_host": "0.0.0.0", "listen_port": 8443})
+    assert (old.web.listen_host, old.web.listen_port) == ("0.0.0.0", 8443)
+    both = Settings(telegram={"listen_port": 8443}, web={"listen_port": 9000})
+    assert both.web.listen_port == 9000
+    public = Settings(web={"public_url": "https://dudao.example.gov.cn/"})
+    assert public.web.base_url(1234) == "https://dudao.example.gov.cn"
+
+
+def test_a_public_url_that_is_not_a_web_address_is_refused_in_chinese(tmp_path: Path) -> None:
+    path = tmp_path / "dudao.toml"
+    path.write_text('[web]\npublic_url = "dudao.example.gov.cn"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert "web.public_url" in str(caught.value) and "http://" in str(caught.value)
