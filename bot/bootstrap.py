@@ -20,6 +20,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
+from bot.documents import DocumentRules, DocumentService
+from bot.evidence import EvidenceService
+from bot.evidence_store import EvidenceStore
 from bot.filing import FilingService, Rules
 from bot.intake import IntakeService
 from bot.invites import InviteService
@@ -62,6 +65,8 @@ class Container:
     reminders: ReminderService
     outbox: OutboxService
     delivery: DeliveryLoop
+    evidence: EvidenceService
+    documents: DocumentService
     intake: IntakeService | None = None  # None where no classifier is loaded (most CLI)
     scheduler: ReminderScheduler | None = None  # None when the interval is 0
 
@@ -152,6 +157,9 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
     outbox = OutboxService(uow, clock, QuietHours(time_rules.quiet_start, time_rules.quiet_end),
                            settings.tz, sender)
     delivery = DeliveryLoop(outbox)
+    evidence = EvidenceService(uow, clock, EvidenceStore(settings.evidence.dir),
+                               max_bytes=case_rules.max_evidence_bytes,
+                               retention_days=settings.evidence.retention_days)
     interval = settings.scheduler.interval_seconds
     return Container(
         settings=settings, engine=engine, clock=clock, uow=uow, cases=cases, filing=filing,
@@ -161,7 +169,10 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
         reporting=ReportingService(uow, clock, ReportingRules(
             tz=settings.tz, accept_working_days=time_rules.accept_working_days,
             propose_working_days=time_rules.propose_working_days)),
-        reminders=reminders, outbox=outbox, delivery=delivery,
+        reminders=reminders, outbox=outbox, delivery=delivery, evidence=evidence,
+        documents=DocumentService(uow, clock, DocumentRules(
+            office_name=settings.documents.office_name, seal_text=settings.documents.seal_text,
+            templates_dir=settings.documents.templates_dir, tz=settings.tz)),
         intake=IntakeService(classifier) if classifier is not None else None,
         scheduler=ReminderScheduler(reminders, interval) if interval > 0 else None)
 

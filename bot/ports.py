@@ -57,6 +57,17 @@ class EvidenceItem:
     size: int
     added_by: str
     created_at: datetime
+    id: int = 0
+    sha256: str | None = None  # the original kept in evidence storage (None: not yet)
+    clean_file_id: str | None = None  # the copy without location and camera metadata
+
+
+@dataclass(frozen=True)
+class ExpiredEvidence:
+    """A closed case whose evidence has outlived its retention period."""
+
+    reference: str
+    closed_at: datetime
 
 
 class Clock(Protocol):
@@ -112,7 +123,27 @@ class CaseRepository(Protocol):
                            mime_type: str, file_name: str, size: int, added_by: str,
                            now: datetime) -> None: ...
 
-    async def evidence(self, case: Case) -> list[EvidenceItem]: ...
+    async def evidence(self, case: Case) -> list[EvidenceItem]:
+        """The case's evidence not yet purged, oldest first."""
+        ...
+
+    async def evidence_stored(self, evidence_id: int, *, sha256: str, size: int,
+                              mime_type: str) -> None: ...
+
+    async def evidence_clean_copy(self, evidence_id: int, file_id: str) -> None: ...
+
+    async def expired_evidence(self, closed_before: datetime,
+                               limit: int = 100) -> list[ExpiredEvidence]:
+        """Closed cases (closed before `closed_before`) that still have evidence."""
+        ...
+
+    async def purge_evidence(self, case: Case, now: datetime) -> list[EvidenceItem]:
+        """Mark the case's evidence purged (file ids forgotten); return what it was."""
+        ...
+
+    async def evidence_hash_in_use(self, sha256: str) -> bool:
+        """Whether any evidence not purged still refers to this stored original."""
+        ...
 
 
 class DirectoryRepository(Protocol):

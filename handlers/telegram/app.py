@@ -31,7 +31,7 @@ from bot.config import Settings
 from bot.health import check_health
 from bot.messages import t
 from handlers.http import CleanupContext, make_web_app
-from handlers.telegram import office, parent, protocol, staff, supervisor
+from handlers.telegram import evidence, office, parent, protocol, staff, supervisor
 from handlers.telegram.context import BotServices, DudaoContext
 from handlers.telegram.flood import FloodGuard
 from handlers.telegram.flood import guard as flood_guard
@@ -139,6 +139,7 @@ def build_application(container: Container, *, with_updater: bool = True,
     # Role-specific commands and buttons go before the generic parent handlers.
     office.register(app)
     supervisor.register(app)
+    evidence.register(app)
     app.add_handlers([
         CommandHandler("start", parent.start, filters=private),
         CommandHandler("help", parent.help_command, filters=private),

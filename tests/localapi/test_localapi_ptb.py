@@ -256,7 +256,7 @@ async def test_media_group_sends_an_album_by_upload_and_by_file_id(api: LocalBot
             InputMediaDocument(b"%PDF-1 a", filename="a.pdf"),
             InputMediaDocument(b"%PDF-1 b", filename="b.pdf")])
         assert [d.document.file_name for d in docs] == ["a.pdf", "b.pdf"]
-        with pytest.raises(BadRequest, match="(?i)media_group_invalid"):
+        with pytest.raises(BadRequest, match=r"(?i)media_group_invalid"):
             await app.bot.send_media_group(parent.id, [
                 InputMediaPhoto(known), InputMediaDocument(b"%PDF-1 c", filename="c.pdf")])
         with pytest.raises(BadRequest, match="2-10 items"):
