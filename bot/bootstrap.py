@@ -157,6 +157,13 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
     outbox = OutboxService(uow, clock, QuietHours(time_rules.quiet_start, time_rules.quiet_end),
                            settings.tz, sender)
     delivery = DeliveryLoop(outbox)
+    document_rules = DocumentRules(
+        office_name=settings.documents.office_name, seal_text=settings.documents.seal_text,
+        templates_dir=settings.documents.templates_dir, tz=settings.tz)
+    reporting = ReportingService(uow, clock, ReportingRules(
+        tz=settings.tz, accept_working_days=time_rules.accept_working_days,
+        propose_working_days=time_rules.propose_working_days,
+        decide_working_days=time_rules.decide_working_days), document_rules)
     evidence = EvidenceService(uow, clock, EvidenceStore(settings.evidence.dir),
                                max_bytes=case_rules.max_evidence_bytes,
                                retention_days=settings.evidence.retention_days)
@@ -166,13 +173,9 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
         invites=InviteService(uow, clock), office=office, supervision=supervision,
         triage=TriageService(uow, cases), merging=MergingService(uow, clock),
         parents=ParentService(cases),
-        reporting=ReportingService(uow, clock, ReportingRules(
-            tz=settings.tz, accept_working_days=time_rules.accept_working_days,
-            propose_working_days=time_rules.propose_working_days)),
+        reporting=reporting,
         reminders=reminders, outbox=outbox, delivery=delivery, evidence=evidence,
-        documents=DocumentService(uow, clock, DocumentRules(
-            office_name=settings.documents.office_name, seal_text=settings.documents.seal_text,
-            templates_dir=settings.documents.templates_dir, tz=settings.tz)),
+        documents=DocumentService(uow, clock, document_rules),
         intake=IntakeService(classifier) if classifier is not None else None,
         scheduler=ReminderScheduler(reminders, interval) if interval > 0 else None)
 

@@ -531,6 +531,12 @@ class DirectoryRepository:
         rows = (await self.session.execute(stmt.order_by(School.code))).all()
         return [(str(school), str(name), str(person)) for school, name, person in rows]
 
+    async def visit_count(self, start: date, end: date) -> int:
+        """School visits logged on days start..end (inclusive)."""
+        stmt = select(func.count()).select_from(VisitRow).where(VisitRow.visit_date >= start,
+                                                                VisitRow.visit_date <= end)
+        return int((await self.session.execute(stmt)).scalar_one())
+
     async def add_visit(self, person_code: str, school_code: str, visit_date: date, note: str,
                         photo_file_id: str, now: datetime) -> None:
         person_id = (await self.session.execute(

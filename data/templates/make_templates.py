@@ -95,11 +95,11 @@ def quarterly_bulletin() -> Document:
     doc.add_paragraph("　　二、办理时效。按时办理率{{ on_time }}（受理{{ accepted_on_time }}、"
                       "提出意见{{ proposed_on_time }}、审核{{ decided_on_time }}、"
                       "限期整改{{ rectified_on_time }}）；群众满意率{{ satisfied }}。")
-    doc.add_paragraph("　　三、到校督导。本季度责任督学每月到校督导覆盖率{{ coverage }}"
-                      "（{{ coverage_detail }}）。")
-    doc.add_paragraph("　　四、重点指标。督导发现问题{{ found_by_visits }}件，群众举报问题"
-                      "{{ found_by_tips }}件；整改完成率{{ rectification_rate }}；"
-                      "检查校外培训机构{{ institutions_inspected }}家。")
+    doc.add_paragraph("　　三、到校督导。{{ coverage_detail }}。")
+    doc.add_paragraph("　　四、重点指标。到校督导{{ visits }}次，督导发现问题{{ found_by_visits }}；"
+                      "群众举报问题{{ found_by_tips }}件；整改完成率{{ rectification_rate }}"
+                      "（{{ rectified }}/{{ found_true }}）；检查校外培训机构"
+                      "{{ institutions_inspected }}家。")
     doc.add_paragraph("　　督办层级：{{ escalation }}。")
     doc.add_paragraph("　　问题反复出现的学校：{{ repeated_schools }}。")
     doc.add_paragraph("　　五、工作要求。各单位要对照本通报，举一反三、立行立改，"

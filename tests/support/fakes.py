@@ -291,6 +291,9 @@ class FakeDirectoryRepository:
                 if e.supervisor and code not in visited
                 and (person_code is None or e.supervisor == person_code)]
 
+    async def visit_count(self, start: date, end: date) -> int:
+        return sum(1 for _, _, day in self.store.visits if start <= day <= end)
+
     async def add_visit(self, person_code: str, school_code: str, visit_date: date, note: str,
                         photo_file_id: str, now: datetime) -> None:
         self.store.visits.append((person_code, school_code, visit_date))
