@@ -49,7 +49,8 @@ class Period:
                  first=self.start.day, last=self.end.day)
 
 
-_PERIOD = re.compile(r"^(?P<year>\d{4})-(?:[Qq](?P<quarter>[1-4])|(?P<month>\d{1,2})-[Hh](?P<half>[12]))$")
+_PERIOD = re.compile(
+    r"^(?P<year>\d{4})-(?:[Qq](?P<quarter>[1-4])|(?P<month>\d{1,2})-[Hh](?P<half>[12]))$")
 
 
 def parse_period(text: str) -> Period:

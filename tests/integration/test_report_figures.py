@@ -46,7 +46,8 @@ async def scenario(world: World) -> dict[str, str]:
     cases, office = world.cases, world.office
     refs = {}
     refs["fixed"] = (await world.filing.file_tip(tip(text="一小作业太多 13812345678"))).reference
-    refs["rectified"] = (await world.filing.file_tip(tip(text="一小晚上十一点还在写作业"))).reference
+    refs["rectified"] = (await world.filing.file_tip(
+        tip(text="一小晚上十一点还在写作业"))).reference
     refs["rectifying"] = (await world.filing.file_tip(tip(text="一小周末也布置大量作业"))).reference
     refs["waiting"] = (await world.filing.file_tip(tip(text="实验小学作业多",
                                                        school_code="SCH02"))).reference
@@ -114,9 +115,10 @@ async def test_quarterly_figures_match_the_database(world: World) -> None:
         await scalar(world, f"SELECT count(*) FROM cases WHERE {own} AND disposition IN "
                      "('fixed', 'rectify')", start=start, end=end)) == (2, 3)
     # Escalation rungs: 督办 counted from the audit trail (约谈, 报告县级 wired at merge).
+    own_c = "c." + own.replace(" AND ", " AND c.")
     assert dict(report.rungs)["supervised"] == await scalar(
         world, "SELECT count(DISTINCT e.case_id) FROM case_events e JOIN cases c "
-        f"ON c.id = e.case_id WHERE e.action = 'supervised' AND c.{own.replace(' AND ', ' AND c.')}",
+        f"ON c.id = e.case_id WHERE e.action = 'supervised' AND {own_c}",
         start=start, end=end) == 1
     repeated = await rows(
         world, "SELECT s.name, count(*) FROM cases c JOIN schools s ON s.id = c.school_id "
