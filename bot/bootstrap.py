@@ -32,12 +32,13 @@ from bot.outbox import DeliveryLoop, OutboxService, Sender
 from bot.parents import ParentService
 from bot.ports import Clock
 from bot.reminders import ReminderService
+from bot.report_delivery import ReportDelivery
 from bot.reporting import ReportingRules, ReportingService
 from bot.services import CaseService, SystemClock
 from bot.supervision import SupervisionRules, SupervisionService
 from bot.timerules import QuietHours
 from bot.triage import TriageService
-from scheduler.jobs import ReminderScheduler
+from scheduler.jobs import ReminderScheduler, ScheduledJob
 from storage.db import create_async_db_engine
 from storage.db import safe_url as safe_url
 from storage.migrate import upgrade
@@ -45,6 +46,7 @@ from storage.uow import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 DEFAULT_THRESHOLD = 0.5
+EVIDENCE_RETENTION_SECONDS = 3600.0  # the retention run: hourly is plenty for days
 
 
 @dataclass
@@ -67,6 +69,7 @@ class Container:
     delivery: DeliveryLoop
     evidence: EvidenceService
     documents: DocumentService
+    report_delivery: ReportDelivery
     intake: IntakeService | None = None  # None where no classifier is loaded (most CLI)
     scheduler: ReminderScheduler | None = None  # None when the interval is 0
 
@@ -164,6 +167,7 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
         tz=settings.tz, accept_working_days=time_rules.accept_working_days,
         propose_working_days=time_rules.propose_working_days,
         decide_working_days=time_rules.decide_working_days), document_rules)
+    report_delivery = ReportDelivery(uow, clock, reporting, settings.tz)
     evidence = EvidenceService(uow, clock, EvidenceStore(settings.evidence.dir),
                                max_bytes=case_rules.max_evidence_bytes,
                                retention_days=settings.evidence.retention_days)
@@ -176,8 +180,13 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
         reporting=reporting,
         reminders=reminders, outbox=outbox, delivery=delivery, evidence=evidence,
         documents=DocumentService(uow, clock, document_rules),
+        report_delivery=report_delivery,
         intake=IntakeService(classifier) if classifier is not None else None,
-        scheduler=ReminderScheduler(reminders, interval) if interval > 0 else None)
+        scheduler=ReminderScheduler(reminders, interval, jobs=(
+            ScheduledJob("report_delivery", report_delivery.run, interval),
+            ScheduledJob("evidence_retention", evidence.purge_expired,
+                         max(interval, EVIDENCE_RETENTION_SECONDS)),
+        )) if interval > 0 else None)
 
 
 @asynccontextmanager

@@ -121,9 +121,6 @@ CATALOGUE: dict[str, str] = {
     "report.button.quarter": "本季度",
     "report.button.quarter_previous": "上季度",
     "report.caption": "{period}报表",
-    "report.due": "{month}月{day}日",
-    "reminder.report.half": "【半月报】请于{due}前报送{period}的线索办理情况。发送 /reports 生成报表（含图表和案件明细）。",
-    "reminder.report.quarter": "【季度通报】请于{due}前完成{period}通报。发送 /reports 生成报表（含图表和案件明细）。",
     "report.line.merged": "另有 {merged} 条重复线索已并入其他案件合并办理，不单独计件。",
     # --- reminders (the scheduler) ---
     "reminder.ping.soon": "【整改提醒】案件 {reference}（{category}）的整改期限是 {deadline}，还有 {days} 天。整改完成后请点“报告整改完成”；如需延期，请在期限前申请。",
@@ -772,6 +769,8 @@ CATALOGUE: dict[str, str] = {
     "_section.channels": "",
     # --- evidence, documents (DOCX), scheduled reports ---
     "_section.evidence": "",
+    "report.delivery.intro": "【定期报表】按规定日期自动生成，请审阅后报送：",
+    "report.delivery.bulletin": "{period}通报（Word 文档，可修改后打印盖章）",
     "report.error.period": "报告期“{value}”无法识别：季度写作 2026-Q4，半月写作 2026-12-H1（1日至14日）或 2026-12-H2（15日至月底）。",
     "cli.help.export_full_text": "导出未遮盖的反映内容（含手机号、身份证号；仅供督导室工作人员使用）；默认遮盖",
     "document.default_office": "教育督导室",

@@ -88,7 +88,7 @@ async def _post_init(app: AnyApplication) -> None:
     except TelegramError:  # a menu Telegram refused is no reason to stay offline
         log.exception("could not set the command menu")
     container = _container(app)
-    container.attach_sender(TelegramSender(app.bot))
+    container.attach_sender(TelegramSender(app.bot, container.report_delivery))
     await container.start()
 
 
