@@ -769,6 +769,11 @@ CATALOGUE: dict[str, str] = {
     "_section.channels": "",
     # --- evidence, documents (DOCX), scheduled reports ---
     "_section.evidence": "",
+    "cli.help.report": "生成半月报或季度通报（Excel 报表、Word 通报或图表）",
+    "cli.help.report_period": "报告期：季度如 2026-Q4；半月如 2026-12-H1（1日至14日）、2026-12-H2（15日至月底）",
+    "cli.help.report_format": "xlsx（汇总、图表和案件明细）、docx（通报）或 png（图表）；默认按 --out 的扩展名，否则 xlsx",
+    "cli.help.report_out": "输出文件（默认 dudao-quarter-report-开始_结束.格式；- 表示标准输出）",
+    "report.error.suffix": "不支持输出为 {path}（.{suffix}）：请用 .xlsx、.docx 或 .png。",
     "report.delivery.intro": "【定期报表】按规定日期自动生成，请审阅后报送：",
     "report.delivery.bulletin": "{period}通报（Word 文档，可修改后打印盖章）",
     "report.error.period": "报告期“{value}”无法识别：季度写作 2026-Q4，半月写作 2026-12-H1（1日至14日）或 2026-12-H2（15日至月底）。",
