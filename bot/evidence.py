@@ -43,6 +43,7 @@ _MAGIC: tuple[tuple[bytes, int, str], ...] = (
     (b"ftypmif1", 4, "image/heic"),
 )
 CLEANABLE = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+CONTAINERS = frozenset({"application/zip", "application/x-ole-storage"})
 
 
 def sniff_type(data: bytes) -> str | None:
@@ -163,6 +164,9 @@ class EvidenceService:
             data = await self._fetch(item, download)
             mime = sniff_type(data) or ""
             await self._keep(item, data, mime)
+        if actor.role is Role.SUPERVISOR and mime.startswith("image/") \
+                and not _cleanable(item, mime):
+            raise EvidenceUnreadable(f"cannot clean {mime} for a supervisor")
         if actor.role is not Role.SUPERVISOR or not _cleanable(item, mime):
             return Outgoing(item.id, item.kind, item.file_id, None, item.file_name)
         if item.clean_file_id:
@@ -197,6 +201,8 @@ class EvidenceService:
     async def _keep(self, item: EvidenceItem, data: bytes, mime: str) -> None:
         digest = hashlib.sha256(data).hexdigest()
         await asyncio.to_thread(self.store.put, digest, data)
+        if mime in CONTAINERS and item.mime_type:
+            mime = item.mime_type  # a zip or OLE file: the declared Office type says more
         async with self.uow() as uow:
             await uow.cases.evidence_stored(item.id, sha256=digest, size=len(data),
                                             mime_type=mime or item.mime_type)
