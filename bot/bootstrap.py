@@ -184,6 +184,7 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
         intake=IntakeService(classifier) if classifier is not None else None,
         scheduler=ReminderScheduler(reminders, interval, jobs=(
             ScheduledJob("report_delivery", report_delivery.run, interval),
+            ScheduledJob("evidence_ingest", evidence.ingest_pending, interval),
             ScheduledJob("evidence_retention", evidence.purge_expired,
                          max(interval, EVIDENCE_RETENTION_SECONDS)),
         )) if interval > 0 else None)

@@ -1,9 +1,10 @@
 """Evidence: who may open a case's files, what each reader is sent, and how long files live.
 
-A case's photos and documents arrive as Telegram file ids. When someone opens them, the
-originals are downloaded once (through a `Downloader` the transport gives), checked (size,
-and type by their first bytes, never by the name), hashed (sha256) and kept in the evidence
-store (bot/evidence_store.py), one file per content. Staff are sent the originals; the
+A case's photos and documents arrive as Telegram file ids. The scheduler's ingest job (or
+the first opening, if sooner) downloads each original once (through a `Downloader` the
+transport gives), checks it (size, and type by its first bytes, never by the name), hashes
+it (sha256) and keeps it in the evidence store (bot/evidence_store.py), one file per
+content. Staff are sent the originals; the
 case's supervisor is sent images without location and camera metadata (a cleaned copy
 uploaded once, whose file id is then remembered); the parent sees only their own files.
 A scheduled run deletes the files of cases closed longer than the retention period and
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 Downloader = Callable[[str], Awaitable[bytes]]  # Telegram file id -> the file's bytes
 PURGE_BATCH = 100
+INGEST_BATCH = 20  # files fetched per run of the ingest job
 
 # Types accepted as evidence, told by their first bytes: (magic, offset, MIME type).
 _MAGIC: tuple[tuple[bytes, int, str], ...] = (
@@ -115,6 +117,9 @@ class EvidenceService:
         self.store = store
         self.max_bytes = max_bytes
         self.retention = timedelta(days=retention_days)
+        # Set by the transport once it exists (Telegram's bot): the ingest job's downloader.
+        self.downloader: Downloader | None = None
+        self._failed: set[int] = set()  # not retried by this process's ingest job
 
     async def open(self, user_id: int, reference: str, download: Downloader) -> EvidenceView:
         """The files of a case this user may see, prepared for their role.
@@ -207,6 +212,27 @@ class EvidenceService:
             await uow.cases.evidence_stored(item.id, sha256=digest, size=len(data),
                                             mime_type=mime or item.mime_type)
             await uow.commit()
+
+    async def ingest_pending(self, limit: int = INGEST_BATCH) -> int:
+        """Keep the originals of files nobody has opened yet (the scheduler's job): each is
+        downloaded, checked, hashed and stored, so retention has them and staff get them even
+        if Telegram later forgets the file. Returns how many were kept."""
+        if self.downloader is None:
+            return 0
+        async with self.uow.read() as uow:
+            pending = [item for item in await uow.cases.unstored_evidence(limit + len(
+                self._failed)) if item.id not in self._failed][:limit]
+        kept = 0
+        for item in pending:
+            try:
+                data = await self._fetch(item, self.downloader)
+            except EvidenceUnreadable as exc:
+                log.warning("evidence %s not kept: %s", item.id, exc)
+                self._failed.add(item.id)
+                continue
+            await self._keep(item, data, sniff_type(data) or "")
+            kept += 1
+        return kept
 
     async def purge_expired(self) -> PurgeRun:
         """Delete the files of cases closed longer than the retention period; audit each."""

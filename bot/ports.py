@@ -130,6 +130,10 @@ class CaseRepository(Protocol):
     async def evidence_stored(self, evidence_id: int, *, sha256: str, size: int,
                               mime_type: str) -> None: ...
 
+    async def unstored_evidence(self, limit: int = 50) -> list[EvidenceItem]:
+        """Evidence whose original is not kept yet (not purged), oldest first."""
+        ...
+
     async def evidence_clean_copy(self, evidence_id: int, file_id: str) -> None: ...
 
     async def expired_evidence(self, closed_before: datetime,

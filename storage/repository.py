@@ -342,6 +342,13 @@ class CaseRepository:
                                    .values(sha256=sha256, stored_size=size,
                                            mime_type=mime_type))
 
+    async def unstored_evidence(self, limit: int = 50) -> list[EvidenceItem]:
+        rows = await self.session.execute(
+            select(EvidenceRow).where(EvidenceRow.sha256.is_(None),
+                                      EvidenceRow.purged_at.is_(None), EvidenceRow.file_id != "")
+            .order_by(EvidenceRow.id).limit(limit))
+        return [_evidence_item(r) for r in rows.scalars()]
+
     async def evidence_clean_copy(self, evidence_id: int, file_id: str) -> None:
         await self.session.execute(update(EvidenceRow).where(EvidenceRow.id == evidence_id)
                                    .values(clean_file_id=file_id))

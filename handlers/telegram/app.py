@@ -89,6 +89,7 @@ async def _post_init(app: AnyApplication) -> None:
         log.exception("could not set the command menu")
     container = _container(app)
     container.attach_sender(TelegramSender(app.bot, container.report_delivery))
+    container.evidence.downloader = evidence.telegram_downloader(app.bot)
     await container.start()
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from telegram import InputFile, InputMediaPhoto, Message, Update
+from telegram import Bot, InputFile, InputMediaPhoto, Message, Update
 from telegram.ext import Application, CallbackQueryHandler
 
 from bot.documents import DocumentKind
 from bot.domain import DomainError
-from bot.evidence import EvidenceView, Outgoing
+from bot.evidence import Downloader, EvidenceView, Outgoing
 from bot.messages import t
 from handlers.telegram import protocol
 from handlers.telegram.context import DudaoContext
@@ -26,6 +26,14 @@ log = logging.getLogger(__name__)
 ALBUM_MAX = 10
 _KINDS = {protocol.DocumentKind.RECTIFICATION_NOTICE: DocumentKind.RECTIFICATION_NOTICE,
           protocol.DocumentKind.SUPERVISION_LETTER: DocumentKind.SUPERVISION_LETTER}
+
+
+def telegram_downloader(bot: Bot) -> Downloader:
+    """A file's bytes by its file id, through the Bot API (getFile, then the download)."""
+    async def download(file_id: str) -> bytes:
+        found = await bot.get_file(file_id)
+        return bytes(await found.download_as_bytearray())
+    return download
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
@@ -44,11 +52,8 @@ async def evidence_button(update: Update, context: DudaoContext) -> None:
     container = context.services.container
     try:
         if isinstance(pressed, protocol.ShowEvidence):
-            async def download(file_id: str) -> bytes:
-                found = await context.bot.get_file(file_id)
-                return bytes(await found.download_as_bytearray())
-
-            view = await container.evidence.open(user.id, pressed.reference, download)
+            view = await container.evidence.open(user.id, pressed.reference,
+                                                 telegram_downloader(context.bot))
             await query.answer()
             await _send_view(context, user.id, view)
         elif isinstance(pressed, protocol.IssueDocument):

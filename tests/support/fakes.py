@@ -207,6 +207,11 @@ class FakeCaseRepository:
                               mime_type: str) -> None:
         self._replace_evidence(evidence_id, sha256=sha256, mime_type=mime_type)
 
+    async def unstored_evidence(self, limit: int = 50) -> list[EvidenceItem]:
+        found = [i for items in self.store.evidence.values() for i in items
+                 if i.sha256 is None and i.id not in self.store.evidence_purged and i.file_id]
+        return sorted(found, key=lambda i: i.id)[:limit]
+
     async def evidence_clean_copy(self, evidence_id: int, file_id: str) -> None:
         self._replace_evidence(evidence_id, clean_file_id=file_id)
 

@@ -115,3 +115,20 @@ def test_stripping_keeps_the_picture_and_drops_every_tag() -> None:
         r, g, b = image.convert("RGB").getpixel((20, 15))  # type: ignore[misc]
         assert g > 150 and r < 60 and b < 80
     assert exif_of(clean) == {}
+
+
+async def test_the_ingest_job_keeps_originals_nobody_opened_yet(tmp_path: Path) -> None:
+    _, filing, service = setup(tmp_path)
+    await filing.file_tip(tip_with(("photo", "P1"), ("document", "EXE")))
+    assert await service.ingest_pending() == 0  # no transport attached yet: nothing to do
+    calls: list[str] = []
+
+    async def download(file_id: str) -> bytes:
+        calls.append(file_id)
+        return {"P1": gps_jpeg(), "EXE": b"MZ\x90\x00"}[file_id]
+
+    service.downloader = download
+    assert await service.ingest_pending() == 1
+    assert [p.parent.name for p in tmp_path.rglob("*") if p.is_file()] != []
+    assert await service.ingest_pending() == 0  # kept once; the refused file is not retried
+    assert calls == ["P1", "EXE"]
