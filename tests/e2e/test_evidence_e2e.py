@@ -9,6 +9,7 @@ Each test runs on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
@@ -16,6 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from docx import Document
 from sqlalchemy import select
 
 from bot.domain import Disposition, Status
@@ -223,6 +225,18 @@ async def test_the_rectification_photo_is_visible_at_verification(
     assert people.parent.download(own.file_id or "") == parent_photo
     case = await _case(bot, reference)
     assert case.status is Status.RECTIFICATION_REPORTED
+
+    # The same card issues the 整改通知书: a Word document, recorded in the history.
+    assert f"e:doc:rn:{reference}" in card.callback_data
+    await press(people.staff, f"e:doc:rn:{reference}")
+    letter = await people.staff.wait_for_message(lambda m: m.kind == "document", timeout=WAIT)
+    assert "整改通知书已生成" in (letter.text or "")
+    body = "\n".join(p.text for p in Document(io.BytesIO(
+        people.staff.download(letter.file_id or ""))).paragraphs)
+    assert reference in body and "青溪县城关第一小学" in body and "2026年12月8日" in body
+    case = await _case(bot, reference)
+    assert [e.data["kind"] for e in case.events if e.action == "document_issued"] == [
+        "rectification_notice"]
 
 
 async def evidence_row(bot: Dudao) -> Any:
