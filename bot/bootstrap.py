@@ -20,6 +20,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
+from bot.documents import DocumentRules, DocumentService
+from bot.evidence import EvidenceService
+from bot.evidence_store import EvidenceStore
 from bot.filing import FilingService, Rules
 from bot.intake import IntakeService
 from bot.invites import InviteService
@@ -29,12 +32,13 @@ from bot.outbox import DeliveryLoop, OutboxService, Sender
 from bot.parents import ParentService
 from bot.ports import Clock
 from bot.reminders import ReminderService
+from bot.report_delivery import ReportDelivery
 from bot.reporting import ReportingRules, ReportingService
 from bot.services import CaseService, SystemClock
 from bot.supervision import SupervisionRules, SupervisionService
 from bot.timerules import QuietHours
 from bot.triage import TriageService
-from scheduler.jobs import ReminderScheduler
+from scheduler.jobs import ReminderScheduler, ScheduledJob
 from storage.db import create_async_db_engine
 from storage.db import safe_url as safe_url
 from storage.migrate import upgrade
@@ -42,6 +46,7 @@ from storage.uow import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 DEFAULT_THRESHOLD = 0.5
+EVIDENCE_RETENTION_SECONDS = 3600.0  # the retention run: hourly is plenty for days
 
 
 @dataclass
@@ -62,6 +67,9 @@ class Container:
     reminders: ReminderService
     outbox: OutboxService
     delivery: DeliveryLoop
+    evidence: EvidenceService
+    documents: DocumentService
+    report_delivery: ReportDelivery
     intake: IntakeService | None = None  # None where no classifier is loaded (most CLI)
     scheduler: ReminderScheduler | None = None  # None when the interval is 0
 
@@ -152,18 +160,34 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
     outbox = OutboxService(uow, clock, QuietHours(time_rules.quiet_start, time_rules.quiet_end),
                            settings.tz, sender)
     delivery = DeliveryLoop(outbox)
+    document_rules = DocumentRules(
+        office_name=settings.documents.office_name, seal_text=settings.documents.seal_text,
+        templates_dir=settings.documents.templates_dir, tz=settings.tz)
+    reporting = ReportingService(uow, clock, ReportingRules(
+        tz=settings.tz, accept_working_days=time_rules.accept_working_days,
+        propose_working_days=time_rules.propose_working_days,
+        decide_working_days=time_rules.decide_working_days), document_rules)
+    report_delivery = ReportDelivery(uow, clock, reporting, settings.tz)
+    evidence = EvidenceService(uow, clock, EvidenceStore(settings.evidence.dir),
+                               max_bytes=case_rules.max_evidence_bytes,
+                               retention_days=settings.evidence.retention_days)
     interval = settings.scheduler.interval_seconds
     return Container(
         settings=settings, engine=engine, clock=clock, uow=uow, cases=cases, filing=filing,
         invites=InviteService(uow, clock), office=office, supervision=supervision,
         triage=TriageService(uow, cases), merging=MergingService(uow, clock),
         parents=ParentService(cases),
-        reporting=ReportingService(uow, clock, ReportingRules(
-            tz=settings.tz, accept_working_days=time_rules.accept_working_days,
-            propose_working_days=time_rules.propose_working_days)),
-        reminders=reminders, outbox=outbox, delivery=delivery,
+        reporting=reporting,
+        reminders=reminders, outbox=outbox, delivery=delivery, evidence=evidence,
+        documents=DocumentService(uow, clock, document_rules),
+        report_delivery=report_delivery,
         intake=IntakeService(classifier) if classifier is not None else None,
-        scheduler=ReminderScheduler(reminders, interval) if interval > 0 else None)
+        scheduler=ReminderScheduler(reminders, interval, jobs=(
+            ScheduledJob("report_delivery", report_delivery.run, interval),
+            ScheduledJob("evidence_ingest", evidence.ingest_pending, interval),
+            ScheduledJob("evidence_retention", evidence.purge_expired,
+                         max(interval, EVIDENCE_RETENTION_SECONDS)),
+        )) if interval > 0 else None)
 
 
 @asynccontextmanager

@@ -207,6 +207,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     return run_export(args)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from bot.cli_report import run_report
+
+    return run_report(args)
+
+
 def cmd_try(args: argparse.Namespace) -> int:
     from bot.runner import try_sandbox
 
@@ -254,6 +260,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     add_export_arguments(p)
     p.set_defaults(func=cmd_export)
+
+    from bot.cli_report import add_report_arguments
+
+    p = command("report")
+    _add_config(p)
+    add_report_arguments(p)
+    p.set_defaults(func=cmd_report)
 
     p = command("invite")
     who = p.add_mutually_exclusive_group(required=True)

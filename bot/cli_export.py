@@ -31,6 +31,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
                         help=t("cli.help.export_format"))
     parser.add_argument("--out", metavar="FILE",
                         help=t("cli.help.export_out"))
+    parser.add_argument("--full-text", action="store_true",
+                        help=t("cli.help.export_full_text"))
 
 
 
@@ -78,7 +80,8 @@ async def _export(settings: Any, args: argparse.Namespace, progress: Progress) -
                                   tz=settings.tz, now=container.clock.now(),
                                   accept_days=rules.accept_working_days,
                                   propose_days=rules.propose_working_days,
-                                  progress=progress)
+                                  decide_days=rules.decide_working_days,
+                                  progress=progress, mask=not args.full_text)
 
 
 def run_export(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Protocol
 
 from bot.domain import Case, Status
@@ -131,3 +131,40 @@ def first_clocks(events: Iterable[StatusChange], tz: tzinfo, days: ClockDays) ->
     clocks = service_clocks(events, tz, days)
     return FirstClocks(next((c for c in clocks if c.name == "accept"), None),
                        next((c for c in clocks if c.name == "propose"), None))
+
+
+def rectification_met(events: Iterable[StatusChange], status: Status, deadline: date | None,
+                      tz: tzinfo, today: date) -> bool | None:
+    """The rectification deadline, judged as `/overdue` judges it: a case still rectifying
+    past its deadline day (local) has missed it; one reported done has met it if the last
+    report came by the end of the deadline day. None: no deadline, or still in time."""
+    if deadline is None:
+        return None
+    if status is Status.RECTIFYING:
+        return False if today > deadline else None
+    reported = [e.at for e in events if e.to_status is Status.RECTIFICATION_REPORTED
+                and e.from_status is not Status.RECTIFICATION_REPORTED]
+    if not reported:
+        return None
+    return reported[-1].astimezone(tz).date() <= deadline
+
+
+def stage_tally(events: Iterable[StatusChange], status: Status, deadline: date | None,
+                tz: tzinfo, days: ClockDays, now: datetime) -> dict[str, tuple[int, int]]:
+    """Every stage clock of a case that has been decided: name -> (met, decided).
+
+    Each accept, propose and decide clock the audit trail started counts (a case handed back
+    and reassigned has two accept clocks), a running clock counts once it has run out (as
+    `/overdue` lists it), and the rectification deadline counts as `rectification_met` says.
+    """
+    changes = list(events)
+    tally: dict[str, tuple[int, int]] = {}
+    for clock in service_clocks(changes, tz, days):
+        met = clock.met(now)
+        if met is not None:
+            done, total = tally.get(clock.name, (0, 0))
+            tally[clock.name] = (done + met, total + 1)
+    rectified = rectification_met(changes, status, deadline, tz, now.astimezone(tz).date())
+    if rectified is not None:
+        tally["rectify"] = (int(rectified), 1)
+    return tally

@@ -147,6 +147,22 @@ class DirectorySettings(_Section):
         default_factory=lambda: [str(PROJECT_ROOT / "data" / "directory")])
 
 
+class EvidenceSettings(_Section):
+    # Originals of evidence files, by content hash (object storage is not built).
+    dir: str = "var/evidence"
+    # Days after a case closes before its files are deleted (and the audit says so).
+    retention_days: int = Field(730, ge=1, le=36_500)
+
+
+class DocumentSettings(_Section):
+    # The issuing office, printed on 整改通知书, 督办函 and 通报.
+    office_name: str = "县人民政府教育督导室"
+    # Folder with the office's own DOCX templates; empty = the shipped data/templates.
+    templates_dir: str = ""
+    # The text standing where the seal is stamped on the printed document.
+    seal_text: str = "（盖章）"
+
+
 class Settings(BaseSettings):
     """All of dudao's settings."""
 
@@ -162,6 +178,8 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = Field(default_factory=lambda: SchedulerSettings())
     directory: DirectorySettings = Field(default_factory=DirectorySettings)
     web: WebSettings = Field(default_factory=lambda: WebSettings())
+    evidence: EvidenceSettings = Field(default_factory=lambda: EvidenceSettings())
+    documents: DocumentSettings = Field(default_factory=lambda: DocumentSettings())
 
     @field_validator("timezone")
     @classmethod

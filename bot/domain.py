@@ -236,6 +236,11 @@ class Case:
         self.events.append(event)
         return event
 
+    def record(self, action: str, actor: Actor, now: datetime, comment: str = "",
+               **data: Any) -> CaseEvent:
+        """An audit entry that moves nothing (a document issued, evidence deleted)."""
+        return self._move(action, actor, now, self.status, comment, **data)
+
     # --- creation and routing ------------------------------------------------------
     @classmethod
     def file(cls, *, reference: str, text: str, category: str, confidence: float,

@@ -17,10 +17,11 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from bot.clocks import ClockDays, first_clocks
+from bot.clocks import ClockDays, first_clocks, rectification_met, service_clocks, stage_tally
 from bot.domain import Disposition, Rating, Status
 from bot.facts import CaseFact, CaseFacts, Progress
 from bot.messages import t
+from bot.privacy import mask_personal_data
 
 Format = Literal["xlsx", "csv"]
 FORMATS: tuple[Format, ...] = ("xlsx", "csv")
@@ -30,8 +31,13 @@ COLUMNS: tuple[tuple[str, int], ...] = (  # catalogue key suffix, column width
     ("reference", 17), ("created", 17), ("category", 14), ("entity", 28), ("district", 12),
     ("status", 16), ("disposition", 14), ("assignee", 10), ("accept_due", 17),
     ("propose_due", 17), ("rectify_deadline", 12), ("closed", 17), ("accepted_on_time", 12),
-    ("proposed_on_time", 14), ("rating", 10),
+    ("proposed_on_time", 14), ("decided_on_time", 12), ("rectified_on_time", 12),
+    ("rating", 10), ("merged_into", 17), ("text", 60),
 )
+# Audit actions that are rungs of the escalation ladder (督办, 约谈, 报告县级), in order.
+# RUNGS: issue 11's bot/escalation.rung(events) adds "interviewed" and "county_reported";
+# the lead wires it here at merge. Today only "supervised" (督办) is recorded.
+ESCALATION_RUNGS: tuple[str, ...] = ("supervised", "interviewed", "county_reported")
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,15 @@ class ExportRow:
     rating: Rating | None
     merged_into: str | None = None  # the case this tip joined
     merged_into_status: Status | None = None
+    text: str = ""  # the tip (masked unless the reader is staff)
+    decided_on_time: bool | None = None  # staff decided the first proposal in time
+    rectified_on_time: bool | None = None  # the rectification deadline (as /overdue)
+    # Every stage clock decided so far: (accept|propose|decide|rectify, met, decided).
+    stages: tuple[tuple[str, int, int], ...] = ()
+    school: str = ""  # the school's name ("" when the case is about none)
+    institution: str = ""  # the institution's name
+    inspected: bool = False  # a supervisor took the case up (accepted it)
+    rungs: tuple[str, ...] = ()  # escalation rungs the case reached (ESCALATION_RUNGS)
 
     @property
     def merged(self) -> bool:
@@ -68,7 +83,9 @@ class ExportRow:
                 t(f"disposition.{self.disposition}") if self.disposition else "",
                 self.assignee, self.accept_due, self.propose_due, self.rectify_deadline,
                 self.closed, _flag(self.accepted_on_time), _flag(self.proposed_on_time),
-                t(f"rating.{self.rating}") if self.rating else ""]
+                _flag(self.decided_on_time), _flag(self.rectified_on_time),
+                t(f"rating.{self.rating}") if self.rating else "", self.merged_into or "",
+                self.text]
 
     def _status_text(self) -> str:
         if self.merged_into and self.merged_into_status and not self.disposition:
@@ -96,10 +113,17 @@ def local_bounds(date_from: date, date_to: date, tz: ZoneInfo) -> tuple[datetime
             datetime.combine(date_to + timedelta(days=1), time(0), tzinfo=tz))
 
 
-def export_row(fact: CaseFact, tz: ZoneInfo, now: datetime, days: ClockDays) -> ExportRow:
-    """A case's row: its facts in local time and its first accept and propose clocks."""
+def export_row(fact: CaseFact, tz: ZoneInfo, now: datetime, days: ClockDays,
+               mask: bool = True) -> ExportRow:
+    """A case's row: its facts in local time, its first clocks and every stage clock.
+
+    `mask`: personal data in the tip text is masked (readers who are not staff)."""
     clocks = first_clocks(fact.events, tz, days)
     accept, propose = clocks.accept, clocks.propose
+    decide = next((c for c in service_clocks(fact.events, tz, days) if c.name == "decide"),
+                  None)
+    tally = stage_tally(fact.events, fact.status, fact.rectify_deadline, tz, days, now)
+    actions = {event.action for event in fact.events}
     return ExportRow(
         reference=fact.reference, created=fact.created_at.astimezone(tz),
         category=fact.category, entity=fact.school_name or fact.institution_name or "",
@@ -109,23 +133,34 @@ def export_row(fact: CaseFact, tz: ZoneInfo, now: datetime, days: ClockDays) -> 
         closed=fact.closed_at.astimezone(tz) if fact.closed_at else None,
         accepted_on_time=accept.met(now) if accept else None,
         proposed_on_time=propose.met(now) if propose else None, rating=fact.rating,
-        merged_into=fact.merged_into, merged_into_status=fact.merged_into_status)
+        merged_into=fact.merged_into, merged_into_status=fact.merged_into_status,
+        text=mask_personal_data(fact.text) if mask else fact.text,
+        decided_on_time=decide.met(now) if decide else None,
+        rectified_on_time=rectification_met(fact.events, fact.status, fact.rectify_deadline,
+                                            tz, now.astimezone(tz).date()),
+        stages=tuple((name, met, total) for name, (met, total) in sorted(tally.items())),
+        school=fact.school_name or "", institution=fact.institution_name or "",
+        inspected=any(e.to_status is Status.ACCEPTED for e in fact.events),
+        rungs=tuple(rung for rung in ESCALATION_RUNGS if rung in actions))
 
 
 async def export_rows(facts: CaseFacts, date_from: date, date_to: date, *, tz: ZoneInfo,
                       now: datetime, accept_days: int = 1, propose_days: int = 5,
-                      progress: Progress | None = None) -> list[ExportRow]:
-    """One row per case created on local days date_from..date_to, oldest first."""
+                      decide_days: int = 2, progress: Progress | None = None,
+                      mask: bool = True) -> list[ExportRow]:
+    """One row per case created on local days date_from..date_to, oldest first.
+
+    `mask=False` only for staff: the tip text keeps phone and ID numbers."""
     start, end = local_bounds(date_from, date_to, tz)
-    days = ClockDays(accept=accept_days, propose=propose_days)
-    return [export_row(fact, tz, now, days)
+    days = ClockDays(accept=accept_days, propose=propose_days, decide=decide_days)
+    return [export_row(fact, tz, now, days, mask)
             for fact in await facts.created_between(start, end, progress)]
 
 
 async def export_cases(facts: CaseFacts, date_from: date, date_to: date, fmt: Format, *,
                        tz: ZoneInfo | None = None, now: datetime | None = None,
-                       accept_days: int = 1, propose_days: int = 5,
-                       progress: Progress | None = None) -> bytes:
+                       accept_days: int = 1, propose_days: int = 5, decide_days: int = 2,
+                       progress: Progress | None = None, mask: bool = True) -> bytes:
     """The cases created on date_from..date_to (local days) as an XLSX or CSV file.
 
     `facts` reads an entered unit of work (`uow.case_facts`); nothing is written.
@@ -136,7 +171,7 @@ async def export_cases(facts: CaseFacts, date_from: date, date_to: date, fmt: Fo
     now = now or datetime.now(tz)
     rows = await export_rows(facts, date_from, date_to, tz=tz, now=now,
                              accept_days=accept_days, propose_days=propose_days,
-                             progress=progress)
+                             decide_days=decide_days, progress=progress, mask=mask)
     # Building the file is CPU work; keep the event loop free for other chats meanwhile.
     render = to_xlsx if fmt == "xlsx" else to_csv
     return await asyncio.to_thread(render, rows, date_from, date_to)

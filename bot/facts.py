@@ -24,6 +24,7 @@ class EventFact:
     at: datetime
     from_status: Status | None
     to_status: Status
+    action: str = ""  # the audit action (e.g. "supervised": a rung of the escalation ladder)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class CaseFact:
     merged_into: str | None  # the reference of the case this tip joined
     merged_into_status: Status | None
     events: tuple[EventFact, ...]
+    text: str = ""  # the tip as the parent wrote it (mask it for readers who are not staff)
 
 
 class CaseFacts(Protocol):

@@ -57,6 +57,17 @@ class EvidenceItem:
     size: int
     added_by: str
     created_at: datetime
+    id: int = 0
+    sha256: str | None = None  # the original kept in evidence storage (None: not yet)
+    clean_file_id: str | None = None  # the copy without location and camera metadata
+
+
+@dataclass(frozen=True)
+class ExpiredEvidence:
+    """A closed case whose evidence has outlived its retention period."""
+
+    reference: str
+    closed_at: datetime
 
 
 class Clock(Protocol):
@@ -112,7 +123,31 @@ class CaseRepository(Protocol):
                            mime_type: str, file_name: str, size: int, added_by: str,
                            now: datetime) -> None: ...
 
-    async def evidence(self, case: Case) -> list[EvidenceItem]: ...
+    async def evidence(self, case: Case) -> list[EvidenceItem]:
+        """The case's evidence not yet purged, oldest first."""
+        ...
+
+    async def evidence_stored(self, evidence_id: int, *, sha256: str, size: int,
+                              mime_type: str) -> None: ...
+
+    async def unstored_evidence(self, limit: int = 50) -> list[EvidenceItem]:
+        """Evidence whose original is not kept yet (not purged), oldest first."""
+        ...
+
+    async def evidence_clean_copy(self, evidence_id: int, file_id: str) -> None: ...
+
+    async def expired_evidence(self, closed_before: datetime,
+                               limit: int = 100) -> list[ExpiredEvidence]:
+        """Closed cases (closed before `closed_before`) that still have evidence."""
+        ...
+
+    async def purge_evidence(self, case: Case, now: datetime) -> list[EvidenceItem]:
+        """Mark the case's evidence purged (file ids forgotten); return what it was."""
+        ...
+
+    async def evidence_hash_in_use(self, sha256: str) -> bool:
+        """Whether any evidence not purged still refers to this stored original."""
+        ...
 
 
 class DirectoryRepository(Protocol):
@@ -140,6 +175,8 @@ class DirectoryRepository(Protocol):
     async def unvisited_schools(self, month_start: date, next_month: date,
                                 person_code: str | None = None
                                 ) -> list[tuple[str, str, str]]: ...
+
+    async def visit_count(self, start: date, end: date) -> int: ...
 
     async def add_visit(self, person_code: str, school_code: str, visit_date: date, note: str,
                         photo_file_id: str, now: datetime) -> None: ...

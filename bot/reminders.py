@@ -1,5 +1,6 @@
 """What the scheduler asks for: deadline pings, overdue escalation (督办), monthly visit
-reminders, and the office's visit coverage after a month ends.
+reminders, and the office's visit coverage after a month ends (the reports themselves are
+sent by bot/report_delivery.py).
 
 Everything due is decided from the database and today's date. Each reminder is an outbox row
 with a dedup key naming what it is about (the case and its deadline, the supervisor and the
@@ -19,7 +20,6 @@ from bot.domain import Actor, Role
 from bot.messages import t
 from bot.notices import ping_notice
 from bot.ports import DeadlineRow, Notice, PersonInfo, UnitOfWork, UnitOfWorkFactory
-from bot.reports import Period, half_month, quarter
 from bot.services import CaseService
 from bot.timerules import month_bounds
 
@@ -35,7 +35,6 @@ class ReminderRun:
     escalations: int = 0
     visit_reminders: int = 0
     coverage_reports: int = 0
-    report_notices: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,28 +60,6 @@ def deadline_ping(deadline: date, today: date, days_before: int) -> tuple[str, i
     if today == deadline:
         return "today", 0
     return "late", (today - deadline).days
-
-
-def report_due(today: date) -> tuple[Period, str, Notice] | None:
-    """The report falling due today or tomorrow: (period, dedup key part, notice).
-
-    半月报 before the 15th (the 1st–14th) and before the month ends (the 15th on); 季度通报
-    before the 25th of the quarter's third month.
-    """
-    last = (month_bounds(today)[1] - timedelta(days=1)).day
-    if today.month % 3 == 0 and today.day in (24, 25):
-        period = quarter(today)
-        return (period, f"quarter:{period.start}", Notice(
-            "reminder.report.quarter", {"due": t("report.due", month=today.month, day=25),
-                                        "period": period.label}))
-    if today.day in (14, 15, last - 1, last):
-        first_half = today.day <= 15
-        period = half_month(today.replace(day=1) if first_half else today)
-        due_day = 15 if first_half else last
-        return (period, f"half:{period.start}", Notice(
-            "reminder.report.half", {"due": t("report.due", month=today.month, day=due_day),
-                                     "period": period.label}))
-    return None
 
 
 async def _with_next_actions(uow: UnitOfWork, ping: Outgoing) -> Outgoing:
@@ -114,8 +91,7 @@ class ReminderService:
         pings, escalations = await self._deadlines(today, now)
         return ReminderRun(pings=pings, escalations=escalations,
                            visit_reminders=await self._visit_reminders(today, now),
-                           coverage_reports=await self._coverage(today, now),
-                           report_notices=await self._report_notices(today, now))
+                           coverage_reports=await self._coverage(today, now))
 
     async def _deadlines(self, today: date, now: datetime) -> tuple[int, int]:
         """Ping supervisors about rectification deadlines; escalate the long overdue.
@@ -218,18 +194,6 @@ class ReminderService:
         notice = self._coverage_notice(start, total, missing, names)
         return await self._queue(now, [Outgoing(chat, "coverage", notice, key)
                                        for chat, key in waiting.values()])
-
-    async def _report_notices(self, today: date, now: datetime) -> int:
-        """Tell staff when a 半月报 or 季度通报 falls due (the day before, and on the day)."""
-        due = report_due(today)
-        if due is None:
-            return 0
-        period, key, notice = due
-        async with self.uow.read() as uow:
-            waiting = await self._not_yet_told(uow, await uow.directory.people("staff"),
-                                               f"report:{key}")
-        return await self._queue(now, [Outgoing(chat, f"report.{period.kind}", notice, dedup)
-                                       for chat, dedup in waiting.values()])
 
     @staticmethod
     async def _not_yet_told(uow: UnitOfWork, people: list[PersonInfo],

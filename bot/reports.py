@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -19,8 +20,8 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Literal
 
-from bot.domain import CATEGORIES, Rating, Status
-from bot.export import ExportRow, write_case_sheet
+from bot.domain import CATEGORIES, Disposition, Rating, Status
+from bot.export import ESCALATION_RUNGS, ExportRow, write_case_sheet
 from bot.messages import t
 from bot.timerules import month_bounds
 
@@ -46,6 +47,23 @@ class Period:
                      quarter=(self.start.month - 1) // 3 + 1)
         return t("report.period.half", year=self.start.year, month=self.start.month,
                  first=self.start.day, last=self.end.day)
+
+
+_PERIOD = re.compile(
+    r"^(?P<year>\d{4})-(?:[Qq](?P<quarter>[1-4])|(?P<month>\d{1,2})-[Hh](?P<half>[12]))$")
+
+
+def parse_period(text: str) -> Period:
+    """A period named on the command line: 2026-Q4 (a quarter), 2026-12-H1 (the 1st–14th),
+    2026-12-H2 (the 15th–month end). ValueError (a Chinese message) for anything else."""
+    match = _PERIOD.match(text.strip())
+    month = int(match["month"]) if match and match["month"] else 1
+    if match is None or not 1 <= month <= 12:
+        raise ValueError(t("report.error.period", value=text.strip()[:20]))
+    year = int(match["year"])
+    if match["quarter"]:
+        return quarter(date(year, int(match["quarter"]) * 3, 1))
+    return half_month(date(year, month, 1 if match["half"] == "1" else 15))
 
 
 def half_month(day: date) -> Period:
@@ -83,18 +101,50 @@ class Report:
     accepted_on_time: tuple[int, int]  # (on time, decided either way)
     proposed_on_time: tuple[int, int]
     satisfied: tuple[int, int]  # (满意 + 基本满意, rated)
-    coverage: tuple[int, int]  # (schools visited, schools with a responsible supervisor)
+    # Half month: (schools visited this month, schools with a responsible supervisor).
+    # Quarter: school-months, i.e. each month of the quarter so far counted (每月至少1次).
+    coverage: tuple[int, int]
+    # Every stage clock decided (accept, propose, decide, rectification deadline): met, all.
+    on_time: tuple[int, int] = (0, 0)
+    by_stage: tuple[tuple[str, tuple[int, int]], ...] = ()
+    # The work plans' own indicators.
+    visits: int = 0  # school visits logged in the period
+    rectified: tuple[int, int] = (0, 0)  # (rectified, found true: 立行立改 + 限期整改)
+    rungs: tuple[tuple[str, int], ...] = ()  # cases per escalation rung (ESCALATION_RUNGS)
+    repeated_schools: tuple[tuple[str, int], ...] = ()  # schools with 2+ cases, most first
+    institutions_inspected: int = 0  # institutions whose case a supervisor took up
 
 
 CONTENT = frozenset({Rating.SATISFIED, Rating.BASICALLY_SATISFIED})
+STAGES = ("accept", "propose", "decide", "rectify")
+FOUND_TRUE = frozenset({Disposition.FIXED, Disposition.RECTIFY})
 
 
-def build_report(period: Period, rows: list[ExportRow], coverage: tuple[int, int]) -> Report:
+def build_report(period: Period, rows: list[ExportRow], coverage: tuple[int, int],
+                 visits: int = 0) -> Report:
     """Count the export rows of the period's cases (pure: no I/O)."""
     cases = [row for row in rows if not row.merged]
     categories = Counter(row.category for row in cases)
     rated = [row.rating for row in cases if row.rating is not None]
+    stages = {name: [0, 0] for name in STAGES}
+    for row in cases:
+        for name, met, total in row.stages:
+            stages[name][0] += met
+            stages[name][1] += total
+    true = [row for row in cases if row.disposition in FOUND_TRUE]
+    done = sum(1 for row in true if row.status is Status.CLOSED)  # approved, or verified
+    schools = Counter(row.school for row in cases if row.school)
     return Report(
+        on_time=(sum(v[0] for v in stages.values()), sum(v[1] for v in stages.values())),
+        by_stage=tuple((name, (v[0], v[1])) for name, v in stages.items()),
+        visits=visits, rectified=(done, len(true)),
+        # RUNGS: counted from the audit actions in ESCALATION_RUNGS; the lead replaces this
+        # with bot.escalation.rung(events) (issue 11) at merge.
+        rungs=tuple((rung, sum(1 for row in cases if rung in row.rungs))
+                    for rung in ESCALATION_RUNGS),
+        repeated_schools=tuple((name, n) for name, n in schools.most_common() if n >= 2),
+        institutions_inspected=len({row.institution for row in cases
+                                    if row.institution and row.inspected}),
         period=period, total=len(cases), merged=len(rows) - len(cases),
         by_category=[(c, categories[c]) for c in CATEGORIES],
         by_district=Counter(row.district for row in cases).most_common(),
@@ -138,11 +188,39 @@ def summary_text(report: Report) -> str:
                or t("report.none")),
              t("report.line.rates", accepted=percent(report.accepted_on_time),
                proposed=percent(report.proposed_on_time), satisfied=percent(report.satisfied),
-               visited=report.coverage[0], schools=report.coverage[1],
-               coverage=percent(report.coverage))]
+               coverage_line=coverage_line(report)),
+             t("report.line.on_time", rate=percent(report.on_time), stages=stage_text(report))]
+    if report.period.kind == "quarter":
+        lines.append(t("report.line.indicators", **indicator_params(report)))
     if report.merged:
         lines.append(t("report.line.merged", merged=report.merged))
     return "\n".join(lines)
+
+
+def coverage_line(report: Report) -> str:
+    return t(f"report.coverage.{report.period.kind}", visited=report.coverage[0],
+             schools=report.coverage[1], coverage=percent(report.coverage))
+
+
+def stage_text(report: Report) -> str:
+    return "，".join(t(f"report.stage.{name}", rate=percent(value))
+                    for name, value in report.by_stage)
+
+
+def rung_text(report: Report) -> str:
+    return "，".join(t(f"report.rung.{rung}", count=n) for rung, n in report.rungs)
+
+
+def indicator_params(report: Report) -> dict[str, str | int]:
+    """The work plans' indicators as catalogue parameters (message, workbook, 通报)."""
+    repeated = "、".join(t("report.repeated", name=name, count=n)
+                        for name, n in report.repeated_schools[:TOP_ENTITIES])
+    return {"visits": report.visits, "found_by_visits": t("report.found_by_visits"),
+            "found_by_tips": report.total, "rectification_rate": percent(report.rectified),
+            "rectified": report.rectified[0], "found_true": report.rectified[1],
+            "escalation": rung_text(report) or t("report.none"),
+            "repeated_schools": repeated or t("report.none"),
+            "institutions_inspected": report.institutions_inspected}
 
 
 @lru_cache(maxsize=1)
@@ -210,13 +288,25 @@ def to_workbook(report: Report, rows: list[ExportRow], chart: bytes) -> bytes:
                        ("proposed", report.proposed_on_time),
                        ("satisfied", report.satisfied), ("coverage", report.coverage)):
         ws.append([t(f"report.rate.{key}"), percent(value), f"{value[0]}/{value[1]}"])
+    ws.append([t("report.rate.on_time"), percent(report.on_time),
+               f"{report.on_time[0]}/{report.on_time[1]}"])
+    for name, value in report.by_stage:
+        ws.append([t(f"report.rate.stage.{name}"), percent(value), f"{value[0]}/{value[1]}"])
+    ws.append([t("report.rate.rectified"), percent(report.rectified),
+               f"{report.rectified[0]}/{report.rectified[1]}"])
+    ws.append([t("report.count.visits"), report.visits])
+    ws.append([t("report.count.tips"), report.total])
+    ws.append([t("report.count.institutions"), report.institutions_inspected])
+    for rung, n in report.rungs:
+        ws.append([t(f"report.rung.label.{rung}"), n])
     if report.merged:
         ws.append([t("report.line.merged", merged=report.merged)])
     tables: tuple[tuple[str, list[tuple[str, int]]], ...] = (
         ("category", [(category_label(c), n) for c, n in report.by_category]),
         ("district", [(district_label(d), n) for d, n in report.by_district]),
         ("status", [(status_label(s), n) for s, n in report.by_status]),
-        ("entity", report.top_entities))
+        ("entity", report.top_entities),
+        ("repeated", list(report.repeated_schools)))
     for heading, items in tables:
         ws.append([])
         ws.append([t(f"report.table.{heading}"), t("report.chart.cases")])
@@ -237,6 +327,25 @@ def to_workbook(report: Report, rows: list[ExportRow], chart: bytes) -> bytes:
     return out.getvalue()
 
 
-def file_name(period: Period) -> str:
+def file_name(period: Period, fmt: str = "xlsx") -> str:
     kind = "quarter" if period.kind == "quarter" else "half-month"
-    return f"dudao-{kind}-report-{period.start.isoformat()}_{period.end.isoformat()}.xlsx"
+    return f"dudao-{kind}-report-{period.start.isoformat()}_{period.end.isoformat()}.{fmt}"
+
+
+def bulletin_context(report: Report, office_name: str, seal: str, issued_on: str,
+                     number: str) -> dict[str, object]:
+    """The quarterly 通报's placeholders (data/templates/quarterly_bulletin.docx)."""
+    stage = dict(report.by_stage)
+    return {
+        "office_name": office_name, "seal": seal, "issued_on": issued_on, "number": number,
+        "period": report.period.label, "start": report.period.start.isoformat(),
+        "end": report.period.end.isoformat(), "total": report.total, "merged": report.merged,
+        "categories": [(category_label(c), n) for c, n in report.by_category if n]
+        or [(t("report.none"), 0)],
+        "on_time": percent(report.on_time),
+        "accepted_on_time": percent(stage.get("accept", (0, 0))),
+        "proposed_on_time": percent(stage.get("propose", (0, 0))),
+        "decided_on_time": percent(stage.get("decide", (0, 0))),
+        "rectified_on_time": percent(stage.get("rectify", (0, 0))),
+        "satisfied": percent(report.satisfied), "coverage": percent(report.coverage),
+        "coverage_detail": coverage_line(report), **indicator_params(report)}

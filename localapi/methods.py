@@ -6,6 +6,7 @@ ApiError with the description Telegram gives for the same mistake.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -451,6 +452,73 @@ async def send_document(ctx: CallContext) -> JSON:
     caption, source, parse_mode = _caption(ctx)
     return _deliver(ctx, chat, {"document": document_json(stored), **caption},
                     source_text=source, parse_mode=parse_mode)
+
+
+_GROUPABLE = {"photo": "photo", "video": "photo", "document": "document", "audio": "audio"}
+_media_groups = itertools.count(13_000_000_000_000)
+
+
+@_method("sendMediaGroup")
+async def send_media_group(ctx: CallContext) -> list[JSON]:
+    """Send 2-10 photos (or documents) as one album; return its messages.
+
+    Each InputMedia names an upload (attach://<part>) or a known file_id. Photos and videos
+    may share an album; documents (and audio) only group with their own kind, as in
+    Telegram. Captions are kept as plain text.
+    """
+    chat = _chat_to_write(ctx)
+    media = ctx.params.get_json("media")
+    if not isinstance(media, list) or not all(isinstance(m, dict) for m in media):
+        raise bad_request("can't parse media JSON object")
+    if not 2 <= len(media) <= 10:
+        raise bad_request("media must include 2-10 items")
+    families = {_GROUPABLE.get(str(m.get("type")), "") for m in media}
+    if "" in families:
+        raise bad_request("unsupported media type in the group")
+    if len(families) > 1:
+        raise bad_request("MEDIA_GROUP_INVALID")
+    contents: list[JSON] = []
+    for item in media:  # check every item before anything is sent
+        kind = "photo" if item["type"] in ("photo", "video") else "document"
+        value = ctx.params.resolve_file(item.get("media"))
+        if value is None:
+            raise bad_request("wrong file identifier/HTTP URL specified")
+        if isinstance(value, UploadedFile):
+            if kind == "photo":
+                body: JSON = {"photo": _photo_sizes(ctx.bot, value)}
+            else:
+                mime_type = guess_mime_type(value.file_name,
+                                            value.content_type or "application/octet-stream")
+                body = {"document": document_json(ctx.bot.store_file(
+                    value.data, "document", file_name=value.file_name, mime_type=mime_type,
+                    extension=extension_for(value.file_name, mime_type)))}
+        else:
+            stored = _file_by_id(ctx, value, kind)
+            body = ({"photo": stored.photo_sizes or [{
+                "file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                "file_size": stored.file_size, "width": stored.width,
+                "height": stored.height}]} if kind == "photo"
+                    else {"document": document_json(stored)})
+        caption = item.get("caption")
+        if isinstance(caption, str) and caption:
+            if len(caption) > MAX_CAPTION_LENGTH:
+                raise bad_request("message caption is too long")
+            body["caption"] = caption
+        contents.append(body)
+    group = str(next(_media_groups))
+    reply_to = _reply_to(ctx, chat)
+    sent: list[JSON] = []
+    for body in contents:
+        if ctx.limiter is not None:
+            ctx.limiter.admit(chat.id)
+        message = ChatMessage(message_id=chat.next_message_id(), chat_id=chat.id, date=now(),
+                              from_bot=True, content={**body, "media_group_id": group},
+                              source_text=None, parse_mode=None,
+                              reply_to_message_id=reply_to)
+        chat.messages[message.message_id] = message
+        chat.record_event(message)
+        sent.append(message_json(ctx.bot, chat, message))
+    return sent
 
 
 def document_json(stored: StoredFile) -> JSON:

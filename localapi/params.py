@@ -113,6 +113,14 @@ class Params:
             return value
         return value if isinstance(value, str) else json.dumps(value)
 
+    def resolve_file(self, value: Any) -> UploadedFile | str | None:
+        """Return what one InputMedia's `media` names: an upload (attach://<part>) or a
+        file_id / URL string."""
+        if isinstance(value, str) and value.startswith("attach://"):
+            found = self._values.get(value.removeprefix("attach://"))
+            return found if isinstance(found, UploadedFile) else None
+        return value if isinstance(value, str) and value else None
+
     def for_log(self) -> dict[str, Any]:
         """Return the parameters for the call log: files described, JSON strings decoded."""
         logged: dict[str, Any] = {}

@@ -38,11 +38,11 @@ callback_data of at most 64 bytes, per-chat message ids, edits ("message is not 
 an edit without reply_markup drops the inline keyboard), "chat not found" until the user has
 written, 403 once the user blocked the bot, files (upload, file_id reuse, getFile,
 download), commands per scope and language.
-Where it differs: private chats only, no inline mode, no media groups, no URL uploads, photos
-are not resized (every PhotoSize holds the original bytes), webhook updates are POSTed one at
-a time and http:// webhooks are allowed, Markdown parse modes keep the text as sent, only
-sends (not edits) count against the flood limits, unknown methods (getChat, sendMediaGroup
-...) answer 404 Not Found.
+Where it differs: private chats only, no inline mode, no URL uploads, media groups
+(sendMediaGroup) keep captions as plain text, photos are not resized (every PhotoSize holds
+the original bytes), webhook updates are POSTed one at a time and http:// webhooks are
+allowed, Markdown parse modes keep the text as sent, only sends (not edits) count against
+the flood limits, unknown methods (getChat ...) answer 404 Not Found.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
 """APScheduler jobs: ask the reminder service what is due; the outbox service sends it.
+Beside it, `ScheduledJob`s run other services the same way: the reports that arrive by
+themselves (bot/report_delivery.py) and the evidence retention run (bot/evidence.py).
 
 The job decides nothing itself. Because the service derives every reminder from the
 database and dedups it in the outbox, a missed run (downtime), a late run, a restart or a
@@ -8,6 +10,8 @@ second instance running the same job all end with each reminder queued once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -17,12 +21,25 @@ from bot.reminders import ReminderRun, ReminderService
 log = logging.getLogger(__name__)
 
 
-class ReminderScheduler:
-    """One interval job on an AsyncIOScheduler, started inside the running event loop."""
+@dataclass(frozen=True)
+class ScheduledJob:
+    """Another service run on an interval; it decides from the database what to do, so a
+    missed or repeated run is harmless. A failure is logged and the next run tries again."""
 
-    def __init__(self, reminders: ReminderService, interval_seconds: float = 60.0) -> None:
+    name: str
+    run: Callable[[], Awaitable[object]]
+    interval_seconds: float
+
+
+class ReminderScheduler:
+    """Interval jobs on an AsyncIOScheduler, started inside the running event loop: the
+    reminders, and any `jobs` beside them."""
+
+    def __init__(self, reminders: ReminderService, interval_seconds: float = 60.0,
+                 jobs: Sequence[ScheduledJob] = ()) -> None:
         self.reminders = reminders
         self.interval_seconds = interval_seconds
+        self.jobs = tuple(jobs)
         self.runs = 0
         self._scheduler: AsyncIOScheduler | None = None
 
@@ -34,7 +51,24 @@ class ReminderScheduler:
         self._scheduler.add_job(self.run_once, "interval", seconds=self.interval_seconds,
                                 next_run_time=datetime.now(UTC), id="reminders",
                                 max_instances=1, coalesce=True, misfire_grace_time=None)
+        for job in self.jobs:
+            self._scheduler.add_job(self.run_job, "interval", args=[job],
+                                    seconds=job.interval_seconds,
+                                    next_run_time=datetime.now(UTC), id=job.name,
+                                    max_instances=1, coalesce=True, misfire_grace_time=None)
         self._scheduler.start()
+
+    @staticmethod
+    async def run_job(job: ScheduledJob) -> object | None:
+        """One run of another job; a failure is logged and the next run tries again."""
+        try:
+            result = await job.run()
+        except Exception:
+            log.exception("%s run failed; the next run will retry", job.name)
+            return None
+        if result:
+            log.info("%s: %s", job.name, result)
+        return result
 
     async def run_once(self) -> ReminderRun | None:
         """One pass; a failure is logged and the next pass tries again."""

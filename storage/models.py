@@ -193,6 +193,12 @@ class EvidenceRow(Base):
     size: Mapped[int] = mapped_column(Integer, default=0)
     added_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+    # The original kept in the evidence directory (by content hash) and its size; the
+    # Telegram file id of the copy without metadata; when the retention job deleted it.
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    stored_size: Mapped[int | None] = mapped_column(Integer)
+    clean_file_id: Mapped[str | None] = mapped_column(String(255))
+    purged_at: Mapped[datetime | None]
 
 
 class VisitRow(Base):

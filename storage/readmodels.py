@@ -57,18 +57,19 @@ class SqlCaseFacts:
                     assignee_code=person_code, assignee_name=person_name,
                     rectify_deadline=case.rectify_deadline, closed_at=case.closed_at,
                     merged_into=into, merged_into_status=Status(into_status) if into_status
-                    else None, events=tuple(events.get(case.id, ()))))
+                    else None, events=tuple(events.get(case.id, ())), text=case.text))
             if progress:
                 progress(len(facts), len(found))
         return facts
 
     async def _events(self, case_ids: list[int]) -> dict[int, list[EventFact]]:
         stmt = (select(CaseEventRow.case_id, CaseEventRow.at, CaseEventRow.from_status,
-                       CaseEventRow.to_status)
+                       CaseEventRow.to_status, CaseEventRow.action)
                 .where(CaseEventRow.case_id.in_(case_ids))
                 .order_by(CaseEventRow.case_id, CaseEventRow.seq))
         out: dict[int, list[EventFact]] = {}
-        for case_id, at, from_status, to_status in (await self.session.execute(stmt)).all():
+        for case_id, at, from_status, to_status, action in (
+                await self.session.execute(stmt)).all():
             out.setdefault(case_id, []).append(EventFact(
-                at, Status(from_status) if from_status else None, Status(to_status)))
+                at, Status(from_status) if from_status else None, Status(to_status), action))
         return out

@@ -23,7 +23,7 @@ from bot.domain import (
     Status,
     format_reference,
 )
-from bot.ports import DeadlineRow, EntityRow, EvidenceItem, Notice, PersonInfo
+from bot.ports import DeadlineRow, EntityRow, EvidenceItem, ExpiredEvidence, Notice, PersonInfo
 from storage.models import (
     CaseEventRow,
     CaseRow,
@@ -330,10 +330,61 @@ class CaseRepository:
                                      created_at=now))
 
     async def evidence(self, case: Case) -> list[EvidenceItem]:
-        rows = await self.session.execute(select(EvidenceRow).where(EvidenceRow.case_id == case.id)
-                                          .order_by(EvidenceRow.id))
-        return [EvidenceItem(r.kind, r.file_id, r.file_unique_id, r.mime_type, r.file_name,
-                             r.size, r.added_by, r.created_at) for r in rows.scalars()]
+        rows = await self.session.execute(
+            select(EvidenceRow).where(EvidenceRow.case_id == case.id,
+                                      EvidenceRow.purged_at.is_(None))
+            .order_by(EvidenceRow.id))
+        return [_evidence_item(r) for r in rows.scalars()]
+
+    async def evidence_stored(self, evidence_id: int, *, sha256: str, size: int,
+                              mime_type: str) -> None:
+        await self.session.execute(update(EvidenceRow).where(EvidenceRow.id == evidence_id)
+                                   .values(sha256=sha256, stored_size=size,
+                                           mime_type=mime_type))
+
+    async def unstored_evidence(self, limit: int = 50) -> list[EvidenceItem]:
+        rows = await self.session.execute(
+            select(EvidenceRow).where(EvidenceRow.sha256.is_(None),
+                                      EvidenceRow.purged_at.is_(None), EvidenceRow.file_id != "")
+            .order_by(EvidenceRow.id).limit(limit))
+        return [_evidence_item(r) for r in rows.scalars()]
+
+    async def evidence_clean_copy(self, evidence_id: int, file_id: str) -> None:
+        await self.session.execute(update(EvidenceRow).where(EvidenceRow.id == evidence_id)
+                                   .values(clean_file_id=file_id))
+
+    async def expired_evidence(self, closed_before: datetime,
+                               limit: int = 100) -> list[ExpiredEvidence]:
+        stmt = (select(CaseRow.reference, CaseRow.closed_at)
+                .where(CaseRow.status == Status.CLOSED.value,
+                       CaseRow.closed_at.is_not(None), CaseRow.closed_at < closed_before,
+                       select(EvidenceRow.id).where(EvidenceRow.case_id == CaseRow.id,
+                                                    EvidenceRow.purged_at.is_(None))
+                       .exists())
+                .order_by(CaseRow.closed_at, CaseRow.id).limit(limit))
+        return [ExpiredEvidence(reference, closed_at)
+                for reference, closed_at in (await self.session.execute(stmt)).all()
+                if closed_at is not None]
+
+    async def purge_evidence(self, case: Case, now: datetime) -> list[EvidenceItem]:
+        items = await self.evidence(case)
+        if items:
+            await self.session.execute(
+                update(EvidenceRow).where(EvidenceRow.id.in_([i.id for i in items]))
+                .values(purged_at=now, file_id="", file_unique_id="", clean_file_id=None))
+        return items
+
+    async def evidence_hash_in_use(self, sha256: str) -> bool:
+        found = await self.session.execute(
+            select(EvidenceRow.id).where(EvidenceRow.sha256 == sha256,
+                                         EvidenceRow.purged_at.is_(None)).limit(1))
+        return found.first() is not None
+
+
+def _evidence_item(r: EvidenceRow) -> EvidenceItem:
+    return EvidenceItem(r.kind, r.file_id, r.file_unique_id, r.mime_type, r.file_name, r.size,
+                        r.added_by, r.created_at, id=r.id, sha256=r.sha256,
+                        clean_file_id=r.clean_file_id)
 
 
 class DirectoryCache:
@@ -486,6 +537,12 @@ class DirectoryRepository:
             stmt = stmt.where(Person.code == person_code)
         rows = (await self.session.execute(stmt.order_by(School.code))).all()
         return [(str(school), str(name), str(person)) for school, name, person in rows]
+
+    async def visit_count(self, start: date, end: date) -> int:
+        """School visits logged on days start..end (inclusive)."""
+        stmt = select(func.count()).select_from(VisitRow).where(VisitRow.visit_date >= start,
+                                                                VisitRow.visit_date <= end)
+        return int((await self.session.execute(stmt)).scalar_one())
 
     async def add_visit(self, person_code: str, school_code: str, visit_date: date, note: str,
                         photo_file_id: str, now: datetime) -> None:

@@ -31,7 +31,7 @@ from bot.config import Settings
 from bot.health import check_health
 from bot.messages import t
 from handlers.http import make_web_app
-from handlers.telegram import office, parent, protocol, staff, supervisor
+from handlers.telegram import evidence, office, parent, protocol, staff, supervisor
 from handlers.telegram.context import BotServices, DudaoContext
 from handlers.telegram.flood import FloodGuard
 from handlers.telegram.flood import guard as flood_guard
@@ -88,7 +88,8 @@ async def _post_init(app: AnyApplication) -> None:
     except TelegramError:  # a menu Telegram refused is no reason to stay offline
         log.exception("could not set the command menu")
     container = _container(app)
-    container.attach_sender(TelegramSender(app.bot))
+    container.attach_sender(TelegramSender(app.bot, container.report_delivery))
+    container.evidence.downloader = evidence.telegram_downloader(app.bot)
     await container.start()
 
 
@@ -139,6 +140,7 @@ def build_application(container: Container, *, with_updater: bool = True,
     # Role-specific commands and buttons go before the generic parent handlers.
     office.register(app)
     supervisor.register(app)
+    evidence.register(app)
     app.add_handlers([
         CommandHandler("start", parent.start, filters=private),
         CommandHandler("help", parent.help_command, filters=private),

@@ -117,3 +117,18 @@ def staff_open(reference: str) -> InlineKeyboardMarkup | None:
     """The one button of a notice to staff: open the case."""
     return markup([[button(t("office.button.open", reference=reference),
                            p.OfficeCase(p.OfficeStep.OPEN, reference))]])
+
+
+# --- evidence and documents -----------------------------------------------------------------
+def evidence_rows(reference: str, count: int) -> list[list[InlineKeyboardButton | None]]:
+    """查看证据 for a case with files (none: no button)."""
+    if count <= 0:
+        return []
+    return [[button(t("evidence.button.open", count=count), p.ShowEvidence(reference))]]
+
+
+def document_rows(reference: str, kinds: Sequence[p.DocumentKind],
+                  ) -> list[list[InlineKeyboardButton | None]]:
+    """The documents staff may issue for the case now (整改通知书, 督办函)."""
+    return [[button(t(f"document.button.{kind.value}"), p.IssueDocument(kind, reference))
+             for kind in kinds]] if kinds else []

@@ -375,7 +375,9 @@ async def case_button(update: Update, context: DudaoContext) -> None:
         if isinstance(pressed, protocol.ShowCase):
             _, case = await context.services.cases.view(user.id, pressed.reference)
             await _ack(update)
-            text, markup = views.parent_case(case, context.services.settings.tz)
+            own = await context.services.container.evidence.visible_count(user.id,
+                                                                            case.reference)
+            text, markup = views.parent_case(case, context.services.settings.tz, own)
             await _reply(update, text, markup)
         elif isinstance(pressed, protocol.AddInfo):
             case = await parents.own_case(user.id, pressed.reference)

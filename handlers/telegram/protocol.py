@@ -340,3 +340,23 @@ class ReportPick(CallbackData, prefix="o:rep"):
 OFFICE_FAMILIES: tuple[type[CallbackData], ...] = (
     OfficeCase, ShowQueue, TriageCategory, TriagePage, TriageAssign, VerifyDeadline, Merge,
     MergeConfirmed, NotDuplicate, ReportPick, MergeCancelled)
+
+
+# --- evidence and documents (every role: the server decides what the presser may see) -----
+@dataclasses.dataclass(frozen=True)
+class ShowEvidence(CallbackData, prefix="e:ev"):
+    reference: str
+
+
+class DocumentKind(StrEnum):
+    RECTIFICATION_NOTICE = "rn"  # 整改通知书
+    SUPERVISION_LETTER = "sl"  # 督办函
+
+
+@dataclasses.dataclass(frozen=True)
+class IssueDocument(CallbackData, prefix="e:doc"):
+    kind: DocumentKind
+    reference: str
+
+
+EVIDENCE_FAMILIES: tuple[type[CallbackData], ...] = (ShowEvidence, IssueDocument)

@@ -132,8 +132,10 @@ def _event_line(event: CaseEvent, tz: tzinfo) -> str:
              what=t(f"history.{event.action}"))
 
 
-def parent_case(case: Case, tz: tzinfo) -> tuple[str, InlineKeyboardMarkup | None]:
-    """A parent's view of their case: status and history in plain Chinese."""
+def parent_case(case: Case, tz: tzinfo,
+                own_evidence: int = 0) -> tuple[str, InlineKeyboardMarkup | None]:
+    """A parent's view of their case: status and history in plain Chinese (and a button
+    to open the files they attached, when there are some)."""
     lines = [t("parent.case.head", reference=case.reference,
                category=category_name(case.category), status=_parent_status(case))]
     if case.merged_into is not None:
@@ -146,8 +148,9 @@ def parent_case(case: Case, tz: tzinfo) -> tuple[str, InlineKeyboardMarkup | Non
         lines.append(t("parent.case.outcome", outcome=t(f"disposition.{case.disposition.value}")))
     lines += [_event_line(e, tz) for e in case.events if e.action in _PARENT_VISIBLE]
     reporter = Actor(Role.PARENT, user_id=case.reporter_user_id)
-    return "\n".join(lines), keyboards.parent_keyboard(case.reference,
-                                                       case.next_actions(reporter))
+    rows = keyboards.parent_rows(case.reference, case.next_actions(reporter))
+    return "\n".join(lines), keyboards.markup(
+        rows + keyboards.evidence_rows(case.reference, own_evidence))
 
 
 def skip_button(data: p.CallbackData) -> InlineKeyboardMarkup:

@@ -18,6 +18,7 @@ from bot.domain import (
     Case,
     CaseAction,
     CaseEvent,
+    Disposition,
     Role,
     Status,
     parse_reference,
@@ -148,8 +149,21 @@ def case_card(detail: StaffCase, tz: tzinfo, *, with_history: bool,
         history = [t("office.history.title")]
         history += [_event_line(e, detail.people, tz) for e in case.events]
         parts.append(history)
-    rows = _action_rows(case) + duplicate_rows(case, detail.duplicates)
+    rows = (_action_rows(case) + duplicate_rows(case, detail.duplicates)
+            + keyboards.evidence_rows(case.reference, detail.evidence_count)
+            + keyboards.document_rows(case.reference, issuable_documents(case)))
     return _pack(parts), _keyboard(rows)
+
+
+def issuable_documents(case: Case) -> list[p.DocumentKind]:
+    """整改通知书 once a rectification is ordered; 督办函 once a 督办 is issued (open cases)."""
+    kinds = []
+    if case.disposition is Disposition.RECTIFY and case.rectify_deadline is not None \
+            and case.status in (Status.RECTIFYING, Status.RECTIFICATION_REPORTED):
+        kinds.append(p.DocumentKind.RECTIFICATION_NOTICE)
+    if case.supervised_at is not None and case.is_open:
+        kinds.append(p.DocumentKind.SUPERVISION_LETTER)
+    return kinds
 
 
 def merge_direction(case: Case, other: str) -> tuple[str, str]:

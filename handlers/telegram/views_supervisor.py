@@ -81,7 +81,15 @@ def case_detail(view: SupervisorCase, tz: tzinfo) -> Reply:
         lines.append(t("sv.case.duplicates", references="、".join(view.duplicates[:5])))
     lines.append(t("sv.case.history_title"))
     lines += [_event_line(e, tz) for e in case.events[-HISTORY_SHOWN:]]
-    return "\n".join(lines), actions(case)
+    return "\n".join(lines), _with_evidence(actions(case), case.reference,
+                                            view.evidence_count)
+
+
+def _with_evidence(markup: InlineKeyboardMarkup | None, reference: str,
+                   count: int) -> InlineKeyboardMarkup | None:
+    rows: list[list[InlineKeyboardButton | None]] = \
+        [list(row) for row in markup.inline_keyboard] if markup else []
+    return keyboards.markup(rows + keyboards.evidence_rows(reference, count))
 
 
 def case_list(lines: Sequence[CaseLine], tz: tzinfo) -> Reply:

@@ -185,20 +185,3 @@ async def test_a_run_with_nothing_new_writes_nothing(services) -> None:
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
     assert writes == []
-
-
-async def test_staff_hear_when_a_report_falls_due_once(services) -> None:
-    service, clock, engine = services
-    clock.current = at(date(2026, 12, 13))
-    assert (await reminders(service).run()).report_notices == 0
-    clock.current = at(date(2026, 12, 14))
-    assert (await reminders(service).run()).report_notices == 1
-    clock.current = at(date(2026, 12, 15))  # due today: the same notice is not sent again
-    assert (await reminders(service).run()).report_notices == 0
-    clock.current = at(date(2026, 12, 24))
-    assert (await reminders(service).run()).report_notices == 1
-    sent = await rows(engine, "report.")
-    assert [r.chat_id for r in sent] == [STAFF, STAFF]
-    assert "12月15日前" in sent[0].text and "12月1日至14日" in sent[0].text
-    assert "季度通报" in sent[1].text and "2026年第4季度" in sent[1].text
-    assert "/reports" in sent[1].text

@@ -13,7 +13,6 @@ from openpyxl import load_workbook
 from bot.domain import Disposition, DomainError, Rating, Status
 from bot.export import ExportRow
 from bot.messages import t
-from bot.reminders import report_due
 from bot.reports import (
     build_report,
     chart_png,
@@ -57,20 +56,6 @@ def test_half_months_and_quarters() -> None:
     assert (last.start, last.end) == (date(2026, 10, 1), date(2026, 12, 31))
     assert last.label == "2026年第4季度"
     assert half_month(date(2026, 12, 3)).label == "2026年12月1日至14日"
-
-
-@pytest.mark.parametrize(("day", "expected"), [
-    (date(2026, 12, 13), None),
-    (date(2026, 12, 14), "half:2026-12-01"), (date(2026, 12, 15), "half:2026-12-01"),
-    (date(2026, 12, 16), None),
-    (date(2026, 12, 24), "quarter:2026-10-01"), (date(2026, 12, 25), "quarter:2026-10-01"),
-    (date(2026, 11, 24), None),
-    (date(2026, 12, 30), "half:2026-12-15"), (date(2026, 12, 31), "half:2026-12-15"),
-    (date(2027, 2, 27), "half:2027-02-15"),
-])
-def test_when_a_report_falls_due(day: date, expected: str | None) -> None:
-    due = report_due(day)
-    assert (due[1] if due else None) == expected
 
 
 def test_figures_count_the_period_rows() -> None:

@@ -237,3 +237,29 @@ async def test_many_users_at_once(api: LocalBotApi, running: App) -> None:
 
     replies = await asyncio.gather(*(converse(u) for u in users))
     assert replies == [f"我是用户{i}" for i in range(20)]
+
+
+async def test_media_group_sends_an_album_by_upload_and_by_file_id(api: LocalBotApi) -> None:
+    from telegram import InputMediaDocument, InputMediaPhoto
+
+    parent = api.user(1011, "周红")
+    await parent.send_text("hi")
+    async with build_bot(api) as app:
+        first = await app.bot.send_photo(parent.id, tiny_png(10, 8))
+        known = first.photo[-1].file_id
+        album = await app.bot.send_media_group(parent.id, [
+            InputMediaPhoto(known, caption="第一张"), InputMediaPhoto(tiny_png(20, 16))])
+        assert len(album) == 2 and album[0].media_group_id == album[1].media_group_id
+        assert album[0].photo[-1].file_id == known and album[0].caption == "第一张"
+        assert parent.download(album[1].photo[-1].file_id) == tiny_png(20, 16)
+        docs = await app.bot.send_media_group(parent.id, [
+            InputMediaDocument(b"%PDF-1 a", filename="a.pdf"),
+            InputMediaDocument(b"%PDF-1 b", filename="b.pdf")])
+        assert [d.document.file_name for d in docs] == ["a.pdf", "b.pdf"]
+        with pytest.raises(BadRequest, match=r"(?i)media_group_invalid"):
+            await app.bot.send_media_group(parent.id, [
+                InputMediaPhoto(known), InputMediaDocument(b"%PDF-1 c", filename="c.pdf")])
+        with pytest.raises(BadRequest, match="2-10 items"):
+            await app.bot.send_media_group(parent.id, [InputMediaPhoto(known)])
+    sent = [m for m in parent.messages if m.kind in ("photo", "document")]
+    assert len(sent) == 5  # the refused groups sent nothing

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from types import TracebackType
 
 from bot.domain import Case, Responsibility, Status, format_reference
-from bot.ports import DeadlineRow, EntityRow, EvidenceItem, Notice, PersonInfo
+from bot.ports import DeadlineRow, EntityRow, EvidenceItem, ExpiredEvidence, Notice, PersonInfo
 
 
 @dataclass
@@ -51,6 +51,8 @@ class FakeStore:
 
     cases: dict[str, Case] = field(default_factory=dict)
     evidence: dict[str, list[EvidenceItem]] = field(default_factory=dict)
+    evidence_ids: int = 0
+    evidence_purged: set[int] = field(default_factory=set)
     counters: dict[tuple[str, int], int] = field(default_factory=dict)
     people: dict[str, PersonInfo] = field(default_factory=dict)
     districts: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # name, tutor
@@ -186,11 +188,48 @@ class FakeCaseRepository:
     async def add_evidence(self, case: Case, *, kind: str, file_id: str, file_unique_id: str,
                            mime_type: str, file_name: str, size: int, added_by: str,
                            now: datetime) -> None:
+        self.store.evidence_ids += 1
         self.store.evidence.setdefault(case.reference, []).append(EvidenceItem(
-            kind, file_id, file_unique_id, mime_type, file_name, size, added_by, now))
+            kind, file_id, file_unique_id, mime_type, file_name, size, added_by, now,
+            id=self.store.evidence_ids))
 
     async def evidence(self, case: Case) -> list[EvidenceItem]:
-        return list(self.store.evidence.get(case.reference, []))
+        return [i for i in self.store.evidence.get(case.reference, [])
+                if i.id not in self.store.evidence_purged]
+
+    def _replace_evidence(self, evidence_id: int, **changes: object) -> None:
+        for items in self.store.evidence.values():
+            for index, item in enumerate(items):
+                if item.id == evidence_id:
+                    items[index] = replace(item, **changes)  # type: ignore[arg-type]
+
+    async def evidence_stored(self, evidence_id: int, *, sha256: str, size: int,
+                              mime_type: str) -> None:
+        self._replace_evidence(evidence_id, sha256=sha256, mime_type=mime_type)
+
+    async def unstored_evidence(self, limit: int = 50) -> list[EvidenceItem]:
+        found = [i for items in self.store.evidence.values() for i in items
+                 if i.sha256 is None and i.id not in self.store.evidence_purged and i.file_id]
+        return sorted(found, key=lambda i: i.id)[:limit]
+
+    async def evidence_clean_copy(self, evidence_id: int, file_id: str) -> None:
+        self._replace_evidence(evidence_id, clean_file_id=file_id)
+
+    async def expired_evidence(self, closed_before: datetime,
+                               limit: int = 100) -> list[ExpiredEvidence]:
+        found = [ExpiredEvidence(c.reference, c.closed_at) for c in self.store.cases.values()
+                 if c.status is Status.CLOSED and c.closed_at is not None
+                 and c.closed_at < closed_before and await self.evidence(c)]
+        return sorted(found, key=lambda e: e.closed_at)[:limit]
+
+    async def purge_evidence(self, case: Case, now: datetime) -> list[EvidenceItem]:
+        items = await self.evidence(case)
+        self.store.evidence_purged.update(i.id for i in items)
+        return items
+
+    async def evidence_hash_in_use(self, sha256: str) -> bool:
+        return any(i.sha256 == sha256 and i.id not in self.store.evidence_purged
+                   for items in self.store.evidence.values() for i in items)
 
 
 class FakeDirectoryRepository:
@@ -256,6 +295,9 @@ class FakeDirectoryRepository:
         return [(code, e.name, e.supervisor) for code, e in sorted(self.store.schools.items())
                 if e.supervisor and code not in visited
                 and (person_code is None or e.supervisor == person_code)]
+
+    async def visit_count(self, start: date, end: date) -> int:
+        return sum(1 for _, _, day in self.store.visits if start <= day <= end)
 
     async def add_visit(self, person_code: str, school_code: str, visit_date: date, note: str,
                         photo_file_id: str, now: datetime) -> None:
