@@ -195,3 +195,10 @@ class VerificationFailed(Question):
 @dataclass(frozen=True)
 class RefuseExtension(Question):
     reference: str
+
+
+@dataclass(frozen=True)
+class DeclineReason(Question):
+    """Why a tip is closed at triage as 不予受理 (the parent is told)."""
+
+    reference: str

@@ -296,6 +296,14 @@ async def _b_assign(update: Update, context: DudaoContext,
     await _reply(update, views.triaged(case, person.name))
 
 
+async def _b_decline(update: Update, context: DudaoContext, reference: str) -> None:
+    """不予受理 at triage: checked now, then the reason (told to the parent) is asked."""
+    case = await _service(context).check(_user_id(update), reference, CaseAction.DECLINE)
+    await _answer(update)
+    flows.ask(context, flows.DeclineReason(case.reference))
+    await _reply(update, t("office.ask.decline", reference=case.reference))
+
+
 async def _b_approve(update: Update, context: DudaoContext, reference: str) -> None:
     case = await _service(context).approve(_user_id(update), reference)
     await _answer(update)
@@ -410,6 +418,7 @@ async def _b_report(update: Update, context: DudaoContext, pressed: protocol.Rep
 Step = protocol.OfficeStep
 _CASE_STEPS: dict[protocol.OfficeStep, Callable[[Update, DudaoContext, str], Awaitable[None]]] = {
     Step.OPEN: _b_open, Step.HISTORY: _b_history, Step.TRIAGE: _b_triage,
+    Step.DECLINE: _b_decline,
     Step.APPROVE: _b_approve, Step.REJECT: _b_reject, Step.VERIFY_PASS: _b_verify_ok,
     Step.VERIFY_FAIL: _b_verify_no, Step.GRANT_EXTENSION: _b_extension_ok,
     Step.REFUSE_EXTENSION: _b_extension_no, Step.SUPERVISE: _b_supervise,
@@ -482,6 +491,16 @@ async def _answer_refuse_extension(update: Update, context: DudaoContext,
     if text is not None:
         await _decided(update, context, "extension_refused",
                        lambda service, user: service.refuse_extension(
+                           user, question.reference, text))
+
+
+@flows.answers(flows.DeclineReason, media=_text_only)
+async def _answer_decline(update: Update, context: DudaoContext,
+                          question: flows.DeclineReason) -> None:
+    text = await _comment(update)
+    if text is not None:
+        await _decided(update, context, "declined",
+                       lambda service, user: _triage(context).decline(
                            user, question.reference, text))
 
 

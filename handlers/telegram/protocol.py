@@ -248,6 +248,7 @@ class OfficeStep(StrEnum):
     OPEN = "open"
     HISTORY = "hist"
     TRIAGE = "tri"
+    DECLINE = "dec"
     APPROVE = "apv"
     REJECT = "rej"
     VERIFY_PASS = "vok"

@@ -338,8 +338,13 @@ def _category_rows(case: Case) -> list[list[InlineKeyboardButton | None]]:
                                p.TriageCategory(case.reference, index)))
     rows: list[list[InlineKeyboardButton | None]] = [buttons[i:i + 2]
                                                       for i in range(0, len(buttons), 2)]
-    rows.append([_button(t("office.button.history"),
-                         p.OfficeCase(p.OfficeStep.HISTORY, case.reference))])
+    last: list[InlineKeyboardButton | None] = []
+    if CaseAction.DECLINE in case.next_actions(Actor(Role.STAFF)):
+        last.append(_button(t("office.button.decline"),
+                            p.OfficeCase(p.OfficeStep.DECLINE, case.reference)))
+    last.append(_button(t("office.button.history"),
+                        p.OfficeCase(p.OfficeStep.HISTORY, case.reference)))
+    rows.append(last)
     return rows
 
 
