@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.filing import FilingService, Rules
+from bot.hotspots import HotspotRules, HotspotService
 from bot.intake import IntakeService
 from bot.invites import InviteService
 from bot.merging import MergingService
@@ -34,6 +35,7 @@ from bot.services import CaseService, SystemClock
 from bot.supervision import SupervisionRules, SupervisionService
 from bot.timerules import QuietHours
 from bot.triage import TriageService
+from bot.workcalendar import CalendarFolder, CalendarService
 from scheduler.jobs import ReminderScheduler
 from storage.db import create_async_db_engine
 from storage.db import safe_url as safe_url
@@ -62,6 +64,8 @@ class Container:
     reminders: ReminderService
     outbox: OutboxService
     delivery: DeliveryLoop
+    hotspots: HotspotService
+    calendar: CalendarService
     intake: IntakeService | None = None  # None where no classifier is loaded (most CLI)
     scheduler: ReminderScheduler | None = None  # None when the interval is 0
 
@@ -71,6 +75,7 @@ class Container:
 
     async def start(self) -> None:
         """Start what runs: directory in the resolver, reminders, delivery (with a sender)."""
+        self.calendar.warn_at_start()  # loads the imported schedules; warns if uncovered
         if self.intake is not None:
             count = await self.intake.load_directory(self.uow())
             log.info("entity resolver loaded %d directory entries", count)
@@ -152,6 +157,12 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
     outbox = OutboxService(uow, clock, QuietHours(time_rules.quiet_start, time_rules.quiet_end),
                            settings.tz, sender)
     delivery = DeliveryLoop(outbox)
+    spots = settings.hotspots
+    hotspots = HotspotService(uow, clock, HotspotRules(
+        tz=settings.tz, weekday=spots.weekday, hour=spots.hour, days=spots.days,
+        threshold=spots.threshold, limit=spots.limit))
+    calendar = CalendarService(uow, clock, settings.tz,
+                               CalendarFolder(Path(settings.calendar.dir)))
     interval = settings.scheduler.interval_seconds
     return Container(
         settings=settings, engine=engine, clock=clock, uow=uow, cases=cases, filing=filing,
@@ -161,9 +172,11 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
         reporting=ReportingService(uow, clock, ReportingRules(
             tz=settings.tz, accept_working_days=time_rules.accept_working_days,
             propose_working_days=time_rules.propose_working_days)),
-        reminders=reminders, outbox=outbox, delivery=delivery,
+        reminders=reminders, outbox=outbox, delivery=delivery, hotspots=hotspots,
+        calendar=calendar,
         intake=IntakeService(classifier) if classifier is not None else None,
-        scheduler=ReminderScheduler(reminders, interval) if interval > 0 else None)
+        scheduler=ReminderScheduler(reminders, interval, [
+            ("hotspots", hotspots.run), ("calendar", calendar.run)]) if interval > 0 else None)
 
 
 @asynccontextmanager

@@ -175,7 +175,8 @@ def merged_notices(source: Case, target: Case) -> tuple[Notice, Notice, Notice]:
 REPLY_KINDS = frozenset({"filed"})
 # Outbox kinds the scheduler queues (reminders, report notices, its own 督办 to staff): at
 # night they wait for the morning, while a notice caused by someone's action goes at once.
-SCHEDULED_KINDS = ("ping.", "report.", "visit_reminder", "coverage", "staff.escalated")
+SCHEDULED_KINDS = ("ping.", "report.", "visit_reminder", "coverage", "staff.escalated",
+                   "hotspots", "calendar.")
 
 
 def is_scheduled(kind: str) -> bool:

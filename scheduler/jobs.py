@@ -8,6 +8,7 @@ second instance running the same job all end with each reminder queued once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -20,9 +21,13 @@ log = logging.getLogger(__name__)
 class ReminderScheduler:
     """One interval job on an AsyncIOScheduler, started inside the running event loop."""
 
-    def __init__(self, reminders: ReminderService, interval_seconds: float = 60.0) -> None:
+    def __init__(self, reminders: ReminderService, interval_seconds: float = 60.0,
+                 others: Sequence[tuple[str, Callable[[], Awaitable[object]]]] = ()) -> None:
         self.reminders = reminders
         self.interval_seconds = interval_seconds
+        # Other passes on the same interval, each deciding from the database what is due
+        # (the weekly hotspots, the calendar warning): name -> coroutine function.
+        self.others = tuple(others)
         self.runs = 0
         self._scheduler: AsyncIOScheduler | None = None
 
@@ -34,7 +39,24 @@ class ReminderScheduler:
         self._scheduler.add_job(self.run_once, "interval", seconds=self.interval_seconds,
                                 next_run_time=datetime.now(UTC), id="reminders",
                                 max_instances=1, coalesce=True, misfire_grace_time=None)
+        for name, job in self.others:
+            self._scheduler.add_job(self._guarded, "interval", args=(name, job),
+                                    seconds=self.interval_seconds,
+                                    next_run_time=datetime.now(UTC), id=name, max_instances=1,
+                                    coalesce=True, misfire_grace_time=None)
         self._scheduler.start()
+
+    @staticmethod
+    async def _guarded(name: str, job: Callable[[], Awaitable[object]]) -> object:
+        """One pass of another job; a failure is logged and the next pass tries again."""
+        try:
+            result = await job()
+        except Exception:
+            log.exception("%s run failed; the next run will retry", name)
+            return None
+        if result:
+            log.info("%s queued: %s", name, result)
+        return result
 
     async def run_once(self) -> ReminderRun | None:
         """One pass; a failure is logged and the next pass tries again."""

@@ -284,7 +284,9 @@ async def _serve_webhook(app: AnyApplication, stop: asyncio.Event) -> None:
     container = _container(app)
     tg = container.settings.telegram
     runner = web.AppRunner(make_web_app(
-        app, tg.webhook_secret, lambda: check_health(container.uow, container.clock),
+        app, tg.webhook_secret, lambda: check_health(
+            container.uow, container.clock,
+            lambda: container.calendar.status().uncovered_years),
         lifecycle=telegram_lifecycle(app)))
     await runner.setup()
     try:

@@ -188,12 +188,30 @@ def render_outbox(row: OutboxMessage) -> tuple[str, InlineKeyboardMarkup | None]
     if row.notice is None:
         return escape(row.text), _legacy_markup(row.markup)
     try:
-        notice = Notice.from_json(row.notice)
-        params = {name: _notice_param(name, value) for name, value in notice.params.items()}
-        text = "\n".join(t(key, **params) for key in (notice.key, *notice.more))
+        return render_notice(Notice.from_json(row.notice))
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise UnrenderableNotice(f"outbox {row.id}: {exc!r}") from exc
+
+
+def render_notice(notice: Notice) -> tuple[str, InlineKeyboardMarkup | None]:
+    """A notice as an HTML message and its buttons (KeyError etc. for a broken one)."""
+    params = {name: _notice_param(name, value) for name, value in notice.params.items()}
+    text = "\n".join(t(key, **params) for key in (notice.key, *notice.more))
+    if notice.key == "hotspots.weekly":
+        return text, hotspot_keyboard(notice)
     return text, notice_keyboard(notice)
+
+
+def hotspot_keyboard(notice: Notice) -> InlineKeyboardMarkup | None:
+    """One button per hotspot of the weekly list, each listing that place's tips."""
+    places = str(notice.params.get("places", "")).split("\n")
+    labels = str(notice.params.get("labels", "")).split("\n")
+    rows = []
+    for place, label in zip(places, labels, strict=False):
+        kind, _, code = place.partition(":")
+        if kind in p.Place.__members__.values() and code:
+            rows.append([keyboards.button(label, p.HotspotCases(p.Place(kind), code))])
+    return keyboards.markup(rows)
 
 
 class UnrenderableNotice(ValueError):
