@@ -766,6 +766,7 @@ CATALOGUE: dict[str, str] = {
     "_section.timeloop": "",
     # --- hotspots, institution visits, night alerts, triage closing, calendar import ---
     "_section.office2": "",
+    "report.line.declined": "其中不予受理 {count} 件（内容为空、与“双减”无关或含不当内容的线索）。",
     "reminder.coverage.inst_laggard": "{name} {count} 个",
     "sv.error.not_your_institution": "这个培训机构不在您的联系督导范围内，不能记录。",
     "sv.visit.institution_button": "🏫 {name}（培训机构）",

@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Literal
 
-from bot.domain import CATEGORIES, Rating, Status
+from bot.domain import CATEGORIES, Disposition, Rating, Status
 from bot.export import ExportRow, write_case_sheet
 from bot.messages import t
 from bot.timerules import month_bounds
@@ -84,6 +84,7 @@ class Report:
     proposed_on_time: tuple[int, int]
     satisfied: tuple[int, int]  # (满意 + 基本满意, rated)
     coverage: tuple[int, int]  # (schools visited, schools with a responsible supervisor)
+    declined: int = 0  # tips closed at triage as 不予受理 (counted in total too)
 
 
 CONTENT = frozenset({Rating.SATISFIED, Rating.BASICALLY_SATISFIED})
@@ -103,7 +104,8 @@ def build_report(period: Period, rows: list[ExportRow], coverage: tuple[int, int
         accepted_on_time=_rate([row.accepted_on_time for row in cases]),
         proposed_on_time=_rate([row.proposed_on_time for row in cases]),
         satisfied=(sum(1 for r in rated if r in CONTENT), len(rated)),
-        coverage=coverage)
+        coverage=coverage,
+        declined=sum(1 for row in cases if row.disposition is Disposition.DECLINED))
 
 
 def category_label(category: str) -> str:
@@ -142,6 +144,8 @@ def summary_text(report: Report) -> str:
                coverage=percent(report.coverage))]
     if report.merged:
         lines.append(t("report.line.merged", merged=report.merged))
+    if report.declined:
+        lines.append(t("report.line.declined", count=report.declined))
     return "\n".join(lines)
 
 

@@ -28,31 +28,36 @@ class YearSchedule:
         return day in self.workdays or day.weekday() < 5
 
 
-# The imported schedules by year: they win over the calendar package for the years they
-# cover. Replaced as a whole (never edited in place) by `use_schedules`, which also empties
-# `is_workday`'s cache, so a lookup never mixes an old answer with a new calendar.
-_SCHEDULES: dict[int, YearSchedule] = {}
+# The imported schedules by year, with a generation number: they win over the calendar
+# package for the years they cover. `use_schedules` replaces the pair as a whole (never edits
+# it), and the cache of answers is keyed by the generation, so an answer computed from an
+# old calendar is never returned once a new one is in use, whichever thread asked.
+_SCHEDULES: tuple[int, dict[int, YearSchedule]] = (0, {})
 
 
 def use_schedules(schedules: Iterable[YearSchedule]) -> None:
     """Make these imported schedules the working-day calendar for their years."""
     global _SCHEDULES
-    _SCHEDULES = {s.year: s for s in schedules}
-    is_workday.cache_clear()
+    _SCHEDULES = (_SCHEDULES[0] + 1, {s.year: s for s in schedules})
+    _is_workday.cache_clear()  # old generations' answers are never asked for again
 
 
 def imported_years() -> tuple[int, ...]:
-    return tuple(sorted(_SCHEDULES))
+    return tuple(sorted(_SCHEDULES[1]))
 
 
-@lru_cache(maxsize=4096)
 def is_workday(day: date) -> bool:
     """True on a Chinese statutory working day (调休 Saturdays included, holidays excluded).
 
     An imported schedule (`dudao calendar import`) decides for the years it covers; the
     chinese-calendar package for the years the State Council has announced; otherwise
-    Monday to Friday (and a warning: see `uncovered_years`)."""
-    schedule = _SCHEDULES.get(day.year)
+    Monday to Friday (and a warning: see `uncovered_years`). Answers are cached."""
+    return _is_workday(day, _SCHEDULES[0])
+
+
+@lru_cache(maxsize=8192)
+def _is_workday(day: date, generation: int) -> bool:
+    schedule = _SCHEDULES[1].get(day.year)
     if schedule is not None:
         return schedule.is_workday(day)
     import chinese_calendar
@@ -88,7 +93,7 @@ def uncovered_years(start: date, days: int = 60) -> list[int]:
     """The years among the `days` days from `start` that no calendar covers (neither an
     imported schedule nor the package): their working days are only guessed."""
     years = sorted({start.year, (start + timedelta(days=days)).year})
-    return [y for y in years if y not in _SCHEDULES and not package_covers(y)]
+    return [y for y in years if y not in _SCHEDULES[1] and not package_covers(y)]
 
 
 def add_working_days(start: datetime, days: int) -> datetime:

@@ -176,3 +176,19 @@ async def test_mycases_shows_the_supervisors_question_itself(world: World) -> No
                               lambda c, a, now: c.add_information(a, "三年级二班", now))
     text, _ = case_list([world.db.cases[filed.reference]])
     assert "请问是几年级几班" not in text
+
+
+# --- exports and reports show 不予受理 -------------------------------------------------------
+def test_exports_and_reports_show_a_declined_tip() -> None:
+    from datetime import UTC, datetime
+
+    from bot.export import ExportRow
+    from bot.reports import build_report, half_month, summary_text
+
+    row = ExportRow("SJ-2026-000001", datetime(2026, 12, 2, tzinfo=UTC), "other", "", "",
+                    Status.CLOSED, Disposition.DECLINED, "", None, None, None,
+                    datetime(2026, 12, 2, tzinfo=UTC), None, None, None)
+    assert "不予受理" in row.values()
+    report = build_report(half_month(NOW.date()), [row], (0, 0))
+    assert report.declined == 1
+    assert "其中不予受理 1 件" in summary_text(report)
