@@ -61,6 +61,7 @@ from storage.models import (  # noqa: E402
     School,
     VisitRow,
 )
+from storage.readmodels import SqlCaseFacts  # noqa: E402
 from storage.repository import CaseRepository, DirectoryRepository  # noqa: E402
 
 TARGET_MS = 200.0
@@ -518,6 +519,17 @@ def key_queries(p: QueryParams) -> list[tuple[str, str, bool, QueryFn]]:
     async def for_assignee(s: AsyncSession) -> int:
         return len(await CaseRepository(s).list_for_assignee(p.assignee))
 
+    async def hotspots(s: AsyncSession) -> int:
+        # The weekly hotspot list (bot/hotspots.py): one grouped count per kind of place.
+        until = datetime.combine(p.today, datetime.min.time(), tzinfo=UTC)
+        facts = SqlCaseFacts(s)
+        return sum([len(await facts.tip_counts(kind, until - timedelta(days=30), until, 3, 10))
+                    for kind in ("school", "institution", "district")])
+
+    async def unchecked_institutions(s: AsyncSession) -> int:
+        return len(await DirectoryRepository(s).unvisited_institutions(p.month_start,
+                                                                       p.next_month))
+
     async def district_report(s: AsyncSession) -> int:
         stmt = (select(CaseRow.status, func.count()).where(CaseRow.district_id == p.district_id)
                 .group_by(CaseRow.status))
@@ -539,6 +551,10 @@ def key_queries(p: QueryParams) -> list[tuple[str, str, bool, QueryFn]]:
          "list_for_assignee", True, for_assignee),
         (f"cases by status for district {p.district_id} (report, GROUP BY)",
          "district status count", True, district_report),
+        ("SqlCaseFacts.tip_counts over 30 days, schools + institutions + districts (weekly "
+         "hotspots)", "hotspots", True, hotspots),
+        ("DirectoryRepository.unvisited_institutions(month) — all liaison supervisors",
+         "unvisited institutions", True, unchecked_institutions),
     ]
 
 

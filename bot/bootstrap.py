@@ -24,6 +24,7 @@ from bot.documents import DocumentRules, DocumentService
 from bot.evidence import EvidenceService
 from bot.evidence_store import EvidenceStore
 from bot.filing import FilingService, Rules
+from bot.hotspots import HotspotRules, HotspotService
 from bot.intake import IntakeService
 from bot.invites import InviteService
 from bot.merging import MergingService
@@ -38,6 +39,7 @@ from bot.services import CaseService, SystemClock
 from bot.supervision import SupervisionRules, SupervisionService
 from bot.timerules import QuietHours
 from bot.triage import TriageService
+from bot.workcalendar import CalendarFolder, CalendarService
 from scheduler.jobs import ReminderScheduler, ScheduledJob
 from storage.db import create_async_db_engine
 from storage.db import safe_url as safe_url
@@ -70,6 +72,8 @@ class Container:
     evidence: EvidenceService
     documents: DocumentService
     report_delivery: ReportDelivery
+    hotspots: HotspotService
+    calendar: CalendarService
     intake: IntakeService | None = None  # None where no classifier is loaded (most CLI)
     scheduler: ReminderScheduler | None = None  # None when the interval is 0
 
@@ -79,6 +83,7 @@ class Container:
 
     async def start(self) -> None:
         """Start what runs: directory in the resolver, reminders, delivery (with a sender)."""
+        self.calendar.warn_at_start()  # loads the imported schedules; warns if uncovered
         if self.intake is not None:
             count = await self.intake.load_directory(self.uow())
             log.info("entity resolver loaded %d directory entries", count)
@@ -171,6 +176,12 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
     evidence = EvidenceService(uow, clock, EvidenceStore(settings.evidence.dir),
                                max_bytes=case_rules.max_evidence_bytes,
                                retention_days=settings.evidence.retention_days)
+    spots = settings.hotspots
+    hotspots = HotspotService(uow, clock, HotspotRules(
+        tz=settings.tz, weekday=spots.weekday, hour=spots.hour, days=spots.days,
+        threshold=spots.threshold, limit=spots.limit))
+    calendar = CalendarService(uow, clock, settings.tz,
+                               CalendarFolder(Path(settings.calendar.dir)))
     interval = settings.scheduler.interval_seconds
     return Container(
         settings=settings, engine=engine, clock=clock, uow=uow, cases=cases, filing=filing,
@@ -180,13 +191,15 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
         reporting=reporting,
         reminders=reminders, outbox=outbox, delivery=delivery, evidence=evidence,
         documents=DocumentService(uow, clock, document_rules),
-        report_delivery=report_delivery,
+        report_delivery=report_delivery, hotspots=hotspots, calendar=calendar,
         intake=IntakeService(classifier) if classifier is not None else None,
         scheduler=ReminderScheduler(reminders, interval, jobs=(
             ScheduledJob("report_delivery", report_delivery.run, interval),
             ScheduledJob("evidence_ingest", evidence.ingest_pending, interval),
             ScheduledJob("evidence_retention", evidence.purge_expired,
                          max(interval, EVIDENCE_RETENTION_SECONDS)),
+            ScheduledJob("hotspots", hotspots.run, interval),
+            ScheduledJob("calendar", calendar.run, interval),
         )) if interval > 0 else None)
 
 

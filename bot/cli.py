@@ -162,6 +162,22 @@ async def _invite(settings: Settings, code: str, role: str, hours: int) -> int:
     return 0
 
 
+def cmd_calendar_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.workcalendar import CalendarFileError, import_schedule
+
+    settings = _settings(args)
+    try:
+        schedule, stored = import_schedule(Path(args.file), Path(settings.calendar.dir))
+    except CalendarFileError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(t("calendar.imported", year=schedule.year, holidays=len(schedule.holidays),
+            workdays=len(schedule.workdays), path=stored))
+    return 0
+
+
 def cmd_invite(args: argparse.Namespace) -> int:
     from bot.invites import MAX_INVITE_HOURS
 
@@ -253,6 +269,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help=t("cli.help.import_files"))
     _add_config(imp)
     imp.set_defaults(func=cmd_directory_import)
+
+    p = command("calendar")
+    csub = p.add_subparsers(dest="calendar_command", required=True,
+                            title=t("cli.help.commands"), metavar=t("cli.help.command_metavar"))
+    cal = csub.add_parser("import", help=t("cli.help.calendar_import"),
+                          description=t("cli.help.calendar_import"))
+    cal.add_argument("file", metavar=t("cli.help.file_metavar"),
+                     help=t("cli.help.calendar_file"))
+    _add_config(cal)
+    cal.set_defaults(func=cmd_calendar_import)
 
     from bot.cli_export import add_export_arguments
 

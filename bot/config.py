@@ -161,6 +161,19 @@ class DocumentSettings(_Section):
     templates_dir: str = ""
     # The text standing where the seal is stamped on the printed document.
     seal_text: str = "（盖章）"
+class CalendarSettings(_Section):
+    # Where `dudao calendar import` stores the official schedules (one <year>.toml each);
+    # relative to the configuration file's folder, else to the working directory.
+    dir: str = "var/calendar"
+
+
+class HotspotSettings(_Section):
+    # The weekly list to staff of the schools, institutions and townships with the most tips.
+    weekday: int = Field(1, ge=1, le=7)  # ISO weekday: 1 = Monday
+    hour: int = Field(9, ge=0, le=23)  # local time; sent on the first run from then on
+    days: int = Field(30, ge=1, le=366)  # the window counted
+    threshold: int = Field(3, ge=1, le=100_000)  # at least this many tips to be listed
+    limit: int = Field(10, ge=1, le=50)  # at most this many places of each kind
 
 
 class Settings(BaseSettings):
@@ -180,6 +193,8 @@ class Settings(BaseSettings):
     web: WebSettings = Field(default_factory=lambda: WebSettings())
     evidence: EvidenceSettings = Field(default_factory=lambda: EvidenceSettings())
     documents: DocumentSettings = Field(default_factory=lambda: DocumentSettings())
+    calendar: CalendarSettings = Field(default_factory=CalendarSettings)
+    hotspots: HotspotSettings = Field(default_factory=lambda: HotspotSettings())
 
     @field_validator("timezone")
     @classmethod
@@ -246,6 +261,8 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
             settings.database.url = "sqlite:///" + str((Path(path).parent / rel).resolve())
     if path is not None:
         base = Path(path).parent
+        if not Path(settings.calendar.dir).is_absolute():
+            settings.calendar.dir = str((base / settings.calendar.dir).resolve())
         settings.directory.import_on_start = [
             str(p if Path(p).is_absolute() else (base / p).resolve())
             for p in settings.directory.import_on_start]

@@ -42,6 +42,7 @@ class Disposition(StrEnum):
     RECTIFY = "rectify"  # 属实限期整改
     TRANSFERRED = "transferred"  # 转办
     NEEDS_INFO = "needs_info"  # 需补充材料 (carried out by request_info, not proposed)
+    DECLINED = "declined"  # 不予受理 (staff close an empty, abusive or unrelated tip at triage)
 
 
 PROPOSABLE = frozenset({Disposition.UNFOUNDED, Disposition.FIXED, Disposition.RECTIFY,
@@ -78,6 +79,7 @@ class CaseAction(StrEnum):
     REOPEN = "reopen"
     # office staff
     TRIAGE = "triage"
+    DECLINE = "decline"  # 不予受理
     REASSIGN = "reassign"
     SUPERVISE = "supervise"
     APPROVE = "approve"
@@ -287,6 +289,19 @@ class Case:
         self.assignee_code = supervisor_code
         self._move("assigned", actor, now, Status.ASSIGNED, comment, assignee=supervisor_code,
                    previous=previous)
+
+    def decline(self, actor: Actor, reason: str, now: datetime) -> None:
+        """Staff close a tip at triage as 不予受理 (empty, abusive or unrelated), with a reason
+        the parent is told."""
+        self._require_staff(actor)
+        self._require_status(Status.TRIAGE)
+        if not reason.strip():
+            raise InvalidInput("case.error.comment_required")
+        self.disposition = Disposition.DECLINED
+        self.disposition_note = reason.strip()
+        self._move("declined", actor, now, Status.CLOSED, reason.strip(),
+                   disposition=Disposition.DECLINED.value)
+        self.closed_at = now
 
     def recategorise(self, actor: Actor, category: str, now: datetime) -> str:
         """Staff correct the category; returns the old one (the event is a training example)."""
@@ -582,7 +597,7 @@ class Case:
 
     def _staff_actions(self) -> tuple[CaseAction, ...]:
         if self.status is Status.TRIAGE:
-            return (CaseAction.TRIAGE,)
+            return CaseAction.TRIAGE, CaseAction.DECLINE
         if self.status in (Status.ASSIGNED, Status.ACCEPTED):
             return CaseAction.REASSIGN, CaseAction.SUPERVISE
         if self.status is Status.PROPOSED:

@@ -51,8 +51,39 @@ class CaseFact:
     text: str = ""  # the tip as the parent wrote it (mask it for readers who are not staff)
 
 
+@dataclass(frozen=True)
+class TipCount:
+    """How many tips named one school, institution or township (district) in a window."""
+
+    kind: str  # school | institution | district
+    code: str
+    name: str
+    count: int
+
+
+@dataclass(frozen=True)
+class TipLine:
+    """One tip in a list of the tips about a place."""
+
+    reference: str
+    category: str
+    status: Status
+    created_at: datetime
+
+
 class CaseFacts(Protocol):
     """The cases filed in a time range, with their audit events."""
+
+    async def tip_counts(self, kind: str, since: datetime, until: datetime, threshold: int,
+                         limit: int) -> list[TipCount]:
+        """The places of `kind` named by at least `threshold` tips created in [since, until)
+        (tips closed as 不予受理 not counted), most tips first, at most `limit`."""
+        ...
+
+    async def tips_about(self, kind: str, code: str, since: datetime, until: datetime,
+                         limit: int) -> list[TipLine]:
+        """The tips about one place created in [since, until), newest first."""
+        ...
 
     async def created_between(self, start: datetime, end: datetime,
                               progress: Progress | None = None) -> list[CaseFact]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from bot.domain import Actor, Case, CaseAction, Role, Status
+from bot.domain import Actor, Case, CaseAction, Disposition, Role, Status
 from bot.ports import Notice, PersonInfo, UnitOfWork
 from bot.privacy import mask_personal_data
 
@@ -20,11 +20,16 @@ from bot.privacy import mask_personal_data
 TRANSLATED = {"category": "category", "status_name": "status", "outcome": "disposition"}
 
 
-# Steps of a case its parent hears about, and the catalogue key of each.
-PARENT_ACTIONS = {"accepted": "notify.parent.accepted", "approved": "notify.parent.approved",
-                  "verified": "notify.parent.closed", "info_requested":
-                  "notify.parent.info_requested", "deadline_extended": "notify.parent.extended",
-                  "reopened": "notify.parent.reopened"}
+# Steps of a case its parent hears about, and the catalogue key of each (a step that closes
+# the case is told as its outcome instead, see `parent_notice`).
+PARENT_ACTIONS = {"accepted": "notify.parent.accepted", "approved": "notify.parent.rectifying",
+                  "verified": "notify.parent.outcome", "info_requested":
+                  "notify.parent.info_requested", "deadline_extended":
+                  "notify.parent.extended_to", "reopened": "notify.parent.reopened",
+                  "assigned": "notify.parent.assigned", "handed_back":
+                  "notify.parent.handed_back", "rectification_reported":
+                  "notify.parent.rectification_reported", "verification_failed":
+                  "notify.parent.verification_failed", "declined": "notify.parent.declined"}
 # Steps of a case not passed on to the parents of cases merged into it: the question is
 # for the case's own parent, and a reopening concerns only the parent who asked for it.
 NOT_RELAYED = frozenset({"info_requested", "reopened"})
@@ -43,20 +48,69 @@ def _assignee(case: Case) -> Actor:
     return Actor(Role.SUPERVISOR, person_code=case.assignee_code)
 
 
+def _findings(case: Case) -> str:
+    """The supervisor's findings as told to the parent (the proposal's note, which the
+    supervisor was told is for the parent), with phone and ID numbers masked."""
+    return mask_personal_data(case.disposition_note)
+
+
+def _parent_params(case: Case, action: str, comment: str) -> dict[str, str | int]:
+    """Plain parameters of a parent's notice: never another person's identity; the only
+    free texts are the supervisor's findings, the office's reason for 不予受理 and the
+    supervisor's question, each meant for the parent."""
+    params: dict[str, str | int] = {"reference": case.reference,
+                                    "status_name": case.status.value}
+    if case.rectify_deadline is not None:
+        params["deadline"] = case.rectify_deadline.isoformat()
+    if action == "declined":
+        params["reason"] = mask_personal_data(comment)
+    if action == "info_requested":
+        params["question"] = comment
+    if case.disposition is not None:
+        params["outcome"] = case.disposition.value
+        params["findings"] = _findings(case)
+        params["department"] = case.transfer_to
+    return params
+
+
+def _outcome_lines(case: Case, action: str) -> tuple[str, ...]:
+    """The lines after the outcome: the verification, the findings, where it was sent."""
+    lines: list[str] = []
+    if action == "verified":
+        lines.append("notify.parent.verified")
+    if case.disposition is Disposition.TRANSFERRED and case.transfer_to:
+        lines.append("notify.parent.transferred")
+    if case.disposition_note and case.disposition is not Disposition.DECLINED:
+        lines.append("notify.parent.findings")
+    return tuple(lines)
+
+
 def parent_notice(case: Case, action: str, comment: str) -> Notice | None:
     """What the parent is told about a step, in plain Chinese without internal detail."""
     if action not in PARENT_ACTIONS:
         return None
     ref = case.reference
+    actions = case.next_actions(_reporter(case))
+    params = _parent_params(case, action, comment)
+    if action == "declined":
+        return Notice("notify.parent.declined", params, ref, actions,
+                      more=("notify.parent.rate_prompt",) if actions else ())
     if case.status is Status.CLOSED:
-        outcome = case.disposition.value if case.disposition else ""
-        return Notice("notify.parent.closed", {"reference": ref, "outcome": outcome}, ref,
-                      case.next_actions(_reporter(case)))
-    params: dict[str, str | int] = {"reference": ref, "status_name": case.status.value}
+        if case.disposition is None:  # e.g. merged and waiting: nothing decided yet
+            return Notice("notify.parent.closed", {"reference": ref, "outcome": ""}, ref,
+                          actions)
+        more = _outcome_lines(case, action)
+        if actions:
+            more += ("notify.parent.rate_prompt",)
+        return Notice("notify.parent.outcome", params, ref, actions, more=more)
     if action == "info_requested":
-        params["question"] = comment
-        return Notice(PARENT_ACTIONS[action], params, ref, case.next_actions(_reporter(case)),
+        return Notice(PARENT_ACTIONS[action], params, ref, actions,
                       more=("notify.parent.question",))
+    if action == "approved" and case.disposition is Disposition.RECTIFY:
+        return Notice(PARENT_ACTIONS[action], params, ref, more=_outcome_lines(case, action))
+    if action in ("approved", "deadline_extended", "verification_failed") \
+            and "deadline" not in params:
+        return Notice("notify.parent.approved", params, ref)
     return Notice(PARENT_ACTIONS[action], params, ref)
 
 
@@ -66,10 +120,19 @@ def follower_notice(follower: Case, target: Case, action: str) -> Notice | None:
     if action not in PARENT_ACTIONS or action in NOT_RELAYED:
         return None
     if not follower.awaiting_merged_outcome:
-        return parent_notice(follower, action, "")  # closed with the target's outcome
-    return Notice(PARENT_ACTIONS[action], {"reference": follower.reference,
-                                           "status_name": target.status.value},
-                  follower.reference)
+        # Closed with the target's outcome.
+        return parent_notice(follower, action, _step_comment(target, action))
+    notice = parent_notice(target, action, _step_comment(target, action))
+    if notice is None:
+        return None
+    params = dict(notice.params)
+    params["reference"] = follower.reference
+    return Notice(notice.key, params, follower.reference, more=notice.more)
+
+
+def _step_comment(case: Case, action: str) -> str:
+    """The comment of the case's latest `action` event (the reason for 不予受理)."""
+    return next((e.comment for e in reversed(case.events) if e.action == action), "")
 
 
 def supervisor_notice(case: Case, action: str, comment: str) -> Notice:
@@ -112,7 +175,8 @@ def merged_notices(source: Case, target: Case) -> tuple[Notice, Notice, Notice]:
 REPLY_KINDS = frozenset({"filed"})
 # Outbox kinds the scheduler queues (reminders, report notices, its own 督办 to staff): at
 # night they wait for the morning, while a notice caused by someone's action goes at once.
-SCHEDULED_KINDS = ("ping.", "report.", "visit_reminder", "coverage", "staff.escalated")
+SCHEDULED_KINDS = ("ping.", "report.", "visit_reminder", "coverage", "staff.escalated",
+                   "hotspots", "calendar.")
 
 
 def is_scheduled(kind: str) -> bool:

@@ -106,6 +106,19 @@ class OfficeService:
                 return deadline
         raise InvalidInput("office.error.bad_button")
 
+    # --- night alerts ----------------------------------------------------------------
+    async def night_alerts(self, user_id: int) -> bool:
+        """Whether this staff member's reminders reach them at night (22:00–07:00)."""
+        return (await self.staff(user_id)).night_pings
+
+    async def set_night_alerts(self, user_id: int, on: bool) -> bool:
+        """Switch this staff member's night alerts on or off; returns the new setting."""
+        person = await self.staff(user_id)
+        async with self.uow() as uow:
+            await uow.directory.set_night_pings(person.id, on)
+            await uow.commit()
+        return on
+
     # --- queues -------------------------------------------------------------------
     async def queue(self, user_id: int, status: Status, limit: int = QUEUE_LIMIT) -> list[Case]:
         """Cases waiting for the office in `status`, oldest first."""

@@ -160,6 +160,8 @@ class DirectoryRepository(Protocol):
     async def bind(self, person_id: int, telegram_user_id: int | None,
                    now: datetime) -> None: ...
 
+    async def set_night_pings(self, person_id: int, on: bool) -> None: ...
+
     async def responsibility(self, school_code: str | None, institution_code: str | None,
                              district_code: str | None
                              ) -> tuple[Responsibility, str | None]: ...
@@ -180,6 +182,18 @@ class DirectoryRepository(Protocol):
 
     async def add_visit(self, person_code: str, school_code: str, visit_date: date, note: str,
                         photo_file_id: str, now: datetime) -> None: ...
+
+    async def institutions_of(self, person_code: str) -> list[tuple[str, str]]: ...
+
+    async def supervised_institution_count(self) -> int: ...
+
+    async def unvisited_institutions(self, month_start: date, next_month: date,
+                                     person_code: str | None = None
+                                     ) -> list[tuple[str, str, str]]: ...
+
+    async def add_institution_visit(self, person_code: str, institution_code: str,
+                                    visit_date: date, note: str, photo_file_id: str,
+                                    now: datetime) -> None: ...
 
 
 class InviteRepository(Protocol):

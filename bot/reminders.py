@@ -152,7 +152,8 @@ class ReminderService:
         return ping_notice(row.reference, f"reminder.ping.{kind}", params)
 
     async def _visit_reminders(self, today: date, now: datetime) -> int:
-        """On the reminder days, each supervisor hears which schools still await a visit."""
+        """On the reminder days, each supervisor hears which of their schools and tutoring
+        institutions (联系督导) still await a visit this month."""
         days = [day for day in self.rules.visit_reminder_days if day <= today.day]
         if not days:
             return 0
@@ -163,24 +164,24 @@ class ReminderService:
             waiting = await self._not_yet_told(uow, supervisors,
                                                f"visit:{start:%Y-%m}-{day:02d}")
             unvisited: dict[str, list[str]] = defaultdict(list)
+            institutions: dict[str, list[str]] = defaultdict(list)
             if waiting:
                 for _, name, code in await uow.directory.unvisited_schools(start, next_month):
                     unvisited[code].append(name)
+                for _, name, code in await uow.directory.unvisited_institutions(start,
+                                                                                next_month):
+                    institutions[code].append(name)
         messages = []
         for code, (chat, key) in waiting.items():
-            schools = unvisited.get(code)
-            if not schools:
-                continue
-            listed = "、".join(schools[:MAX_SCHOOLS_LISTED])
-            if len(schools) > MAX_SCHOOLS_LISTED:
-                listed = t("reminder.visit.more", names=listed)
-            messages.append(Outgoing(chat, "visit_reminder", Notice(
-                "reminder.visit", {"month": today.month, "count": len(schools),
-                                   "schools": listed}), key))
+            notice = _visit_notice(today.month, unvisited.get(code, []),
+                                   institutions.get(code, []))
+            if notice is not None:
+                messages.append(Outgoing(chat, "visit_reminder", notice, key))
         return await self._queue(now, messages)
 
     async def _coverage(self, today: date, now: datetime) -> int:
-        """After a month ends, staff get its visit coverage (visited / assigned schools)."""
+        """After a month ends, staff get its visit coverage: visited / assigned schools, and
+        visited / tutoring institutions with a liaison supervisor."""
         this_month = month_bounds(today)[0]
         start = month_bounds(this_month - timedelta(days=1))[0]
         async with self.uow.read() as uow:
@@ -190,8 +191,12 @@ class ReminderService:
                 return 0
             total = await uow.directory.supervised_school_count()
             missing = await uow.directory.unvisited_schools(start, this_month)
+            institutions = await uow.directory.supervised_institution_count()
+            unchecked = await uow.directory.unvisited_institutions(start, this_month)
             names = {p.code: p.name for p in await uow.directory.people()}
         notice = self._coverage_notice(start, total, missing, names)
+        if institutions:
+            notice = _with_institutions(notice, institutions, unchecked, names)
         return await self._queue(now, [Outgoing(chat, "coverage", notice, key)
                                        for chat, key in waiting.values()])
 
@@ -230,3 +235,37 @@ class ReminderService:
         return Notice("reminder.coverage", {
             "year": month.year, "month": month.month, "visited": visited, "total": total,
             "rate": f"{visited / total:.0%}" if total else "—", "laggards": laggards})
+
+
+def _listed(names: list[str]) -> str:
+    listed = "、".join(names[:MAX_SCHOOLS_LISTED])
+    return t("reminder.visit.more", names=listed) if len(names) > MAX_SCHOOLS_LISTED else listed
+
+
+def _visit_notice(month: int, schools: list[str], institutions: list[str]) -> Notice | None:
+    """One supervisor's monthly reminder: the schools, then the institutions, not visited."""
+    params: dict[str, str | int] = {"month": month, "count": len(schools),
+                                    "schools": _listed(schools),
+                                    "inst_count": len(institutions),
+                                    "institutions": _listed(institutions)}
+    if schools:
+        more = ("reminder.visit.institutions",) if institutions else ()
+        return Notice("reminder.visit", params, more=more)
+    if institutions:
+        return Notice("reminder.visit.institutions", params)
+    return None
+
+
+def _with_institutions(notice: Notice, total: int, missing: list[tuple[str, str, str]],
+                       names: dict[str, str]) -> Notice:
+    """The coverage notice with a line on the tutoring institutions checked this month."""
+    visited = total - len(missing)
+    by_person = Counter(person for _, _, person in missing)
+    laggards = "；".join(t("reminder.coverage.inst_laggard", name=names.get(code, code),
+                          count=n) for code, n in by_person.most_common(MAX_LAGGARDS_LISTED))
+    params = dict(notice.params)
+    params.update({"inst_visited": visited, "inst_total": total,
+                   "inst_rate": f"{visited / total:.0%}",
+                   "inst_laggards": t("reminder.coverage.institutions_laggards",
+                                      laggards=laggards) if laggards else ""})
+    return replace(notice, params=params, more=(*notice.more, "reminder.coverage.institutions"))

@@ -113,6 +113,7 @@ class Report:
     rungs: tuple[tuple[str, int], ...] = ()  # cases per escalation rung (ESCALATION_RUNGS)
     repeated_schools: tuple[tuple[str, int], ...] = ()  # schools with 2+ cases, most first
     institutions_inspected: int = 0  # institutions whose case a supervisor took up
+    declined: int = 0  # tips closed at triage as 不予受理 (counted in total too)
 
 
 CONTENT = frozenset({Rating.SATISFIED, Rating.BASICALLY_SATISFIED})
@@ -153,7 +154,8 @@ def build_report(period: Period, rows: list[ExportRow], coverage: tuple[int, int
         accepted_on_time=_rate([row.accepted_on_time for row in cases]),
         proposed_on_time=_rate([row.proposed_on_time for row in cases]),
         satisfied=(sum(1 for r in rated if r in CONTENT), len(rated)),
-        coverage=coverage)
+        coverage=coverage,
+        declined=sum(1 for row in cases if row.disposition is Disposition.DECLINED))
 
 
 def category_label(category: str) -> str:
@@ -194,6 +196,8 @@ def summary_text(report: Report) -> str:
         lines.append(t("report.line.indicators", **indicator_params(report)))
     if report.merged:
         lines.append(t("report.line.merged", merged=report.merged))
+    if report.declined:
+        lines.append(t("report.line.declined", count=report.declined))
     return "\n".join(lines)
 
 

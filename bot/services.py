@@ -62,8 +62,12 @@ class CaseService:
             await uow.commit()
 
     async def cases_of_reporter(self, user_id: int) -> list[Case]:
+        """The parent's latest cases; those awaiting their answer come with their history,
+        where the supervisor's question is (few: one query each)."""
         async with self.uow.read() as uow:
-            return await uow.cases.list_for_reporter(user_id)
+            cases = await uow.cases.list_for_reporter(user_id)
+            return [(await uow.cases.get(c.reference) or c)
+                    if c.status is Status.AWAITING_INFO else c for c in cases]
 
     async def add_evidence(self, user_id: int, reference: str, item: EvidenceInput) -> None:
         """Attach evidence to an open case of this user (parent or assigned supervisor)."""

@@ -9,8 +9,10 @@ is read. Case transitions go through `CaseService.perform`, so the domain decide
 from __future__ import annotations
 
 import copy
+import re
+import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,6 +25,9 @@ from bot.services import CaseService, EvidenceInput
 from bot.timerules import month_bounds
 
 VISIT_DAYS_BACK = 31  # how far back a visit may be logged
+DEADLINE_MAX_DAYS = 365  # the latest rectification deadline a supervisor may type
+_FULL_DATE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?$")
+_SHORT_DATE = re.compile(r"^(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?$")
 _ASSIGNING = frozenset({"routed", "assigned", "reopened"})
 
 
@@ -62,21 +67,30 @@ class SupervisorCase:
 
 @dataclass(frozen=True)
 class Coverage:
+    """This month's visits: schools (责任督学) and tutoring institutions (联系督导)."""
+
     month_start: date
     visited: list[tuple[str, str]]
     unvisited: list[tuple[str, str]]
+    institutions_visited: list[tuple[str, str]] = field(default_factory=list)
+    institutions_unvisited: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def total(self) -> int:
         return len(self.visited) + len(self.unvisited)
 
+    @property
+    def institutions_total(self) -> int:
+        return len(self.institutions_visited) + len(self.institutions_unvisited)
+
 
 @dataclass(frozen=True)
 class VisitLogged:
-    school_name: str
+    school_name: str  # the school's or the institution's name
     visit_date: date
     with_photo: bool
     coverage: Coverage
+    institution: bool = False
 
 
 # Dry runs of each dialogue's final transition, so a button that starts a dialogue is refused
@@ -126,6 +140,32 @@ class SupervisionService:
             if offered == days:
                 return deadline
         raise DomainError("sv.error.bad_button")
+
+    def deadline_from_text(self, text: str) -> date:
+        """A rectification deadline typed by the supervisor: 2026-12-20, 2026/12/20,
+        2026年12月20日, 12月20日, 12/20 or 12-20 (full-width digits too). A date without a
+        year is this year's, or next year's when its month has already passed (1月5日 typed
+        in December). Past dates, today, and dates more than a year ahead are refused."""
+        today = self.today()
+        raw = unicodedata.normalize("NFKC", text).strip()
+        found = _FULL_DATE.match(raw)
+        try:
+            if found:
+                deadline = date(int(found[1]), int(found[2]), int(found[3]))
+            elif (short := _SHORT_DATE.match(raw)) is not None:
+                month, day = int(short[1]), int(short[2])
+                year = today.year + 1 if month < today.month else today.year
+                deadline = date(year, month, day)
+            else:
+                raise InvalidInput("sv.error.bad_deadline")
+        except ValueError as exc:  # e.g. 2月30日
+            raise InvalidInput("sv.error.bad_deadline") from exc
+        if deadline <= today:
+            raise InvalidInput("sv.error.deadline_past", date=deadline.isoformat())
+        if deadline > today + timedelta(days=DEADLINE_MAX_DAYS):
+            raise InvalidInput("sv.error.deadline_too_far", date=deadline.isoformat(),
+                               latest=(today + timedelta(days=DEADLINE_MAX_DAYS)).isoformat())
+        return deadline
 
     @staticmethod
     def extension_choices(case: Case, today: date) -> list[tuple[int, date]]:
@@ -262,20 +302,42 @@ class SupervisionService:
                 return name
         raise DomainError("sv.error.not_your_school")
 
+    async def institutions(self, user_id: int) -> list[tuple[str, str]]:
+        """The tutoring institutions this (liaison) supervisor visits: (code, name)."""
+        person = await self.supervisor(user_id)
+        async with self.uow.read() as uow:
+            return await uow.directory.institutions_of(person.code)
+
+    async def institution_name(self, user_id: int, institution_code: str) -> str:
+        """The name of one of this supervisor's institutions; any other code is refused."""
+        for code, name in await self.institutions(user_id):
+            if code == institution_code:
+                return name
+        raise DomainError("sv.error.not_your_institution")
+
     async def log_visit(self, user_id: int, school_code: str, visit_date: date, note: str,
-                        photo_file_id: str = "") -> VisitLogged:
-        """Record a visit to one of the supervisor's schools and return the month's coverage."""
+                        photo_file_id: str = "", *, institution: bool = False) -> VisitLogged:
+        """Record a visit to one of the supervisor's schools (or, with `institution`, one of
+        their tutoring institutions) and return the month's coverage."""
         person = await self.supervisor(user_id)
         today = self.check_visit_date(visit_date)
         async with self.uow() as uow:
-            schools = dict(await uow.directory.schools_of(person.code))
-            if school_code not in schools:
-                raise DomainError("sv.error.not_your_school")
-            await uow.directory.add_visit(person.code, school_code, visit_date, note.strip(),
-                                          photo_file_id, self.clock.now())
+            if institution:
+                places = dict(await uow.directory.institutions_of(person.code))
+                if school_code not in places:
+                    raise DomainError("sv.error.not_your_institution")
+                await uow.directory.add_institution_visit(person.code, school_code, visit_date,
+                                                          note.strip(), photo_file_id,
+                                                          self.clock.now())
+            else:
+                places = dict(await uow.directory.schools_of(person.code))
+                if school_code not in places:
+                    raise DomainError("sv.error.not_your_school")
+                await uow.directory.add_visit(person.code, school_code, visit_date,
+                                              note.strip(), photo_file_id, self.clock.now())
             await uow.commit()
-        return VisitLogged(schools[school_code], visit_date, bool(photo_file_id),
-                           await self._coverage(person, today))
+        return VisitLogged(places[school_code], visit_date, bool(photo_file_id),
+                           await self._coverage(person, today), institution)
 
     def check_visit_date(self, visit_date: date) -> date:
         """Refuse a visit date in the future or too long ago; returns today."""
@@ -294,8 +356,13 @@ class SupervisionService:
             schools = await uow.directory.schools_of(person.code)
             unvisited = {code for code, _, _ in
                          await uow.directory.unvisited_schools(start, nxt, person.code)}
+            institutions = await uow.directory.institutions_of(person.code)
+            waiting = {code for code, _, _ in
+                       await uow.directory.unvisited_institutions(start, nxt, person.code)}
         return Coverage(start, [s for s in schools if s[0] not in unvisited],
-                        [s for s in schools if s[0] in unvisited])
+                        [s for s in schools if s[0] in unvisited],
+                        [i for i in institutions if i[0] not in waiting],
+                        [i for i in institutions if i[0] in waiting])
 
 
 def _assigned_at(case: Case) -> datetime:

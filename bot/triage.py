@@ -86,3 +86,10 @@ class TriageService:
 
         return await self.cases.perform(user_id, reference, action), person
 
+
+    async def decline(self, user_id: int, reference: str, reason: str) -> Case:
+        """Close a tip at triage as 不予受理 (empty, abusive or unrelated) with a reason the
+        parent is told; the domain checks the status (triage only) and the reason."""
+        await staff_member(self.uow, user_id)
+        return await self.cases.perform(user_id, reference,
+                                        lambda c, a, now: c.decline(a, reason, now))

@@ -55,7 +55,9 @@ async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "unavailable", "database": "error"}, status=503)
     return web.json_response({"status": result.status, "database": "ok",
                               "outbox_due": result.outbox_due,
-                              "oldest_due_seconds": round(result.oldest_due_seconds, 1)})
+                              "oldest_due_seconds": round(result.oldest_due_seconds, 1),
+                              "calendar": {"ok": not result.calendar_uncovered,
+                                           "uncovered_years": list(result.calendar_uncovered)}})
 
 
 def make_web_app(app: Application[Any, Any, Any, Any, Any, Any] | None = None,

@@ -213,6 +213,21 @@ class VisitRow(Base):
     __table_args__ = (Index("ix_visits_school_date", "school_id", "visit_date"),)
 
 
+class InstitutionVisitRow(Base):
+    """A liaison supervisor's visit to a tutoring institution (联系督导)."""
+
+    __tablename__ = "institution_visits"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    supervisor_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    visit_date: Mapped[date] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(Text, default="")
+    photo_file_id: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime]
+    __table_args__ = (Index("ix_institution_visits_institution_date", "institution_id",
+                            "visit_date"),)
+
+
 class CorrectionRow(Base):
     """A staff category correction, kept as a labelled example for retraining."""
 

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.domain import Disposition, Rating, Status
-from bot.facts import CaseFact, EventFact, Progress
+from bot.facts import CaseFact, EventFact, Progress, TipCount, TipLine
 from storage.models import CaseEventRow, CaseRow, District, Institution, Person, School
 
 BATCH = 500  # cases whose events are read in one query
+# The case column and directory table of each kind of place hotspots count.
+_PLACES: dict[str, tuple[Any, Any]] = {
+    "school": (CaseRow.school_id, School), "institution": (CaseRow.institution_id, Institution),
+    "district": (CaseRow.district_id, District)}
 
 
 class SqlCaseFacts:
@@ -73,3 +78,33 @@ class SqlCaseFacts:
             out.setdefault(case_id, []).append(EventFact(
                 at, Status(from_status) if from_status else None, Status(to_status), action))
         return out
+
+    async def tip_counts(self, kind: str, since: datetime, until: datetime, threshold: int,
+                         limit: int) -> list[TipCount]:
+        """One grouped count over the window's cases (the created_at index), then the names
+        of the few places above the threshold."""
+        column, table = _PLACES[kind]
+        count = func.count().label("n")
+        grouped = (select(column.label("place"), count)
+                   .where(CaseRow.created_at >= since, CaseRow.created_at < until,
+                          column.is_not(None),
+                          or_(CaseRow.disposition.is_(None),
+                              CaseRow.disposition != Disposition.DECLINED.value))
+                   .group_by(column).having(count >= threshold)
+                   .order_by(count.desc(), column).limit(limit).subquery())
+        stmt = (select(table.code, table.name, grouped.c.n)
+                .join(grouped, grouped.c.place == table.id)
+                .order_by(grouped.c.n.desc(), table.code))
+        return [TipCount(kind, str(code), str(name), int(n))
+                for code, name, n in (await self.session.execute(stmt)).all()]
+
+    async def tips_about(self, kind: str, code: str, since: datetime, until: datetime,
+                         limit: int) -> list[TipLine]:
+        column, table = _PLACES[kind]
+        stmt = (select(CaseRow.reference, CaseRow.category, CaseRow.status, CaseRow.created_at)
+                .join(table, table.id == column)
+                .where(table.code == code, CaseRow.created_at >= since,
+                       CaseRow.created_at < until)
+                .order_by(CaseRow.created_at.desc(), CaseRow.id.desc()).limit(limit))
+        return [TipLine(str(ref), str(category), Status(status), created)
+                for ref, category, status, created in (await self.session.execute(stmt)).all()]

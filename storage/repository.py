@@ -30,6 +30,7 @@ from storage.models import (
     District,
     EvidenceRow,
     Institution,
+    InstitutionVisitRow,
     Invite,
     OutboxRow,
     Person,
@@ -456,6 +457,12 @@ class DirectoryRepository:
         await self.session.execute(update(Person).where(Person.id == person_id).values(
             telegram_user_id=telegram_user_id, bound_at=now if telegram_user_id else None))
 
+    async def set_night_pings(self, person_id: int, on: bool) -> None:
+        """Whether this staff member's scheduled notices may reach them at night."""
+        self.cache.clear()
+        await self.session.execute(update(Person).where(Person.id == person_id).values(
+            night_pings=on))
+
     async def responsibility(self, school_code: str | None, institution_code: str | None,
                              district_code: str | None) -> tuple[Responsibility, str | None]:
         """Who answers for these entities, and the district they belong to (one query each)."""
@@ -553,6 +560,45 @@ class DirectoryRepository:
         self.session.add(VisitRow(supervisor_id=person_id, school_id=school_id,
                                   visit_date=visit_date, note=note, photo_file_id=photo_file_id,
                                   created_at=now))
+
+
+    async def institutions_of(self, person_code: str) -> list[tuple[str, str]]:
+        """The tutoring institutions this liaison supervisor visits: (code, name)."""
+        stmt = (select(Institution.code, Institution.name)
+                .join(Person, Person.id == Institution.supervisor_id)
+                .where(Person.code == person_code).order_by(Institution.code))
+        return [(str(code), str(name)) for code, name in (await self.session.execute(stmt)).all()]
+
+    async def supervised_institution_count(self) -> int:
+        """Institutions that have a liaison supervisor (coverage's other denominator)."""
+        stmt = select(func.count()).select_from(Institution).where(
+            Institution.supervisor_id.is_not(None))
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def unvisited_institutions(self, month_start: date, next_month: date,
+                                     person_code: str | None = None
+                                     ) -> list[tuple[str, str, str]]:
+        """Institutions with no visit this month: (code, name, liaison supervisor code)."""
+        visited = exists().where(InstitutionVisitRow.institution_id == Institution.id,
+                                 InstitutionVisitRow.visit_date >= month_start,
+                                 InstitutionVisitRow.visit_date < next_month)
+        stmt = (select(Institution.code, Institution.name, Person.code)
+                .join(Person, Person.id == Institution.supervisor_id).where(~visited))
+        if person_code:
+            stmt = stmt.where(Person.code == person_code)
+        rows = (await self.session.execute(stmt.order_by(Institution.code))).all()
+        return [(str(code), str(name), str(person)) for code, name, person in rows]
+
+    async def add_institution_visit(self, person_code: str, institution_code: str,
+                                    visit_date: date, note: str, photo_file_id: str,
+                                    now: datetime) -> None:
+        person_id = (await self.session.execute(
+            select(Person.id).where(Person.code == person_code))).scalar_one()
+        institution_id = (await self.session.execute(
+            select(Institution.id).where(Institution.code == institution_code))).scalar_one()
+        self.session.add(InstitutionVisitRow(
+            supervisor_id=person_id, institution_id=institution_id, visit_date=visit_date,
+            note=note, photo_file_id=photo_file_id, created_at=now))
 
 
 class InviteRepository:

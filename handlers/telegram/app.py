@@ -273,7 +273,9 @@ async def _serve(app: AnyApplication, stop: asyncio.Event) -> bool:
     webhook = tg.mode == "webhook"
     runner = web.AppRunner(make_web_app(
         app if webhook else None, tg.webhook_secret if webhook else "",
-        lambda: check_health(container.uow, container.clock)), access_log=None)
+        lambda: check_health(container.uow, container.clock,
+                             lambda: container.calendar.status().uncovered_years)),
+        access_log=None)
     await runner.setup()
     try:
         try:

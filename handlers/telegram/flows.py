@@ -166,8 +166,9 @@ class VisitNote(Question):
     """The note of a school visit (a photo with a caption answers it too)."""
 
     skippable: ClassVar[bool] = True
-    school: str
+    school: str  # the school's code, or the institution's with `institution`
     day: date
+    institution: bool = False
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,7 @@ class VisitPhoto(Question):
     school: str
     day: date
     note: str
+    institution: bool = False
 
 
 # --- office staff's questions -----------------------------------------------------------------
@@ -194,4 +196,18 @@ class VerificationFailed(Question):
 
 @dataclass(frozen=True)
 class RefuseExtension(Question):
+    reference: str
+
+
+@dataclass(frozen=True)
+class DeclineReason(Question):
+    """Why a tip is closed at triage as 不予受理 (the parent is told)."""
+
+    reference: str
+
+
+@dataclass(frozen=True)
+class DeadlineDate(Question):
+    """A rectification deadline typed instead of pressing a 7/15/30-day button."""
+
     reference: str

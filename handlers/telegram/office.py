@@ -29,6 +29,7 @@ from bot.domain import (
     parse_reference,
 )
 from bot.export import default_file_name
+from bot.hotspots import notice as hotspot_notice
 from bot.intake import normalise_text
 from bot.merging import MergingService
 from bot.messages import t
@@ -38,7 +39,7 @@ from bot.triage import TriageService
 from handlers.telegram import flows, protocol
 from handlers.telegram import views_office as views
 from handlers.telegram.context import DudaoContext
-from handlers.telegram.views import refusal_alert, refusal_html
+from handlers.telegram.views import refusal_alert, refusal_html, render_notice
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +213,34 @@ async def reports_command(update: Update, context: DudaoContext) -> None:
     await _command(update, context, run)
 
 
+async def hotspots_command(update: Update, context: DudaoContext) -> None:
+    """The schools, institutions and townships with the most tips lately, with buttons."""
+    async def run() -> None:
+        found = await context.services.container.hotspots.for_staff(_user_id(update))
+        await _reply(update, *render_notice(hotspot_notice(found)))
+    await _command(update, context, run)
+
+
+_NIGHT_WORDS = {"on": True, "开": True, "开启": True, "off": False, "关": False, "关闭": False}
+
+
+async def night_command(update: Update, context: DudaoContext) -> None:
+    """Show or switch the sender's night alerts: /night, /night on, /night off."""
+    async def run() -> None:
+        service = _service(context)
+        args = [a.lower() for a in (context.args or [])]
+        if not args:
+            on = await service.night_alerts(_user_id(update))
+            await _reply(update, *views.night_alerts(on))
+            return
+        if len(args) != 1 or args[0] not in _NIGHT_WORDS:
+            await service.staff(_user_id(update))
+            raise InvalidInput("office.night.usage")
+        on = await service.set_night_alerts(_user_id(update), _NIGHT_WORDS[args[0]])
+        await _reply(update, *views.night_alerts(on, changed=True))
+    await _command(update, context, run)
+
+
 # --- buttons ----------------------------------------------------------------------------
 async def on_button(update: Update, context: DudaoContext) -> None:
     """Every office button; forged or stale data is refused and changes nothing."""
@@ -294,6 +323,14 @@ async def _b_assign(update: Update, context: DudaoContext,
     await _answer(update)
     await _drop_buttons(update)
     await _reply(update, views.triaged(case, person.name))
+
+
+async def _b_decline(update: Update, context: DudaoContext, reference: str) -> None:
+    """不予受理 at triage: checked now, then the reason (told to the parent) is asked."""
+    case = await _service(context).check(_user_id(update), reference, CaseAction.DECLINE)
+    await _answer(update)
+    flows.ask(context, flows.DeclineReason(case.reference))
+    await _reply(update, t("office.ask.decline", reference=case.reference))
 
 
 async def _b_approve(update: Update, context: DudaoContext, reference: str) -> None:
@@ -394,6 +431,27 @@ async def _b_not_duplicate(update: Update, context: DudaoContext,
     await _reply(update, views.dismissed(case, pressed.other.strip().upper()))
 
 
+async def _b_night(update: Update, context: DudaoContext,
+                   pressed: protocol.NightSwitch) -> None:
+    on = await _service(context).set_night_alerts(_user_id(update), pressed.on)
+    await _answer(update)
+    text, markup = views.night_alerts(on, changed=True)
+    query = update.callback_query
+    assert query is not None
+    with contextlib.suppress(BadRequest):
+        await query.edit_message_text(text, reply_markup=markup)
+
+
+async def _b_hotspot(update: Update, context: DudaoContext,
+                     pressed: protocol.HotspotCases) -> None:
+    hotspots = context.services.container.hotspots
+    name, lines = await hotspots.tips_about(_user_id(update), pressed.place.value,
+                                            pressed.code)
+    await _answer(update)
+    await _reply(update, *views.hotspot_cases(name, lines, hotspots.rules.days,
+                                              _service(context).rules.tz))
+
+
 async def _b_report(update: Update, context: DudaoContext, pressed: protocol.ReportPick) -> None:
     """Build the chosen report: its figures as a message, the chart, the workbook."""
     report, workbook, chart = await context.services.container.reporting.report(
@@ -410,6 +468,7 @@ async def _b_report(update: Update, context: DudaoContext, pressed: protocol.Rep
 Step = protocol.OfficeStep
 _CASE_STEPS: dict[protocol.OfficeStep, Callable[[Update, DudaoContext, str], Awaitable[None]]] = {
     Step.OPEN: _b_open, Step.HISTORY: _b_history, Step.TRIAGE: _b_triage,
+    Step.DECLINE: _b_decline,
     Step.APPROVE: _b_approve, Step.REJECT: _b_reject, Step.VERIFY_PASS: _b_verify_ok,
     Step.VERIFY_FAIL: _b_verify_no, Step.GRANT_EXTENSION: _b_extension_ok,
     Step.REFUSE_EXTENSION: _b_extension_no, Step.SUPERVISE: _b_supervise,
@@ -420,7 +479,8 @@ _BUTTONS: dict[type[protocol.CallbackData], Any] = {
     protocol.VerifyDeadline: _b_verify_deadline, protocol.Merge: _b_merge,
     protocol.MergeConfirmed: _b_merge_confirmed, protocol.NotDuplicate: _b_not_duplicate,
     protocol.MergeCancelled: _b_merge_cancelled,
-    protocol.ReportPick: _b_report,
+    protocol.ReportPick: _b_report, protocol.NightSwitch: _b_night,
+    protocol.HotspotCases: _b_hotspot,
 }
 
 
@@ -485,12 +545,22 @@ async def _answer_refuse_extension(update: Update, context: DudaoContext,
                            user, question.reference, text))
 
 
+@flows.answers(flows.DeclineReason, media=_text_only)
+async def _answer_decline(update: Update, context: DudaoContext,
+                          question: flows.DeclineReason) -> None:
+    text = await _comment(update)
+    if text is not None:
+        await _decided(update, context, "declined",
+                       lambda service, user: _triage(context).decline(
+                           user, question.reference, text))
+
+
 # --- wiring -----------------------------------------------------------------------------
 COMMANDS = {
     "office": office_menu, "triage": triage_command, "approvals": approvals_command,
     "verify": verify_command, "extensions": extensions_command, "overdue": overdue_command,
     "case": case_command, "unbind": unbind_command, "export": export_command,
-    "reports": reports_command,
+    "reports": reports_command, "night": night_command, "hotspots": hotspots_command,
 }
 
 

@@ -238,9 +238,20 @@ class VisitDate(CallbackData, prefix="s:vd"):
     day: date
 
 
+@dataclasses.dataclass(frozen=True)
+class VisitInstitution(CallbackData, prefix="s:vi"):
+    institution: str
+
+
+@dataclasses.dataclass(frozen=True)
+class VisitInstitutionDate(CallbackData, prefix="s:vdi"):
+    institution: str
+    day: date
+
+
 SUPERVISOR_FAMILIES: tuple[type[CallbackData], ...] = (
     SupervisorCase, PickDisposition, PickDeadline, PickExtension, SkipAnswer, VisitSchool,
-    VisitDate)
+    VisitDate, VisitInstitution, VisitInstitutionDate)
 
 
 # --- office staff -----------------------------------------------------------------------------
@@ -248,6 +259,7 @@ class OfficeStep(StrEnum):
     OPEN = "open"
     HISTORY = "hist"
     TRIAGE = "tri"
+    DECLINE = "dec"
     APPROVE = "apv"
     REJECT = "rej"
     VERIFY_PASS = "vok"
@@ -337,9 +349,32 @@ class ReportPick(CallbackData, prefix="o:rep"):
     previous: bool
 
 
+@dataclasses.dataclass(frozen=True)
+class NightSwitch(CallbackData, prefix="o:night"):
+    """Switch the staff member's own night alerts on or off."""
+
+    on: bool
+
+
+class Place(StrEnum):
+    """The kinds of place hotspots count (values: bot/hotspots.py's kinds)."""
+
+    SCHOOL = "school"
+    INSTITUTION = "institution"
+    DISTRICT = "district"
+
+
+@dataclasses.dataclass(frozen=True)
+class HotspotCases(CallbackData, prefix="o:hs"):
+    """List the recent tips about one hotspot."""
+
+    place: Place
+    code: str
+
+
 OFFICE_FAMILIES: tuple[type[CallbackData], ...] = (
     OfficeCase, ShowQueue, TriageCategory, TriagePage, TriageAssign, VerifyDeadline, Merge,
-    MergeConfirmed, NotDuplicate, ReportPick, MergeCancelled)
+    MergeConfirmed, NotDuplicate, ReportPick, MergeCancelled, NightSwitch, HotspotCases)
 
 
 # --- evidence and documents (every role: the server decides what the presser may see) -----

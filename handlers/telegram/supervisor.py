@@ -32,7 +32,8 @@ NOTE_LIMIT = 500  # notes, reasons and questions
 DEPARTMENT_LIMIT = 100  # the transfer_to column's width
 # Refusals that leave the question open so the supervisor can simply answer again.
 RETRY_KEYS = frozenset({"case.error.comment_required", "case.error.transfer_target_required",
-                        "sv.error.too_long", "sv.error.text_expected"})
+                        "sv.error.too_long", "sv.error.text_expected", "sv.error.bad_deadline",
+                        "sv.error.deadline_past", "sv.error.deadline_too_far"})
 
 CaseStep = Callable[[Update, DudaoContext, SupervisionService, str], Awaitable[None]]
 
@@ -81,14 +82,16 @@ async def cases_command(update: Update, context: DudaoContext) -> None:
 
 
 async def visit_command(update: Update, context: DudaoContext) -> None:
-    """Start logging a school visit: pick one of the supervisor's schools."""
+    """Start logging a visit: pick one of the supervisor's schools or institutions."""
+    svc = service(context)
     try:
-        schools = await service(context).schools(_user_id(update))
+        schools = await svc.schools(_user_id(update))
+        institutions = await svc.institutions(_user_id(update))
     except DomainError as err:
         await _reply(update, (refusal_html(err), None))
         return
     flows.close(context)
-    await _reply(update, views.school_question(schools))
+    await _reply(update, views.school_question(schools, institutions))
 
 
 async def visits_command(update: Update, context: DudaoContext) -> None:
@@ -162,7 +165,8 @@ async def _pick_disposition(update: Update, context: DudaoContext, svc: Supervis
     case = await svc.check_step(_user_id(update), pressed.reference, "propose")
     ref, disposition = case.reference, pressed.disposition
     if disposition is Disposition.RECTIFY:
-        flows.close(context)
+        # The buttons offer 7/15/30 days; a date typed instead answers the open question.
+        flows.ask(context, flows.DeadlineDate(ref))
         await _reply(update, views.deadline_question(ref, svc.deadline_choices()))
     elif disposition is Disposition.TRANSFERRED:
         flows.ask(context, flows.TransferDepartment(ref))
@@ -179,7 +183,22 @@ async def _pick_deadline(update: Update, context: DudaoContext, svc: Supervision
                          pressed: protocol.PickDeadline) -> None:
     case = await svc.check_step(_user_id(update), pressed.reference, "propose")
     deadline = svc.deadline_after(pressed.days)
-    flows.ask(context, flows.ProposalNote(case.reference, Disposition.RECTIFY, deadline))
+    await _ask_note(update, context, case.reference, deadline)
+
+
+async def _answer_deadline(update: Update, context: DudaoContext, svc: SupervisionService,
+                           question: flows.DeadlineDate, text: str,
+                           photo: EvidenceInput | None) -> None:
+    """A typed deadline: checked (no past date, at most a year ahead), then the note."""
+    _text_only(photo)
+    case = await svc.check_step(_user_id(update), question.reference, "propose")
+    deadline = svc.deadline_from_text(text)
+    await _ask_note(update, context, case.reference, deadline)
+
+
+async def _ask_note(update: Update, context: DudaoContext, reference: str,
+                    deadline: date) -> None:
+    flows.ask(context, flows.ProposalNote(reference, Disposition.RECTIFY, deadline))
     await _reply(update, views.prompt(
         "sv.prop.note_prompt", skip="button.skip",
         disposition=t("disposition.rectify") + t(
@@ -242,6 +261,23 @@ async def _visit_date(update: Update, context: DudaoContext, svc: SupervisionSer
     await _reply(update, views.prompt("sv.visit.note_prompt", skip="button.skip"))
 
 
+async def _visit_institution(update: Update, context: DudaoContext, svc: SupervisionService,
+                             pressed: protocol.VisitInstitution) -> None:
+    name = await svc.institution_name(_user_id(update), pressed.institution)
+    flows.close(context)
+    await _reply(update, views.visit_date_question(pressed.institution, name, svc.today(),
+                                                   institution=True))
+
+
+async def _visit_institution_date(update: Update, context: DudaoContext,
+                                  svc: SupervisionService,
+                                  pressed: protocol.VisitInstitutionDate) -> None:
+    await svc.institution_name(_user_id(update), pressed.institution)
+    svc.check_visit_date(pressed.day)
+    flows.ask(context, flows.VisitNote(pressed.institution, pressed.day, institution=True))
+    await _reply(update, views.prompt("sv.visit.note_prompt_institution", skip="button.skip"))
+
+
 Step = protocol.SvStep
 _CASE_STEPS: dict[protocol.SvStep, CaseStep] = {
     Step.ACCEPT: _accept, Step.HAND_BACK: _hand_back, Step.ASK: _ask, Step.PROPOSE: _propose,
@@ -251,6 +287,8 @@ _BUTTONS: dict[type[protocol.CallbackData], Any] = {
     protocol.PickDisposition: _pick_disposition, protocol.PickDeadline: _pick_deadline,
     protocol.PickExtension: _pick_extension, protocol.SkipAnswer: _skip,
     protocol.VisitSchool: _visit_school, protocol.VisitDate: _visit_date,
+    protocol.VisitInstitution: _visit_institution,
+    protocol.VisitInstitutionDate: _visit_institution_date,
 }
 
 
@@ -371,10 +409,12 @@ async def _answer_visit_note(update: Update, context: DudaoContext, svc: Supervi
                              question: flows.VisitNote, text: str,
                              photo: EvidenceInput | None) -> None:
     if photo is None:  # the note first; then offer the optional photo
-        flows.ask(context, flows.VisitPhoto(question.school, question.day, text))
+        flows.ask(context, flows.VisitPhoto(question.school, question.day, text,
+                                            question.institution))
         await _reply(update, views.prompt("sv.visit.photo_prompt", skip="button.sv.no_photo"))
         return
-    await _log_visit(update, context, svc, question.school, question.day, text, photo)
+    await _log_visit(update, context, svc, question.school, question.day, text, photo,
+                     question.institution)
 
 
 async def _answer_visit_photo(update: Update, context: DudaoContext, svc: SupervisionService,
@@ -383,13 +423,15 @@ async def _answer_visit_photo(update: Update, context: DudaoContext, svc: Superv
     if photo is None and text:  # typed text where a photo (or the skip button) was asked
         await _reply(update, views.prompt("sv.visit.photo_prompt", skip="button.sv.no_photo"))
         return
-    await _log_visit(update, context, svc, question.school, question.day, question.note, photo)
+    await _log_visit(update, context, svc, question.school, question.day, question.note, photo,
+                     question.institution)
 
 
 async def _log_visit(update: Update, context: DudaoContext, svc: SupervisionService,
-                     school: str, day: date, note: str, photo: EvidenceInput | None) -> None:
+                     school: str, day: date, note: str, photo: EvidenceInput | None,
+                     institution: bool = False) -> None:
     logged = await svc.log_visit(_user_id(update), school, day, note,
-                                 photo.file_id if photo else "")
+                                 photo.file_id if photo else "", institution=institution)
     await _finished(update, context, views.visit_saved(logged))
 
 
@@ -398,6 +440,7 @@ _SUPERVISOR_QUESTIONS: dict[type[flows.Question], Any] = {
     flows.ProposalNote: _answer_note, flows.TransferDepartment: _answer_department,
     flows.RectificationNote: _answer_done, flows.ExtensionReason: _answer_extension,
     flows.VisitNote: _answer_visit_note, flows.VisitPhoto: _answer_visit_photo,
+    flows.DeadlineDate: _answer_deadline,
 }
 for _question in _SUPERVISOR_QUESTIONS:
     flows.answers(_question, media=on_awaited_media)(on_awaited_text)

@@ -20,11 +20,12 @@ from telegram import (
     ReplyKeyboardRemove,
 )
 
-from bot.domain import Actor, Case, CaseEvent, DomainError, Role, Status
+from bot.domain import Actor, Case, CaseEvent, Disposition, DomainError, Role, Status
 from bot.intake import EntityChoice, TipAnalysis
 from bot.messages import explain, t
 from bot.notices import TRANSLATED
 from bot.ports import Notice, OutboxMessage
+from bot.privacy import mask_personal_data
 from handlers.telegram import keyboards
 from handlers.telegram import protocol as p
 
@@ -109,6 +110,9 @@ def case_list(cases: Sequence[Case]) -> tuple[str, InlineKeyboardMarkup | None]:
     for case in cases:
         lines.append(t("parent.mycases.line", reference=case.reference,
                        category=category_name(case.category), status=_parent_status(case)))
+        question = pending_question(case)
+        if question:
+            lines.append(t("parent.mycases.question", question=escape(question)))
         rows.append([InlineKeyboardButton(case.reference,
                                           callback_data=p.ShowCase(case.reference).pack())])
     return "\n".join(lines), InlineKeyboardMarkup(rows)
@@ -117,7 +121,15 @@ def case_list(cases: Sequence[Case]) -> tuple[str, InlineKeyboardMarkup | None]:
 _PARENT_VISIBLE = {"filed", "routed", "to_triage", "assigned", "accepted", "info_requested",
                    "info_added", "approved", "rectification_reported", "verified",
                    "verification_failed", "deadline_extended", "rated", "reopened", "merged",
-                   "merged_case_closed"}
+                   "merged_case_closed", "declined", "handed_back"}
+
+
+def pending_question(case: Case) -> str | None:
+    """The supervisor's question the parent has not answered yet (需补充材料), if any."""
+    if case.status is not Status.AWAITING_INFO:
+        return None
+    return next((e.comment for e in reversed(case.events) if e.action == "info_requested"),
+                None)
 
 
 def _parent_status(case: Case) -> str:
@@ -146,6 +158,13 @@ def parent_case(case: Case, tz: tzinfo,
                            status=status_name(case.merged_into_status)))
     if case.status is Status.CLOSED and case.disposition is not None:
         lines.append(t("parent.case.outcome", outcome=t(f"disposition.{case.disposition.value}")))
+        if case.disposition_note:
+            key = ("parent.case.decline_reason" if case.disposition is Disposition.DECLINED
+                   else "parent.case.findings")
+            lines.append(t(key, text=escape(mask_personal_data(case.disposition_note))))
+    question = pending_question(case)
+    if question:
+        lines.append(t("parent.mycases.question", question=escape(question)))
     lines += [_event_line(e, tz) for e in case.events if e.action in _PARENT_VISIBLE]
     reporter = Actor(Role.PARENT, user_id=case.reporter_user_id)
     rows = keyboards.parent_rows(case.reference, case.next_actions(reporter))
@@ -172,12 +191,30 @@ def render_outbox(row: OutboxMessage) -> tuple[str, InlineKeyboardMarkup | None]
     if row.notice is None:
         return escape(row.text), _legacy_markup(row.markup)
     try:
-        notice = Notice.from_json(row.notice)
-        params = {name: _notice_param(name, value) for name, value in notice.params.items()}
-        text = "\n".join(t(key, **params) for key in (notice.key, *notice.more))
+        return render_notice(Notice.from_json(row.notice))
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise UnrenderableNotice(f"outbox {row.id}: {exc!r}") from exc
+
+
+def render_notice(notice: Notice) -> tuple[str, InlineKeyboardMarkup | None]:
+    """A notice as an HTML message and its buttons (KeyError etc. for a broken one)."""
+    params = {name: _notice_param(name, value) for name, value in notice.params.items()}
+    text = "\n".join(t(key, **params) for key in (notice.key, *notice.more))
+    if notice.key == "hotspots.weekly":
+        return text, hotspot_keyboard(notice)
     return text, notice_keyboard(notice)
+
+
+def hotspot_keyboard(notice: Notice) -> InlineKeyboardMarkup | None:
+    """One button per hotspot of the weekly list, each listing that place's tips."""
+    places = str(notice.params.get("places", "")).split("\n")
+    labels = str(notice.params.get("labels", "")).split("\n")
+    rows = []
+    for place, label in zip(places, labels, strict=False):
+        kind, _, code = place.partition(":")
+        if kind in p.Place.__members__.values() and code:
+            rows.append([keyboards.button(label, p.HotspotCases(p.Place(kind), code))])
+    return keyboards.markup(rows)
 
 
 class UnrenderableNotice(ValueError):

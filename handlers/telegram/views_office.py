@@ -23,6 +23,7 @@ from bot.domain import (
     Status,
     parse_reference,
 )
+from bot.facts import TipLine
 from bot.messages import CATALOGUE, t
 from bot.office import Counts, Duplicate, OverdueItem, StaffCase
 from bot.triage import SupervisorChoice
@@ -352,8 +353,13 @@ def _category_rows(case: Case) -> list[list[InlineKeyboardButton | None]]:
                                p.TriageCategory(case.reference, index)))
     rows: list[list[InlineKeyboardButton | None]] = [buttons[i:i + 2]
                                                       for i in range(0, len(buttons), 2)]
-    rows.append([_button(t("office.button.history"),
-                         p.OfficeCase(p.OfficeStep.HISTORY, case.reference))])
+    last: list[InlineKeyboardButton | None] = []
+    if CaseAction.DECLINE in case.next_actions(Actor(Role.STAFF)):
+        last.append(_button(t("office.button.decline"),
+                            p.OfficeCase(p.OfficeStep.DECLINE, case.reference)))
+    last.append(_button(t("office.button.history"),
+                        p.OfficeCase(p.OfficeStep.HISTORY, case.reference)))
+    rows.append(last)
     return rows
 
 
@@ -410,3 +416,27 @@ def report_keyboard() -> InlineKeyboardMarkup:
             [_button(t("report.button.quarter"), p.ReportPick(quarter, False)),
              _button(t("report.button.quarter_previous"), p.ReportPick(quarter, True))]]
     return InlineKeyboardMarkup([[b for b in row if b is not None] for row in rows])
+
+
+def night_alerts(on: bool, *, changed: bool = False) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The staff member's night alerts and the button that switches them."""
+    key = "office.night.on" if on else "office.night.off"
+    text = (t("office.night.changed") + "\n" if changed else "") + t(key)
+    label = t("office.button.night_off" if on else "office.button.night_on")
+    return text, _keyboard([[_button(label, p.NightSwitch(not on))]])
+
+
+def hotspot_cases(name: str, lines: Sequence[TipLine], days: int,
+                  tz: tzinfo) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The recent tips about one hotspot, each with a button that opens it."""
+    if not lines:
+        return t("hotspots.cases.empty", days=days), None
+    text = [t("hotspots.cases.title", name=escape(name), days=days, count=len(lines))]
+    rows: list[list[InlineKeyboardButton | None]] = []
+    for line in lines:
+        text.append(t("hotspots.cases.line", reference=line.reference,
+                      created=line.created_at.astimezone(tz).strftime("%m-%d"),
+                      category=category_name(line.category), status=status_name(line.status)))
+        rows.append([_button(t("office.button.open", reference=line.reference),
+                             p.OfficeCase(p.OfficeStep.OPEN, line.reference))])
+    return "\n".join(text), _keyboard(rows)

@@ -156,35 +156,58 @@ def extension_question(case: Case, choices: Sequence[tuple[int, date]]) -> Reply
         InlineKeyboardMarkup(rows)
 
 
-def school_question(schools: Sequence[tuple[str, str]]) -> Reply:
-    if not schools:
+def school_question(schools: Sequence[tuple[str, str]],
+                    institutions: Sequence[tuple[str, str]] = ()) -> Reply:
+    """Which school (责任督学) or tutoring institution (联系督导) was visited."""
+    if not schools and not institutions:
         return t("sv.visit.no_schools"), None
     rows = [[_button(name, p.VisitSchool(code))] for code, name in schools]
-    return t("sv.visit.pick_school"), InlineKeyboardMarkup(rows)
+    rows += [[_button(t("sv.visit.institution_button", name=name), p.VisitInstitution(code))]
+             for code, name in institutions]
+    key = "sv.visit.pick_school" if not institutions else (
+        "sv.visit.pick_institution" if not schools else "sv.visit.pick_place")
+    return t(key), InlineKeyboardMarkup(rows)
 
 
-def visit_date_question(code: str, name: str, today: date) -> Reply:
+def visit_date_question(code: str, name: str, today: date, *,
+                        institution: bool = False) -> Reply:
     days = [today - timedelta(days=n) for n in range(3)]
     row = [_button(t(f"button.sv.day{n}", date=_short_date(day)),
-                   p.VisitDate(code, day)) for n, day in enumerate(days)]
-    return t("sv.visit.pick_date", school=escape(name)), InlineKeyboardMarkup([row])
+                   p.VisitInstitutionDate(code, day) if institution else p.VisitDate(code, day))
+           for n, day in enumerate(days)]
+    key = "sv.visit.pick_date_institution" if institution else "sv.visit.pick_date"
+    return t(key, school=escape(name)), InlineKeyboardMarkup([row])
 
 
 def visit_saved(logged: VisitLogged) -> Reply:
     cov = logged.coverage
+    photo = t("sv.visit.with_photo") if logged.with_photo else ""
+    if logged.institution:
+        return t("sv.visit.saved_institution", date=logged.visit_date.isoformat(),
+                 name=escape(logged.school_name), photo=photo,
+                 visited=len(cov.institutions_visited), total=cov.institutions_total), None
     return t("sv.visit.saved", date=logged.visit_date.isoformat(),
-             school=escape(logged.school_name),
-             photo=t("sv.visit.with_photo") if logged.with_photo else "",
+             school=escape(logged.school_name), photo=photo,
              visited=len(cov.visited), total=cov.total), None
 
 
 def coverage(cov: Coverage) -> Reply:
-    if cov.total == 0:
+    if cov.total == 0 and cov.institutions_total == 0:
         return t("sv.visit.no_schools"), None
-    lines = [t("sv.visits.title", year=cov.month_start.year, month=cov.month_start.month,
-               visited=len(cov.visited), total=cov.total)]
-    lines += [t("sv.visits.visited", school=escape(name)) for _, name in cov.visited]
-    lines += [t("sv.visits.unvisited", school=escape(name)) for _, name in cov.unvisited]
+    lines = []
+    if cov.total:
+        lines.append(t("sv.visits.title", year=cov.month_start.year,
+                       month=cov.month_start.month, visited=len(cov.visited), total=cov.total))
+        lines += [t("sv.visits.visited", school=escape(name)) for _, name in cov.visited]
+        lines += [t("sv.visits.unvisited", school=escape(name)) for _, name in cov.unvisited]
+    if cov.institutions_total:
+        lines.append(t("sv.visits.institutions_title", year=cov.month_start.year,
+                       month=cov.month_start.month, visited=len(cov.institutions_visited),
+                       total=cov.institutions_total))
+        lines += [t("sv.visits.visited", school=escape(name))
+                  for _, name in cov.institutions_visited]
+        lines += [t("sv.visits.institution_unvisited", name=escape(name))
+                  for _, name in cov.institutions_unvisited]
     lines.append(t("sv.visits.hint"))
     return "\n".join(lines), None
 

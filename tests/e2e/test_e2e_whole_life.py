@@ -75,7 +75,7 @@ async def test_whole_life_through_telegram(dudao: Dudao) -> None:
     await open_for_staff("/approvals")
     await tap(staff, "审核通过")
     await staff.wait_for_message(has("审核通过"), timeout=WAIT)
-    await parent.wait_for_message(has(reference, "处理意见"), timeout=WAIT)
+    await parent.wait_for_message(has(reference, "限期整改", "2026-12-08"), timeout=WAIT)
 
     await supervisor.send_text("/cases")
     await supervisor.wait_for_message(has("待办案件"), timeout=WAIT)

@@ -72,6 +72,11 @@ async def scenario(uow: Any) -> None:
                        (STAFF, lambda c, a, now: c.approve_proposal(a, now))):
         clock.advance(minutes=5)  # distinct times: queries order by them
         await cases.perform(user, routed.reference, step)
+    async with uow() as unit:  # a liaison supervisor's institution visit
+        await unit.directory.add_institution_visit("T01", "INS01", date(2026, 12, 3), "", "",
+                                                   clock.now())
+        await unit.directory.set_night_pings(1, True)
+        await unit.commit()
 
 
 async def answers(uow: UnitOfWork) -> dict[str, Any]:
@@ -100,12 +105,19 @@ async def answers(uow: UnitOfWork) -> dict[str, Any]:
             "institution": await directory.responsibility(None, "INS01", None),
             "district": await directory.responsibility(None, None, "D01"),
             "people": [p.code for p in await directory.people("staff")],
+            "night": [(p.code, p.night_pings) for p in await directory.people()],
             "schools_of": await directory.schools_of("S01"),
             "unvisited": await directory.unvisited_schools(date(2026, 11, 1),
                                                            date(2026, 12, 1)),
             "names": await directory.names("school", ["SCH01", "NOPE"]),
             "entities": sorted(await directory.entity_rows()),
             "supervised": await directory.supervised_school_count(),
+            "institutions_of": await directory.institutions_of("T01"),
+            "unchecked": await directory.unvisited_institutions(date(2026, 11, 1),
+                                                                date(2026, 12, 1)),
+            "unchecked_t01": await directory.unvisited_institutions(
+                date(2026, 12, 1), date(2027, 1, 1), "T01"),
+            "institutions": await directory.supervised_institution_count(),
             "queued": await uow.outbox.queued_keys(["none"]),
         }
 

@@ -7,8 +7,8 @@ from alembic import command
 from sqlalchemy import inspect
 
 from storage.db import create_sync_db_engine
-from storage.migrate import alembic_config, current_revision, upgrade
-from tests.support.migrations import head_revision, run_sql
+from storage.migrate import alembic_config, current_revision, head_revision, upgrade
+from tests.support.migrations import run_sql
 
 pytestmark = pytest.mark.postgres
 

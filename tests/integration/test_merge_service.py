@@ -101,7 +101,7 @@ async def test_followers_hear_the_targets_steps_under_their_own_reference(
         approved = [r for r in rows if r.kind == "approved"]
         assert len(accepted) == len(approved) == 1, parent
         assert reference in accepted[0].text and reference in approved[0].text
-        assert "限期整改中" in approved[0].text
+        assert "限期整改" in approved[0].text and "2026-12-20" in approved[0].text
         others = {target, source, third} - {reference}
         assert not any(o in r.text for r in rows for o in others)  # nothing about the rest
     assert (await get(world, source)).status is Status.CLOSED  # still waiting for the outcome

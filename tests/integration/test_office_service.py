@@ -103,7 +103,8 @@ async def test_triage_double_tap_and_bad_assignee_change_nothing(world: World) -
         await world.triage.triage(STAFF, filed.reference, "homework_burden", "S01")
     assert err.value.key == "office.error.already_assigned"
     assert len(await corrections(world)) == 1
-    assert await count(world, OutboxRow, OutboxRow.kind == "assigned") == 1
+    # Once each: the supervisor, and the parent who hears the case was handed to them.
+    assert await count(world, OutboxRow, OutboxRow.kind == "assigned") == 2
 
 
 async def test_triage_of_a_proposed_case_is_refused_without_a_half_correction(

@@ -7,9 +7,9 @@ from alembic import command
 from sqlalchemy import select
 
 from storage.db import create_sync_db_engine
-from storage.migrate import alembic_config, current_revision, upgrade
+from storage.migrate import alembic_config, current_revision, head_revision, upgrade
 from storage.models import OutboxRow
-from tests.support.migrations import head_revision, run_sql
+from tests.support.migrations import run_sql
 
 pytestmark = pytest.mark.postgres
 

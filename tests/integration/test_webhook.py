@@ -54,10 +54,14 @@ async def test_garbage_is_refused_and_health_answers(client) -> None:  # type: i
 
 @pytest.mark.parametrize(("check", "status", "body"), [
     (lambda: Health(outbox_due=3, oldest_due_seconds=12.34),
-     200, {"status": "ok", "database": "ok", "outbox_due": 3, "oldest_due_seconds": 12.3}),
+     200, {"status": "ok", "database": "ok", "outbox_due": 3, "oldest_due_seconds": 12.3,
+           "calendar": {"ok": True, "uncovered_years": []}}),
     (lambda: Health(outbox_due=40, oldest_due_seconds=900.0),
      200, {"status": "degraded", "database": "ok", "outbox_due": 40,
-           "oldest_due_seconds": 900.0}),
+           "oldest_due_seconds": 900.0, "calendar": {"ok": True, "uncovered_years": []}}),
+    (lambda: Health(outbox_due=0, oldest_due_seconds=0.0, calendar_uncovered=(2027,)),
+     200, {"status": "ok", "database": "ok", "outbox_due": 0, "oldest_due_seconds": 0.0,
+           "calendar": {"ok": False, "uncovered_years": [2027]}}),
     (None, 503, {"status": "unavailable", "database": "error"}),
 ])
 async def test_health_says_whether_the_database_answers_and_delivery_keeps_up(

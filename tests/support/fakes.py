@@ -59,6 +59,8 @@ class FakeStore:
     schools: dict[str, Entity] = field(default_factory=dict)
     institutions: dict[str, Entity] = field(default_factory=dict)
     visits: list[tuple[str, str, date]] = field(default_factory=list)  # person, school, day
+    # person, institution, day
+    institution_visits: list[tuple[str, str, date]] = field(default_factory=list)
     invites: dict[str, Invite] = field(default_factory=dict)
     outbox: list[Sent] = field(default_factory=list)
 
@@ -251,6 +253,11 @@ class FakeDirectoryRepository:
             if person.id == person_id:
                 self.store.people[code] = replace(person, telegram_user_id=telegram_user_id)
 
+    async def set_night_pings(self, person_id: int, on: bool) -> None:
+        for code, person in self.store.people.items():
+            if person.id == person_id:
+                self.store.people[code] = replace(person, night_pings=on)
+
     async def responsibility(self, school_code: str | None, institution_code: str | None,
                              district_code: str | None) -> tuple[Responsibility, str | None]:
         school = self.store.schools.get(school_code or "")
@@ -302,6 +309,28 @@ class FakeDirectoryRepository:
     async def add_visit(self, person_code: str, school_code: str, visit_date: date, note: str,
                         photo_file_id: str, now: datetime) -> None:
         self.store.visits.append((person_code, school_code, visit_date))
+
+    async def institutions_of(self, person_code: str) -> list[tuple[str, str]]:
+        return [(code, e.name) for code, e in sorted(self.store.institutions.items())
+                if e.supervisor == person_code]
+
+    async def supervised_institution_count(self) -> int:
+        return sum(1 for e in self.store.institutions.values() if e.supervisor)
+
+    async def unvisited_institutions(self, month_start: date, next_month: date,
+                                     person_code: str | None = None
+                                     ) -> list[tuple[str, str, str]]:
+        visited = {code for _, code, day in self.store.institution_visits
+                   if month_start <= day < next_month}
+        return [(code, e.name, e.supervisor)
+                for code, e in sorted(self.store.institutions.items())
+                if e.supervisor and code not in visited
+                and (person_code is None or e.supervisor == person_code)]
+
+    async def add_institution_visit(self, person_code: str, institution_code: str,
+                                    visit_date: date, note: str, photo_file_id: str,
+                                    now: datetime) -> None:
+        self.store.institution_visits.append((person_code, institution_code, visit_date))
 
 
 class FakeInviteRepository:

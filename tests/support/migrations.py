@@ -20,14 +20,3 @@ def run_sql(url: str, *statements: str) -> list[tuple[object, ...]]:
             return rows
     finally:
         engine.dispose()
-
-
-def head_revision() -> str:
-    """The newest revision of the migrations (what `upgrade` brings a database to)."""
-    from alembic.script import ScriptDirectory
-
-    from storage.migrate import alembic_config
-
-    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-    assert head is not None
-    return head

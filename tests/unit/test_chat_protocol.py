@@ -105,7 +105,7 @@ def test_next_actions_per_role_and_state() -> None:
     assert case_in(Status.CLOSED, rating=Rating.DISSATISFIED,
                    reopen_count=1).next_actions(PARENT) == ()
     assert case_in(Status.CLOSED, merged_into="SJ-2026-000009").next_actions(PARENT) == ()
-    assert case_in(Status.TRIAGE).next_actions(STAFF) == (A.TRIAGE,)
+    assert case_in(Status.TRIAGE).next_actions(STAFF) == (A.TRIAGE, A.DECLINE)
     assert case_in(Status.PROPOSED).next_actions(STAFF) == (A.APPROVE, A.REJECT, A.SUPERVISE)
     assert case_in(Status.RECTIFICATION_REPORTED).next_actions(STAFF) == (A.VERIFY_PASS,
                                                                           A.VERIFY_FAIL)
