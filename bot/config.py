@@ -16,7 +16,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from bot.messages import t
 
@@ -253,6 +258,8 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(explain_errors(exc, path)) from exc
+    except SettingsError as exc:  # an environment value that is not JSON where JSON is needed
+        raise ConfigError(_explain_env_error(exc)) from exc
     db = settings.database.url
     if db.startswith("sqlite:///") and not db.startswith("sqlite:////") and path is not None:
         # A relative SQLite path in a config file is relative to that file, not to the cwd.
@@ -260,13 +267,31 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         if rel and rel != ":memory:":
             settings.database.url = "sqlite:///" + str((Path(path).parent / rel).resolve())
     if path is not None:
+        # Every relative path in a config file is relative to that file's folder.
         base = Path(path).parent
-        if not Path(settings.calendar.dir).is_absolute():
-            settings.calendar.dir = str((base / settings.calendar.dir).resolve())
+
+        def anchored(value: str) -> str:
+            if not value or Path(value).is_absolute():
+                return value
+            return str((base / value).resolve())
+
+        settings.calendar.dir = anchored(settings.calendar.dir)
+        settings.evidence.dir = anchored(settings.evidence.dir)
+        settings.documents.templates_dir = anchored(settings.documents.templates_dir)
+        settings.classifier.model_path = anchored(settings.classifier.model_path)
         settings.directory.import_on_start = [
             str(p if Path(p).is_absolute() else (base / p).resolve())
             for p in settings.directory.import_on_start]
     return settings
+
+
+def _explain_env_error(exc: SettingsError) -> str:
+    """pydantic-settings could not parse a DUDAO_ variable (lists and tables must be JSON)."""
+    found = re.search(r'field "(\w+)"', str(exc))
+    section = found.group(1) if found else ""
+    prefix = (ENV_PREFIX + section).upper()
+    names = sorted(k for k in os.environ if k.upper().startswith(prefix)) or [prefix + "__…"]
+    return t("config.env_not_json", names="、".join(names))
 
 
 def _toml_position(exc: tomllib.TOMLDecodeError) -> str:

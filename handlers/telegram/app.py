@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
 import sys
@@ -282,8 +283,9 @@ async def _serve(app: AnyApplication, stop: asyncio.Event) -> bool:
             site = web.TCPSite(runner, web_cfg.listen_host, web_cfg.listen_port)
             await site.start()
         except OSError as exc:
+            busy = exc.errno == errno.EADDRINUSE
             where = {"host": web_cfg.listen_host, "port": web_cfg.listen_port,
-                     "detail": _one_line(exc)}
+                     "detail": t("startup.port_taken") if busy else _one_line(exc)}
             if webhook:
                 print(t("startup.web_port_busy", **where), file=sys.stderr, flush=True)
                 await app.bot.shutdown()
@@ -293,8 +295,7 @@ async def _serve(app: AnyApplication, stop: asyncio.Event) -> bool:
         else:
             print(t("cli.run.web", url=web_cfg.base_url(bound_port(runner))), flush=True)
         async with telegram_running(app):
-            print(t("cli.run.starting", mode="webhook" if webhook else "long polling"),
-                  flush=True)
+            print(t("cli.run.starting", mode=t(f"cli.run.mode.{tg.mode}")), flush=True)
             await stop.wait()
     finally:
         await runner.cleanup()

@@ -185,4 +185,4 @@ async def test_a_busy_port_stops_webhook_mode_with_one_line_but_not_polling(
             assert (await parent.wait_for_message(timeout=15)).text
             stop.set()
             assert await asyncio.wait_for(running, 30) is True
-    assert any("健康检查和网页控制台暂不可用" in r.getMessage() for r in caplog.records)
+    assert any("健康检查（/health）暂不可用" in r.getMessage() for r in caplog.records)

@@ -147,3 +147,31 @@ def test_a_public_url_that_is_not_a_web_address_is_refused_in_chinese(tmp_path: 
     with pytest.raises(ConfigError) as caught:
         load_settings(path)
     assert "web.public_url" in str(caught.value) and "http://" in str(caught.value)
+
+
+@pytest.mark.parametrize("name,value", [("DUDAO_DIRECTORY__IMPORT_ON_START", "data/directory"),
+                                        ("DUDAO_TIME_RULES__VISIT_REMINDER_DAYS", "20,27")])
+def test_a_list_in_the_environment_that_is_not_json_is_one_chinese_message(
+        name: str, value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert name in str(caught.value) and "JSON" in str(caught.value)
+    monkeypatch.setenv(name, '["data/directory"]' if "DIRECTORY" in name else "[20, 27]")
+    load_settings()
+
+
+def test_relative_paths_in_a_config_file_are_relative_to_its_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    path = folder / "dudao.toml"
+    path.write_text('[classifier]\nmodel_path = "models"\n[evidence]\ndir = "files"\n'
+                    '[documents]\ntemplates_dir = "tpl"\n', encoding="utf-8")
+    settings = load_settings(path)
+    assert settings.classifier.model_path == str(folder.resolve() / "models")
+    assert settings.evidence.dir == str(folder.resolve() / "files")
+    assert settings.documents.templates_dir == str(folder.resolve() / "tpl")
+    assert load_settings(folder / "dudao.toml").calendar.dir.startswith(str(folder.resolve()))
+    bare = tmp_path / "bare.toml"
+    bare.write_text("", encoding="utf-8")
+    assert load_settings(bare).classifier.model_path == ""  # empty keeps its meaning

@@ -1,7 +1,7 @@
 """institution_visits: liaison supervisors' visits to tutoring institutions
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-04
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0005'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
