@@ -159,6 +159,8 @@ async def _invite(settings: Settings, code: str, role: str, hours: int) -> int:
     print(t("cli.invite.issued", code=issued.code, expires=local, person=person.code,
             name=person.name, role_name=t(f"role.{person.role}"), hours=hours,
             url=safe_url(settings.database.url)))
+    if person.telegram_user_id is not None:
+        print(t("cli.invite.already_bound", name=person.name), file=sys.stderr)
     return 0
 
 

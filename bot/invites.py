@@ -60,9 +60,14 @@ class InviteService:
                            if p.code.casefold() == folded]
                 person = matches[0] if len(matches) == 1 else None
             wanted = {"staff"} if role == "staff" else SUPERVISOR_ROLES
-            if person is None or person.role not in wanted:
+            role_name = t("role.staff") if role == "staff" else "督学"
+            if person is None:
                 raise DomainError("invite.error.unknown_person", code=wanted_code,
-                                  role_name=t("role.staff") if role == "staff" else "督学")
+                                  role_name=role_name)
+            if person.role not in wanted:
+                raise DomainError("invite.error.other_role", code=person.code, name=person.name,
+                                  role_name=role_name, actual=t(f"role.{person.role}"),
+                                  flag="--staff" if person.role == "staff" else "--supervisor")
             expires = now + timedelta(hours=hours)
             await uow.invites.add(hash_invite(code), person.id, now, expires)
             await uow.commit()
@@ -78,9 +83,14 @@ class InviteService:
             person_id = await uow.invites.claim(hash_invite(code), user_id, now)
             if person_id is None:
                 raise DomainError("invite.error.invalid")
-            await uow.directory.bind(person_id, user_id, now)
             people = {p.id: p for p in await uow.directory.people()}
+            previous = people[person_id].telegram_user_id
+            await uow.directory.bind(person_id, user_id, now)
             person = people[person_id]
+            if previous is not None and previous != user_id:
+                # The account this person used before stops receiving cases: say so to it.
+                await uow.outbox.enqueue(previous, "unbound", Notice("invite.replaced.notice"),
+                                         now)
             await _tell_what_waits(uow, person, user_id, now)
             await uow.commit()
         return PersonInfo(person.id, person.code, person.name, person.role, user_id)

@@ -65,6 +65,8 @@ CATALOGUE: dict[str, str] = {
     "tip.error.rate_limited": "您在一小时内已提交 {limit} 条线索，请稍后再提交。紧急情况请拨打当地教育局电话。",
     # --- invites and binding ---
     "invite.error.unknown_person": "目录中没有代码为 {code} 的{role_name}，请先导入目录。",
+    "invite.error.other_role": "{code}（{name}）在目录中是{actual}，不是{role_name}。请改用 dudao invite {flag} {code}。",
+    "invite.replaced.notice": "您在督导系统中的身份已由另一个 Telegram 账号用新的邀请码绑定，本账号不再接收案件和提醒。如果这不是您本人或督导室的安排，请立即联系督导室。",
     "invite.error.invalid": "邀请码无效、已过期或已被使用，请向督导室索取新的邀请码。",
     "invite.bound": "绑定成功：{name}（{role_name}）。",
     "supervisor.help": "督学可用的指令：\n/cases 我的待办案件（最紧急的在前），点开即可受理、退回分办、请家长补充、提出处理意见、报告整改完成或申请延期；\n/visit 记录到校督导或培训机构督导检查（对象、日期、情况、照片）；\n/visits 本月督导情况（学校和联系的培训机构）。\n新分派的案件、整改期限提醒和督办会直接推送给您。",
@@ -215,6 +217,7 @@ CATALOGUE: dict[str, str] = {
     "cli.run.how_to_token": "要连接 Telegram：向 @BotFather 申请令牌，写入配置文件 [telegram] token，或设置环境变量 DUDAO_TELEGRAM__TOKEN，然后运行 dudao run --config 配置文件。",
     "cli.run.starting": "机器人已启动（{mode}），按 Ctrl+C 停止。",
     "startup.port_taken": "端口已被其他程序占用",
+    "cli.invite.already_bound": "注意：{name} 已绑定一个 Telegram 账号。用这个邀请码绑定后，原账号将解除绑定并收到通知。",
     "cli.run.mode.polling": "长轮询模式",
     "cli.run.mode.webhook": "Webhook 模式",
     "cli.run.web": "网页服务：{url}（健康检查 {url}/health）",

@@ -264,6 +264,23 @@ async def test_an_invite_binds_once(world: World) -> None:
     assert err.value.key == "invite.error.invalid"
 
 
+async def test_binding_with_a_new_code_tells_the_account_it_replaces(world: World) -> None:
+    code, _ = await world.invites.issue("S02", "supervisor")  # S02 is bound to SUP2
+    person = await world.invites.bind(5002, code)
+    assert person.telegram_user_id == 5002
+    [told] = [m for m in world.db.outbox if m.chat_id == SUP2]
+    assert (told.kind, told.notice.key) == ("unbound", "invite.replaced.notice")
+    assert not [m for m in world.db.outbox if m.chat_id == 5002 and m.kind == "unbound"]
+
+
+async def test_an_invite_for_a_person_of_another_role_says_which_role_they_have(
+        world: World) -> None:
+    with pytest.raises(DomainError) as err:
+        await world.invites.issue("S02", "staff")
+    assert err.value.key == "invite.error.other_role"
+    assert err.value.params["flag"] == "--supervisor"
+
+
 async def test_an_invite_finds_its_person_without_regard_to_case(world: World) -> None:
     issued = await world.invites.issue_invite("st2", "staff", hours=24)
     assert issued.person.code == "ST2" and issued.expires == NOW + timedelta(hours=24)
