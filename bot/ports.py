@@ -264,7 +264,8 @@ class OutboxRepository(Protocol):
 
     async def queued_keys(self, keys: list[str]) -> set[str]: ...
 
-    async def due_backlog(self, now: datetime) -> tuple[int, datetime | None]: ...
+    async def due_backlog(self, now: datetime) -> tuple[int, datetime | None]:
+        """Unsent rows due now or failing (a retry pending), and when the oldest was queued."""
 
     async def has_due(self, now: datetime) -> bool: ...
 

@@ -680,9 +680,11 @@ class OutboxRepository:
         return found
 
     async def due_backlog(self, now: datetime) -> tuple[int, datetime | None]:
-        """How many unsent rows are due now, and when the oldest of them was queued."""
+        """How many unsent rows are due now or failing (waiting to be retried), and when the
+        oldest of them was queued; rows held for the morning are not a backlog."""
         stmt = select(func.count(), func.min(OutboxRow.created_at)).where(
-            OutboxRow.sent_at.is_(None), OutboxRow.not_before <= now)
+            OutboxRow.sent_at.is_(None),
+            or_(OutboxRow.not_before <= now, OutboxRow.attempts > 0))
         count, oldest = (await self.session.execute(stmt)).one()
         return int(count), oldest  # min() keeps the column's type: an aware datetime
 

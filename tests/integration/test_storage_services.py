@@ -167,3 +167,19 @@ async def test_health_reports_the_due_outbox_backlog(services) -> None:
     behind = await check_health(service.uow, clock)
     assert behind.outbox_due == 2 and behind.oldest_due_seconds == 600.0
     assert behind.status == "degraded"
+
+
+async def test_health_counts_a_failing_row_waiting_for_its_retry(services) -> None:
+    service, clock, _ = services
+    async with service.uow() as uow:
+        await uow.outbox.enqueue(555, "filed", Notice.plain("编号"), clock.now())
+        await uow.outbox.enqueue(556, "ping.soon", Notice.plain("明早提醒"), clock.now(),
+                                 not_before=clock.now() + timedelta(hours=9))  # held, not late
+        await uow.commit()
+    clock.current += timedelta(minutes=6)
+    async with service.uow() as uow:
+        [row] = await uow.outbox.claim_due(clock.now(), timedelta(seconds=60), 10)
+        await uow.outbox.mark_failed(row.id, "Bad Gateway", clock.now() + timedelta(minutes=5))
+        await uow.commit()
+    failing = await check_health(service.uow, clock)
+    assert (failing.outbox_due, failing.status) == (1, "degraded")

@@ -364,7 +364,7 @@ class FakeOutboxRepository:
         return {m.dedup_key for m in self.store.outbox if m.dedup_key in keys}
 
     async def due_backlog(self, now: datetime) -> tuple[int, datetime | None]:
-        due = [m for m in self.store.outbox if m.not_before <= now]
+        due = [m for m in self.store.outbox if m.not_before <= now]  # no failures in fakes
         return len(due), min((m.created_at for m in due), default=None)
 
 
