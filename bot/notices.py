@@ -138,10 +138,14 @@ def _step_comment(case: Case, action: str) -> str:
 def supervisor_notice(case: Case, action: str, comment: str) -> Notice:
     """What the assigned supervisor is told about a step, with what they may do next."""
     actions = case.next_actions(_assignee(case))
-    return Notice(f"notify.supervisor.{action}", {
-        "reference": case.reference, "category": case.category,
-        "text": mask_personal_data(case.text), "comment": mask_personal_data(comment)},
-        case.reference, actions, Role.SUPERVISOR, open_button=bool(actions))
+    params = {"reference": case.reference, "category": case.category,
+              "text": mask_personal_data(case.text), "comment": mask_personal_data(comment)}
+    key = f"notify.supervisor.{action}"
+    if action in ("verification_failed", "deadline_extended") and case.rectify_deadline:
+        params["deadline"] = case.rectify_deadline.isoformat()
+        key += ".dated"  # rows queued before the date was said keep the old text
+    return Notice(key, params, case.reference, actions, Role.SUPERVISOR,
+                  open_button=bool(actions))
 
 
 def staff_notice(key: str, reference: str | None = None, **params: str | int) -> Notice:

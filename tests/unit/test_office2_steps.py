@@ -117,6 +117,9 @@ async def test_the_parent_hears_rectification_steps_with_their_dates(world: Worl
     assert new.isoformat() in texts[4]
     assert "属实限期整改" in texts[6] and "整改到位" in texts[6] and "评价" in texts[6]
     assert not any("内部" in text for text in texts)  # internal notes stay internal
+    told = [text for text in rendered(world, SUP1)
+            if "延期申请已获批准" in text or "复查未通过" in text]
+    assert (deadline + timedelta(days=7)).isoformat() in told[0] and new.isoformat() in told[1]
 
 
 async def test_the_outcome_carries_the_findings_and_the_department(world: World) -> None:
