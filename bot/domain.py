@@ -128,6 +128,11 @@ class Actor:
         return self.person_code or (str(self.user_id) if self.user_id is not None else self.role)
 
 
+# Steps after which an extension request is no longer waiting for a decision.
+EXTENSION_ENDS = frozenset({"deadline_extended", "extension_refused", "rectification_reported",
+                            "verification_failed", "verified", "reopened", "approved"})
+
+
 @dataclass(frozen=True)
 class CaseEvent:
     """One audit entry: append-only."""
@@ -490,9 +495,13 @@ class Case:
 
     @property
     def pending_extension(self) -> date | None:
-        """The deadline a supervisor asked for and staff have not yet decided on."""
+        """The deadline a supervisor asked for and staff have not yet decided on.
+
+        A request lapses when the rectification moves on without it (reported done, a 回头看
+        that set a new deadline, a reopening): granting it then would undo a later decision.
+        """
         for event in reversed(self.events):
-            if event.action in ("deadline_extended", "extension_refused"):
+            if event.action in EXTENSION_ENDS:
                 return None
             if event.action == "extension_requested":
                 return date.fromisoformat(event.data["new"])

@@ -195,3 +195,21 @@ def test_exports_and_reports_show_a_declined_tip() -> None:
     report = build_report(half_month(NOW.date()), [row], (0, 0))
     assert report.declined == 1
     assert "其中不予受理 1 件" in summary_text(report)
+
+
+async def test_an_extension_request_lapses_when_the_rectification_moves_on(
+        world: World) -> None:
+    deadline = NOW.date() + timedelta(days=15)
+    reference = await rectifying(world, deadline)
+    await world.cases.perform(SUP1, reference, lambda c, a, now: c.request_extension(
+        a, deadline + timedelta(days=7), "学校需要时间", now))
+    await world.supervision.report_rectified(SUP1, reference, "已整改")
+    new = NOW.date() + timedelta(days=7)
+    await world.office.verify_failed(STAFF, reference, new, "公示栏仍是旧内容")
+    assert await world.office.extension_requests(STAFF) == []
+    with pytest.raises(DomainError):  # the old request cannot undo the new deadline
+        await world.office.grant_extension(STAFF, reference)
+    async with world.uow.read() as uow:
+        case = await uow.cases.get(reference)
+    assert case is not None and case.rectify_deadline == new
+    assert CaseAction.REQUEST_EXTENSION in case.next_actions(Actor(Role.SUPERVISOR, "S01"))
