@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
+from bot.console import ConsoleService
 from bot.filing import FilingService, Rules
 from bot.intake import IntakeService
 from bot.invites import InviteService
@@ -34,6 +36,7 @@ from bot.services import CaseService, SystemClock
 from bot.supervision import SupervisionRules, SupervisionService
 from bot.timerules import QuietHours
 from bot.triage import TriageService
+from bot.web_login import WebLoginService
 from scheduler.jobs import ReminderScheduler
 from storage.db import create_async_db_engine
 from storage.db import safe_url as safe_url
@@ -62,6 +65,8 @@ class Container:
     reminders: ReminderService
     outbox: OutboxService
     delivery: DeliveryLoop
+    web_login: WebLoginService
+    console: ConsoleService
     intake: IntakeService | None = None  # None where no classifier is loaded (most CLI)
     scheduler: ReminderScheduler | None = None  # None when the interval is 0
 
@@ -162,6 +167,10 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
             tz=settings.tz, accept_working_days=time_rules.accept_working_days,
             propose_working_days=time_rules.propose_working_days)),
         reminders=reminders, outbox=outbox, delivery=delivery,
+        web_login=WebLoginService(
+            uow, clock, settings.telegram.token, link_minutes=settings.web.login_link_minutes,
+            init_data_max_age=timedelta(hours=settings.web.init_data_max_age_hours)),
+        console=ConsoleService(uow, clock, cases, office, supervision, settings.tz),
         intake=IntakeService(classifier) if classifier is not None else None,
         scheduler=ReminderScheduler(reminders, interval) if interval > 0 else None)
 

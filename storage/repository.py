@@ -22,8 +22,9 @@ from bot.domain import (
     Role,
     Status,
     format_reference,
+    parse_reference,
 )
-from bot.ports import DeadlineRow, EntityRow, EvidenceItem, Notice, PersonInfo
+from bot.ports import CaseQuery, DeadlineRow, EntityRow, EvidenceItem, Notice, PersonInfo
 from storage.models import (
     CaseEventRow,
     CaseRow,
@@ -36,6 +37,7 @@ from storage.models import (
     ReferenceCounter,
     School,
     VisitRow,
+    WebLogin,
 )
 
 
@@ -336,6 +338,41 @@ class CaseRepository:
                              r.size, r.added_by, r.created_at) for r in rows.scalars()]
 
 
+    async def search(self, query: CaseQuery, limit: int = 50) -> list[Case]:
+        """The console's list: newest first, filtered, continued by keyset (`before_id`)."""
+        where: list[Any] = []
+        if query.statuses:
+            where.append(CaseRow.status.in_([s.value for s in query.statuses]))
+        if query.category:
+            where.append(CaseRow.category == query.category)
+        for model, column, code in ((District, CaseRow.district_id, query.district_code),
+                                    (School, CaseRow.school_id, query.school_code),
+                                    (Person, CaseRow.assignee_id, query.assignee_code)):
+            if code:
+                found = await self._id_for(model, code)
+                if found is None:
+                    return []
+                where.append(column == found)
+        if query.created_from is not None:
+            where.append(CaseRow.created_at >= query.created_from)
+        if query.created_before is not None:
+            where.append(CaseRow.created_at < query.created_before)
+        if query.overdue_on is not None:
+            where += [CaseRow.status == Status.RECTIFYING.value,
+                      CaseRow.rectify_deadline < query.overdue_on]
+        words = query.text.strip()
+        if words:
+            if parse_reference(words) is not None:
+                where.append(CaseRow.reference == words.upper())
+            else:
+                escaped = words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                where.append(CaseRow.text.like(f"%{escaped}%", escape="\\"))
+        if query.before_id is not None:
+            where.append(CaseRow.id < query.before_id)
+        stmt = self._select().where(*where).order_by(CaseRow.id.desc()).limit(limit)
+        return await self._load(stmt, with_events=False)
+
+
 class DirectoryCache:
     """Short-lived answers to the directory questions every message asks.
 
@@ -512,6 +549,26 @@ class InviteRepository:
                                      Invite.expires_at > now)
                 .values(used_at=now, used_by=user_id).returning(Invite.person_id))
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+
+class WebLoginRepository:
+    """One-time console login links (token hashes only)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, token_hash: str, user_id: int, now: datetime,
+                  expires: datetime) -> None:
+        self.session.add(WebLogin(token_hash=token_hash, user_id=user_id, created_at=now,
+                                  expires_at=expires))
+
+    async def claim(self, token_hash: str, now: datetime) -> int | None:
+        """Mark an unused, unexpired link used (one UPDATE, so only one claim wins)."""
+        stmt = (update(WebLogin).where(WebLogin.token_hash == token_hash,
+                                       WebLogin.used_at.is_(None), WebLogin.expires_at > now)
+                .values(used_at=now).returning(WebLogin.user_id))
+        found = (await self.session.execute(stmt)).scalar_one_or_none()
+        return int(found) if found is not None else None
 
 
 class OutboxRepository:
