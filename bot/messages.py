@@ -839,6 +839,7 @@ CATALOGUE: dict[str, str] = {
     "web.case.assignee": "承办督学",
     "web.case.filed": "提交时间",
     "web.case.reporter": "反映人",
+    "web.case.anonymous": "匿名",
     "web.case.disposition": "处理意见",
     "web.case.deadline": "整改期限",
     "web.case.overdue": "已超期{days}天",
