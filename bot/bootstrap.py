@@ -153,6 +153,7 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
         propose_working_days=time_rules.propose_working_days,
         rectify_default_days=time_rules.rectify_default_days,
         duplicate_window_days=case_rules.duplicate_window_days))
+    triage = TriageService(uow, cases)
     reminders = ReminderService(uow, cases, time_rules, settings.tz)
     outbox = OutboxService(uow, clock, QuietHours(time_rules.quiet_start, time_rules.quiet_end),
                            settings.tz, sender)
@@ -161,7 +162,7 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
     return Container(
         settings=settings, engine=engine, clock=clock, uow=uow, cases=cases, filing=filing,
         invites=InviteService(uow, clock), office=office, supervision=supervision,
-        triage=TriageService(uow, cases), merging=MergingService(uow, clock),
+        triage=triage, merging=MergingService(uow, clock),
         parents=ParentService(cases),
         reporting=ReportingService(uow, clock, ReportingRules(
             tz=settings.tz, accept_working_days=time_rules.accept_working_days,
@@ -170,7 +171,7 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
         web_login=WebLoginService(
             uow, clock, settings.telegram.token, link_minutes=settings.web.login_link_minutes,
             init_data_max_age=timedelta(hours=settings.web.init_data_max_age_hours)),
-        console=ConsoleService(uow, clock, cases, office, supervision, settings.tz),
+        console=ConsoleService(uow, clock, cases, office, supervision, triage, settings.tz),
         intake=IntakeService(classifier) if classifier is not None else None,
         scheduler=ReminderScheduler(reminders, interval) if interval > 0 else None)
 

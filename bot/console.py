@@ -12,16 +12,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.domain import CATEGORIES, Case, CaseAction, Role, Status
+from bot.domain import CATEGORIES, Case, CaseAction, DomainError, Role, Status
 from bot.office import OfficeService
-from bot.ports import SUPERVISOR_ROLES, CaseQuery, Clock, EvidenceItem, UnitOfWorkFactory
+from bot.ports import CaseQuery, Clock, EvidenceItem, UnitOfWorkFactory
 from bot.privacy import mask_personal_data
 from bot.services import CaseService
 from bot.supervision import SupervisionService
+from bot.triage import TriageService
 from bot.web_login import WebUser
 
 PAGE_SIZE = 50
 SEARCH_LIMIT = 100  # characters of a search kept
+SUPERVISOR_CHOICES = 40  # supervisors offered for (re)assigning; others by code
 
 
 @dataclass(frozen=True)
@@ -69,12 +71,14 @@ class CaseView:
 
 class ConsoleService:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock, cases: CaseService,
-                 office: OfficeService, supervision: SupervisionService, tz: ZoneInfo) -> None:
+                 office: OfficeService, supervision: SupervisionService, triage: TriageService,
+                 tz: ZoneInfo) -> None:
         self.uow = uow
         self.clock = clock
         self.cases = cases
         self.office = office
         self.supervision = supervision
+        self.triage = triage
         self.tz = tz
 
     def today(self) -> date:
@@ -126,15 +130,19 @@ class ConsoleService:
             overdue = max(0, (today - case.rectify_deadline).days)
         if me.is_staff:
             detail = await self.office.detail(user.user_id, reference)
-            async with self.uow.read() as uow:
-                supervisors = [(p.code, p.name) for p in await uow.directory.people()
-                               if p.role in SUPERVISOR_ROLES]
+            supervisors: list[tuple[str, str]] = []
+            actions = case.next_actions(actor)
+            if CaseAction.TRIAGE in actions or CaseAction.REASSIGN in actions:
+                # The directory's responsible supervisors first (as the chat offers them);
+                # any other supervisor can be typed by code.
+                choices = await self.triage.supervisor_choices(user.user_id, reference,
+                                                               case.category)
+                supervisors = [(c.code, c.name) for c in choices[:SUPERVISOR_CHOICES]]
             reporter = None if case.anonymous else \
                 f"{case.reporter_name or '—'} {case.reporter_phone or ''}".strip()
             return CaseView(case, case.text, reporter, detail.entity_name, detail.district_name,
                             detail.assignee_name, detail.people, evidence,
-                            case.next_actions(actor),
-                            [d.reference for d in detail.duplicates], supervisors,
+                            actions, [d.reference for d in detail.duplicates], supervisors,
                             self.office.verify_fail_choices(), overdue)
         seen = await self.supervision.detail(user.user_id, reference)
         people = {me.code: me.name}
@@ -156,7 +164,5 @@ class ConsoleService:
         async with self.uow.read() as uow:
             person = await uow.directory.person_by_user(user.user_id)
         if person is None or person.code != user.code or person.role != user.role:
-            from bot.domain import DomainError
-
             raise DomainError("web.error.not_bound")
         return user

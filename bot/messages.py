@@ -852,6 +852,7 @@ CATALOGUE: dict[str, str] = {
     "web.case.reject_reason": "退回理由（必填，督学会收到）",
     "web.case.comment": "说明",
     "web.case.reassign": "更正类别／改派",
+    "web.case.supervisor_hint": "填写督学代码；按名录建议：{names}",
     "web.case.merge_into": "作为重复线索并入案件",
     "web.case.duplicates": "可能重复：{references}",
     "web.evidence.photo": "照片",
