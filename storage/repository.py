@@ -349,8 +349,9 @@ class CaseRepository:
                                     (School, CaseRow.school_id, query.school_code),
                                     (Person, CaseRow.assignee_id, query.assignee_code)):
             if code:
-                found = await self._id_for(model, code)
-                if found is None:
+                try:
+                    found = await self._id_for(model, code)
+                except LookupError:  # an unknown code (typed into a filter) matches nothing
                     return []
                 where.append(column == found)
         if query.created_from is not None:

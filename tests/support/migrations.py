@@ -20,3 +20,12 @@ def run_sql(url: str, *statements: str) -> list[tuple[object, ...]]:
             return rows
     finally:
         engine.dispose()
+
+
+def head_revision(url: str) -> str | None:
+    """The newest migration's revision id (what `upgrade` brings a database to)."""
+    from alembic.script import ScriptDirectory
+
+    from storage.migrate import alembic_config
+
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
