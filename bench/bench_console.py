@@ -112,7 +112,8 @@ async def login(http: aiohttp.ClientSession, base: str, container: object, uid: 
 
 
 async def time_pages(url: str, fx: Fixture, warmups: int, runs: int) -> list[PageTiming]:
-    settings = Settings(database={"url": url}, telegram={"token": "123456:bench-token-not-used-ABCDEFGHIJKLMNOP"},
+    settings = Settings(database={"url": url},
+                        telegram={"token": "123456:bench-token-not-used-ABCDEFGHIJKLMNOP"},
                         scheduler={"interval_seconds": 0},
                         web={"session_secret": "bench-secret-0123456789"})
     container = build(settings)
@@ -155,7 +156,7 @@ async def time_pages(url: str, fx: Fixture, warmups: int, runs: int) -> list[Pag
                             samples.append((time.perf_counter() - t0) * 1000)
                         size = len(body)
                     samples.sort()
-                    p95 = samples[max(0, int(round(0.95 * len(samples))) - 1)]
+                    p95 = samples[max(0, round(0.95 * len(samples)) - 1)]
                     timing = PageTiming(who, label, statistics.median(samples), p95,
                                         samples[-1], size)
                     out.append(timing)
@@ -172,7 +173,7 @@ def run(backend: str, stores: object, args: argparse.Namespace) -> tuple[str, li
     now = datetime.now(UTC).replace(microsecond=0)
     url = stores.create("dudao_console_bench")  # type: ignore[attr-defined]
     fill_args = argparse.Namespace(batch=args.batch, seed=args.seed, pg_load="copy")
-    engine, filler, _ = fill_database(backend, url, args.cases, fill_args, now)
+    engine, _, _ = fill_database(backend, url, args.cases, fill_args, now)
     try:
         if backend == "sqlite":
             with engine.begin() as conn:  # `dudao migrate` leaves statistics to the planner

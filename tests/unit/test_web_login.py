@@ -81,29 +81,29 @@ async def test_a_link_is_stored_hashed_and_works_once_within_its_minutes(
     assert token not in store.store.web_logins and hash_token(token) in store.store.web_logins
     user = await logins.redeem(token)
     assert (user.code, user.role, user.is_staff) == ("ST1", "staff", True)
-    with pytest.raises(DomainError, match="web.error.link_invalid"):
+    with pytest.raises(DomainError, match=r"web.error.link_invalid"):
         await logins.redeem(token)
     late, _ = await logins.issue(SUP1)
     clock.advance(minutes=10, seconds=1)
-    with pytest.raises(DomainError, match="web.error.link_invalid"):
+    with pytest.raises(DomainError, match=r"web.error.link_invalid"):
         await logins.redeem(late)
-    with pytest.raises(DomainError, match="web.error.link_invalid"):
+    with pytest.raises(DomainError, match=r"web.error.link_invalid"):
         await logins.redeem("not-a-token")
 
 
 async def test_parents_get_no_link_and_an_unbound_person_cannot_use_one(
         store: FakeUnitOfWorkFactory) -> None:
     logins = WebLoginService(store, FakeClock(NOW), TOKEN)
-    with pytest.raises(DomainError, match="web.error.not_bound"):
+    with pytest.raises(DomainError, match=r"web.error.not_bound"):
         await logins.issue(PARENT)
     assert store.store.web_logins == {}
     token, _ = await logins.issue(SUP2)
     person = store.store.people["S02"]
     store.store.people["S02"] = type(person)(person.id, person.code, person.name, person.role,
                                              None)
-    with pytest.raises(DomainError, match="web.error.not_bound"):
+    with pytest.raises(DomainError, match=r"web.error.not_bound"):
         await logins.redeem(token)
-    with pytest.raises(DomainError, match="web.error.not_bound"):
+    with pytest.raises(DomainError, match=r"web.error.not_bound"):
         await logins.from_init_data(signed(SUP2))
 
 
@@ -146,7 +146,7 @@ async def test_a_supervisor_lists_only_their_cases_whatever_the_filter_says(
     assert [c.reference for c in rest.cases] == [mine.reference] and rest.next_before is None
     view = await console.case(sup, mine.reference)
     assert "13912345678" not in view.text and view.reporter is None
-    with pytest.raises(DomainError, match="case.error.not_found"):
+    with pytest.raises(DomainError, match=r"case.error.not_found"):
         await console.case(sup, other.reference)
 
 
