@@ -8,7 +8,6 @@ from __future__ import annotations
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
@@ -184,4 +183,26 @@ async def test_a_parent_gets_no_login_link(bot: Dudao) -> None:
     assert await bot.uow_count("SELECT count(*) FROM web_logins") == 0
 
 
-_ = quote
+
+
+
+async def test_reading_pages_changes_nothing_but_the_login(bot: Dudao) -> None:
+    staff = await staff_user(bot)
+    await supervisor_user(bot)
+    reference = await proposed(bot)
+    tables = ("cases", "case_events", "outbox", "evidence", "visits", "people", "schools")
+
+    async def counts() -> list[int]:
+        return [await bot.uow_count(f"SELECT count(*) FROM {name}") for name in tables]
+
+    async with console_server(bot) as base, Browser(base) as browser:
+        await browser.login(await login_link(staff))
+        before = await counts()
+        for path in ("/", "/cases", "/cases?status=proposed&q=作业", f"/cases/{reference}",
+                     "/cases?district=NOPE", "/dashboard", "/dashboard?kind=half",
+                     "/directory?q=城关", "/app", f"/cases/{reference.lower()}"):
+            page = await browser.get(path)
+            assert page.status == 200, path
+            assert 'name="csrf"' in page.text, path  # every page carries the token
+        assert await counts() == before
+    assert await status_of(bot, reference) is Status.PROPOSED
