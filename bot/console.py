@@ -16,7 +16,7 @@ from bot.domain import CATEGORIES, Case, CaseAction, DomainError, Role, Status
 from bot.office import OfficeService
 from bot.ports import CaseQuery, Clock, EvidenceItem, UnitOfWorkFactory
 from bot.privacy import mask_personal_data
-from bot.services import CaseService
+from bot.services import CaseService, staff_member
 from bot.supervision import SupervisionService
 from bot.triage import TriageService
 from bot.web_login import WebUser
@@ -67,6 +67,20 @@ class CaseView:
     supervisors: list[tuple[str, str]] = field(default_factory=list)  # for reassigning
     deadlines: list[tuple[int, date]] = field(default_factory=list)  # offered periods
     overdue_days: int = 0
+
+
+@dataclass(frozen=True)
+class Week:
+    """Cases filed in one week of a period, by where they stand now."""
+
+    start: date
+    filed: int
+    closed: int  # of those filed, closed by now
+    overdue: int  # of those filed, rectifying past the deadline now
+
+    @property
+    def open(self) -> int:
+        return self.filed - self.closed
 
 
 class ConsoleService:
@@ -158,6 +172,33 @@ class ConsoleService:
         return CaseView(case, mask_personal_data(case.text), None, seen.entity_name, None,
                         me.name, people, evidence, case.next_actions(actor),
                         list(seen.duplicates), [], deadlines, overdue)
+
+    async def weeks(self, user: WebUser, start: date, end: date) -> list[Week]:
+        """Cases filed per week of [start, end] (weeks from Monday), by their status now;
+        office staff only (the dashboard's "status over time")."""
+        await staff_member(self.uow, user.user_id)
+        first = start - timedelta(days=start.weekday())
+        async with self.uow.read() as uow:
+            facts = await uow.case_facts.created_between(
+                self._local_start(start), self._local_start(end + timedelta(days=1)))
+        today = self.today()
+        buckets: dict[date, list[int]] = {}
+        day = first
+        while day <= end:
+            buckets[day] = [0, 0, 0]
+            day += timedelta(days=7)
+        for fact in facts:
+            if fact.merged_into is not None:
+                continue  # counted under the case it joined, as reports do
+            local = fact.created_at.astimezone(self.tz).date()
+            bucket = buckets.get(local - timedelta(days=local.weekday()))
+            if bucket is None:
+                continue
+            bucket[0] += 1
+            bucket[1] += fact.status is Status.CLOSED
+            bucket[2] += (fact.status is Status.RECTIFYING and fact.rectify_deadline is not None
+                          and fact.rectify_deadline < today)
+        return [Week(day, *counts) for day, counts in buckets.items()]
 
     async def _check(self, user: WebUser) -> WebUser:
         """The session's person must still be bound with the same role (unbinding ends it)."""

@@ -22,15 +22,19 @@ from bot.notices import follower_notice, relayed, staff_notice, tell_staff, tell
 from bot.ports import Clock, Notice, PersonInfo, UnitOfWork, UnitOfWorkFactory
 
 # Where a person acted: "telegram" (chat) unless a transport says otherwise (the web console
-# sets "web" for the requests it serves). Recorded on every audit event a person causes.
+# sets "web" for the requests it serves).
 CHANNEL: ContextVar[str] = ContextVar("dudao_channel", default="telegram")
 
 
 def stamp_channel(case: Case, before: int) -> None:
-    """Record the channel on the audit events added to `case` since `before` events."""
+    """Record on the audit events added since `before` that they came from another channel
+    than the chat (`data["channel"]`, e.g. "web"); an event without one came from Telegram."""
+    channel = CHANNEL.get()
+    if channel == "telegram":
+        return
     for event in case.events[before:]:
         if event.actor_role is not Role.SYSTEM:
-            event.data.setdefault("channel", CHANNEL.get())
+            event.data.setdefault("channel", channel)
 
 
 @dataclass(frozen=True)

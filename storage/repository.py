@@ -484,7 +484,13 @@ class DirectoryRepository:
                               found.get("institution", (None,))[0], tutoring), district
 
     async def entity_rows(self) -> list[EntityRow]:
-        """Every named entity as (kind, code, name, aliases, district code) for the resolver."""
+        """Every named entity as (kind, code, name, aliases, district code) for the resolver.
+
+        Cached like the other directory answers: duplicate checks ask it on every case view.
+        """
+        hit, value = self.cache.get(("entity_rows",))
+        if hit:
+            return list(value)
         out: list[EntityRow] = []
         for d in (await self.session.execute(select(District))).scalars():
             out.append(("district", d.code, d.name, (), d.code))
@@ -493,7 +499,7 @@ class DirectoryRepository:
                 District, District.id == model.district_id)
             for code, name, aliases, dist in (await self.session.execute(stmt)).all():
                 out.append((kind, code, name, tuple(a for a in aliases.split("|") if a), dist))
-        return out
+        return list(self.cache.put(("entity_rows",), out))
 
     async def names(self, kind: str, codes: Sequence[str]) -> dict[str, str]:
         model: Any = {"school": School, "institution": Institution, "district": District,

@@ -90,13 +90,16 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     kind = _kind(request)
     try:
         report, _, chart = await c.reporting.report(user.user_id, kind)
+        weeks = await c.console.weeks(user, report.period.start,
+                                      min(report.period.end, c.console.today()))
     except DomainError as err:
         return refusal(request, err)
     rates = [(t("web.dash.accepted_on_time"), *report.accepted_on_time),
              (t("web.dash.proposed_on_time"), *report.proposed_on_time),
              (t("web.dash.satisfied"), *report.satisfied),
              (t("web.dash.coverage"), *report.coverage)]
-    return render(request, "dashboard.html", report=report, kind=kind, rates=rates,
+    return render(request, "dashboard.html", report=report, kind=kind, rates=rates, weeks=weeks,
+                  most_week=max([w.filed for w in weeks] + [1]),
                   chart=base64.b64encode(chart).decode(), today=c.console.today(),
                   most=max([n for _, n in report.by_category] + [1]),
                   most_status=max([n for _, n in report.by_status] + [1]),

@@ -62,7 +62,7 @@ async def test_staff_approve_on_the_web_is_the_chat_event_and_the_parent_hears(
     approved = next(e for e in case.events if e.action == "approved")
     assert approved.data.get("channel") == "web" and approved.actor == "DDS01"
     accepted = next(e for e in case.events if e.action == "accepted")
-    assert accepted.data.get("channel") == "telegram"
+    assert "channel" not in accepted.data  # done in chat
     await bot.deliver()
     heard = await parent.wait_for_message(
         lambda m: reference in (m.text or "") and "已办结" in (m.text or ""), timeout=10)
