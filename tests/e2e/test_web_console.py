@@ -18,6 +18,7 @@ from tests.support.office_e2e import (
     SUP2_ID,
     KeywordClassifier,
     event_count,
+    file,
     proposed,
     staff_user,
     status_of,
@@ -206,3 +207,38 @@ async def test_reading_pages_changes_nothing_but_the_login(bot: Dudao) -> None:
             assert 'name="csrf"' in page.text, path  # every page carries the token
         assert await counts() == before
     assert await status_of(bot, reference) is Status.PROPOSED
+
+
+async def test_supervisor_and_staff_steps_on_the_web_are_the_domain_steps(bot: Dudao) -> None:
+    staff = await staff_user(bot)
+    supervisor = await supervisor_user(bot)
+    reference = await file(bot)
+    async with console_server(bot) as base:
+        async with Browser(base) as sv:
+            await sv.login(await login_link(supervisor))
+            assert (await sv.act(reference, "accept")).status == 200
+            assert await status_of(bot, reference) is Status.ACCEPTED
+            refused = await sv.act(reference, "propose", disposition="needs_info")
+            assert refused.status == 400  # not a disposition one proposes
+            done = await sv.act(reference, "propose", disposition="rectify", days="7",
+                                comment="限期整改")
+            assert done.status == 200 and "等待督导室审核" in done.text
+        assert await status_of(bot, reference) is Status.PROPOSED
+        async with Browser(base) as office:
+            await office.login(await login_link(staff))
+            empty = await office.act(reference, "reject")
+            assert empty.status == 400  # a rejection needs a reason
+            assert (await office.act(reference, "reject", comment="请补充整改要求")).status == 200
+            assert await status_of(bot, reference) is Status.ACCEPTED
+            moved = await office.act(reference, "reassign", category="homework_burden",
+                                     supervisor="DX02")
+            assert moved.status == 200 and "已改派" in moved.text
+            unknown = await office.act(reference, "reassign", category="homework_burden",
+                                       supervisor="NOBODY")
+            assert unknown.status == 400
+    async with bot.container.uow.read() as uow:
+        case = await uow.cases.get(reference)
+    assert case is not None and case.assignee_code == "DX02"
+    steps = [(e.action, e.data.get("channel")) for e in case.events]
+    assert steps[-4:] == [("accepted", "web"), ("proposed", "web"),
+                          ("proposal_rejected", "web"), ("assigned", "web")]
