@@ -146,6 +146,10 @@ class WebLoginRepository(Protocol):
         """Mark an unused, unexpired link used; its Telegram user id, or None."""
         ...
 
+    async def purge(self, expired_before: datetime) -> None:
+        """Forget links that expired before this time."""
+        ...
+
 
 class DirectoryRepository(Protocol):
     async def person(self, code: str) -> PersonInfo | None: ...

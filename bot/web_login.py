@@ -21,6 +21,7 @@ from bot.ports import SUPERVISOR_ROLES, Clock, UnitOfWorkFactory
 
 LINK_MINUTES = 10
 INIT_DATA_MAX_AGE = timedelta(days=1)
+PURGE_AFTER = timedelta(days=1)  # expired links are kept a day (for a look after a problem)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class WebLoginService:
         token = secrets.token_urlsafe(32)
         expires = now + timedelta(minutes=self.link_minutes)
         async with self.uow() as uow:
+            await uow.web_logins.purge(now - PURGE_AFTER)  # the table stays small
             await uow.web_logins.add(hash_token(token), user_id, now, expires)
             await uow.commit()
         return token, expires

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, tuple_, update
+from sqlalchemy import and_, delete, exists, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -576,6 +576,9 @@ class WebLoginRepository:
                 .values(used_at=now).returning(WebLogin.user_id))
         found = (await self.session.execute(stmt)).scalar_one_or_none()
         return int(found) if found is not None else None
+
+    async def purge(self, expired_before: datetime) -> None:
+        await self.session.execute(delete(WebLogin).where(WebLogin.expires_at < expired_before))
 
 
 class OutboxRepository:

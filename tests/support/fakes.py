@@ -326,6 +326,10 @@ class FakeWebLoginRepository:
         login.used = True
         return login.user_id
 
+    async def purge(self, expired_before: datetime) -> None:
+        self.store.web_logins = {h: login for h, login in self.store.web_logins.items()
+                                 if login.expires >= expired_before}
+
 
 class FakeOutboxRepository:
     def __init__(self, store: FakeStore) -> None:

@@ -89,6 +89,9 @@ async def test_a_link_is_stored_hashed_and_works_once_within_its_minutes(
         await logins.redeem(late)
     with pytest.raises(DomainError, match=r"web.error.link_invalid"):
         await logins.redeem("not-a-token")
+    clock.advance(days=1, minutes=1)
+    await logins.issue(STAFF)  # links expired over a day ago are forgotten
+    assert len(store.store.web_logins) == 1
 
 
 async def test_parents_get_no_link_and_an_unbound_person_cannot_use_one(
