@@ -172,6 +172,16 @@ async def test_a_supervisor_sees_only_their_cases_and_cannot_act_as_staff(bot: D
             refused = await browser.act(reference, "reassign", category="other",
                                         supervisor="DX02")
             assert refused.status == 403
+            assert (await browser.get("/directory")).status == 403  # office staff only
+            upload = await browser.post("/directory/import", {
+                "csrf": page.csrf, "name": "schools.csv",
+                "data": "Y29kZSxuYW1lCg=="})
+            assert upload.status == 403
+            assert (await browser.get("/downloads/export.xlsx?from=2026-11-01&to=2026-11-30")
+                    ).status == 403
+            mine = await browser.get("/dashboard")
+            assert mine.status == 200 and "本月未到校" in mine.text
+            assert "城关第一小学" in mine.text and "实验小学" not in mine.text
     assert await status_of(bot, reference) is Status.PROPOSED
     assert await event_count(bot) == before
 
