@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from bot.config import Settings
 from bot.documents import DocumentRules, DocumentService
 from bot.evidence import EvidenceService
 from bot.evidence_store import EvidenceStore
+from bot.console import ConsoleService
 from bot.filing import FilingService, Rules
 from bot.hotspots import HotspotRules, HotspotService
 from bot.intake import IntakeService
@@ -39,6 +41,7 @@ from bot.services import CaseService, SystemClock
 from bot.supervision import SupervisionRules, SupervisionService
 from bot.timerules import QuietHours
 from bot.triage import TriageService
+from bot.web_login import WebLoginService
 from bot.workcalendar import CalendarFolder, CalendarService
 from scheduler.jobs import ReminderScheduler, ScheduledJob
 from storage.db import create_async_db_engine
@@ -74,6 +77,8 @@ class Container:
     report_delivery: ReportDelivery
     hotspots: HotspotService
     calendar: CalendarService
+    web_login: WebLoginService
+    console: ConsoleService
     intake: IntakeService | None = None  # None where no classifier is loaded (most CLI)
     scheduler: ReminderScheduler | None = None  # None when the interval is 0
 
@@ -161,6 +166,7 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
         propose_working_days=time_rules.propose_working_days,
         rectify_default_days=time_rules.rectify_default_days,
         duplicate_window_days=case_rules.duplicate_window_days))
+    triage = TriageService(uow, cases)
     reminders = ReminderService(uow, cases, time_rules, settings.tz)
     outbox = OutboxService(uow, clock, QuietHours(time_rules.quiet_start, time_rules.quiet_end),
                            settings.tz, sender)
@@ -186,12 +192,16 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
     return Container(
         settings=settings, engine=engine, clock=clock, uow=uow, cases=cases, filing=filing,
         invites=InviteService(uow, clock), office=office, supervision=supervision,
-        triage=TriageService(uow, cases), merging=MergingService(uow, clock),
+        triage=triage, merging=MergingService(uow, clock),
         parents=ParentService(cases),
         reporting=reporting,
         reminders=reminders, outbox=outbox, delivery=delivery, evidence=evidence,
         documents=DocumentService(uow, clock, document_rules),
         report_delivery=report_delivery, hotspots=hotspots, calendar=calendar,
+        web_login=WebLoginService(
+            uow, clock, settings.telegram.token, link_minutes=settings.web.login_link_minutes,
+            init_data_max_age=timedelta(hours=settings.web.init_data_max_age_hours)),
+        console=ConsoleService(uow, clock, cases, office, supervision, triage, settings.tz),
         intake=IntakeService(classifier) if classifier is not None else None,
         scheduler=ReminderScheduler(reminders, interval, jobs=(
             ScheduledJob("report_delivery", report_delivery.run, interval),

@@ -80,6 +80,13 @@ class WebSettings(_Section):
     listen_host: str = "127.0.0.1"
     listen_port: int = Field(8080, ge=0, le=65535)  # 0 = any free port (said at start)
     public_url: str = ""  # how browsers reach it, e.g. https://dudao.example.gov.cn
+    # The office console: the key that signs session cookies (empty: one is generated and
+    # kept in var/web-session-secret), how long a /web link and a session last, and how old
+    # a Mini App's signed initData may be.
+    session_secret: str = ""
+    login_link_minutes: int = Field(10, ge=1, le=60)
+    session_hours: int = Field(12, ge=1, le=720)
+    init_data_max_age_hours: int = Field(24, ge=1, le=168)
 
     @field_validator("public_url")
     @classmethod

@@ -11,7 +11,7 @@ from datetime import datetime
 from bot.domain import Case, DomainError, InvalidTransition
 from bot.notices import merged_notices
 from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from bot.services import actor_for, staff_member
+from bot.services import actor_for, staff_member, stamp_channel
 
 
 class MergingService:
@@ -38,7 +38,10 @@ class MergingService:
         now = self.clock.now()
         async with self.uow() as uow:
             source, target = await _load_pair(uow, source_ref, target_ref, lock=True)
+            marks = len(source.events), len(target.events)
             source.merge_into(actor, target, now)  # the domain's refusals come first
+            stamp_channel(source, marks[0])
+            stamp_channel(target, marks[1])
             await _refuse_source_with_followers(uow, source)  # a refusal rolls it all back
             await uow.cases.save(source)
             await uow.cases.save(target)

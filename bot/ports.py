@@ -149,6 +149,42 @@ class CaseRepository(Protocol):
         """Whether any evidence not purged still refers to this stored original."""
         ...
 
+    async def search(self, query: CaseQuery, limit: int = 50) -> list[Case]: ...
+
+
+@dataclass(frozen=True)
+class CaseQuery:
+    """The web console's case list: filters, a search and the keyset cursor.
+
+    Cases come newest first (by id); `before_id` continues after the last one shown.
+    """
+
+    statuses: tuple[Status, ...] = ()
+    category: str | None = None
+    district_code: str | None = None
+    school_code: str | None = None
+    assignee_code: str | None = None
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+    overdue_on: date | None = None  # rectifying with a deadline before this day
+    text: str = ""  # a reference, or words in the tip
+    before_id: int | None = None
+
+
+class WebLoginRepository(Protocol):
+    """One-time console login links, stored by the hash of their token."""
+
+    async def add(self, token_hash: str, user_id: int, now: datetime,
+                  expires: datetime) -> None: ...
+
+    async def claim(self, token_hash: str, now: datetime) -> int | None:
+        """Mark an unused, unexpired link used; its Telegram user id, or None."""
+        ...
+
+    async def purge(self, expired_before: datetime) -> None:
+        """Forget links that expired before this time."""
+        ...
+
 
 class DirectoryRepository(Protocol):
     async def person(self, code: str) -> PersonInfo | None: ...
@@ -317,6 +353,9 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def web_logins(self) -> WebLoginRepository: ...
 
     @property
     def case_facts(self) -> CaseFacts: ...

@@ -11,6 +11,7 @@ audit events and the notifications in one transaction.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -19,6 +20,21 @@ from bot.domain import Actor, Case, DomainError, Role, Status
 from bot.messages import t
 from bot.notices import follower_notice, relayed, staff_notice, tell_staff, tell_step
 from bot.ports import Clock, Notice, PersonInfo, UnitOfWork, UnitOfWorkFactory
+
+# Where a person acted: "telegram" (chat) unless a transport says otherwise (the web console
+# sets "web" for the requests it serves).
+CHANNEL: ContextVar[str] = ContextVar("dudao_channel", default="telegram")
+
+
+def stamp_channel(case: Case, before: int) -> None:
+    """Record on the audit events added since `before` that they came from another channel
+    than the chat (`data["channel"]`, e.g. "web"); an event without one came from Telegram."""
+    channel = CHANNEL.get()
+    if channel == "telegram":
+        return
+    for event in case.events[before:]:
+        if event.actor_role is not Role.SYSTEM:
+            event.data.setdefault("channel", channel)
 
 
 @dataclass(frozen=True)
@@ -110,6 +126,7 @@ class CaseService:
             actor, case = await self._load_for(uow, user_id, reference)
             before = len(case.events)
             action(case, actor, now)
+            stamp_channel(case, before)
             await uow.cases.save(case)
             steps = [event.action for event in case.events[before:]]
             for step in steps:

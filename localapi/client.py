@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
+import json
 import secrets
 from collections.abc import AsyncIterator, Callable
+from urllib.parse import quote, urlencode
 
 from localapi.formatting import command_entities
 from localapi.media import extension_for, guess_mime_type, image_size, tiny_png
@@ -63,6 +67,32 @@ class FakeUser:
     def phone_number(self) -> str | None:
         """Return the phone number shared by request_contact buttons."""
         return self._chat.phone_number
+
+    @property
+    def menu_button(self) -> JSON:
+        """The menu button this user's chat shows (setChatMenuButton), or the default."""
+        button = self._bot.menu_buttons.get(self.id) or self._bot.menu_buttons.get(None)
+        return dict(button or {"type": "commands"})
+
+    def init_data(self, *, auth_date: int | None = None) -> str:
+        """The signed launch data Telegram gives a Mini App this user opens (initData)."""
+        fields = {"auth_date": str(auth_date if auth_date is not None else now()),
+                  "query_id": "AA" + secrets.token_hex(8),
+                  "user": json.dumps({"id": self.id, "first_name": self.first_name},
+                                     ensure_ascii=False, separators=(",", ":"))}
+        check = "\n".join(f"{key}={fields[key]}" for key in sorted(fields))
+        secret = hmac.new(b"WebAppData", self._bot.token.encode(), hashlib.sha256).digest()
+        fields["hash"] = hmac.new(secret, check.encode(), hashlib.sha256).hexdigest()
+        return urlencode(fields)
+
+    def open_mini_app(self, *, auth_date: int | None = None) -> str:
+        """The address Telegram opens for the menu button's Mini App: its URL with the
+        signed launch data in the fragment, as Telegram's clients do."""
+        button = self.menu_button
+        if button.get("type") != "web_app":
+            raise ValueError("this chat's menu button does not open a Mini App")
+        data = quote(self.init_data(auth_date=auth_date), safe="")
+        return f"{button['web_app']['url']}#tgWebAppData={data}&tgWebAppVersion=8.0"
 
     # --- acting ---
 

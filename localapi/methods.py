@@ -609,3 +609,55 @@ async def delete_my_commands(ctx: CallContext) -> bool:
     """Forget the command list of a scope and language."""
     ctx.bot.commands.pop(_command_key(ctx), None)
     return True
+
+
+# --- menu button (Mini Apps) ------------------------------------------------------------------
+
+_DEFAULT_MENU_BUTTON: JSON = {"type": "commands"}
+
+
+def _menu_chat(ctx: CallContext) -> int | None:
+    raw = ctx.params.raw("chat_id")
+    if raw is None or raw == "":
+        return None
+    try:
+        chat_id = int(raw)
+    except (TypeError, ValueError):
+        raise bad_request("chat not found") from None
+    if chat_id not in ctx.bot.chats:
+        raise bad_request("chat not found")
+    return chat_id
+
+
+@_method("setChatMenuButton")
+async def set_chat_menu_button(ctx: CallContext) -> bool:
+    """Set a private chat's (or the default) menu button; a web_app button needs an https
+    URL, as Telegram requires of Mini Apps."""
+    chat_id = _menu_chat(ctx)
+    button = ctx.params.get_json("menu_button") if ctx.params.raw("menu_button") else None
+    if button is None:
+        button = _DEFAULT_MENU_BUTTON
+    if not isinstance(button, dict) or button.get("type") not in ("commands", "web_app",
+                                                                   "default"):
+        raise bad_request("can't parse menu button JSON object")
+    if button["type"] == "web_app":
+        text, app = button.get("text"), button.get("web_app")
+        url = app.get("url") if isinstance(app, dict) else None
+        if not isinstance(text, str) or not 1 <= len(text) <= 64:
+            raise bad_request("BUTTON_TEXT_INVALID")
+        if not isinstance(url, str) or not url.startswith("https://"):
+            raise bad_request("BUTTON_URL_INVALID")
+        button = {"type": "web_app", "text": text, "web_app": {"url": url}}
+    if button["type"] == "default":
+        ctx.bot.menu_buttons.pop(chat_id, None)
+    else:
+        ctx.bot.menu_buttons[chat_id] = dict(button)
+    return True
+
+
+@_method("getChatMenuButton")
+async def get_chat_menu_button(ctx: CallContext) -> JSON:
+    """A chat's menu button, else the default one."""
+    chat_id = _menu_chat(ctx)
+    found = ctx.bot.menu_buttons.get(chat_id) or ctx.bot.menu_buttons.get(None)
+    return dict(found or _DEFAULT_MENU_BUTTON)

@@ -303,6 +303,7 @@ class BotAccount:
     files_by_path: dict[str, StoredFile] = field(default_factory=dict)
     callbacks: dict[str, PendingCallback] = field(default_factory=dict)
     commands: dict[str, list[JSON]] = field(default_factory=dict)  # key: scope + language
+    menu_buttons: dict[int | None, JSON] = field(default_factory=dict)  # None: the default
     updates: UpdateQueue = field(default_factory=UpdateQueue)
     webhook: WebhookConfig | None = None
     poll_generation: int = 0  # a newer getUpdates ends an older one with 409 Conflict

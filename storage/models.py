@@ -116,6 +116,18 @@ class Invite(Base):
     used_by: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class WebLogin(Base):
+    """A one-time console login link sent by /web: the token's hash, never the token."""
+
+    __tablename__ = "web_logins"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
+
+
 class ReferenceCounter(Base):
     """Last issued sequence number per prefix and year (row-locked while a case is filed)."""
 
@@ -160,6 +172,10 @@ class CaseRow(Base):
         Index("ix_cases_status_deadline", "status", "rectify_deadline"),
         Index("ix_cases_assignee_status", "assignee_id", "status"),
         Index("ix_cases_status_updated", "status", "updated_at"),
+        # The web console's keyset-paged lists (newest first) per status and per supervisor.
+        Index("ix_cases_status_id", "status", "id"),
+        Index("ix_cases_assignee_id", "assignee_id", "id"),
+        Index("ix_cases_category_id", "category", "id"),
     )
 
 

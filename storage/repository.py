@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, tuple_, update
+from sqlalchemy import and_, delete, exists, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,8 +22,17 @@ from bot.domain import (
     Role,
     Status,
     format_reference,
+    parse_reference,
 )
-from bot.ports import DeadlineRow, EntityRow, EvidenceItem, ExpiredEvidence, Notice, PersonInfo
+from bot.ports import (
+    CaseQuery,
+    DeadlineRow,
+    EntityRow,
+    EvidenceItem,
+    ExpiredEvidence,
+    Notice,
+    PersonInfo,
+)
 from storage.models import (
     CaseEventRow,
     CaseRow,
@@ -37,6 +46,7 @@ from storage.models import (
     ReferenceCounter,
     School,
     VisitRow,
+    WebLogin,
 )
 
 
@@ -381,6 +391,41 @@ class CaseRepository:
                                          EvidenceRow.purged_at.is_(None)).limit(1))
         return found.first() is not None
 
+    async def search(self, query: CaseQuery, limit: int = 50) -> list[Case]:
+        """The console's list: newest first, filtered, continued by keyset (`before_id`)."""
+        where: list[Any] = []
+        if query.statuses:
+            where.append(CaseRow.status.in_([s.value for s in query.statuses]))
+        if query.category:
+            where.append(CaseRow.category == query.category)
+        for model, column, code in ((District, CaseRow.district_id, query.district_code),
+                                    (School, CaseRow.school_id, query.school_code),
+                                    (Person, CaseRow.assignee_id, query.assignee_code)):
+            if code:
+                try:
+                    found = await self._id_for(model, code)
+                except LookupError:  # an unknown code (typed into a filter) matches nothing
+                    return []
+                where.append(column == found)
+        if query.created_from is not None:
+            where.append(CaseRow.created_at >= query.created_from)
+        if query.created_before is not None:
+            where.append(CaseRow.created_at < query.created_before)
+        if query.overdue_on is not None:
+            where += [CaseRow.status == Status.RECTIFYING.value,
+                      CaseRow.rectify_deadline < query.overdue_on]
+        words = query.text.strip()
+        if words:
+            if parse_reference(words) is not None:
+                where.append(CaseRow.reference == words.upper())
+            else:
+                escaped = words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                where.append(CaseRow.text.like(f"%{escaped}%", escape="\\"))
+        if query.before_id is not None:
+            where.append(CaseRow.id < query.before_id)
+        stmt = self._select().where(*where).order_by(CaseRow.id.desc()).limit(limit)
+        return await self._load(stmt, with_events=False)
+
 
 def _evidence_item(r: EvidenceRow) -> EvidenceItem:
     return EvidenceItem(r.kind, r.file_id, r.file_unique_id, r.mime_type, r.file_name, r.size,
@@ -504,7 +549,13 @@ class DirectoryRepository:
                               found.get("institution", (None,))[0], tutoring), district
 
     async def entity_rows(self) -> list[EntityRow]:
-        """Every named entity as (kind, code, name, aliases, district code) for the resolver."""
+        """Every named entity as (kind, code, name, aliases, district code) for the resolver.
+
+        Cached like the other directory answers: duplicate checks ask it on every case view.
+        """
+        hit, value = self.cache.get(("entity_rows",))
+        if hit:
+            return list(value)
         out: list[EntityRow] = []
         for d in (await self.session.execute(select(District))).scalars():
             out.append(("district", d.code, d.name, (), d.code))
@@ -513,7 +564,7 @@ class DirectoryRepository:
                 District, District.id == model.district_id)
             for code, name, aliases, dist in (await self.session.execute(stmt)).all():
                 out.append((kind, code, name, tuple(a for a in aliases.split("|") if a), dist))
-        return out
+        return list(self.cache.put(("entity_rows",), out))
 
     async def names(self, kind: str, codes: Sequence[str]) -> dict[str, str]:
         model: Any = {"school": School, "institution": Institution, "district": District,
@@ -615,6 +666,29 @@ class InviteRepository:
                                      Invite.expires_at > now)
                 .values(used_at=now, used_by=user_id).returning(Invite.person_id))
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+
+class WebLoginRepository:
+    """One-time console login links (token hashes only)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, token_hash: str, user_id: int, now: datetime,
+                  expires: datetime) -> None:
+        self.session.add(WebLogin(token_hash=token_hash, user_id=user_id, created_at=now,
+                                  expires_at=expires))
+
+    async def claim(self, token_hash: str, now: datetime) -> int | None:
+        """Mark an unused, unexpired link used (one UPDATE, so only one claim wins)."""
+        stmt = (update(WebLogin).where(WebLogin.token_hash == token_hash,
+                                       WebLogin.used_at.is_(None), WebLogin.expires_at > now)
+                .values(used_at=now).returning(WebLogin.user_id))
+        found = (await self.session.execute(stmt)).scalar_one_or_none()
+        return int(found) if found is not None else None
+
+    async def purge(self, expired_before: datetime) -> None:
+        await self.session.execute(delete(WebLogin).where(WebLogin.expires_at < expired_before))
 
 
 class OutboxRepository:

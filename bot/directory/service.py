@@ -51,6 +51,19 @@ async def import_directory(uow_factory: Callable[[], UnitOfWork],
     return report
 
 
+async def preview_directory(uow_factory: Callable[[], UnitOfWork],
+                            data: DirectoryData) -> ImportReport:
+    """What `import_directory` would do, computed in a transaction that is rolled back."""
+    report = ImportReport(warnings=[w.render() for w in data.warnings])
+    async with uow_factory() as uow:
+        problems = await _check_references(uow.directory_store, data)
+        if problems.total:
+            raise DirectoryImportError(problems.lines())
+        report.tables.update(await uow.directory_store.upsert(data))
+        # no commit: leaving the unit of work rolls the upsert back
+    return report
+
+
 async def _check_references(store: DirectoryStore, data: DirectoryData) -> Problems:
     """Check the files against the stored directory; problems in file and row order."""
     found = await _role_changes(store, data) + await _unknown_references(store, data)

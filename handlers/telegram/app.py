@@ -38,6 +38,7 @@ from handlers.telegram.flood import FloodGuard
 from handlers.telegram.flood import guard as flood_guard
 from handlers.telegram.sender import TelegramSender
 from handlers.telegram.transport import with_aiohttp
+from handlers.web import console_routes
 
 log = logging.getLogger(__name__)
 # Waiting for an unreachable Bot API at start: 1, 2, 4 ... seconds, at most a minute apart.
@@ -150,6 +151,7 @@ def build_application(container: Container, *, with_updater: bool = True,
         CommandHandler("cancel", parent.cancel_command, filters=private),
         CommandHandler("mycases", parent.my_cases, filters=private),
         CommandHandler("bind", staff.bind_command, filters=private),
+        CommandHandler("web", staff.web_command, filters=private),
         MessageHandler(private & filters.COMMAND, _unknown_command),
         MessageHandler(private & filters.CONTACT, parent.on_contact),
         MessageHandler(private & (filters.PHOTO | filters.Document.ALL), parent.on_evidence),
@@ -275,8 +277,8 @@ async def _serve(app: AnyApplication, stop: asyncio.Event) -> bool:
     runner = web.AppRunner(make_web_app(
         app if webhook else None, tg.webhook_secret if webhook else "",
         lambda: check_health(container.uow, container.clock,
-                             lambda: container.calendar.status().uncovered_years)),
-        access_log=None)
+                             lambda: container.calendar.status().uncovered_years),
+        routes=[console_routes(container)]), access_log=None)
     await runner.setup()
     try:
         try:

@@ -151,6 +151,9 @@ async def test_polling_mode_serves_health_over_http_and_no_webhook(
                 assert (await response.json())["database"] == "ok"
             async with http.post(f"http://127.0.0.1:{port}/telegram", json={}) as response:
                 assert response.status in (404, 405)  # updates come by polling only
+            async with http.get(f"http://127.0.0.1:{port}/cases") as response:
+                assert response.status == 200  # the office console, not logged in: its home
+                assert "/web" in await response.text()
         stop.set()
         assert await asyncio.wait_for(running, 30) is True
     assert f"http://127.0.0.1:{port}/health" in capsys.readouterr().out

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import Disposition, Status
 from bot.filing import FilingService, Rules
-from bot.ports import UnitOfWork
+from bot.ports import CaseQuery, UnitOfWork
 from bot.services import CaseService
 from bot.triage import TriageService
 from storage.db import session_factory
@@ -119,6 +119,21 @@ async def answers(uow: UnitOfWork) -> dict[str, Any]:
                 date(2026, 12, 1), date(2027, 1, 1), "T01"),
             "institutions": await directory.supervised_institution_count(),
             "queued": await uow.outbox.queued_keys(["none"]),
+            # the web console's list
+            "search": lines(await repo.search(CaseQuery())),
+            "search_status": lines(await repo.search(CaseQuery(statuses=(Status.ASSIGNED,)))),
+            "search_filters": lines(await repo.search(CaseQuery(
+                category="homework_burden", district_code="D01", school_code="SCH01",
+                assignee_code="S02"))),
+            "search_unknown": lines(await repo.search(CaseQuery(school_code="NOPE"))),
+            "search_text": lines(await repo.search(CaseQuery(text="作业"))),
+            "search_reference": lines(await repo.search(CaseQuery(text=" sj-2026-000002 "))),
+            "search_overdue": lines(await repo.search(CaseQuery(
+                overdue_on=DEADLINE + timedelta(days=1)))),
+            "search_dates": lines(await repo.search(CaseQuery(
+                created_from=NOW + timedelta(minutes=3),
+                created_before=NOW + timedelta(minutes=12)))),
+            "search_page": lines(await repo.search(CaseQuery(before_id=3), limit=1)),
         }
 
 
@@ -132,6 +147,10 @@ async def test_the_fakes_answer_as_the_database_does(engine: AsyncEngine) -> Non
     real, fake = await answers(SqlUnitOfWork(sessions)), await answers(fakes.read())
     assert real["corrections"] == [("城关一小三年级作业太多", "homework_burden")]
     assert len(real["deadlines"]) == 1
+    assert [line[0] for line in real["search"]] == ["SJ-2026-000003", "SJ-2026-000002",
+                                                    "SJ-2026-000001"]
+    assert real["search_overdue"] and real["search_text"] and real["search_filters"]
+    assert [line[0] for line in real["search_reference"]] == ["SJ-2026-000002"]
     for key in real:
         assert fake[key] == real[key], key
 

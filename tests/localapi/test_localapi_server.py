@@ -280,6 +280,35 @@ async def test_commands_are_stored_per_scope_and_language(api: LocalBotApi, http
     assert (await call(http, api, "getMyCommands"))[1]["result"] == []
 
 
+async def test_a_chat_menu_button_opens_an_https_mini_app_with_signed_data(
+        api: LocalBotApi, http: Any) -> None:
+    import hashlib
+    import hmac
+    from urllib.parse import parse_qsl, unquote
+
+    chat_id = await started_user(api, 77)
+    assert (await call(http, api, "getChatMenuButton", chat_id=chat_id))[1]["result"] == {
+        "type": "commands"}
+    button = {"type": "web_app", "text": "工作台", "web_app": {"url": "http://plain.example"}}
+    assert (await call(http, api, "setChatMenuButton", chat_id=chat_id,
+                       menu_button=button))[0] == 400  # Mini Apps need https
+    button["web_app"] = {"url": "https://console.example/app"}
+    assert (await call(http, api, "setChatMenuButton", chat_id=chat_id,
+                       menu_button=button))[1]["result"] is True
+    assert (await call(http, api, "getChatMenuButton", chat_id=chat_id))[1]["result"] == button
+    assert (await call(http, api, "setChatMenuButton", chat_id=424242,
+                       menu_button=button))[0] == 400  # unknown chat
+    user = api.user(77, "丙")
+    opened = user.open_mini_app()
+    assert opened.startswith("https://console.example/app#tgWebAppData=")
+    data = dict(parse_qsl(unquote(opened.split("#tgWebAppData=")[1].split("&tgWebApp")[0])))
+    given = data.pop("hash")
+    check = "\n".join(f"{k}={data[k]}" for k in sorted(data))
+    secret = hmac.new(b"WebAppData", api.token.encode(), hashlib.sha256).digest()
+    assert hmac.new(secret, check.encode(), hashlib.sha256).hexdigest() == given
+    assert json.loads(data["user"])["id"] == 77
+
+
 # --- updates ---
 
 async def test_long_poll_returns_as_soon_as_an_update_arrives(api: LocalBotApi,

@@ -12,8 +12,16 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from types import TracebackType
 
-from bot.domain import Case, Responsibility, Status, format_reference
-from bot.ports import DeadlineRow, EntityRow, EvidenceItem, ExpiredEvidence, Notice, PersonInfo
+from bot.domain import Case, Responsibility, Status, format_reference, parse_reference
+from bot.ports import (
+    CaseQuery,
+    DeadlineRow,
+    EntityRow,
+    EvidenceItem,
+    ExpiredEvidence,
+    Notice,
+    PersonInfo,
+)
 
 
 @dataclass
@@ -46,6 +54,13 @@ class Invite:
 
 
 @dataclass
+class WebLogin:
+    user_id: int
+    expires: datetime
+    used: bool = False
+
+
+@dataclass
 class FakeStore:
     """Everything the fake repositories keep: the "database"."""
 
@@ -62,6 +77,7 @@ class FakeStore:
     # person, institution, day
     institution_visits: list[tuple[str, str, date]] = field(default_factory=list)
     invites: dict[str, Invite] = field(default_factory=dict)
+    web_logins: dict[str, WebLogin] = field(default_factory=dict)
     outbox: list[Sent] = field(default_factory=list)
 
     def add_person(self, code: str, name: str, role: str,
@@ -233,6 +249,31 @@ class FakeCaseRepository:
         return any(i.sha256 == sha256 and i.id not in self.store.evidence_purged
                    for items in self.store.evidence.values() for i in items)
 
+    async def search(self, query: CaseQuery, limit: int = 50) -> list[Case]:
+        words = query.text.strip()
+
+        def keep(case: Case) -> bool:
+            checks = [
+                not query.statuses or case.status in query.statuses,
+                not query.category or case.category == query.category,
+                not query.district_code or case.district_code == query.district_code,
+                not query.school_code or case.school_code == query.school_code,
+                not query.assignee_code or case.assignee_code == query.assignee_code,
+                query.created_from is None or case.created_at >= query.created_from,
+                query.created_before is None or case.created_at < query.created_before,
+                query.overdue_on is None or (
+                    case.status is Status.RECTIFYING and case.rectify_deadline is not None
+                    and case.rectify_deadline < query.overdue_on),
+                query.before_id is None or (case.id or 0) < query.before_id,
+            ]
+            if words:
+                checks.append(case.reference == words.upper()
+                              if parse_reference(words) else words in case.text)
+            return all(checks)
+
+        found = [c for c in reversed(self._all()) if keep(c)]
+        return [self._out(c, False) for c in found[:limit]]
+
 
 class FakeDirectoryRepository:
     def __init__(self, store: FakeStore) -> None:
@@ -348,6 +389,26 @@ class FakeInviteRepository:
         return invite.person_id
 
 
+class FakeWebLoginRepository:
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    async def add(self, token_hash: str, user_id: int, now: datetime,
+                  expires: datetime) -> None:
+        self.store.web_logins[token_hash] = WebLogin(user_id, expires)
+
+    async def claim(self, token_hash: str, now: datetime) -> int | None:
+        login = self.store.web_logins.get(token_hash)
+        if login is None or login.used or login.expires <= now:
+            return None
+        login.used = True
+        return login.user_id
+
+    async def purge(self, expired_before: datetime) -> None:
+        self.store.web_logins = {h: login for h, login in self.store.web_logins.items()
+                                 if login.expires >= expired_before}
+
+
 class FakeOutboxRepository:
     def __init__(self, store: FakeStore) -> None:
         self.store = store
@@ -381,6 +442,7 @@ class FakeUnitOfWork:
         self.directory = FakeDirectoryRepository(self._work)
         self.invites = FakeInviteRepository(self._work)
         self.outbox = FakeOutboxRepository(self._work)
+        self.web_logins = FakeWebLoginRepository(self._work)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
@@ -395,7 +457,7 @@ class FakeUnitOfWork:
         self._home.commits += 1
 
     def _rebind(self, store: FakeStore) -> None:
-        for repo in (self.cases, self.directory, self.invites, self.outbox):
+        for repo in (self.cases, self.directory, self.invites, self.outbox, self.web_logins):
             repo.store = store
 
 
