@@ -21,10 +21,10 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
+from bot.console import ConsoleService
 from bot.documents import DocumentRules, DocumentService
 from bot.evidence import EvidenceService
 from bot.evidence_store import EvidenceStore
-from bot.console import ConsoleService
 from bot.filing import FilingService, Rules
 from bot.hotspots import HotspotRules, HotspotService
 from bot.intake import IntakeService
