@@ -12,28 +12,32 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.channels import ChannelSender
 from bot.config import Settings
 from bot.filing import FilingService, Rules
 from bot.intake import IntakeService
 from bot.invites import InviteService
 from bot.merging import MergingService
+from bot.metrics import Snapshot, TimedClassifier, snapshot
 from bot.office import OfficeRules, OfficeService
 from bot.outbox import DeliveryLoop, OutboxService, Sender
 from bot.parents import ParentService
-from bot.ports import Clock
+from bot.ports import TELEGRAM, Clock
 from bot.reminders import ReminderService
 from bot.reporting import ReportingRules, ReportingService
 from bot.services import CaseService, SystemClock
 from bot.supervision import SupervisionRules, SupervisionService
 from bot.timerules import QuietHours
 from bot.triage import TriageService
+from handlers.metrics import PrometheusMetrics
+from handlers.robots import robot_routes, robot_senders
 from scheduler.jobs import ReminderScheduler
 from storage.db import create_async_db_engine
 from storage.db import safe_url as safe_url
@@ -64,10 +68,17 @@ class Container:
     delivery: DeliveryLoop
     intake: IntakeService | None = None  # None where no classifier is loaded (most CLI)
     scheduler: ReminderScheduler | None = None  # None when the interval is 0
+    metrics: PrometheusMetrics = field(default_factory=PrometheusMetrics)
+    robots: dict[str, Sender] = field(default_factory=dict)  # channel -> its group robots
 
     def attach_sender(self, sender: Sender) -> None:
-        """Give delivery its transport (Telegram's bot exists only once its app is built)."""
-        self.outbox.sender = sender
+        """Give delivery its transports: `sender` for Telegram (its bot exists only once its
+        app is built) and the configured group robots for theirs."""
+        self.outbox.sender = ChannelSender({TELEGRAM: sender, **self.robots}, self.metrics)
+
+    async def snapshot(self) -> Snapshot:
+        """Cases by status and each channel's outbox backlog, for /metrics."""
+        return await snapshot(self.uow, self.clock)
 
     async def start(self) -> None:
         """Start what runs: directory in the resolver, reminders, delivery (with a sender)."""
@@ -84,6 +95,10 @@ class Container:
         await self.delivery.stop()
         if self.scheduler is not None:
             self.scheduler.shutdown()
+        for robots in self.robots.values():
+            close = getattr(robots, "close", None)
+            if close is not None:
+                await close()
         await self.engine.dispose()
 
 
@@ -129,7 +144,8 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
         if delivery is not None:
             delivery.wake()
 
-    uow = UnitOfWorkFactory(engine, on_outbox=wake)
+    uow = UnitOfWorkFactory(engine, on_outbox=wake, robots=robot_routes(settings))
+    metrics = PrometheusMetrics()
     threshold = settings.classifier.threshold
     if threshold is None:
         threshold = float(classifier.threshold) if classifier is not None else DEFAULT_THRESHOLD
@@ -150,10 +166,10 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
         duplicate_window_days=case_rules.duplicate_window_days))
     reminders = ReminderService(uow, cases, time_rules, settings.tz)
     outbox = OutboxService(uow, clock, QuietHours(time_rules.quiet_start, time_rules.quiet_end),
-                           settings.tz, sender)
+                           settings.tz)
     delivery = DeliveryLoop(outbox)
     interval = settings.scheduler.interval_seconds
-    return Container(
+    container = Container(
         settings=settings, engine=engine, clock=clock, uow=uow, cases=cases, filing=filing,
         invites=InviteService(uow, clock), office=office, supervision=supervision,
         triage=TriageService(uow, cases), merging=MergingService(uow, clock),
@@ -162,8 +178,13 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
             tz=settings.tz, accept_working_days=time_rules.accept_working_days,
             propose_working_days=time_rules.propose_working_days)),
         reminders=reminders, outbox=outbox, delivery=delivery,
-        intake=IntakeService(classifier) if classifier is not None else None,
-        scheduler=ReminderScheduler(reminders, interval) if interval > 0 else None)
+        intake=(IntakeService(TimedClassifier(classifier, metrics)) if classifier is not None
+                else None),
+        scheduler=ReminderScheduler(reminders, interval) if interval > 0 else None,
+        metrics=metrics, robots=robot_senders(settings))
+    if sender is not None:
+        container.attach_sender(sender)
+    return container
 
 
 @asynccontextmanager

@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from bot.notices import REPLY_KINDS, is_scheduled
-from bot.ports import Clock, OutboxMessage, UnitOfWorkFactory
+from bot.ports import TELEGRAM, Clock, OutboxMessage, UnitOfWorkFactory
 from bot.timerules import QuietHours
 
 log = logging.getLogger(__name__)
@@ -120,8 +120,8 @@ class OutboxService:
         the morning (unless the staff member opted in to night notices); a notice caused by
         someone's action goes now, without sound; the answer to what the user just did and
         messages to opted-in staff go now as usual."""
-        if (not self.quiet.contains(local_now) or message.chat_id in night_ok
-                or message.kind in REPLY_KINDS):
+        opted_in = message.chat_id in night_ok and message.channel == TELEGRAM
+        if not self.quiet.contains(local_now) or opted_in or message.kind in REPLY_KINDS:
             return Timing.NOW
         return Timing.MORNING if is_scheduled(message.kind) else Timing.SILENTLY
 

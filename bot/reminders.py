@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from bot.config import TimeRules
 from bot.domain import Actor, Role
 from bot.messages import t
-from bot.notices import ping_notice
+from bot.notices import ping_notice, tell_robots
 from bot.ports import DeadlineRow, Notice, PersonInfo, UnitOfWork, UnitOfWorkFactory
 from bot.reports import Period, half_month, quarter
 from bot.services import CaseService
@@ -228,8 +228,21 @@ class ReminderService:
         async with self.uow.read() as uow:
             waiting = await self._not_yet_told(uow, await uow.directory.people("staff"),
                                                f"report:{key}")
-        return await self._queue(now, [Outgoing(chat, f"report.{period.kind}", notice, dedup)
-                                       for chat, dedup in waiting.values()])
+        queued = await self._queue(now, [Outgoing(chat, f"report.{period.kind}", notice,
+                                                  dedup) for chat, dedup in waiting.values()])
+        return queued + await self._tell_robots(now, f"report.{period.kind}", notice,
+                                                f"report:{key}")
+
+    async def _tell_robots(self, now: datetime, kind: str, notice: Notice, key: str) -> int:
+        """Copy a scheduled staff notice to the group robots that take it, once each."""
+        async with self.uow.read() as uow:
+            keys = [f"{key}@{r.channel}{r.chat_id}" for r in uow.robots if r.wants(kind)]
+            if not keys or not set(keys) - await uow.outbox.queued_keys(keys):
+                return 0
+        async with self.uow() as uow:
+            queued = await tell_robots(uow, kind, notice, now, dedup_key=key)
+            await uow.commit()
+        return queued
 
     @staticmethod
     async def _not_yet_told(uow: UnitOfWork, people: list[PersonInfo],
