@@ -23,7 +23,7 @@ from bot.metrics import Snapshot
 from bot.outbox import Outcome
 
 log = logging.getLogger(__name__)
-SNAPSHOT_SECONDS = 5.0  # how long a database snapshot is reused
+SNAPSHOT_SECONDS = 15.0  # how long a database snapshot is reused (Prometheus scrapes every 15 s)
 # Handler latency: most updates take milliseconds; a tip with the classifier up to seconds.
 HANDLER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 CLASSIFIER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)

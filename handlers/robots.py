@@ -31,7 +31,7 @@ from bot.ports import DINGTALK, WECOM, OutboxMessage, RobotRoute
 from handlers.telegram.views import UnrenderableNotice, plain, render_outbox
 
 log = logging.getLogger(__name__)
-TIMEOUT_SECONDS = 10.0
+TIMEOUT_SECONDS = 5.0  # they answer in well under a second; a hang holds up a delivery pass
 MAX_TEXT_BYTES = 2000  # WeCom takes at most 2048 bytes of text; DingTalk more
 THROTTLED_SECONDS = 60.0  # the platform said "too fast": wait out its minute
 
