@@ -71,6 +71,7 @@ class RobotSender:
     """
 
     channel = ""
+    throttled_codes: frozenset[int] = frozenset()  # the platform's "too fast" errcodes
 
     def __init__(self, robots: Sequence[Robot], per_minute: int = 20, *,
                  timeout: float = TIMEOUT_SECONDS,
@@ -136,8 +137,6 @@ class RobotSender:
         if code in self.throttled_codes:
             return SendResult.slow_down(THROTTLED_SECONDS)
         return SendResult.refused(error)
-
-    throttled_codes: frozenset[int] = frozenset()
 
     async def close(self) -> None:
         if self._session is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from telegram import Update
@@ -13,8 +14,9 @@ from bot.channels import ChannelSender
 from bot.config import ConfigError, load_settings
 from bot.metrics import NoMetrics, Snapshot, TimedClassifier, snapshot
 from bot.notices import staff_notice, tell_staff
-from bot.outbox import Outcome, SendResult
+from bot.outbox import OutboxService, Outcome, SendResult, Timing
 from bot.ports import DINGTALK, TELEGRAM, WECOM, Backlog, Notice, OutboxMessage, RobotRoute
+from bot.timerules import QuietHours
 from handlers.metrics import PrometheusMetrics, update_kind
 from handlers.robots import dingtalk_sign, robot_routes, robot_senders
 from tests.support.fakes import FakeClock, FakeStore, FakeUnitOfWorkFactory
@@ -220,3 +222,18 @@ def test_dingtalks_signature_matches_its_documentation() -> None:
     raw = hmac.new(b"SECabc", b"1700000000000\nSECabc", hashlib.sha256).digest()
     assert unquote_plus(sign) == base64.b64encode(raw).decode()
     assert "+" not in sign and "/" not in sign and "=" not in sign  # safe in a query
+
+
+def test_at_night_group_robots_wait_for_the_morning_even_for_a_notice_caused_by_an_action(
+        ) -> None:
+    tz = ZoneInfo("Asia/Shanghai")
+    outbox = OutboxService(FakeUnitOfWorkFactory(), FakeClock(NOW), QuietHours(), tz)
+    night, day = datetime(2026, 11, 23, 23, 30, tzinfo=tz), datetime(2026, 11, 23, 9, tzinfo=tz)
+    order = Row(1, 1, DINGTALK, kind="supervised")
+    assert outbox.timing(order, night, set()) is Timing.MORNING  # type: ignore[arg-type]
+    assert outbox.timing(order, day, set()) is Timing.NOW  # type: ignore[arg-type]
+    on_telegram = Row(2, 1, TELEGRAM, kind="supervised")
+    assert outbox.timing(on_telegram, night, set()) is Timing.SILENTLY  # type: ignore[arg-type]
+    # A robot numbered like an opted-in staff member's chat is not that staff member.
+    assert outbox.timing(order, night, {1}) is Timing.MORNING  # type: ignore[arg-type]
+    assert outbox.timing(on_telegram, night, {1}) is Timing.NOW  # type: ignore[arg-type]
