@@ -13,12 +13,22 @@ from zoneinfo import ZoneInfo
 
 from bot.domain import InvalidInput
 from bot.export import export_rows, to_xlsx
-from bot.ports import Clock, UnitOfWorkFactory
-from bot.reports import PeriodKind, Report, build_report, chart_png, period_of, to_workbook
+from bot.notices import tell_robots
+from bot.ports import Clock, Notice, UnitOfWorkFactory
+from bot.reports import (
+    PeriodKind,
+    Report,
+    build_report,
+    chart_png,
+    period_of,
+    summary_text,
+    to_workbook,
+)
 from bot.services import staff_member
 from bot.timerules import month_bounds
 
 CHAT_EXPORT_MAX_DAYS = 366
+GROUP_REPORT_KIND = "report.figures"  # a report's figures, posted to the office's groups
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,19 @@ class ReportingService:
             schools = await uow.directory.supervised_school_count()
             unvisited = len(await uow.directory.unvisited_schools(month_start, next_month))
         report = build_report(period, rows, (schools - unvisited, schools))
+        await self._post_to_groups(report, today)
         chart = await asyncio.to_thread(chart_png, report)  # matplotlib blocks
         workbook = await asyncio.to_thread(to_workbook, report, rows, chart)
         return report, workbook, chart
+
+    async def _post_to_groups(self, report: Report, today: date) -> None:
+        """The figures to the office's group robots that take reports (config [dingtalk],
+        [wecom]): once a day per period, however often staff build it."""
+        async with self.uow.read() as uow:
+            if not any(robot.wants(GROUP_REPORT_KIND) for robot in uow.robots):
+                return
+        async with self.uow() as uow:
+            await tell_robots(uow, GROUP_REPORT_KIND, Notice.plain(summary_text(report)),
+                              self.clock.now(), dedup_key=f"figures:{report.period.kind}:"
+                              f"{report.period.start}:{today}")
+            await uow.commit()

@@ -19,6 +19,7 @@ from bot.channels import ChannelSender
 from bot.metrics import NoMetrics
 from bot.outbox import REFUSED_RETRY, OutboxService, Outcome, SendResult
 from bot.ports import DINGTALK, TELEGRAM, WECOM, Notice, OutboxMessage, RobotRoute
+from bot.reporting import ReportingRules, ReportingService
 from bot.services import CaseService
 from bot.timerules import QuietHours
 from handlers.robots import DingTalkSender, Robot, WeComSender
@@ -235,3 +236,30 @@ async def test_report_notices_reach_the_groups_once_a_day(engine: AsyncEngine) -
     queued = await _robot_rows(engine)
     assert sorted((r.channel, r.kind) for r in queued) == [(DINGTALK, "report.half"),
                                                           (WECOM, "report.half")]
+
+
+async def test_a_report_staff_build_is_posted_to_the_groups_once_a_day(
+        engine: AsyncEngine) -> None:
+    service, clock = await _world(engine)
+    await rectifying(service)
+    reporting = ReportingService(service.uow, clock, ReportingRules(tz=TZ))
+    await reporting.report(3001, "half")
+    await reporting.report(3001, "half")  # built again the same day: not posted again
+    queued = await _robot_rows(engine)
+    assert sorted((r.channel, r.kind) for r in queued) == [(DINGTALK, "report.figures"),
+                                                          (WECOM, "report.figures")]
+    telegram = Telegram()
+    async with fake_robots({TOKEN: SECRET}, {KEY}) as fake:
+        outbox, robots = _outbox(service, clock, fake, SECRET, telegram)
+        try:
+            await outbox.run_once()
+        finally:
+            for robot in robots:
+                await robot.close()
+    texts = [r.text for r in fake.accepted()]
+    assert len(texts) == 2 and all(text.startswith("2026年11月15日至30日线索办理情况（共 1 件）")
+                                   for text in texts), texts
+    assert all("按类别：作业负担 1" in text for text in texts)
+    clock.current += timedelta(days=1)
+    await reporting.report(3001, "half")  # the next day: the figures of that day
+    assert len(await _robot_rows(engine)) == 4
