@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -116,7 +117,7 @@ class RobotSender:
                     return SendResult.refused(f"HTTP {response.status}")
                 answer = await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return SendResult.failed(f"{type(exc).__name__}: {exc}"[:300])
+            return SendResult.failed(redact(f"{type(exc).__name__}: {exc}")[:300])
         except ValueError:  # not JSON: a proxy's error page or the like
             return SendResult.failed("the robot's answer was not JSON")
         if not isinstance(answer, dict):
@@ -174,6 +175,14 @@ def dingtalk_sign(timestamp: str, secret: str) -> str:
     digest = hmac.new(secret.encode("utf-8"), f"{timestamp}\n{secret}".encode(),
                       hashlib.sha256).digest()
     return quote_plus(base64.b64encode(digest))
+
+
+_CREDENTIALS = re.compile(r"(access_token|key|sign)=[^&\s'\"]+")
+
+
+def redact(text: str) -> str:
+    """`text` without the credentials a robot's address carries (for the log and the row)."""
+    return _CREDENTIALS.sub(r"\1=***", text)
 
 
 def _retry_after(headers: Mapping[str, str]) -> float:

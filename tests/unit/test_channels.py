@@ -18,7 +18,7 @@ from bot.outbox import OutboxService, Outcome, SendResult, Timing
 from bot.ports import DINGTALK, TELEGRAM, WECOM, Backlog, Notice, OutboxMessage, RobotRoute
 from bot.timerules import QuietHours
 from handlers.metrics import PrometheusMetrics, update_kind
-from handlers.robots import dingtalk_sign, robot_routes, robot_senders
+from handlers.robots import dingtalk_sign, redact, robot_routes, robot_senders
 from tests.support.fakes import FakeClock, FakeStore, FakeUnitOfWorkFactory
 from tests.support.metrics import samples, value
 
@@ -237,3 +237,10 @@ def test_at_night_group_robots_wait_for_the_morning_even_for_a_notice_caused_by_
     # A robot numbered like an opted-in staff member's chat is not that staff member.
     assert outbox.timing(order, night, {1}) is Timing.MORNING  # type: ignore[arg-type]
     assert outbox.timing(on_telegram, night, {1}) is Timing.NOW  # type: ignore[arg-type]
+
+
+def test_a_robots_credentials_never_reach_the_log() -> None:
+    error = ("ClientResponseError: 400, url='https://oapi.dingtalk.com/robot/send?"
+             "access_token=abc123&timestamp=1&sign=x%2By' and key=k-1")
+    assert redact(error) == ("ClientResponseError: 400, url='https://oapi.dingtalk.com/robot/"
+                             "send?access_token=***&timestamp=1&sign=***' and key=***")
