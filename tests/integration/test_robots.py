@@ -7,6 +7,7 @@ and PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -263,3 +264,18 @@ async def test_a_report_staff_build_is_posted_to_the_groups_once_a_day(
     clock.current += timedelta(days=1)
     await reporting.report(3001, "half")  # the next day: the figures of that day
     assert len(await _robot_rows(engine)) == 4
+
+
+async def test_two_schedulers_at_once_copy_each_order_and_notice_once(
+        engine: AsyncEngine) -> None:
+    """Several instances may each run the scheduler: the robots still get one copy each."""
+    service, clock = await _world(engine)
+    await rectifying(service)
+    clock.current = at(date(2026, 12, 14))  # 4 days overdue, and the half-month notice is due
+    first, second = reminders(service), reminders(service)
+    runs = await asyncio.gather(first.run(), second.run())
+    assert sum(r.escalations for r in runs) == 1
+    queued = await _robot_rows(engine)
+    assert sorted((r.channel, r.kind) for r in queued) == [
+        (DINGTALK, "report.half"), (DINGTALK, "supervised"),
+        (WECOM, "report.half"), (WECOM, "supervised")]
