@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.channels import ChannelSender
 from bot.config import Settings
 from bot.console import ConsoleService
 from bot.documents import DocumentRules, DocumentService
@@ -30,10 +31,11 @@ from bot.hotspots import HotspotRules, HotspotService
 from bot.intake import IntakeService
 from bot.invites import InviteService
 from bot.merging import MergingService
+from bot.metrics import Snapshot, TimedClassifier, snapshot
 from bot.office import OfficeRules, OfficeService
 from bot.outbox import DeliveryLoop, OutboxService, Sender
 from bot.parents import ParentService
-from bot.ports import Clock
+from bot.ports import TELEGRAM, Clock
 from bot.reminders import ReminderService
 from bot.report_delivery import ReportDelivery
 from bot.reporting import ReportingRules, ReportingService
@@ -43,6 +45,8 @@ from bot.timerules import QuietHours
 from bot.triage import TriageService
 from bot.web_login import WebLoginService
 from bot.workcalendar import CalendarFolder, CalendarService
+from handlers.metrics import PrometheusMetrics
+from handlers.robots import robot_routes, robot_senders
 from scheduler.jobs import ReminderScheduler, ScheduledJob
 from storage.db import create_async_db_engine
 from storage.db import safe_url as safe_url
@@ -81,10 +85,17 @@ class Container:
     console: ConsoleService
     intake: IntakeService | None = None  # None where no classifier is loaded (most CLI)
     scheduler: ReminderScheduler | None = None  # None when the interval is 0
+    metrics: PrometheusMetrics = field(default_factory=PrometheusMetrics)
+    robots: dict[str, Sender] = field(default_factory=dict)  # channel -> its group robots
 
     def attach_sender(self, sender: Sender) -> None:
-        """Give delivery its transport (Telegram's bot exists only once its app is built)."""
-        self.outbox.sender = sender
+        """Give delivery its transports: `sender` for Telegram (its bot exists only once its
+        app is built) and the configured group robots for theirs."""
+        self.outbox.sender = ChannelSender({TELEGRAM: sender, **self.robots}, self.metrics)
+
+    async def snapshot(self) -> Snapshot:
+        """Cases by status and each channel's outbox backlog, for /metrics."""
+        return await snapshot(self.uow, self.clock)
 
     async def start(self) -> None:
         """Start what runs: directory in the resolver, reminders, delivery (with a sender)."""
@@ -102,6 +113,10 @@ class Container:
         await self.delivery.stop()
         if self.scheduler is not None:
             self.scheduler.shutdown()
+        for robots in self.robots.values():
+            close = getattr(robots, "close", None)
+            if close is not None:
+                await close()
         await self.engine.dispose()
 
 
@@ -147,7 +162,8 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
         if delivery is not None:
             delivery.wake()
 
-    uow = UnitOfWorkFactory(engine, on_outbox=wake)
+    uow = UnitOfWorkFactory(engine, on_outbox=wake, robots=robot_routes(settings))
+    metrics = PrometheusMetrics()
     threshold = settings.classifier.threshold
     if threshold is None:
         threshold = float(classifier.threshold) if classifier is not None else DEFAULT_THRESHOLD
@@ -169,7 +185,7 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
     triage = TriageService(uow, cases)
     reminders = ReminderService(uow, cases, time_rules, settings.tz)
     outbox = OutboxService(uow, clock, QuietHours(time_rules.quiet_start, time_rules.quiet_end),
-                           settings.tz, sender)
+                           settings.tz)
     delivery = DeliveryLoop(outbox)
     document_rules = DocumentRules(
         office_name=settings.documents.office_name, seal_text=settings.documents.seal_text,
@@ -189,7 +205,7 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
     calendar = CalendarService(uow, clock, settings.tz,
                                CalendarFolder(Path(settings.calendar.dir)))
     interval = settings.scheduler.interval_seconds
-    return Container(
+    container = Container(
         settings=settings, engine=engine, clock=clock, uow=uow, cases=cases, filing=filing,
         invites=InviteService(uow, clock), office=office, supervision=supervision,
         triage=triage, merging=MergingService(uow, clock),
@@ -202,7 +218,8 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
             uow, clock, settings.telegram.token, link_minutes=settings.web.login_link_minutes,
             init_data_max_age=timedelta(hours=settings.web.init_data_max_age_hours)),
         console=ConsoleService(uow, clock, cases, office, supervision, triage, settings.tz),
-        intake=IntakeService(classifier) if classifier is not None else None,
+        intake=(IntakeService(TimedClassifier(classifier, metrics)) if classifier is not None
+                else None),
         scheduler=ReminderScheduler(reminders, interval, jobs=(
             ScheduledJob("report_delivery", report_delivery.run, interval),
             ScheduledJob("evidence_ingest", evidence.ingest_pending, interval),
@@ -210,7 +227,11 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
                          max(interval, EVIDENCE_RETENTION_SECONDS)),
             ScheduledJob("hotspots", hotspots.run, interval),
             ScheduledJob("calendar", calendar.run, interval),
-        )) if interval > 0 else None)
+        )) if interval > 0 else None,
+        metrics=metrics, robots=robot_senders(settings))
+    if sender is not None:
+        container.attach_sender(sender)
+    return container
 
 
 @asynccontextmanager

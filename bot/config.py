@@ -173,6 +173,8 @@ class DocumentSettings(_Section):
     templates_dir: str = ""
     # The text standing where the seal is stamped on the printed document.
     seal_text: str = "（盖章）"
+
+
 class CalendarSettings(_Section):
     # Where `dudao calendar import` stores the official schedules (one <year>.toml each);
     # relative to the configuration file's folder, else to the working directory.
@@ -186,6 +188,49 @@ class HotspotSettings(_Section):
     days: int = Field(30, ge=1, le=366)  # the window counted
     threshold: int = Field(3, ge=1, le=100_000)  # at least this many tips to be listed
     limit: int = Field(10, ge=1, le=50)  # at most this many places of each kind
+class WeComRobot(_Section):
+    """A WeCom (企业微信) group robot: its webhook address carries its key."""
+
+    url: str
+    name: str = ""  # how the log names it; default: the channel and its number
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip()
+        if not re.match(r"^https?://[^/\s]+/\S*$", value):
+            raise InvalidSetting("config.problem.robot_url")
+        return value
+
+
+class DingTalkRobot(WeComRobot):
+    """A DingTalk (钉钉) group robot: its webhook address (access_token) and, with 加签, its
+    signing secret (SEC…)."""
+
+    secret: str = ""
+
+
+# What the office's group robots receive by default: every 督办 (by staff or, after the
+# deadline, by the system) and the report notices. A kind ending in "." is a prefix.
+ROBOT_KINDS = ["supervised", "report."]
+
+
+class _RobotChannel(_Section):
+    kinds: list[str] = Field(default_factory=lambda: list(ROBOT_KINDS))
+    # Both allow 20 messages a minute per robot (DingTalk then blocks the robot for 10 min).
+    per_minute: int = Field(20, ge=1, le=20)
+
+
+class DingTalkSettings(_RobotChannel):
+    """DingTalk group robots that receive copies of staff notices; none by default."""
+
+    robots: list[DingTalkRobot] = Field(default_factory=list)
+
+
+class WeComSettings(_RobotChannel):
+    """WeCom group robots that receive copies of staff notices; none by default."""
+
+    robots: list[WeComRobot] = Field(default_factory=list)
 
 
 class Settings(BaseSettings):
@@ -207,6 +252,8 @@ class Settings(BaseSettings):
     documents: DocumentSettings = Field(default_factory=lambda: DocumentSettings())
     calendar: CalendarSettings = Field(default_factory=CalendarSettings)
     hotspots: HotspotSettings = Field(default_factory=lambda: HotspotSettings())
+    dingtalk: DingTalkSettings = Field(default_factory=lambda: DingTalkSettings())
+    wecom: WeComSettings = Field(default_factory=lambda: WeComSettings())
 
     @field_validator("timezone")
     @classmethod
@@ -333,7 +380,8 @@ _SECRET_KEYS = ("token", "secret")
 def _shown(loc: tuple[int | str, ...], value: Any) -> str:
     """`，当前为 …` for a value safe to print (never a token or secret; no DB password)."""
     name = str(loc[-1]) if loc else ""
-    if any(word in name for word in _SECRET_KEYS) or isinstance(value, dict):
+    if (any(word in name for word in _SECRET_KEYS) or isinstance(value, dict)
+            or "robots" in loc):  # a robot's address holds its access token
         return ""
     if isinstance(value, str):
         shown = "“" + re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", value) + "”"

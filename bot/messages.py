@@ -857,6 +857,8 @@ CATALOGUE: dict[str, str] = {
     "_section.delivery": "",
     # --- other channels (DingTalk, WeCom) and metrics ---
     "_section.channels": "",
+    "notify.robot.supervised": "【督办】案件 {reference}（{category}）已发出督办。{comment}",
+    "config.problem.robot_url": "应为群机器人的 Webhook 地址，以 https:// 开头（本机测试可用 http://），例如 https://oapi.dingtalk.com/robot/send?access_token=…",
     # --- evidence, documents (DOCX), scheduled reports ---
     "_section.evidence": "",
     "cli.help.report": "生成半月报或季度通报（Excel 报表、Word 通报或图表）",

@@ -189,10 +189,24 @@ def is_scheduled(kind: str) -> bool:
 
 # --- queueing ---------------------------------------------------------------------------------
 async def tell_staff(uow: UnitOfWork, kind: str, notice: Notice, now: datetime) -> None:
-    """Queue `notice` for every bound staff member."""
+    """Queue `notice` for every bound staff member, and the group robots that take `kind`."""
     for person in await uow.directory.people("staff"):
         if person.telegram_user_id:
             await uow.outbox.enqueue(person.telegram_user_id, kind, notice, now)
+    await tell_robots(uow, kind, notice, now)
+
+
+async def tell_robots(uow: UnitOfWork, kind: str, notice: Notice, now: datetime, *,
+                      dedup_key: str | None = None) -> int:
+    """Queue a copy of a staff notice for each configured group robot (DingTalk, WeCom)
+    that takes `kind`; with `dedup_key`, once per robot. Returns how many were queued."""
+    queued = 0
+    for robot in uow.robots:
+        if robot.wants(kind):
+            key = f"{dedup_key}@{robot.channel}{robot.chat_id}" if dedup_key else None
+            queued += await uow.outbox.enqueue(robot.chat_id, kind, notice, now,
+                                               dedup_key=key, channel=robot.channel)
+    return queued
 
 
 async def tell_step(uow: UnitOfWork, case: Case, action: str, now: datetime,
@@ -210,6 +224,10 @@ async def tell_step(uow: UnitOfWork, case: Case, action: str, now: datetime,
         if person and person.telegram_user_id:
             await uow.outbox.enqueue(person.telegram_user_id, action,
                                      supervisor_notice(case, action, comment), now)
+    if action == "supervised":  # every 督办, by staff or the system, to the office's groups
+        await tell_robots(uow, action, staff_notice(
+            "notify.robot.supervised", case.reference, category=case.category,
+            comment=mask_personal_data(comment)), now)
 
 
 def relayed(actions: list[str]) -> list[str]:

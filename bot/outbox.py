@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from bot.notices import REPLY_KINDS, is_scheduled
-from bot.ports import Clock, OutboxMessage, UnitOfWorkFactory
+from bot.ports import TELEGRAM, Clock, OutboxMessage, UnitOfWorkFactory
 from bot.timerules import QuietHours
 
 log = logging.getLogger(__name__)
@@ -118,11 +118,14 @@ class OutboxService:
                night_ok: set[int]) -> Timing:
         """Outside quiet hours everything goes now. Inside, a scheduled reminder waits for
         the morning (unless the staff member opted in to night notices); a notice caused by
-        someone's action goes now, without sound; the answer to what the user just did and
-        messages to opted-in staff go now as usual."""
-        if (not self.quiet.contains(local_now) or message.chat_id in night_ok
-                or message.kind in REPLY_KINDS):
+        someone's action goes now, without sound, except to a group robot (DingTalk, WeCom),
+        which cannot post silently and waits for the morning; the answer to what the user
+        just did and messages to opted-in staff go now as usual."""
+        opted_in = message.chat_id in night_ok and message.channel == TELEGRAM
+        if not self.quiet.contains(local_now) or opted_in or message.kind in REPLY_KINDS:
             return Timing.NOW
+        if message.channel != TELEGRAM:  # a group robot cannot post without sound
+            return Timing.MORNING
         return Timing.MORNING if is_scheduled(message.kind) else Timing.SILENTLY
 
     async def _run(self, limit: int) -> int:

@@ -103,6 +103,8 @@ class CaseRepository(Protocol):
 
     async def count_by_status(self, *statuses: Status) -> int: ...
 
+    async def count_each_status(self) -> dict[str, int]: ...
+
     async def open_about(self, *, school_code: str | None, institution_code: str | None,
                          since: datetime, until: datetime, limit: int = 200) -> list[Case]: ...
 
@@ -291,12 +293,42 @@ class OutboxMessage(Protocol):
     def notice(self) -> dict[str, Any] | None: ...
     @property
     def attempts(self) -> int: ...
+    @property
+    def channel(self) -> str: ...
+
+
+# Outbox channels: Telegram chats, and the office's group robots (config [channels]).
+TELEGRAM = "telegram"
+DINGTALK = "dingtalk"
+WECOM = "wecom"
+
+
+@dataclass(frozen=True)
+class RobotRoute:
+    """A group robot that receives copies of some staff notices (config [channels])."""
+
+    channel: str  # DINGTALK | WECOM
+    chat_id: int  # the robot's number in its channel's list, from 1
+    kinds: tuple[str, ...]  # outbox kinds it receives; one ending in "." is a prefix
+
+    def wants(self, kind: str) -> bool:
+        return any(kind == k or (k.endswith(".") and kind.startswith(k)) for k in self.kinds)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """One channel's unsent outbox rows: all, those due now, the oldest due one's age."""
+
+    pending: int
+    due: int
+    oldest_due: datetime | None
 
 
 class OutboxRepository(Protocol):
     async def enqueue(self, chat_id: int, kind: str, notice: Notice, now: datetime, *,
                       dedup_key: str | None = None,
-                      not_before: datetime | None = None) -> bool: ...
+                      not_before: datetime | None = None,
+                      channel: str = TELEGRAM) -> bool: ...
 
     async def queued_keys(self, keys: list[str]) -> set[str]: ...
 
@@ -313,6 +345,8 @@ class OutboxRepository(Protocol):
     async def mark_failed(self, row_id: int, error: str, retry_at: datetime) -> None: ...
 
     async def postpone(self, row_id: int, until: datetime) -> None: ...
+
+    async def backlog_by_channel(self, now: datetime) -> dict[str, Backlog]: ...
 
 
 @dataclass
@@ -362,6 +396,11 @@ class UnitOfWork(Protocol):
 
     @property
     def directory_store(self) -> DirectoryStore: ...
+
+    @property
+    def robots(self) -> Sequence[RobotRoute]:
+        """The group robots staff notices are copied to (empty unless configured)."""
+        ...
 
     async def __aenter__(self) -> Self: ...
 

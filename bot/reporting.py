@@ -19,7 +19,8 @@ from bot.domain import InvalidInput
 from bot.export import ExportRow, export_rows, to_xlsx
 from bot.facts import CaseFacts
 from bot.messages import t
-from bot.ports import Clock, UnitOfWorkFactory
+from bot.notices import tell_robots
+from bot.ports import Clock, Notice, UnitOfWorkFactory
 from bot.reports import (
     Period,
     PeriodKind,
@@ -28,12 +29,14 @@ from bot.reports import (
     bulletin_context,
     chart_png,
     period_of,
+    summary_text,
     to_workbook,
 )
 from bot.services import staff_member
 from bot.timerules import month_bounds
 
 CHAT_EXPORT_MAX_DAYS = 366
+GROUP_REPORT_KIND = "report.figures"  # a report's figures, posted to the office's groups
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,26 @@ class ReportingService:
         """The half-month or quarterly report: its figures, the workbook and the chart."""
         await staff_member(self.uow, user_id)
         files = await self.build(period_of(kind, self.today(), previous), with_bulletin=False)
+        await self.post_to_groups(files.report.period, files.report)
         return files.report, files.workbook, files.chart
+
+    async def post_to_groups(self, period: Period, report: Report | None = None) -> int:
+        """The period's figures to the office's group robots that take reports (config
+        [dingtalk], [wecom]): once a day per period, however often the report is built, sent
+        or asked for. Computes the figures only when a robot still waits for them."""
+        key = f"figures:{period.kind}:{period.start}:{self.today()}"
+        async with self.uow.read() as uow:
+            keys = [f"{key}@{robot.channel}{robot.chat_id}" for robot in uow.robots
+                    if robot.wants(GROUP_REPORT_KIND)]
+            if not keys or not set(keys) - await uow.outbox.queued_keys(keys):
+                return 0
+        if report is None:
+            report, _ = await self.figures(period)
+        async with self.uow() as uow:
+            queued = await tell_robots(uow, GROUP_REPORT_KIND, Notice.plain(summary_text(report)),
+                                       self.clock.now(), dedup_key=key)
+            await uow.commit()
+        return queued
 
     async def figures(self, period: Period, *, mask: bool = False,
                       ) -> tuple[Report, list[ExportRow]]:

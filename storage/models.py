@@ -268,6 +268,10 @@ class OutboxRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     chat_id: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(32))
+    # Where it goes: "telegram" (chat_id is a Telegram chat) or a group robot, "dingtalk" or
+    # "wecom" (chat_id is the robot's number in its [channels] list, from 1).
+    channel: Mapped[str] = mapped_column(String(16), default="telegram",
+                                         server_default="telegram")
     text: Mapped[str] = mapped_column(Text)  # rows queued before 0003: the text itself
     markup: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # and their buttons
     notice: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # bot.ports.Notice as JSON

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, or_, select, tuple_, update
+from sqlalchemy import case as sql_case
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +26,7 @@ from bot.domain import (
     parse_reference,
 )
 from bot.ports import (
+    Backlog,
     CaseQuery,
     DeadlineRow,
     EntityRow,
@@ -256,6 +258,11 @@ class CaseRepository:
         stmt = (self._select().where(CaseRow.status.in_([s.value for s in statuses]))
                 .order_by(CaseRow.updated_at).limit(limit))
         return await self._load(stmt, with_events=with_events)
+
+    async def count_each_status(self) -> dict[str, int]:
+        """How many cases are in each status (one grouped query, for /metrics)."""
+        stmt = select(CaseRow.status, func.count()).group_by(CaseRow.status)
+        return {str(s): int(n) for s, n in (await self.session.execute(stmt)).all()}
 
     async def count_by_status(self, *statuses: Status) -> int:
         stmt = select(func.count()).where(CaseRow.status.in_([s.value for s in statuses]))
@@ -699,13 +706,14 @@ class OutboxRepository:
         self.enqueued = 0  # rows added in this unit of work (read by its commit)
 
     async def enqueue(self, chat_id: int, kind: str, notice: Notice, now: datetime, *,
-                      dedup_key: str | None = None, not_before: datetime | None = None) -> bool:
-        """Queue a notice (rendered at delivery); with a `dedup_key` already queued once, do
-        nothing (False)."""
+                      dedup_key: str | None = None, not_before: datetime | None = None,
+                      channel: str = "telegram") -> bool:
+        """Queue a notice (rendered at delivery) for `chat_id` on `channel`; with a
+        `dedup_key` already queued once, do nothing (False)."""
         stmt = _insert(self.session, OutboxRow).values(
-            chat_id=chat_id, kind=kind[:32], text="", markup=None, notice=notice.to_json(),
-            dedup_key=dedup_key, not_before=not_before or now, created_at=now, attempts=0,
-            last_error="")
+            chat_id=chat_id, kind=kind[:32], channel=channel, text="", markup=None,
+            notice=notice.to_json(), dedup_key=dedup_key, not_before=not_before or now,
+            created_at=now, attempts=0, last_error="")
         if dedup_key is not None:
             # RETURNING says whether a row went in (rowcount is not reliable here on psycopg).
             stmt = stmt.on_conflict_do_nothing(index_elements=["dedup_key"]).returning(
@@ -769,3 +777,20 @@ class OutboxRepository:
     async def mark_failed(self, row_id: int, error: str, retry_at: datetime) -> None:
         await self.session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(
             attempts=OutboxRow.attempts + 1, last_error=error[:500], not_before=retry_at))
+
+    async def backlog_by_channel(self, now: datetime) -> dict[str, Backlog]:
+        """Per channel: unsent rows, those due now, and when the oldest due one was queued
+        (one grouped query, for /metrics)."""
+        due = OutboxRow.not_before <= now
+        stmt = (select(OutboxRow.channel, func.count(),
+                       func.sum(sql_case((due, 1), else_=0)),
+                       func.min(sql_case((due, OutboxRow.created_at), else_=None)))
+                .where(OutboxRow.sent_at.is_(None)).group_by(OutboxRow.channel))
+        found: dict[str, Backlog] = {}
+        for channel, pending, due_now, oldest in (await self.session.execute(stmt)).all():
+            if isinstance(oldest, str):  # SQLite's min() over a CASE loses the column type
+                oldest = datetime.fromisoformat(oldest)
+            if oldest is not None and oldest.tzinfo is None:
+                oldest = oldest.replace(tzinfo=UTC)
+            found[str(channel)] = Backlog(int(pending), int(due_now or 0), oldest)
+        return found

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.ports import RobotRoute
 from storage.db import session_factory
 from storage.directory_store import SqlDirectoryStore
 from storage.readmodels import SqlCaseFacts
@@ -37,8 +38,10 @@ class SqlUnitOfWork:
                  on_outbox: Callable[[], None] | None = None,
                  write_lock: asyncio.Lock | None = None,
                  id_cache: dict[tuple[str, str], int] | None = None,
-                 directory_cache: DirectoryCache | None = None) -> None:
+                 directory_cache: DirectoryCache | None = None,
+                 robots: Sequence[RobotRoute] = ()) -> None:
         self._sessions = sessions
+        self.robots = robots
         self._id_cache = id_cache
         self._directory_cache = directory_cache
         self._on_outbox = on_outbox
@@ -78,7 +81,9 @@ class SqlUnitOfWork:
 class UnitOfWorkFactory:
     """Makes units of work: `factory()` for changes, `factory.read()` for queries only."""
 
-    def __init__(self, engine: AsyncEngine, on_outbox: Callable[[], None] | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, on_outbox: Callable[[], None] | None = None,
+                 robots: Sequence[RobotRoute] = ()) -> None:
+        self.robots = tuple(robots)  # where staff notices are copied (config [channels])
         self._write = session_factory(engine)
         self._read = session_factory(engine, readonly=True)
         self._on_outbox = on_outbox
@@ -88,8 +93,8 @@ class UnitOfWorkFactory:
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self._write, self._on_outbox, self._lock, self._ids,
-                             self.directory_cache)
+                             self.directory_cache, self.robots)
 
     def read(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self._read, id_cache=self._ids,
-                             directory_cache=self.directory_cache)
+                             directory_cache=self.directory_cache, robots=self.robots)

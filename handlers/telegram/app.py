@@ -8,6 +8,7 @@ import errno
 import logging
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
@@ -32,6 +33,7 @@ from bot.config import Settings
 from bot.health import check_health
 from bot.messages import t
 from handlers.http import make_web_app
+from handlers.metrics import PrometheusMetrics, measured, metrics_route
 from handlers.telegram import evidence, office, parent, protocol, staff, supervisor
 from handlers.telegram.context import BotServices, DudaoContext
 from handlers.telegram.flood import FloodGuard
@@ -50,19 +52,25 @@ AnyApplication = Application[Any, Any, Any, Any, Any, Any]
 class PerChatUpdateProcessor(BaseUpdateProcessor):
     """Updates of different chats run concurrently; one chat's updates run in order."""
 
-    def __init__(self, max_concurrent_updates: int = 64) -> None:
+    def __init__(self, max_concurrent_updates: int = 64,
+                 metrics: PrometheusMetrics | None = None) -> None:
         super().__init__(max_concurrent_updates)
         self._locks: dict[int, asyncio.Lock] = {}
+        self._metrics = metrics
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is None:
+            started = time.perf_counter()
             await coroutine
+            measured(self._metrics, update, started)
             return
         lock = self._locks.setdefault(chat.id, asyncio.Lock())
         try:
             async with lock:
+                started = time.perf_counter()  # handling time, not the wait for the chat
                 await coroutine
+                measured(self._metrics, update, started)
         finally:
             if not lock.locked() and not getattr(lock, "_waiters", None):
                 self._locks.pop(chat.id, None)
@@ -126,7 +134,7 @@ def build_application(container: Container, *, with_updater: bool = True,
     builder = (with_aiohttp(ApplicationBuilder().token(tg.token).base_url(tg.base_url)
                             .base_file_url(tg.base_file_url))
                .context_types(ContextTypes(context=DudaoContext))
-               .concurrent_updates(PerChatUpdateProcessor())
+               .concurrent_updates(PerChatUpdateProcessor(metrics=container.metrics))
                .post_init(_post_init)
                .post_stop(_post_stop)
                .post_shutdown(_post_shutdown))
@@ -278,7 +286,8 @@ async def _serve(app: AnyApplication, stop: asyncio.Event) -> bool:
         app if webhook else None, tg.webhook_secret if webhook else "",
         lambda: check_health(container.uow, container.clock,
                              lambda: container.calendar.status().uncovered_years),
-        routes=[console_routes(container)]), access_log=None)
+        routes=[console_routes(container),
+                metrics_route(container.metrics, container.snapshot)]), access_log=None)
     await runner.setup()
     try:
         try:

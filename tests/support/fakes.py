@@ -14,6 +14,8 @@ from types import TracebackType
 
 from bot.domain import Case, Responsibility, Status, format_reference, parse_reference
 from bot.ports import (
+    TELEGRAM,
+    Backlog,
     CaseQuery,
     DeadlineRow,
     EntityRow,
@@ -21,6 +23,7 @@ from bot.ports import (
     ExpiredEvidence,
     Notice,
     PersonInfo,
+    RobotRoute,
 )
 
 
@@ -44,6 +47,7 @@ class Sent:
     dedup_key: str | None
     not_before: datetime
     created_at: datetime
+    channel: str = TELEGRAM
 
 
 @dataclass
@@ -147,6 +151,12 @@ class FakeCaseRepository:
         found = sorted((c for c in self._all() if c.status in statuses),
                        key=lambda c: c.updated_at or c.created_at)
         return [self._out(c, with_events) for c in found[:limit]]
+
+    async def count_each_status(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for case in self.store.cases.values():
+            counts[case.status.value] = counts.get(case.status.value, 0) + 1
+        return counts
 
     async def count_by_status(self, *statuses: Status) -> int:
         return sum(1 for c in self._all() if c.status in statuses)
@@ -414,12 +424,22 @@ class FakeOutboxRepository:
         self.store = store
 
     async def enqueue(self, chat_id: int, kind: str, notice: Notice, now: datetime, *,
-                      dedup_key: str | None = None, not_before: datetime | None = None) -> bool:
+                      dedup_key: str | None = None, not_before: datetime | None = None,
+                      channel: str = TELEGRAM) -> bool:
         if dedup_key is not None and any(m.dedup_key == dedup_key for m in self.store.outbox):
             return False
         self.store.outbox.append(Sent(chat_id, kind, notice, dedup_key,
-                                      not_before or now, now))
+                                      not_before or now, now, channel))
         return True
+
+    async def backlog_by_channel(self, now: datetime) -> dict[str, Backlog]:
+        found: dict[str, Backlog] = {}
+        for channel in sorted({m.channel for m in self.store.outbox}):
+            rows = [m for m in self.store.outbox if m.channel == channel]
+            due = [m for m in rows if m.not_before <= now]
+            found[channel] = Backlog(len(rows), len(due),
+                                     min((m.created_at for m in due), default=None))
+        return found
 
     async def queued_keys(self, keys: list[str]) -> set[str]:
         return {m.dedup_key for m in self.store.outbox if m.dedup_key in keys}
@@ -443,6 +463,7 @@ class FakeUnitOfWork:
         self.invites = FakeInviteRepository(self._work)
         self.outbox = FakeOutboxRepository(self._work)
         self.web_logins = FakeWebLoginRepository(self._work)
+        self.robots = self._home.robots
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
@@ -464,8 +485,10 @@ class FakeUnitOfWork:
 class FakeUnitOfWorkFactory:
     """Implements the `UnitOfWorkFactory` port; `store` is what has been committed."""
 
-    def __init__(self, store: FakeStore | None = None) -> None:
+    def __init__(self, store: FakeStore | None = None,
+                 robots: Sequence[RobotRoute] = ()) -> None:
         self.store = store or FakeStore()
+        self.robots = tuple(robots)
         self.commits = 0
 
     def __call__(self) -> FakeUnitOfWork:

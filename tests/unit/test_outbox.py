@@ -36,6 +36,7 @@ class Row:
     not_before: datetime = datetime(2026, 1, 1, tzinfo=TZ)
     sent_at: datetime | None = None
     last_error: str = ""
+    channel: str = "telegram"
 
 
 @dataclass
