@@ -68,28 +68,38 @@ class IntakeService:
 
     async def load_directory(self, uow: UnitOfWork) -> int:
         """(Re)build the entity resolver and tokenizer words from the directory."""
-        from classifier.entities import Entity, EntityResolver
+        from classifier.entities import Entity
 
         async with uow:
             rows = await uow.directory.entity_rows()
         entities = [Entity(kind=k, code=c, name=n, aliases=a, district_code=d)
                     for k, c, n, a, d in rows]
-        words = [w for e in entities for w in (e.name, *e.aliases) if len(w) >= 2]
-        resolver = await asyncio.to_thread(EntityResolver, entities)
-        await asyncio.to_thread(self.classifier.add_words, words)
-        self._resolver = resolver
+        await asyncio.to_thread(self.use_entities, entities)
         return len(entities)
 
+    def use_entities(self, entities: list[Any]) -> None:
+        """Resolve against `entities` from now on (blocking: call it in a worker thread).
+
+        The bot feeds it the stored directory; `dudao classify` builds the same resolver
+        from the directory files."""
+        from classifier.entities import EntityResolver
+
+        words = [w for e in entities for w in (e.name, *e.aliases) if len(w) >= 2]
+        resolver = EntityResolver(entities)
+        self.classifier.add_words(words)
+        self._resolver = resolver
+
     def _analyse(self, text: str) -> TipAnalysis:
-        from classifier.entities import is_certain
+        from classifier.entities import resolve_tip
 
         prediction = self.classifier.predict(text)
-        candidates = self._resolver.resolve(text, limit=5) if self._resolver else []
-        candidates = [c for c in candidates if c.score >= MIN_CANDIDATE_SCORE]
-        choices = tuple(
-            EntityChoice(c.entity.kind, c.entity.code, c.entity.name, c.entity.district_code,
-                         float(c.score)) for c in candidates)
-        certain = choices[0] if candidates and is_certain(candidates) else None
+        choices: tuple[EntityChoice, ...] = ()
+        certain: EntityChoice | None = None
+        if self._resolver is not None:
+            # The same resolution `dudao classify` uses: the most specific entity wins.
+            found = resolve_tip(self._resolver, text, limit=5, min_score=MIN_CANDIDATE_SCORE)
+            choices = tuple(_choice(c) for c in found.candidates)
+            certain = _choice(found.certain) if found.certain is not None else None
         return TipAnalysis(category=prediction.category,
                            confidence=float(prediction.confidence),
                            model_version=prediction.model_version,
@@ -105,6 +115,11 @@ class IntakeService:
         if self._resolver is None:
             return ()
         candidates = await asyncio.to_thread(self._resolver.resolve, name, 5)
-        return tuple(EntityChoice(c.entity.kind, c.entity.code, c.entity.name,
-                                  c.entity.district_code, float(c.score)) for c in candidates
-                     if c.score >= MIN_CANDIDATE_SCORE)
+        return tuple(_choice(c) for c in candidates if c.score >= MIN_CANDIDATE_SCORE)
+
+
+def _choice(candidate: Any) -> EntityChoice:
+    """The bot's view of a resolver candidate."""
+    entity = candidate.entity
+    return EntityChoice(entity.kind, entity.code, entity.name, entity.district_code,
+                        float(candidate.score))

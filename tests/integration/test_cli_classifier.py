@@ -69,12 +69,14 @@ def test_classify_command_names_the_entity_of_each_tip() -> None:
              _line(3, "石门镇有人在民房里办无证培训班"),  # only the township
              _line(4, "孩子学校的课后服务强制参加"),  # nothing named
              _line(5, "城关镇的育才中学老师在家有偿补课"),  # a school and its township
+             _line(6, "青溪县智学堂课外辅导在东湖街道一个小区里开班"),  # institution 在 place
+             _line(7, "睿思一对一在城关镇租了民房上课"),
              "{bad"]
     done = subprocess.run([sys.executable, "-m", "bot.cli", "classify"],
                           input="\n".join(lines) + "\n", capture_output=True, text=True,
                           cwd=ROOT, timeout=120, check=True)
     records = [json.loads(line) for line in done.stdout.splitlines()]
-    assert [r["id"] for r in records] == [1, 2, 3, 4, 5, None]
+    assert [r["id"] for r in records] == [1, 2, 3, 4, 5, 6, 7, None]
     assert [r.get("entity") for r in records[:5]] == [
         {"kind": "school", "code": "QX-S001", "name": "青溪县城关第一小学"},
         {"kind": "institution", "code": "QX-J001", "name": "青溪县启明星文化培训学校"},
@@ -82,10 +84,11 @@ def test_classify_command_names_the_entity_of_each_tip() -> None:
         None,
         {"kind": "school", "code": "QX-S009", "name": "育才初级中学"},
     ]
+    assert [r["entity"]["code"] for r in records[5:7]] == ["QX-J018", "QX-J019"]
     assert [r["category"] for r in records[:5]] == [
         "homework_burden", "unlicensed_tutoring", "unlicensed_tutoring",
         "after_school_service", "teacher_paid_tutoring"]
-    assert records[5] == {"id": None, "line": 6, "error": CATALOGUE["classifier.error.not_json"]}
+    assert records[7] == {"id": None, "line": 8, "error": CATALOGUE["classifier.error.not_json"]}
 
 
 def test_classify_resolves_against_the_configured_directory(tmp_path: Path,
