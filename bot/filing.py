@@ -31,6 +31,7 @@ class TipInput:
     district_code: str | None = None
     evidence: tuple[EvidenceInput, ...] = ()
     alternatives: tuple[tuple[str, float], ...] = ()  # the classifier's top guesses
+    detected_entity: str | None = None  # the code the bot was certain of, if the parent chose
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,8 @@ class FilingService:
                     now=filing.now, anonymous=tip.anonymous, reporter_name=tip.reporter_name,
                     reporter_phone=tip.reporter_phone, school_code=tip.school_code,
                     institution_code=tip.institution_code, district_code=filing.district,
-                    model_version=tip.model_version, alternatives=tip.alternatives)
+                    model_version=tip.model_version, alternatives=tip.alternatives,
+                    detected_entity=tip.detected_entity)
                 case.route(filing.decision, filing.now)
                 cases.append(case)
             await uow.cases.add_many(cases)

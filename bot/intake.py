@@ -110,6 +110,16 @@ class IntakeService:
         """Classify and resolve in a worker thread."""
         return await asyncio.to_thread(self._analyse, text)
 
+    def by_code(self, code: str) -> EntityChoice | None:
+        """The school or institution with this directory code (as staff may type it)."""
+        if self._resolver is None:
+            return None
+        for entity in self._resolver.entities:
+            if entity.code == code.strip() and entity.kind in ("school", "institution"):
+                return EntityChoice(entity.kind, entity.code, entity.name,
+                                    entity.district_code, 100.0)
+        return None
+
     async def search(self, name: str) -> tuple[EntityChoice, ...]:
         """Entities matching what a parent typed as the school or institution name."""
         if self._resolver is None:

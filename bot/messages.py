@@ -776,6 +776,19 @@ CATALOGUE: dict[str, str] = {
     "_section.web": "",
     # --- classifier round two: entities, corrections, retraining ---
     "_section.classifier2": "",
+    "case.error.unknown_entity": "目录中没有这所学校或机构（{code}），请从候选中选择或重新输入名称。",
+    "case.error.entity_unchanged": "案件 {reference} 已是这所学校或机构，无需更改。",
+    "button.not_this_entity": "不是这所，重新选择",
+    "command.entity": "更正案件涉及的学校/机构：/entity 编号 名称",
+    "office.entity.usage": "用法：/entity 案件编号 学校或机构名称（或目录代码），例如 /entity SJ-2026-000123 智学堂。",
+    "office.entity.not_found": "目录中没有找到“{name}”，请检查名称或使用目录代码。",
+    "office.entity.choose": "案件 {reference}：找到多个可能的学校/机构，请用代码重新发送 /entity {reference} 代码：",
+    "office.entity.option": "· {code} {name}",
+    "office.entity.set": "案件 {reference} 涉及的学校/机构已更正为：{name}（已记入处理记录）。",
+    "office.entity.set_moved": "案件 {reference} 涉及的学校/机构已更正为：{name}，并已改派给负责的督学 {person}。",
+    "sv.history.entity_set": "督导室更正涉及的学校/机构",
+    "office.action.entity_set": "更正学校/机构",
+    "office.history.entity_set": "：{old} → {new}",
     # --- end of catalogue ---
 }
 

@@ -15,6 +15,7 @@ from bot.domain import (
     InvalidTransition,
     Status,
     candidates,
+    route,
 )
 from bot.ports import SUPERVISOR_ROLES, PersonInfo, UnitOfWorkFactory
 from bot.services import CaseService, staff_member
@@ -86,3 +87,41 @@ class TriageService:
 
         return await self.cases.perform(user_id, reference, action), person
 
+
+    async def set_entity(self, user_id: int, reference: str, kind: str,
+                         code: str) -> tuple[Case, PersonInfo | None]:
+        """Set the school or institution of an open case; routing follows.
+
+        The change is an `entity_set` event. A case in triage is routed as filing would route
+        it (confidence no longer matters: staff chose the entity); an assigned or accepted
+        case moves to the newly responsible supervisor if that is someone else. Returns the
+        case and the supervisor it went to, if it moved.
+        """
+        await staff_member(self.uow, user_id)
+        if kind not in ("school", "institution"):
+            raise InvalidInput("case.error.unknown_entity", code=code[:32])
+        school = code if kind == "school" else None
+        institution = code if kind == "institution" else None
+        async with self.uow.read() as uow:
+            if code not in await uow.directory.names(kind, [code]):
+                raise InvalidInput("case.error.unknown_entity", code=code[:32])
+            responsibility, district = await uow.directory.responsibility(
+                school, institution, None)
+        moved_to: list[str] = []
+
+        def action(case: Case, actor: Actor, now: datetime) -> None:
+            case.set_entity(actor, kind, code, district, now)
+            decision = route(case.category, 1.0, 0.0, responsibility)
+            target = decision.assignee_code
+            if not target or target == case.assignee_code:
+                return
+            if case.status in (Status.TRIAGE, Status.ASSIGNED, Status.ACCEPTED):
+                case.assign(actor, target, now)
+                moved_to.append(target)
+
+        case = await self.cases.perform(user_id, reference, action)
+        person = None
+        if moved_to:
+            async with self.uow.read() as uow:
+                person = await uow.directory.person(moved_to[0])
+        return case, person

@@ -162,6 +162,39 @@ async def case_command(update: Update, context: DudaoContext) -> None:
     await _command(update, context, run)
 
 
+async def entity_command(update: Update, context: DudaoContext) -> None:
+    """Set the school or institution of an open case: /entity 编号 名称或代码.
+
+    A directory code or a name the resolver is certain of is used at once (an audit event;
+    routing follows); otherwise the candidates are listed with their codes."""
+    async def run() -> None:
+        await _service(context).staff(_user_id(update))
+        args = context.args or []
+        if len(args) < 2 or parse_reference(args[0]) is None:
+            raise InvalidInput("office.entity.usage")
+        reference, name = args[0], normalise_text(" ".join(args[1:]))[:50]
+        intake = context.services.intake
+        chosen = intake.by_code(name)
+        if chosen is None:
+            found = [c for c in await intake.search(name) if c.kind != "district"]
+            if not found:
+                raise InvalidInput("office.entity.not_found", name=name)
+            certain = len(found) == 1 or found[0].score - found[1].score >= 10
+            if not (certain and found[0].score >= 90):
+                lines = [t("office.entity.choose", reference=escape(reference))]
+                lines += [t("office.entity.option", code=escape(c.code), name=escape(c.name))
+                          for c in found]
+                await _reply(update, "\n".join(lines))
+                return
+            chosen = found[0]
+        case, person = await _triage(context).set_entity(_user_id(update), reference,
+                                                         chosen.kind, chosen.code)
+        key = "office.entity.set_moved" if person else "office.entity.set"
+        await _reply(update, t(key, reference=escape(case.reference), name=escape(chosen.name),
+                               person=escape(person.name) if person else ""))
+    await _command(update, context, run)
+
+
 async def unbind_command(update: Update, context: DudaoContext) -> None:
     """Release a person's chat binding: /unbind DX01."""
     async def run() -> None:
@@ -490,7 +523,7 @@ COMMANDS = {
     "office": office_menu, "triage": triage_command, "approvals": approvals_command,
     "verify": verify_command, "extensions": extensions_command, "overdue": overdue_command,
     "case": case_command, "unbind": unbind_command, "export": export_command,
-    "reports": reports_command,
+    "reports": reports_command, "entity": entity_command,
 }
 
 
