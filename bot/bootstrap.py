@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.config import Settings
+from bot.config import PROJECT_ROOT, Settings
 from bot.filing import FilingService, Rules
 from bot.intake import IntakeService
 from bot.invites import InviteService
@@ -30,11 +30,12 @@ from bot.parents import ParentService
 from bot.ports import Clock
 from bot.reminders import ReminderService
 from bot.reporting import ReportingRules, ReportingService
+from bot.retrain import RetrainRules, RetrainService
 from bot.services import CaseService, SystemClock
 from bot.supervision import SupervisionRules, SupervisionService
 from bot.timerules import QuietHours
 from bot.triage import TriageService
-from scheduler.jobs import ReminderScheduler
+from scheduler.jobs import ReminderScheduler, RetrainJob
 from storage.db import create_async_db_engine
 from storage.db import safe_url as safe_url
 from storage.migrate import upgrade
@@ -64,6 +65,8 @@ class Container:
     delivery: DeliveryLoop
     intake: IntakeService | None = None  # None where no classifier is loaded (most CLI)
     scheduler: ReminderScheduler | None = None  # None when the interval is 0
+    retrain: RetrainService | None = None  # None without a classifier
+    retrain_job: RetrainJob | None = None  # None when retrain_days or the scheduler is 0
 
     def attach_sender(self, sender: Sender) -> None:
         """Give delivery its transport (Telegram's bot exists only once its app is built)."""
@@ -76,6 +79,8 @@ class Container:
             log.info("entity resolver loaded %d directory entries", count)
         if self.scheduler is not None:
             self.scheduler.start()
+        if self.retrain_job is not None:
+            self.retrain_job.start()
         if self.outbox.sender is not None:
             self.delivery.start()
 
@@ -84,6 +89,8 @@ class Container:
         await self.delivery.stop()
         if self.scheduler is not None:
             self.scheduler.shutdown()
+        if self.retrain_job is not None:
+            self.retrain_job.shutdown()
         await self.engine.dispose()
 
 
@@ -131,13 +138,15 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
 
     uow = UnitOfWorkFactory(engine, on_outbox=wake)
     threshold = settings.classifier.threshold
+    follow_model = threshold is None and classifier is not None
     if threshold is None:
         threshold = float(classifier.threshold) if classifier is not None else DEFAULT_THRESHOLD
     time_rules, case_rules = settings.time_rules, settings.cases
     cases = CaseService(uow, clock)
     filing = FilingService(cases, Rules(
         reference_prefix=case_rules.reference_prefix, tips_per_hour=case_rules.tips_per_hour,
-        accept_working_days=time_rules.accept_working_days, threshold=threshold))
+        accept_working_days=time_rules.accept_working_days, threshold=threshold),
+        threshold_of=(lambda: float(classifier.threshold)) if follow_model else None)
     office = OfficeService(uow, clock, cases, OfficeRules(
         tz=settings.tz, duplicate_window_days=case_rules.duplicate_window_days,
         accept_working_days=time_rules.accept_working_days,
@@ -153,6 +162,7 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
                            settings.tz, sender)
     delivery = DeliveryLoop(outbox)
     interval = settings.scheduler.interval_seconds
+    retrain = _retrain_service(settings, uow, clock, classifier)
     return Container(
         settings=settings, engine=engine, clock=clock, uow=uow, cases=cases, filing=filing,
         invites=InviteService(uow, clock), office=office, supervision=supervision,
@@ -163,7 +173,28 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
             propose_working_days=time_rules.propose_working_days)),
         reminders=reminders, outbox=outbox, delivery=delivery,
         intake=IntakeService(classifier) if classifier is not None else None,
-        scheduler=ReminderScheduler(reminders, interval) if interval > 0 else None)
+        scheduler=ReminderScheduler(reminders, interval) if interval > 0 else None,
+        retrain=retrain,
+        retrain_job=(RetrainJob(retrain, settings.classifier.retrain_days)
+                     if retrain is not None and settings.classifier.retrain_days > 0
+                     and interval > 0 else None))
+
+
+def _retrain_service(settings: Settings, uow: UnitOfWorkFactory, clock: Clock,
+                     classifier: Any) -> RetrainService | None:
+    """Retraining for a bot that serves a model (None for commands without a classifier)."""
+    if classifier is None:
+        return None
+    from classifier.artifact import resolve_dir, shipped_model_dir
+
+    configured = settings.classifier.corpus_path
+    model_path = settings.classifier.model_path
+    return RetrainService(uow, clock, RetrainRules(
+        corpus_dir=Path(configured) if configured else PROJECT_ROOT / "data" / "corpus",
+        model_path=resolve_dir(model_path) if model_path else Path("var") / "model",
+        keep=settings.classifier.keep_versions,
+        fallback=shipped_model_dir()), reloader=classifier if hasattr(classifier, "check")
+        else None)
 
 
 @asynccontextmanager

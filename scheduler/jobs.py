@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.reminders import ReminderRun, ReminderService
+from bot.retrain import RetrainService
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,40 @@ class ReminderScheduler:
         if result != ReminderRun():
             log.info("reminders queued: %s", result)
         return result
+
+    def shutdown(self) -> None:
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        self._scheduler = None
+
+
+class RetrainJob:
+    """Retrain every `days` days (the first run one period after start); one at a time.
+
+    The training itself runs in a worker thread inside `RetrainService.run`, so the event
+    loop keeps serving while it lasts."""
+
+    def __init__(self, service: RetrainService, days: float) -> None:
+        self.service = service
+        self.days = days
+        self._scheduler: AsyncIOScheduler | None = None
+
+    def start(self) -> None:
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        self._scheduler.add_job(self.run_once, "interval", seconds=self.days * 86400,
+                                id="retrain", max_instances=1, coalesce=True,
+                                misfire_grace_time=None)
+        self._scheduler.start()
+
+    async def run_once(self) -> object:
+        """One retraining; a failure is logged (and told to staff by the service)."""
+        if self.service.running:
+            return None
+        try:
+            return await self.service.run()
+        except Exception:
+            log.exception("scheduled retraining failed; the next run will retry")
+            return None
 
     def shutdown(self) -> None:
         if self._scheduler is not None and self._scheduler.running:

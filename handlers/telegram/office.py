@@ -195,6 +195,21 @@ async def entity_command(update: Update, context: DudaoContext) -> None:
     await _command(update, context, run)
 
 
+async def retrain_command(update: Update, context: DudaoContext) -> None:
+    """Retrain the classifier now from the corpus plus staff corrections (staff only).
+
+    Training runs in the background; every staff member hears the outcome (installed, or
+    the old model kept and why)."""
+    async def run() -> None:
+        service = context.services.container.retrain
+        if service is None:
+            raise InvalidInput("retrain.unavailable")
+        await service.request(_user_id(update))
+        context.application.create_task(service.run(), name="retrain")
+        await _reply(update, t("retrain.started"))
+    await _command(update, context, run)
+
+
 async def unbind_command(update: Update, context: DudaoContext) -> None:
     """Release a person's chat binding: /unbind DX01."""
     async def run() -> None:
@@ -523,7 +538,7 @@ COMMANDS = {
     "office": office_menu, "triage": triage_command, "approvals": approvals_command,
     "verify": verify_command, "extensions": extensions_command, "overdue": overdue_command,
     "case": case_command, "unbind": unbind_command, "export": export_command,
-    "reports": reports_command, "entity": entity_command,
+    "reports": reports_command, "entity": entity_command, "retrain": retrain_command,
 }
 
 

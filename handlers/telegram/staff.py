@@ -39,7 +39,7 @@ async def bind_with_code(update: Update, context: DudaoContext, code: str) -> No
 
 SUPERVISOR_COMMANDS = ("cases", "visit", "visits", "help")
 STAFF_COMMANDS = ("office", "triage", "approvals", "verify", "extensions", "overdue", "case",
-                  "entity", "export", "reports", "help")
+                  "entity", "export", "reports", "retrain", "help")
 
 
 async def show_commands(context: DudaoContext, chat_id: int, role: str) -> None:
