@@ -125,3 +125,35 @@ class TriageService:
             async with self.uow.read() as uow:
                 person = await uow.directory.person(moved_to[0])
         return case, person
+
+    async def queue(self, user_id: int, limit: int) -> list[Case]:
+        """Cases waiting in triage, the most uncertain first (see `teaching_value`)."""
+        return await triage_queue(self, user_id, limit)
+
+
+TRIAGE_SCAN = 500  # triage cases read to order; the queue shows the first QUEUE_LIMIT
+
+
+def teaching_value(case: Case) -> float:
+    """How uncertain the classifier was about a case: the margin between its top two
+    probabilities, stored with the filing (smaller = a correction teaches the model more).
+    Without stored alternatives, the confidence itself."""
+    filed = next((e for e in case.events if e.action == "filed"), None)
+    alternatives = filed.data.get("alternatives") if filed is not None else None
+    if alternatives:
+        probabilities = sorted((float(p) for _c, p in alternatives), reverse=True)
+        second = probabilities[1] if len(probabilities) > 1 else 0.0
+        return probabilities[0] - second
+    return case.confidence
+
+
+async def triage_queue(service: TriageService, user_id: int, limit: int) -> list[Case]:
+    """The triage queue, uncertain first (what staff decide there teaches the model most);
+    ties oldest first."""
+    await staff_member(service.uow, user_id)
+    async with service.uow.read() as uow:
+        waiting = await uow.cases.list_by_status(Status.TRIAGE, limit=TRIAGE_SCAN,
+                                                 with_events=True)
+    ordered = sorted(waiting, key=lambda c: (round(teaching_value(c), 4),
+                                             c.updated_at or c.created_at))
+    return ordered[:limit]

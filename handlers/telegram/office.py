@@ -32,7 +32,7 @@ from bot.export import default_file_name
 from bot.intake import normalise_text
 from bot.merging import MergingService
 from bot.messages import t
-from bot.office import OfficeService
+from bot.office import QUEUE_LIMIT, OfficeService
 from bot.reports import file_name, summary_text
 from bot.triage import TriageService
 from handlers.telegram import flows, protocol
@@ -120,6 +120,9 @@ async def _show_queue(update: Update, context: DudaoContext, kind: str) -> None:
         text, markup = views.overdue_list(await service.overdue(user_id))
     elif kind == "extensions":
         text, markup = views.queue(kind, await service.extension_requests(user_id), tz)
+    elif kind == "triage":
+        # Uncertain first: a decision there teaches the model most.
+        text, markup = views.queue(kind, await _triage(context).queue(user_id, QUEUE_LIMIT), tz)
     else:
         status = {"triage": Status.TRIAGE, "approvals": Status.PROPOSED,
                   "verify": Status.RECTIFICATION_REPORTED}[kind]

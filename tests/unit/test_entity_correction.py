@@ -119,3 +119,19 @@ async def test_a_refused_correction_changes_nothing(world: World, user: int, kin
         await world.triage.set_entity(user, filed.reference, kind, code)
     case = world.store.cases[filed.reference]
     assert (len(case.events), case.school_code, case.assignee_code) == (before, "SCH01", "S01")
+
+
+async def test_the_triage_queue_puts_the_most_uncertain_tip_first(world: World) -> None:
+    margins = {"clear": (("homework_burden", 0.55), ("other", 0.05)),  # margin 0.50
+               "torn": (("homework_burden", 0.40), ("other", 0.38)),  # margin 0.02
+               "unsure": (("homework_burden", 0.45), ("other", 0.25))}  # margin 0.20
+    refs = {}
+    for name, alternatives in margins.items():
+        filed = await world.filing.file_tip(tip(text=f"{name} 作业太多", confidence=0.5,
+                                                alternatives=alternatives))
+        refs[filed.reference] = name
+    queue = await world.triage.queue(STAFF, 10)
+    assert [refs[c.reference] for c in queue] == ["torn", "unsure", "clear"]
+    assert len(await world.triage.queue(STAFF, 2)) == 2
+    with pytest.raises(DomainError):
+        await world.triage.queue(SUP1, 10)
