@@ -107,3 +107,15 @@ async def test_a_failing_training_is_told_and_keeps_the_old_model() -> None:
     service, uow = world(broken)
     assert await service.run() is None
     assert {m.notice.key for m in uow.store.outbox} == {"retrain.failed"}
+
+
+async def test_the_weekly_job_retrains_and_skips_while_one_runs() -> None:
+    from scheduler.jobs import RetrainJob
+
+    calls: list[int] = []
+    service, _uow = world(lambda c: calls.append(1) or outcome(True))
+    job = RetrainJob(service, days=7)
+    assert (await job.run_once()).installed and calls == [1]  # type: ignore[union-attr]
+    async with service._lock:  # one already running (e.g. a staff member's /retrain)
+        assert await job.run_once() is None
+    assert calls == [1]
