@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,9 +85,11 @@ class RetrainService:
             try:
                 outcome = await asyncio.to_thread(self._trainer, list(corrections))
             except Exception as exc:
+                self._record()
                 log.exception("retraining failed")
                 await self._tell(staff_notice("retrain.failed", error=str(exc)[:200]))
                 return None
+            self._record()
             if outcome.installed:
                 if self.reloader is not None:
                     await asyncio.to_thread(self.reloader.check, True)
@@ -105,6 +108,20 @@ class RetrainService:
                     old=outcome.old_version or "—", corrections=outcome.corrections,
                     reasons=describe_failures(outcome)))
             return outcome
+
+    def last_attempt(self) -> datetime | None:
+        """When retraining last ran (kept beside the model versions, survives restarts)."""
+        from classifier.versions import last_retrain
+
+        return last_retrain(self.rules.model_path)
+
+    def _record(self) -> None:
+        from classifier.versions import record_retrain
+
+        try:
+            record_retrain(self.rules.model_path, self.clock.now())
+        except OSError:
+            log.warning("cannot record the retraining time under %s", self.rules.model_path)
 
     async def _tell(self, notice: Any) -> None:
         now = self.clock.now()

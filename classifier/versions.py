@@ -23,12 +23,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from classifier import artifact
 
 CURRENT_FILE = "CURRENT"
+LAST_RETRAIN_FILE = "LAST_RETRAIN"  # when retraining was last attempted (ISO 8601 UTC)
 VERSIONS_DIR = "versions"
 DEFAULT_KEEP = 5
 CHECK_INTERVAL = 1.0  # seconds between looks at CURRENT
@@ -70,6 +72,23 @@ def _write_current(model_path: Path, version: str) -> None:
         handle.write(version + "\n")
     os.chmod(tmp, 0o644)
     os.replace(tmp, model_path / CURRENT_FILE)
+
+
+def last_retrain(model_path: Path) -> datetime | None:
+    """When retraining was last attempted under `model_path` (None: never, or unreadable)."""
+    try:
+        stamp = datetime.fromisoformat((model_path / LAST_RETRAIN_FILE).read_text("utf-8")
+                                       .strip())
+    except (OSError, ValueError):
+        return None
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)
+
+
+def record_retrain(model_path: Path, at: datetime) -> None:
+    """Remember a retraining attempt (installed or refused), so a restart does not repeat it."""
+    model_path.mkdir(parents=True, exist_ok=True)
+    (model_path / LAST_RETRAIN_FILE).write_text(at.astimezone(UTC).isoformat() + "\n",
+                                                "utf-8")
 
 
 def version_dir(model_path: Path, version: str) -> Path:

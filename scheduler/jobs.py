@@ -8,7 +8,7 @@ second instance running the same job all end with each reminder queued once.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -57,7 +57,8 @@ class ReminderScheduler:
 
 
 class RetrainJob:
-    """Retrain every `days` days (the first run one period after start); one at a time.
+    """Retrain every `days` days, counted from the last attempt (kept beside the model
+    versions, so restarts do not postpone it forever nor repeat it); one at a time.
 
     The training itself runs in a worker thread inside `RetrainService.run`, so the event
     loop keeps serving while it lasts."""
@@ -70,9 +71,18 @@ class RetrainJob:
     def start(self) -> None:
         self._scheduler = AsyncIOScheduler(timezone=UTC)
         self._scheduler.add_job(self.run_once, "interval", seconds=self.days * 86400,
+                                next_run_time=self.first_run(datetime.now(UTC)),
                                 id="retrain", max_instances=1, coalesce=True,
                                 misfire_grace_time=None)
         self._scheduler.start()
+
+    def first_run(self, now: datetime) -> datetime:
+        """A period after the last attempt; a period from now if there was none; never in
+        the first minutes after a start (the bot comes up first)."""
+        period = timedelta(days=self.days)
+        last = self.service.last_attempt()
+        due = last + period if last is not None else now + period
+        return max(due, now + timedelta(minutes=5))
 
     async def run_once(self) -> object:
         """One retraining; a failure is logged (and told to staff by the service)."""

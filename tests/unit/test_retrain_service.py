@@ -4,6 +4,7 @@ in Chinese (with the gate's reasons when the old model stays), the predictor tol
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +42,8 @@ def world(trainer: Any, reloader: Any = None) -> tuple[RetrainService, FakeUnitO
     store.add_person("ST2", "周老师", "staff", OTHER_STAFF)
     store.add_person("S01", "王督学", "responsible", SUP)
     uow = FakeUnitOfWorkFactory(store)
-    rules = RetrainRules(corpus_dir=Path("corpus"), model_path=Path("model"))
+    folder = Path(tempfile.mkdtemp(prefix="retrain-"))  # where the attempt time is kept
+    rules = RetrainRules(corpus_dir=folder / "corpus", model_path=folder / "model")
     return RetrainService(uow, FakeClock(NOW), rules, trainer, reloader), uow
 
 
@@ -119,3 +121,22 @@ async def test_the_weekly_job_retrains_and_skips_while_one_runs() -> None:
     async with service._lock:  # one already running (e.g. a staff member's /retrain)
         assert await job.run_once() is None
     assert calls == [1]
+
+
+async def test_the_weekly_job_counts_from_the_last_attempt(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from scheduler.jobs import RetrainJob
+
+    store = FakeStore()
+    store.add_person("ST1", "陈老师", "staff", STAFF)
+    rules = RetrainRules(corpus_dir=tmp_path, model_path=tmp_path / "model")
+    service = RetrainService(FakeUnitOfWorkFactory(store), FakeClock(NOW), rules,
+                             lambda _c: outcome(False))
+    job = RetrainJob(service, days=7)
+    assert job.first_run(NOW) == NOW + timedelta(days=7)  # never tried: a week from now
+    await service.run()  # refused, but attempted: recorded beside the versions
+    assert service.last_attempt() == NOW
+    assert job.first_run(NOW + timedelta(days=2)) == NOW + timedelta(days=7)
+    later = NOW + timedelta(days=30)  # the bot was down: due, a few minutes after start
+    assert job.first_run(later) == later + timedelta(minutes=5)
