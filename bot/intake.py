@@ -124,8 +124,12 @@ class IntakeService:
         """Entities matching what a parent typed as the school or institution name."""
         if self._resolver is None:
             return ()
-        candidates = await asyncio.to_thread(self._resolver.resolve, name, 5)
-        return tuple(_choice(c) for c in candidates if c.score >= MIN_CANDIDATE_SCORE)
+        from classifier.entities import resolve_tip
+
+        # Schools and institutions first, the place last ("东湖街道的智学堂" → 智学堂 first).
+        found = await asyncio.to_thread(resolve_tip, self._resolver, name, 5,
+                                        MIN_CANDIDATE_SCORE)
+        return tuple(_choice(c) for c in found.candidates)
 
 
 def _choice(candidate: Any) -> EntityChoice:

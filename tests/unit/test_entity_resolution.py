@@ -120,3 +120,11 @@ def test_the_bot_resolves_like_classify(text: str, code: str) -> None:
     assert analysis.certain is not None and analysis.certain.code == code
     assert analysis.candidates[0].code == code
     assert analysis.candidates[-1].kind == "district"
+
+
+def test_a_typed_name_lists_the_institution_before_its_place() -> None:
+    intake = IntakeService(_Classifier())
+    intake.use_entities(directory_entities(load_settings(None)))
+    found = asyncio.run(intake.search("东湖街道的智学堂"))
+    assert [c.code for c in found][:1] == ["QX-J018"] and found[-1].code == "QX-DH"
+    assert intake.by_code("QX-J018") is not None and intake.by_code("QX-DH") is None
