@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
 from bot.domain import Status
+from classifier.retrain import GateFailure, GateResult, RetrainOutcome, Scores
 from tests.support.e2e import Dudao, reference_in
 from tests.support.office_e2e import staff_user
 
@@ -62,3 +66,25 @@ async def test_staff_set_the_school_of_an_open_case(dudao: Dudao) -> None:
     await parent.send_text(f"/entity {reference} 城关一小")
     refusal = await parent.wait_for_message(timeout=WAIT)
     assert "工作人员" in (refusal.text or "") or "督导室" in (refusal.text or "")
+
+
+async def test_staff_retrain_from_the_chat_and_hear_why_the_old_model_stays(
+        dudao: Dudao, tmp_path: Path) -> None:
+
+    scores = Scores(0.9, {"other": 0.9}, 0.97, 0.8)
+    refused = RetrainOutcome(False, "v-new", "v-old", 0, GateResult(scores, scores, (
+        GateFailure("recall_dropped", {"label": "other", "old": 0.98, "new": 0.9}),)))
+    service = dudao.container.retrain
+    assert service is not None
+    service._trainer = lambda _corrections: refused  # the real one trains for minutes
+    service.rules = replace(service.rules, model_path=tmp_path / "model")
+    staff = await staff_user(dudao)
+    parent = dudao.user(1103)
+    await parent.send_text("/retrain")
+    assert "工作人员" in ((await parent.wait_for_message(timeout=WAIT)).text or "")
+    await staff.send_text("/retrain")
+    started = await staff.wait_for_message(lambda m: "已开始" in (m.text or ""), timeout=WAIT)
+    assert "重新训练" in (started.text or "")
+    told = await staff.wait_for_message(lambda m: "未通过检验" in (m.text or ""), timeout=WAIT)
+    assert "v-old" in (told.text or "") and "其他" in (told.text or "")
+    assert "98.0%" in (told.text or "") and "90.0%" in (told.text or "")
