@@ -21,7 +21,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.channels import ChannelSender
-from bot.config import Settings
+from bot.config import PROJECT_ROOT, Settings
 from bot.console import ConsoleService
 from bot.documents import DocumentRules, DocumentService
 from bot.evidence import EvidenceService
@@ -39,6 +39,7 @@ from bot.ports import TELEGRAM, Clock
 from bot.reminders import ReminderService
 from bot.report_delivery import ReportDelivery
 from bot.reporting import ReportingRules, ReportingService
+from bot.retrain import RetrainRules, RetrainService
 from bot.services import CaseService, SystemClock
 from bot.supervision import SupervisionRules, SupervisionService
 from bot.timerules import QuietHours
@@ -47,7 +48,7 @@ from bot.web_login import WebLoginService
 from bot.workcalendar import CalendarFolder, CalendarService
 from handlers.metrics import PrometheusMetrics
 from handlers.robots import robot_routes, robot_senders
-from scheduler.jobs import ReminderScheduler, ScheduledJob
+from scheduler.jobs import ReminderScheduler, RetrainJob, ScheduledJob
 from storage.db import create_async_db_engine
 from storage.db import safe_url as safe_url
 from storage.migrate import upgrade
@@ -87,6 +88,8 @@ class Container:
     scheduler: ReminderScheduler | None = None  # None when the interval is 0
     metrics: PrometheusMetrics = field(default_factory=PrometheusMetrics)
     robots: dict[str, Sender] = field(default_factory=dict)  # channel -> its group robots
+    retrain: RetrainService | None = None  # None without a classifier
+    retrain_job: RetrainJob | None = None  # None when retrain_days or the scheduler is 0
 
     def attach_sender(self, sender: Sender) -> None:
         """Give delivery its transports: `sender` for Telegram (its bot exists only once its
@@ -105,6 +108,8 @@ class Container:
             log.info("entity resolver loaded %d directory entries", count)
         if self.scheduler is not None:
             self.scheduler.start()
+        if self.retrain_job is not None:
+            self.retrain_job.start()
         if self.outbox.sender is not None:
             self.delivery.start()
 
@@ -117,6 +122,8 @@ class Container:
             close = getattr(robots, "close", None)
             if close is not None:
                 await close()
+        if self.retrain_job is not None:
+            self.retrain_job.shutdown()
         await self.engine.dispose()
 
 
@@ -165,13 +172,15 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
     uow = UnitOfWorkFactory(engine, on_outbox=wake, robots=robot_routes(settings))
     metrics = PrometheusMetrics()
     threshold = settings.classifier.threshold
+    follow_model = threshold is None and classifier is not None
     if threshold is None:
         threshold = float(classifier.threshold) if classifier is not None else DEFAULT_THRESHOLD
     time_rules, case_rules = settings.time_rules, settings.cases
     cases = CaseService(uow, clock)
     filing = FilingService(cases, Rules(
         reference_prefix=case_rules.reference_prefix, tips_per_hour=case_rules.tips_per_hour,
-        accept_working_days=time_rules.accept_working_days, threshold=threshold))
+        accept_working_days=time_rules.accept_working_days, threshold=threshold),
+        threshold_of=(lambda: float(classifier.threshold)) if follow_model else None)
     office = OfficeService(uow, clock, cases, OfficeRules(
         tz=settings.tz, duplicate_window_days=case_rules.duplicate_window_days,
         accept_working_days=time_rules.accept_working_days,
@@ -205,6 +214,7 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
     calendar = CalendarService(uow, clock, settings.tz,
                                CalendarFolder(Path(settings.calendar.dir)))
     interval = settings.scheduler.interval_seconds
+    retrain = _retrain_service(settings, uow, clock, classifier)
     container = Container(
         settings=settings, engine=engine, clock=clock, uow=uow, cases=cases, filing=filing,
         invites=InviteService(uow, clock), office=office, supervision=supervision,
@@ -228,10 +238,31 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
             ScheduledJob("hotspots", hotspots.run, interval),
             ScheduledJob("calendar", calendar.run, interval),
         )) if interval > 0 else None,
-        metrics=metrics, robots=robot_senders(settings))
+        metrics=metrics, robots=robot_senders(settings),
+        retrain=retrain,
+        retrain_job=(RetrainJob(retrain, settings.classifier.retrain_days)
+                     if retrain is not None and settings.classifier.retrain_days > 0
+                     and interval > 0 else None))
     if sender is not None:
         container.attach_sender(sender)
     return container
+
+
+def _retrain_service(settings: Settings, uow: UnitOfWorkFactory, clock: Clock,
+                     classifier: Any) -> RetrainService | None:
+    """Retraining for a bot that serves a model (None for commands without a classifier)."""
+    if classifier is None:
+        return None
+    from classifier.artifact import resolve_dir, shipped_model_dir
+
+    configured = settings.classifier.corpus_path
+    model_path = settings.classifier.model_path
+    return RetrainService(uow, clock, RetrainRules(
+        corpus_dir=Path(configured) if configured else PROJECT_ROOT / "data" / "corpus",
+        model_path=resolve_dir(model_path) if model_path else Path("var") / "model",
+        keep=settings.classifier.keep_versions,
+        fallback=shipped_model_dir()), reloader=classifier if hasattr(classifier, "check")
+        else None)
 
 
 @asynccontextmanager

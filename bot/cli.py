@@ -213,6 +213,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return run_classify(args, sys.stdin, sys.stdout)
 
 
+def cmd_model(args: argparse.Namespace) -> int:
+    from bot.cli_classifier import run_model
+
+    return run_model(args, sys.stdout)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.runner import run
 
@@ -304,7 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.set_defaults(func=cmd_invite)
 
-    from bot.cli_classifier import add_classify_arguments, add_train_arguments
+    from bot.cli_classifier import (
+        add_classify_arguments,
+        add_model_arguments,
+        add_train_arguments,
+    )
 
     p = command("train")
     add_train_arguments(p)
@@ -312,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("classify")
     add_classify_arguments(p)
     p.set_defaults(func=cmd_classify)
+    p = command("model")
+    add_model_arguments(p)
+    p.set_defaults(func=cmd_model)
     return parser
 
 

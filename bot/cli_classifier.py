@@ -48,10 +48,9 @@ def trained_model_dir(settings: Settings) -> Path:
 def model_to_load(settings: Settings) -> Path | None:
     """The model `dudao run`, `try` and `classify` use: the trained (configured) model if
     that directory holds one, else None, which loads the model shipped with dudao."""
-    from classifier.artifact import has_model
+    from classifier.versions import current_dir
 
-    directory = trained_model_dir(settings)
-    return directory if has_model(directory) else None
+    return current_dir(trained_model_dir(settings))
 
 
 def _inside_installed_package(target: Path) -> bool:
@@ -102,7 +101,7 @@ def run_train(args: argparse.Namespace, extra_examples: Sequence[tuple[str, str]
         corpus = read_corpus(corpus_dir)
         result = train_and_save(corpus, out, list(extra_examples), force=args.force,
                                 search=not args.no_search, progress=progress,
-                                n_jobs=args.jobs)
+                                n_jobs=args.jobs, versioned=args.out is None)
     except TrainingError as exc:
         progress.close()
         print(t(f"classifier.error.{exc.code}", **exc.fields), file=sys.stderr)
@@ -328,3 +327,48 @@ def render_line(result: LineResult) -> dict[str, Any]:
             "model_version": pred.model_version,
             "entity": None if entity is None
             else {"kind": entity.kind, "code": entity.code, "name": entity.name}}
+
+
+# --- dudao model list | rollback VERSION ----------------------------------------------------
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add `model`'s sub-commands (list, rollback VERSION) to `parser`."""
+    sub = parser.add_subparsers(dest="model_command", required=True,
+                                title=t("cli.help.commands"),
+                                metavar=t("cli.help.command_metavar"))
+    listing = sub.add_parser("list", help=t("cli.help.model_list"),
+                             description=t("cli.help.model_list"))
+    listing.add_argument("--config", metavar="FILE", default=None, help=t("cli.help.config"))
+    back = sub.add_parser("rollback", help=t("cli.help.model_rollback"),
+                          description=t("cli.help.model_rollback"))
+    back.add_argument("version", metavar="VERSION", help=t("cli.help.model_version"))
+    back.add_argument("--config", metavar="FILE", default=None, help=t("cli.help.config"))
+
+
+def run_model(args: argparse.Namespace, out: TextIO) -> int:
+    """List the versions kept under the model path, or make a kept one current again.
+
+    The running bot notices the new CURRENT within a second and serves that version."""
+    from classifier.versions import VersionError, list_versions, rollback
+
+    path = trained_model_dir(load_settings(args.config))
+    if args.model_command == "rollback":
+        try:
+            rollback(path, args.version)
+        except VersionError:
+            print(t("classifier.model.unknown_version", version=args.version, path=path),
+                  file=sys.stderr)
+            return EXIT_ERROR
+        print(t("classifier.model.rolled_back", version=args.version), file=out)
+        return EXIT_OK
+    found = list_versions(path) if path.is_dir() else []
+    if not found:
+        print(t("classifier.model.none", path=path), file=out)
+        return EXIT_OK
+    for info in found:
+        print(t("classifier.model.line", mark="*" if info.current else " ",
+                version=info.version, created=info.created,
+                f1="—" if info.heldout_macro_f1 is None else f"{info.heldout_macro_f1:.4f}"),
+              file=out)
+    return EXIT_OK

@@ -152,6 +152,11 @@ class SchedulerSettings(_Section):
 class ClassifierSettings(_Section):
     model_path: str = ""  # empty = var/model; with no model there, the shipped one
     threshold: float | None = Field(None, ge=0.0, le=1.0)  # None = the model's own threshold
+    # Retrain from the corpus plus staff corrections every N days (0 = only on /retrain);
+    # a new model is installed only if it passes the gate on the frozen held-out set.
+    retrain_days: float = Field(7.0, ge=0.0, le=365.0)
+    keep_versions: int = Field(5, ge=1, le=100)  # versions kept under model_path
+    corpus_path: str = ""  # empty = data/corpus of the source checkout
 
 
 class DirectorySettings(_Section):

@@ -255,7 +255,8 @@ class Case:
              reporter_name: str | None = None, reporter_phone: str | None = None,
              school_code: str | None = None, institution_code: str | None = None,
              district_code: str | None = None, model_version: str = "",
-             alternatives: Sequence[tuple[str, float]] = ()) -> Case:
+             alternatives: Sequence[tuple[str, float]] = (),
+             detected_entity: str | None = None) -> Case:
         """Open a new case from a parent's tip; anonymous tips keep no name or phone."""
         if category not in CATEGORIES:
             raise InvalidInput("case.error.unknown_category", category=category)
@@ -268,9 +269,13 @@ class Case:
                    reporter_phone=None if anonymous else reporter_phone,
                    school_code=school_code, institution_code=institution_code,
                    district_code=district_code, model_version=model_version)
+        chosen = school_code or institution_code
+        # The parent corrected what the bot detected ("不是这所"): the filing records both.
+        correction = ({"entity_detected": detected_entity}
+                      if detected_entity and detected_entity != chosen else {})
         case._move("filed", Actor(Role.PARENT, user_id=reporter_user_id), now, Status.NEW,
                    category=category, confidence=round(case.confidence, 4),
-                   alternatives=[[c, round(p, 4)] for c, p in alternatives])
+                   alternatives=[[c, round(p, 4)] for c, p in alternatives], **correction)
         return case
 
     def route(self, decision: RoutingDecision, now: datetime) -> None:
@@ -319,6 +324,23 @@ class Case:
         self.category = category
         self._move("recategorised", actor, now, self.status, old=old, new=category)
         return old
+
+    def set_entity(self, actor: Actor, kind: str, code: str, district_code: str | None,
+                   now: datetime) -> None:
+        """Staff set or correct the school or institution an open case is about (audited)."""
+        self._require_staff(actor)
+        if not self.is_open:
+            raise InvalidTransition("case.error.closed", reference=self.reference)
+        if kind not in ("school", "institution") or not code:
+            raise InvalidInput("case.error.unknown_entity", code=code[:32])
+        old = self.school_code or self.institution_code
+        if code == old:
+            raise InvalidTransition("case.error.entity_unchanged", reference=self.reference)
+        self.school_code = code if kind == "school" else None
+        self.institution_code = code if kind == "institution" else None
+        if district_code:
+            self.district_code = district_code
+        self._move("entity_set", actor, now, self.status, kind=kind, old=old, new=code)
 
     def reject_proposal(self, actor: Actor, comment: str, now: datetime) -> None:
         """Staff send a proposal back to the supervisor with a comment."""

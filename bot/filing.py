@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -31,6 +32,7 @@ class TipInput:
     district_code: str | None = None
     evidence: tuple[EvidenceInput, ...] = ()
     alternatives: tuple[tuple[str, float], ...] = ()  # the classifier's top guesses
+    detected_entity: str | None = None  # the code the bot was certain of, if the parent chose
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,11 @@ class FilingService:
     """Filing tips: routing, the hourly limit, reference numbers, the first notices."""
 
     def __init__(self, cases: CaseService, rules: Rules,
-                 recent: RecentFilings | None = None) -> None:
+                 recent: RecentFilings | None = None,
+                 threshold_of: Callable[[], float] | None = None) -> None:
+        # The served model's own threshold, read at each filing (a retrained model brings
+        # its own); None: the fixed rules.threshold (configured, or tests).
+        self.threshold_of = threshold_of
         self.cases = cases  # a new case is told about as every case step is
         self.uow = cases.uow
         self.clock = cases.clock
@@ -111,7 +117,9 @@ class FilingService:
         async with self.uow.read() as uow:
             responsibility, district = await uow.directory.responsibility(
                 tip.school_code, tip.institution_code, tip.district_code)
-            decision = route(tip.category, tip.confidence, self.rules.threshold, responsibility)
+            threshold = (self.threshold_of() if self.threshold_of is not None
+                         else self.rules.threshold)
+            decision = route(tip.category, tip.confidence, threshold, responsibility)
             person = (await uow.directory.person(decision.assignee_code)
                       if decision.assignee_code else None)
         return await self._filings.submit(_Filing(tip, now, decision, district, person))
@@ -147,7 +155,8 @@ class FilingService:
                     now=filing.now, anonymous=tip.anonymous, reporter_name=tip.reporter_name,
                     reporter_phone=tip.reporter_phone, school_code=tip.school_code,
                     institution_code=tip.institution_code, district_code=filing.district,
-                    model_version=tip.model_version, alternatives=tip.alternatives)
+                    model_version=tip.model_version, alternatives=tip.alternatives,
+                    detected_entity=tip.detected_entity)
                 case.route(filing.decision, filing.now)
                 cases.append(case)
             await uow.cases.add_many(cases)

@@ -14,7 +14,8 @@ from bot.ports import UnitOfWork
 
 
 class TipClassifier(Protocol):
-    threshold: float
+    @property
+    def threshold(self) -> float: ...
 
     def predict(self, text: str) -> Any: ...
 
@@ -68,28 +69,38 @@ class IntakeService:
 
     async def load_directory(self, uow: UnitOfWork) -> int:
         """(Re)build the entity resolver and tokenizer words from the directory."""
-        from classifier.entities import Entity, EntityResolver
+        from classifier.entities import Entity
 
         async with uow:
             rows = await uow.directory.entity_rows()
         entities = [Entity(kind=k, code=c, name=n, aliases=a, district_code=d)
                     for k, c, n, a, d in rows]
-        words = [w for e in entities for w in (e.name, *e.aliases) if len(w) >= 2]
-        resolver = await asyncio.to_thread(EntityResolver, entities)
-        await asyncio.to_thread(self.classifier.add_words, words)
-        self._resolver = resolver
+        await asyncio.to_thread(self.use_entities, entities)
         return len(entities)
 
+    def use_entities(self, entities: list[Any]) -> None:
+        """Resolve against `entities` from now on (blocking: call it in a worker thread).
+
+        The bot feeds it the stored directory; `dudao classify` builds the same resolver
+        from the directory files."""
+        from classifier.entities import EntityResolver
+
+        words = [w for e in entities for w in (e.name, *e.aliases) if len(w) >= 2]
+        resolver = EntityResolver(entities)
+        self.classifier.add_words(words)
+        self._resolver = resolver
+
     def _analyse(self, text: str) -> TipAnalysis:
-        from classifier.entities import is_certain
+        from classifier.entities import resolve_tip
 
         prediction = self.classifier.predict(text)
-        candidates = self._resolver.resolve(text, limit=5) if self._resolver else []
-        candidates = [c for c in candidates if c.score >= MIN_CANDIDATE_SCORE]
-        choices = tuple(
-            EntityChoice(c.entity.kind, c.entity.code, c.entity.name, c.entity.district_code,
-                         float(c.score)) for c in candidates)
-        certain = choices[0] if candidates and is_certain(candidates) else None
+        choices: tuple[EntityChoice, ...] = ()
+        certain: EntityChoice | None = None
+        if self._resolver is not None:
+            # The same resolution `dudao classify` uses: the most specific entity wins.
+            found = resolve_tip(self._resolver, text, limit=5, min_score=MIN_CANDIDATE_SCORE)
+            choices = tuple(_choice(c) for c in found.candidates)
+            certain = _choice(found.certain) if found.certain is not None else None
         return TipAnalysis(category=prediction.category,
                            confidence=float(prediction.confidence),
                            model_version=prediction.model_version,
@@ -100,11 +111,30 @@ class IntakeService:
         """Classify and resolve in a worker thread."""
         return await asyncio.to_thread(self._analyse, text)
 
+    def by_code(self, code: str) -> EntityChoice | None:
+        """The school or institution with this directory code (as staff may type it)."""
+        if self._resolver is None:
+            return None
+        for entity in self._resolver.entities:
+            if entity.code == code.strip() and entity.kind in ("school", "institution"):
+                return EntityChoice(entity.kind, entity.code, entity.name,
+                                    entity.district_code, 100.0)
+        return None
+
     async def search(self, name: str) -> tuple[EntityChoice, ...]:
         """Entities matching what a parent typed as the school or institution name."""
         if self._resolver is None:
             return ()
-        candidates = await asyncio.to_thread(self._resolver.resolve, name, 5)
-        return tuple(EntityChoice(c.entity.kind, c.entity.code, c.entity.name,
-                                  c.entity.district_code, float(c.score)) for c in candidates
-                     if c.score >= MIN_CANDIDATE_SCORE)
+        from classifier.entities import resolve_tip
+
+        # Schools and institutions first, the place last ("东湖街道的智学堂" → 智学堂 first).
+        found = await asyncio.to_thread(resolve_tip, self._resolver, name, 5,
+                                        MIN_CANDIDATE_SCORE)
+        return tuple(_choice(c) for c in found.candidates)
+
+
+def _choice(candidate: Any) -> EntityChoice:
+    """The bot's view of a resolver candidate."""
+    entity = candidate.entity
+    return EntityChoice(entity.kind, entity.code, entity.name, entity.district_code,
+                        float(candidate.score))

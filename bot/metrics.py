@@ -71,7 +71,10 @@ class TimedClassifier:
     def __init__(self, classifier: Any, metrics: Metrics) -> None:
         self._classifier = classifier
         self._metrics = metrics
-        self.threshold: float = classifier.threshold
+
+    @property
+    def threshold(self) -> float:
+        return float(self._classifier.threshold)  # a reloaded model brings its own
 
     def add_words(self, words: Any) -> None:
         self._classifier.add_words(words)

@@ -50,11 +50,17 @@ def configured_directory_paths(settings: Settings) -> list[str]:
 
 def prepare(settings: Settings) -> object:
     """Migrate, import the configured directory, load the model, and report what is ready."""
-    from bot.cli_classifier import model_to_load
+    from bot.cli_classifier import trained_model_dir
     from classifier import load
+    from classifier.artifact import shipped_model_dir
+    from classifier.versions import ReloadingClassifier
 
     schools, institutions, people = asyncio.run(import_configured_directory(settings))
-    classifier = load(model_to_load(settings))
+    # The served model follows CURRENT under the model path: a retrained (or rolled back)
+    # version is picked up without a restart; until one exists, the shipped model.
+    classifier = ReloadingClassifier(
+        trained_model_dir(settings), load, fallback=shipped_model_dir(),
+        on_error=lambda exc: log.error("new model version not loaded: %s", exc))
     threshold = settings.classifier.threshold
     print(t("cli.run.ready", url=safe_url(settings.database.url), schools=schools,
             institutions=institutions, people=people, model=classifier.model_version,

@@ -15,6 +15,7 @@ from bot.domain import (
     InvalidTransition,
     Status,
     candidates,
+    route,
 )
 from bot.ports import SUPERVISOR_ROLES, PersonInfo, UnitOfWorkFactory
 from bot.services import CaseService, staff_member
@@ -93,3 +94,72 @@ class TriageService:
         await staff_member(self.uow, user_id)
         return await self.cases.perform(user_id, reference,
                                         lambda c, a, now: c.decline(a, reason, now))
+    async def set_entity(self, user_id: int, reference: str, kind: str,
+                         code: str) -> tuple[Case, PersonInfo | None]:
+        """Set the school or institution of an open case; routing follows.
+
+        The change is an `entity_set` event. A case in triage is routed as filing would route
+        it (confidence no longer matters: staff chose the entity); an assigned or accepted
+        case moves to the newly responsible supervisor if that is someone else. Returns the
+        case and the supervisor it went to, if it moved.
+        """
+        await staff_member(self.uow, user_id)
+        if kind not in ("school", "institution"):
+            raise InvalidInput("case.error.unknown_entity", code=code[:32])
+        school = code if kind == "school" else None
+        institution = code if kind == "institution" else None
+        async with self.uow.read() as uow:
+            if code not in await uow.directory.names(kind, [code]):
+                raise InvalidInput("case.error.unknown_entity", code=code[:32])
+            responsibility, district = await uow.directory.responsibility(
+                school, institution, None)
+        moved_to: list[str] = []
+
+        def action(case: Case, actor: Actor, now: datetime) -> None:
+            case.set_entity(actor, kind, code, district, now)
+            decision = route(case.category, 1.0, 0.0, responsibility)
+            target = decision.assignee_code
+            if not target or target == case.assignee_code:
+                return
+            if case.status in (Status.TRIAGE, Status.ASSIGNED, Status.ACCEPTED):
+                case.assign(actor, target, now)
+                moved_to.append(target)
+
+        case = await self.cases.perform(user_id, reference, action)
+        person = None
+        if moved_to:
+            async with self.uow.read() as uow:
+                person = await uow.directory.person(moved_to[0])
+        return case, person
+
+    async def queue(self, user_id: int, limit: int) -> list[Case]:
+        """Cases waiting in triage, the most uncertain first (see `teaching_value`)."""
+        return await triage_queue(self, user_id, limit)
+
+
+TRIAGE_SCAN = 500  # triage cases read to order; the queue shows the first QUEUE_LIMIT
+
+
+def teaching_value(case: Case) -> float:
+    """How uncertain the classifier was about a case: the margin between its top two
+    probabilities, stored with the filing (smaller = a correction teaches the model more).
+    Without stored alternatives, the confidence itself."""
+    filed = next((e for e in case.events if e.action == "filed"), None)
+    alternatives = filed.data.get("alternatives") if filed is not None else None
+    if alternatives:
+        probabilities = sorted((float(p) for _c, p in alternatives), reverse=True)
+        second = probabilities[1] if len(probabilities) > 1 else 0.0
+        return probabilities[0] - second
+    return case.confidence
+
+
+async def triage_queue(service: TriageService, user_id: int, limit: int) -> list[Case]:
+    """The triage queue, uncertain first (what staff decide there teaches the model most);
+    ties oldest first."""
+    await staff_member(service.uow, user_id)
+    async with service.uow.read() as uow:
+        waiting = await uow.cases.list_by_status(Status.TRIAGE, limit=TRIAGE_SCAN,
+                                                 with_events=True)
+    ordered = sorted(waiting, key=lambda c: (round(teaching_value(c), 4),
+                                             c.updated_at or c.created_at))
+    return ordered[:limit]

@@ -282,17 +282,61 @@ def is_certain(candidates: Sequence[Candidate], min_score: float = CERTAIN_SCORE
     return not rivals or top.score - rivals[0].score >= min_margin
 
 
-def most_specific(resolver: EntityResolver, text: str) -> Candidate | None:
-    """Return the entity `text` certainly names, preferring the most specific kind.
+PLAUSIBLE_SCORE = 75.0  # a school or institution this close is probably what the tip means
+LOCATED_BONUS = 10.0  # "X在Y" / "Y的X": a near match lying in the district the tip names
+MIN_CANDIDATE_SCORE = 70.0  # below this a "match" is usually a generic word (学校, 培训)
 
-    A school or institution wins over the township or district that locates it; a district
-    is returned only when no school or institution is certain.
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a tip names: the candidates to offer (schools and institutions first) and the
+    one that is certain enough to use without asking, if any."""
+
+    candidates: tuple[Candidate, ...]
+    certain: Candidate | None
+
+
+def _located(candidate: Candidate, districts: Collection[str]) -> Candidate:
+    """Lift a near (uncertain) match that lies in a district the same tip names."""
+    if (PLAUSIBLE_SCORE <= candidate.score < CERTAIN_SCORE
+            and candidate.entity.district_code in districts):
+        return Candidate(candidate.entity, candidate.score + LOCATED_BONUS, candidate.matched)
+    return candidate
+
+
+def resolve_tip(resolver: EntityResolver, text: str, limit: int = 5,
+                min_score: float = MIN_CANDIDATE_SCORE) -> Resolution:
+    """Resolve a tip, preferring the most specific entity it names.
+
+    A school or institution wins over the township or district that locates it ("智学堂在东湖
+    街道", "城关镇的睿思一对一"); a near match (a typo) of a school or institution that lies in
+    the district the tip also names counts as certain; a district is used only when no school
+    or institution is even plausibly named (otherwise the parent is asked). Both the bot
+    (directory from the database) and `dudao classify` (directory files) call this.
     """
-    for kinds in (SPECIFIC_KINDS, ("district",)):
-        candidates = resolver.resolve(text, kinds=kinds)
-        if is_certain(candidates):
-            return candidates[0]
-    return None
+    districts = resolver.resolve(text, limit=3, kinds=("district",))
+    located = {c.entity.code for c in districts if c.score >= CERTAIN_SCORE}
+    specific = sorted((_located(c, located)
+                       for c in resolver.resolve(text, limit=limit + 3, kinds=SPECIFIC_KINDS)),
+                      key=lambda c: (-c.score, c.entity.code))
+    certain: Candidate | None = None
+    if is_certain(specific):
+        certain = specific[0]
+    elif not any(c.score >= PLAUSIBLE_SCORE for c in specific) and is_certain(districts):
+        certain = districts[0]
+    places = [c for c in districts if c.score >= min_score][:1]
+    # The place stays on offer (last), so the parent can still pick it.
+    offered = [c for c in specific if c.score >= min_score][:limit - len(places)] + places
+    if certain is not None:
+        offered = [certain, *(c for c in offered if c.entity != certain.entity)]
+    return Resolution(tuple(offered[:limit]), certain)
 
 
-__all__ = ["Candidate", "Entity", "EntityResolver", "is_certain", "match_key", "most_specific"]
+def most_specific(resolver: EntityResolver, text: str) -> Candidate | None:
+    """Return the entity `text` certainly names, preferring the most specific kind (see
+    `resolve_tip`)."""
+    return resolve_tip(resolver, text).certain
+
+
+__all__ = ["Candidate", "Entity", "EntityResolver", "Resolution", "is_certain", "match_key",
+           "most_specific", "resolve_tip"]

@@ -104,7 +104,10 @@ class Classifier:
 
 def load(path: str | Path | None = None, top_k: int = DEFAULT_TOP_K) -> Classifier:
     """Load a model directory (None = the model shipped with dudao) and its tokenizer."""
+    from classifier.versions import current_dir
+
     directory = artifact.resolve_dir(path)
+    directory = current_dir(directory) or directory  # a versioned model path: its current one
     if not artifact.has_model(directory):
         raise artifact.ArtifactError(f"no complete model in {directory}")
     metadata = artifact.read_json(directory / artifact.METADATA_FILE)

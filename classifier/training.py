@@ -525,8 +525,10 @@ def cross_validate(config: PipelineConfig, X: np.ndarray, y: np.ndarray,
 
 def evaluate_old_model(directory: Path, heldout: Sequence[Example]) -> OldModelScore | None:
     """Score the model currently in `directory` on today's held-out split (None: no model)."""
+    from classifier import versions
     from classifier.predictor import load
 
+    directory = versions.current_dir(directory) or directory
     if not artifact.has_model(directory):
         return None
     try:
@@ -700,12 +702,17 @@ def _shrink(pipeline: Any) -> None:
 def train_and_save(corpus: Corpus, out: Path, extra: Sequence[Example] = (), *,
                    force: bool = False, search: bool = True,
                    config: PipelineConfig = DEFAULT_CONFIG, progress: Progress = no_progress,
-                   n_jobs: int = 2) -> TrainResult:
-    """Train; replace the model in `out` only if held-out macro-F1 is not worse (or forced)."""
+                   n_jobs: int = 2, versioned: bool = False) -> TrainResult:
+    """Train; replace the model in `out` only if held-out macro-F1 is not worse (or forced).
+
+    `versioned` (the configured model path) installs the model as a new version under `out`
+    and makes it current (see classifier/versions.py); otherwise `out` holds one artifact."""
+    from classifier import versions
+
     result = train(corpus, extra, search=search, config=config, progress=progress,
                    n_jobs=n_jobs)
     report = result.report
-    if artifact.has_model(out):
+    if versions.current_dir(out) is not None:
         progress(ScoringOldModel(out))
     old = evaluate_old_model(out, corpus.heldout)
     report.old_model = old
@@ -720,11 +727,19 @@ def train_and_save(corpus: Corpus, out: Path, extra: Sequence[Example] = (), *,
     result.metadata["replaced"] = (
         None if old is None or old.macro_f1 is None
         else {"model_version": old.version, "heldout_macro_f1": round(old.macro_f1, 4)})
-    artifact.save_artifact(out, result.pipeline, result.compiled.save,
-                           result.tokenizer.write_user_dict, result.metadata,
-                           result.artifact_report)
-    report.saved_to = out
-    report.model_bytes = (out / artifact.MODEL_FILE).stat().st_size
+
+    def save(directory: Path) -> None:
+        artifact.save_artifact(directory, result.pipeline, result.compiled.save,
+                               result.tokenizer.write_user_dict, result.metadata,
+                               result.artifact_report)
+
+    if versioned or (out / versions.CURRENT_FILE).exists():
+        target = versions.install(out, str(result.metadata["model_version"]), save)
+    else:
+        save(out)
+        target = out
+    report.saved_to = target
+    report.model_bytes = (target / artifact.MODEL_FILE).stat().st_size
     return result
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.reminders import ReminderRun, ReminderService
+from bot.retrain import RetrainService
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,50 @@ class ReminderScheduler:
         if result != ReminderRun():
             log.info("reminders queued: %s", result)
         return result
+
+    def shutdown(self) -> None:
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        self._scheduler = None
+
+
+class RetrainJob:
+    """Retrain every `days` days, counted from the last attempt (kept beside the model
+    versions, so restarts do not postpone it forever nor repeat it); one at a time.
+
+    The training itself runs in a worker thread inside `RetrainService.run`, so the event
+    loop keeps serving while it lasts."""
+
+    def __init__(self, service: RetrainService, days: float) -> None:
+        self.service = service
+        self.days = days
+        self._scheduler: AsyncIOScheduler | None = None
+
+    def start(self) -> None:
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        self._scheduler.add_job(self.run_once, "interval", seconds=self.days * 86400,
+                                next_run_time=self.first_run(datetime.now(UTC)),
+                                id="retrain", max_instances=1, coalesce=True,
+                                misfire_grace_time=None)
+        self._scheduler.start()
+
+    def first_run(self, now: datetime) -> datetime:
+        """A period after the last attempt; a period from now if there was none; never in
+        the first minutes after a start (the bot comes up first)."""
+        period = timedelta(days=self.days)
+        last = self.service.last_attempt()
+        due = last + period if last is not None else now + period
+        return max(due, now + timedelta(minutes=5))
+
+    async def run_once(self) -> object:
+        """One retraining; a failure is logged (and told to staff by the service)."""
+        if self.service.running:
+            return None
+        try:
+            return await self.service.run()
+        except Exception:
+            log.exception("scheduled retraining failed; the next run will retry")
+            return None
 
     def shutdown(self) -> None:
         if self._scheduler is not None and self._scheduler.running:

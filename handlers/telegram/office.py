@@ -33,7 +33,7 @@ from bot.hotspots import notice as hotspot_notice
 from bot.intake import normalise_text
 from bot.merging import MergingService
 from bot.messages import t
-from bot.office import OfficeService
+from bot.office import QUEUE_LIMIT, OfficeService
 from bot.reports import file_name, summary_text
 from bot.triage import TriageService
 from handlers.telegram import flows, protocol
@@ -121,6 +121,9 @@ async def _show_queue(update: Update, context: DudaoContext, kind: str) -> None:
         text, markup = views.overdue_list(await service.overdue(user_id))
     elif kind == "extensions":
         text, markup = views.queue(kind, await service.extension_requests(user_id), tz)
+    elif kind == "triage":
+        # Uncertain first: a decision there teaches the model most.
+        text, markup = views.queue(kind, await _triage(context).queue(user_id, QUEUE_LIMIT), tz)
     else:
         status = {"triage": Status.TRIAGE, "approvals": Status.PROPOSED,
                   "verify": Status.RECTIFICATION_REPORTED}[kind]
@@ -160,6 +163,54 @@ async def case_command(update: Update, context: DudaoContext) -> None:
         if not context.args or parse_reference(context.args[0]) is None:
             raise InvalidInput("office.case.usage")
         await _show_case(update, context, context.args[0], with_history=True)
+    await _command(update, context, run)
+
+
+async def entity_command(update: Update, context: DudaoContext) -> None:
+    """Set the school or institution of an open case: /entity 编号 名称或代码.
+
+    A directory code or a name the resolver is certain of is used at once (an audit event;
+    routing follows); otherwise the candidates are listed with their codes."""
+    async def run() -> None:
+        await _service(context).staff(_user_id(update))
+        args = context.args or []
+        if len(args) < 2 or parse_reference(args[0]) is None:
+            raise InvalidInput("office.entity.usage")
+        reference, name = args[0], normalise_text(" ".join(args[1:]))[:50]
+        intake = context.services.intake
+        chosen = intake.by_code(name)
+        if chosen is None:
+            found = [c for c in await intake.search(name) if c.kind != "district"]
+            if not found:
+                raise InvalidInput("office.entity.not_found", name=name)
+            certain = len(found) == 1 or found[0].score - found[1].score >= 10
+            if not (certain and found[0].score >= 90):
+                lines = [t("office.entity.choose", reference=escape(reference))]
+                lines += [t("office.entity.option", code=escape(c.code), name=escape(c.name))
+                          for c in found]
+                await _reply(update, "\n".join(lines))
+                return
+            chosen = found[0]
+        case, person = await _triage(context).set_entity(_user_id(update), reference,
+                                                         chosen.kind, chosen.code)
+        key = "office.entity.set_moved" if person else "office.entity.set"
+        await _reply(update, t(key, reference=escape(case.reference), name=escape(chosen.name),
+                               person=escape(person.name) if person else ""))
+    await _command(update, context, run)
+
+
+async def retrain_command(update: Update, context: DudaoContext) -> None:
+    """Retrain the classifier now from the corpus plus staff corrections (staff only).
+
+    Training runs in the background; every staff member hears the outcome (installed, or
+    the old model kept and why)."""
+    async def run() -> None:
+        service = context.services.container.retrain
+        if service is None:
+            raise InvalidInput("retrain.unavailable")
+        await service.request(_user_id(update))
+        context.application.create_task(service.run(), name="retrain")
+        await _reply(update, t("retrain.started"))
     await _command(update, context, run)
 
 
@@ -561,6 +612,7 @@ COMMANDS = {
     "verify": verify_command, "extensions": extensions_command, "overdue": overdue_command,
     "case": case_command, "unbind": unbind_command, "export": export_command,
     "reports": reports_command, "night": night_command, "hotspots": hotspots_command,
+    "entity": entity_command, "retrain": retrain_command,
 }
 
 

@@ -189,6 +189,16 @@ async def draft_button(update: Update, context: DudaoContext) -> None:
         return
     await _ack(update)
     pressed = protocol.parse_any(query.data, protocol.DRAFT_FAMILIES)
+    if isinstance(pressed, protocol.EntityReject):
+        # "不是这所": offer the other candidates (or typing the name) instead of this one.
+        rejected = draft.entity
+        draft.entity = None
+        others = tuple(c for c in draft.analysis.candidates
+                       if rejected is None or c.code != rejected.code)
+        draft.analysis = _with_candidates(draft.analysis, others)
+        question, keyboard = views.entity_question(others)
+        await _reply(update, question, keyboard)
+        return
     if isinstance(pressed, protocol.EntityPick):
         if pressed.index < len(draft.analysis.candidates):
             draft.entity = draft.analysis.candidates[pressed.index]
@@ -260,7 +270,8 @@ async def _file(update: Update, context: DudaoContext, phone: str | None) -> Non
         institution_code=entity.code if entity and entity.kind == "institution" else None,
         district_code=entity.district_code if entity else None,
         evidence=tuple(EvidenceInput(**e) for e in draft.evidence),
-        alternatives=tuple(draft.analysis.alternatives))
+        alternatives=tuple(draft.analysis.alternatives),
+        detected_entity=draft.analysis.certain.code if draft.analysis.certain else None)
     try:
         filed = await context.services.filing.file_tip(tip)
     except DomainError as err:

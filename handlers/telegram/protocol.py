@@ -151,7 +151,12 @@ class EntityPick(CallbackData, prefix="d:ent"):
     index: int
 
 
-DRAFT_FAMILIES: tuple[type[CallbackData], ...] = (DraftButton, EntityPick)
+@dataclasses.dataclass(frozen=True)
+class EntityReject(CallbackData, prefix="d:notit"):
+    """"不是这所" at the summary: the parent rejects the school or institution shown."""
+
+
+DRAFT_FAMILIES: tuple[type[CallbackData], ...] = (DraftButton, EntityPick, EntityReject)
 
 
 # --- parent: their cases ----------------------------------------------------------------------

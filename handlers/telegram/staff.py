@@ -39,7 +39,7 @@ async def bind_with_code(update: Update, context: DudaoContext, code: str) -> No
 
 SUPERVISOR_COMMANDS = ("cases", "visit", "visits", "web", "help")
 STAFF_COMMANDS = ("office", "triage", "approvals", "verify", "extensions", "overdue", "case",
-                  "export", "reports", "hotspots", "night", "web", "help")
+                  "entity", "export", "reports", "retrain", "hotspots", "night", "web", "help")
 
 
 async def show_commands(context: DudaoContext, chat_id: int, role: str) -> None:

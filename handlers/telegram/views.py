@@ -65,12 +65,15 @@ def tip_summary(analysis: TipAnalysis, entity: EntityChoice | None,
     where = escape(entity.name) if entity else t("parent.draft.no_entity")
     text = t("parent.draft.summary", category=category_name(analysis.category), where=where,
              evidence=evidence_count)
-    keyboard = InlineKeyboardMarkup([
+    rows = [
         [_draft(t("button.anonymous"), p.DraftChoice.ANONYMOUS),
          _draft(t("button.named"), p.DraftChoice.NAMED)],
         [_draft(t("button.cancel"), p.DraftChoice.CANCEL)],
-    ])
-    return text, keyboard
+    ]
+    if entity is not None:
+        rows.insert(1, [InlineKeyboardButton(t("button.not_this_entity"),
+                                             callback_data=p.EntityReject().pack())])
+    return text, InlineKeyboardMarkup(rows)
 
 
 def entity_question(candidates: Sequence[EntityChoice]) -> tuple[str, InlineKeyboardMarkup]:

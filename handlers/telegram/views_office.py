@@ -272,6 +272,9 @@ def _event_detail(event: CaseEvent, people: dict[str, str]) -> str:
     if event.action == "recategorised":
         return t("office.history.recategorised", old=category_name(str(data.get("old"))),
                  new=category_name(str(data.get("new"))))
+    if event.action == "entity_set":
+        return t("office.history.entity_set", old=escape(str(data.get("old") or "—")),
+                 new=escape(str(data.get("new"))))
     if event.action == "proposed" and data.get("disposition"):
         text = t("office.history.disposition",
                  disposition=t(f"disposition.{data['disposition']}"))

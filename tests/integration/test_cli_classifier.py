@@ -40,6 +40,7 @@ from classifier.training import (
     Tokenizing,
     TrainingErrorCode,
 )
+from classifier.versions import current_dir
 from tests.support.classifier import write_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,12 +70,14 @@ def test_classify_command_names_the_entity_of_each_tip() -> None:
              _line(3, "石门镇有人在民房里办无证培训班"),  # only the township
              _line(4, "孩子学校的课后服务强制参加"),  # nothing named
              _line(5, "城关镇的育才中学老师在家有偿补课"),  # a school and its township
+             _line(6, "青溪县智学堂课外辅导在东湖街道一个小区里开班"),  # institution 在 place
+             _line(7, "睿思一对一在城关镇租了民房上课"),
              "{bad"]
     done = subprocess.run([sys.executable, "-m", "bot.cli", "classify"],
                           input="\n".join(lines) + "\n", capture_output=True, text=True,
                           cwd=ROOT, timeout=120, check=True)
     records = [json.loads(line) for line in done.stdout.splitlines()]
-    assert [r["id"] for r in records] == [1, 2, 3, 4, 5, None]
+    assert [r["id"] for r in records] == [1, 2, 3, 4, 5, 6, 7, None]
     assert [r.get("entity") for r in records[:5]] == [
         {"kind": "school", "code": "QX-S001", "name": "青溪县城关第一小学"},
         {"kind": "institution", "code": "QX-J001", "name": "青溪县启明星文化培训学校"},
@@ -82,10 +85,11 @@ def test_classify_command_names_the_entity_of_each_tip() -> None:
         None,
         {"kind": "school", "code": "QX-S009", "name": "育才初级中学"},
     ]
+    assert [r["entity"]["code"] for r in records[5:7]] == ["QX-J018", "QX-J019"]
     assert [r["category"] for r in records[:5]] == [
         "homework_burden", "unlicensed_tutoring", "unlicensed_tutoring",
         "after_school_service", "teacher_paid_tutoring"]
-    assert records[5] == {"id": None, "line": 6, "error": CATALOGUE["classifier.error.not_json"]}
+    assert records[7] == {"id": None, "line": 8, "error": CATALOGUE["classifier.error.not_json"]}
 
 
 def test_classify_resolves_against_the_configured_directory(tmp_path: Path,
@@ -253,16 +257,19 @@ def test_train_writes_var_model_by_default_never_the_shipped_model(
     assert model_to_load(settings) is None  # nothing trained yet: the shipped model
     args = _train_args("--corpus", str(corpus), "--no-search", "--jobs", "1")
     assert run_train(args, settings=settings) == EXIT_OK
-    assert has_model(tmp_path / "var" / "model") and _shipped_state() == shipped
+    # The configured model path holds versions; CURRENT names the one in use.
+    current = current_dir(Path("var") / "model")
+    assert current is not None and has_model(current) and _shipped_state() == shipped
+    assert current.parent == Path("var") / "model" / "versions"
     captured = capsys.readouterr()
-    assert "模型已保存到 var/model" in captured.out
+    assert f"模型已保存到 {current}" in captured.out
     # tqdm's bar on stderr, with the steps and an estimate of the time left.
     assert "第 3/3 步" in captured.err and "预计还需" in captured.err
     assert "训练完成：100%" in captured.err
-    assert model_to_load(settings) == Path("var") / "model"
+    assert model_to_load(settings) == current
 
     # `dudao classify` (and `dudao run`, through the same function) now use the trained model.
-    version = json.loads((tmp_path / "var" / "model" / "metadata.json").read_text("utf-8"))
+    version = json.loads((tmp_path / current / "metadata.json").read_text("utf-8"))
     code, records = _classify([_line(1, "作业太多")])
     assert code == EXIT_OK and records[0]["model_version"] == version["model_version"]
 
@@ -277,8 +284,24 @@ def test_train_writes_the_configured_model_path(tmp_path: Path,
     args = _train_args("--corpus", str(write_corpus(tmp_path / "corpus")), "--no-search",
                        "--jobs", "1")
     assert run_train(args, settings=settings) == EXIT_OK
-    assert has_model(target) and _shipped_state() == shipped
-    assert f"模型已保存到 {target}" in capsys.readouterr().out
+    installed = current_dir(target)
+    assert installed is not None and has_model(installed) and _shipped_state() == shipped
+    assert f"模型已保存到 {installed}" in capsys.readouterr().out
+    # `dudao model list` shows it as current; a second training is a second version, and
+    # `dudao model rollback` goes back to the first.
+    assert run_train(args, settings=settings) == EXIT_OK
+    second = current_dir(target)
+    assert second is not None and second != installed
+    capsys.readouterr()
+    config = tmp_path / "dudao.toml"
+    config.write_text(f'[classifier]\nmodel_path = "{target.as_posix()}"\n', "utf-8")
+    assert cli.main(["model", "list", "--config", str(config)]) == EXIT_OK
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0].startswith(f"* {second.name}") and installed.name in listed[1]
+    assert cli.main(["model", "rollback", installed.name, "--config", str(config)]) == EXIT_OK
+    assert current_dir(target) == installed
+    assert cli.main(["model", "rollback", "nope", "--config", str(config)]) == EXIT_ERROR
+    assert "dudao model list" in capsys.readouterr().err
 
 
 def test_train_refuses_to_write_into_an_installed_package(
