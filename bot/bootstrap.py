@@ -13,6 +13,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.filing import FilingService, Rules
+from bot.incoming import IncomingUpdates
 from bot.intake import IntakeService
 from bot.invites import InviteService
 from bot.merging import MergingService
@@ -64,6 +66,7 @@ class Container:
     delivery: DeliveryLoop
     intake: IntakeService | None = None  # None where no classifier is loaded (most CLI)
     scheduler: ReminderScheduler | None = None  # None when the interval is 0
+    incoming: IncomingUpdates | None = None  # webhook redeliveries taken in once
 
     def attach_sender(self, sender: Sender) -> None:
         """Give delivery its transport (Telegram's bot exists only once its app is built)."""
@@ -137,7 +140,8 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
     cases = CaseService(uow, clock)
     filing = FilingService(cases, Rules(
         reference_prefix=case_rules.reference_prefix, tips_per_hour=case_rules.tips_per_hour,
-        accept_working_days=time_rules.accept_working_days, threshold=threshold))
+        accept_working_days=time_rules.accept_working_days, threshold=threshold,
+        reply_lease=timedelta(seconds=settings.delivery.reply_lease_seconds)))
     office = OfficeService(uow, clock, cases, OfficeRules(
         tz=settings.tz, duplicate_window_days=case_rules.duplicate_window_days,
         accept_working_days=time_rules.accept_working_days,
@@ -162,6 +166,7 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
             tz=settings.tz, accept_working_days=time_rules.accept_working_days,
             propose_working_days=time_rules.propose_working_days)),
         reminders=reminders, outbox=outbox, delivery=delivery,
+        incoming=IncomingUpdates(uow, clock),
         intake=IntakeService(classifier) if classifier is not None else None,
         scheduler=ReminderScheduler(reminders, interval) if interval > 0 else None)
 

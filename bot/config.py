@@ -92,6 +92,25 @@ class WebSettings(_Section):
         return f"http://{host}:{port or self.listen_port}"
 
 
+class DeliverySettings(_Section):
+    """How fast messages go out: Telegram's limits per bot, kept by construction, and how
+    long a request may take before its answer is taken as lost."""
+
+    # Telegram allows about 30 messages a second per bot; a little under it leaves room for
+    # network jitter (the limit is counted where the requests arrive). With N instances
+    # sharing one bot, give each 1/N of it.
+    messages_per_second: float = Field(28.5, gt=0.0, le=30.0)
+    per_chat_per_second: float = Field(1.0, gt=0.0, le=30.0)  # private chats
+    per_chat_burst: int = Field(3, ge=1, le=30)
+    group_messages_per_minute: float = Field(19.0, gt=0.0, le=20.0)
+    # Long enough for Telegram's slow answers: a request that times out may have been
+    # delivered, and is repeated (at least once), so a short timeout makes duplicates.
+    request_timeout_seconds: float = Field(20.0, ge=1.0, le=120.0)
+    # The parent's reference is replied at once; its outbox row waits this long before
+    # delivery sends it instead (after a crash between saving and replying).
+    reply_lease_seconds: float = Field(30.0, ge=1.0, le=600.0)
+
+
 class DatabaseSettings(_Section):
     url: str = "sqlite:///var/dudao.db"
 
@@ -162,6 +181,7 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = Field(default_factory=lambda: SchedulerSettings())
     directory: DirectorySettings = Field(default_factory=DirectorySettings)
     web: WebSettings = Field(default_factory=lambda: WebSettings())
+    delivery: DeliverySettings = Field(default_factory=lambda: DeliverySettings())
 
     @field_validator("timezone")
     @classmethod

@@ -772,6 +772,8 @@ CATALOGUE: dict[str, str] = {
     "_section.office2": "",
     # --- delivery: start-up, limits, leases, update de-duplication ---
     "_section.delivery": "",
+    "startup.bot_api_call_waiting": "正在等待 Telegram Bot API（{url}）完成 {method}：第 {attempt} 次失败（{reason}），{seconds} 秒后重试。",
+    "startup.bot_api_call_done": "Telegram Bot API 已完成 {method}，第 {attempt} 次尝试成功。",
     # --- other channels (DingTalk, WeCom) and metrics ---
     "_section.channels": "",
     # --- evidence, documents (DOCX), scheduled reports ---

@@ -226,6 +226,20 @@ class OutboxRepository(Protocol):
 
     async def postpone(self, row_id: int, until: datetime) -> None: ...
 
+    async def renew(self, row_ids: list[int], until: datetime) -> None: ...
+
+    async def mark_sent_key(self, dedup_key: str, now: datetime) -> bool: ...
+
+    async def release_key(self, dedup_key: str, now: datetime) -> None: ...
+
+
+class UpdateLog(Protocol):
+    """Telegram update ids already taken in (shared by every instance)."""
+
+    async def first_seen(self, update_id: int, now: datetime) -> bool: ...
+
+    async def forget_before(self, cutoff: datetime) -> int: ...
+
 
 @dataclass
 class TableReport:
@@ -265,6 +279,9 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def updates(self) -> UpdateLog: ...
 
     @property
     def case_facts(self) -> CaseFacts: ...

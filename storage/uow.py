@@ -17,6 +17,7 @@ from storage.repository import (
     DirectoryRepository,
     InviteRepository,
     OutboxRepository,
+    UpdateLog,
 )
 
 
@@ -29,6 +30,7 @@ class SqlUnitOfWork:
     directory_store: SqlDirectoryStore
     invites: InviteRepository
     outbox: OutboxRepository
+    updates: UpdateLog
     session: AsyncSession
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession],
@@ -53,6 +55,7 @@ class SqlUnitOfWork:
         self.directory_store = SqlDirectoryStore(self.session)
         self.invites = InviteRepository(self.session)
         self.outbox = OutboxRepository(self.session)
+        self.updates = UpdateLog(self.session)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,

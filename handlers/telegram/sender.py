@@ -1,37 +1,209 @@
-"""Telegram as the outbox's transport: send one row, say how it went."""
+"""Telegram as the outbox's transport, and Telegram's flood limits kept by construction.
+
+Every request that sends a message (the handlers' replies and the outbox's notices alike)
+waits in `TelegramLimits` before it is made: at most `messages_per_second` attempts a second
+for the whole bot, about one a second per private chat with a small burst, and 20 a minute
+per group. A 429 that still arrives pauses only the chat it was about, for its retry_after.
+"""
 
 from __future__ import annotations
 
-from telegram import Bot
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from aiolimiter import AsyncLimiter
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError, TimedOut
+from telegram.ext import BaseRateLimiter, ExtBot
 
 from bot.outbox import SendResult
 from bot.ports import OutboxMessage
 from handlers.telegram.views import UnrenderableNotice, render_outbox
 
+log = logging.getLogger(__name__)
+# Bot API methods that put a message in a chat: these count against Telegram's limits.
+SENDING = ("send", "copyMessage", "copyMessages", "forwardMessage", "forwardMessages")
+HANDLER_RETRIES = 2  # a handler's reply waits out this many 429s (the outbox's: none, it
+# has its own lane pause)
+MAX_CHAT_LIMITERS = 20_000  # idle per-chat limiters are dropped past this many
+
+
+@dataclass(frozen=True)
+class Limits:
+    messages_per_second: float = 28.5
+    per_chat_per_second: float = 1.0
+    per_chat_burst: int = 3
+    group_messages_per_minute: float = 19.0
+
+
+class Spacing:
+    """Hands out turns at least 1/rate seconds apart, first come first served.
+
+    Not aiolimiter here: its leaky bucket re-checks after each sleep and drifts (measured
+    27.0/s when set to 28/s, which would make a 3,000-message burst miss its time), and a
+    bucket with a burst would allow up to twice the rate within one second. A turn is never
+    given before its slot (slots 1/rate apart) and a turn late by more than half a slot
+    restarts the schedule instead of catching up, so any one-second window holds at most
+    rate+1.5 attempts (29 at the default 28.5/s, by the server's clock 30 even with a
+    request delayed by half a slot).
+    """
+
+    def __init__(self, rate: float) -> None:
+        self.gap = 1.0 / rate
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:  # waiters queue in order; each sleeps for its own turn
+            loop = asyncio.get_running_loop()
+            wait = self._next - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            now = loop.time()
+            # A sleep that overslept a little keeps the schedule (else every oversleep
+            # slows the rate); a turn late by more restarts it from now (no catch-up burst).
+            self._next = (self._next if now - self._next < self.gap / 2 else now) + self.gap
+
+
+class TelegramLimits:
+    """Waits before each message so that Telegram's limits are never exceeded.
+
+    Overall: `Spacing` (see why there). Per chat: aiolimiter's AsyncLimiter (a leaky
+    bucket; the limiter python-telegram-bot's own AIORateLimiter is built on): small, well
+    kept, fair to waiters and already installed with PTB; its bucket holds
+    `per_chat_burst` messages refilled at `per_chat_per_second`, Telegram's "about one a
+    second, short bursts tolerated". Per group: one message every 60/rate seconds.
+    """
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self._overall = Spacing(self.limits.messages_per_second)
+        self._chats: dict[int, AsyncLimiter] = {}
+        self._paused_until: dict[int, float] = {}
+
+    def _chat(self, chat_id: int) -> AsyncLimiter:
+        limiter = self._chats.get(chat_id)
+        if limiter is None:
+            if len(self._chats) >= MAX_CHAT_LIMITERS:
+                self._forget_idle()
+            if chat_id < 0:  # groups and channels
+                limiter = AsyncLimiter(1, 60.0 / self.limits.group_messages_per_minute)
+            else:
+                burst = self.limits.per_chat_burst
+                limiter = AsyncLimiter(burst, burst / self.limits.per_chat_per_second)
+            self._chats[chat_id] = limiter
+        return limiter
+
+    def _forget_idle(self) -> None:
+        for chat_id, limiter in list(self._chats.items()):
+            if limiter.has_capacity(limiter.max_rate):  # drained: it remembers nothing
+                del self._chats[chat_id]
+
+    async def acquire(self, chat_id: int | None) -> None:
+        """Wait until one more message may go to `chat_id` (None: only the overall limit).
+
+        The chat's turn is awaited first, so a chat that must wait holds no overall slot."""
+        if chat_id is not None:
+            loop = asyncio.get_running_loop()
+            while (until := self._paused_until.get(chat_id, 0.0)) > loop.time():
+                await asyncio.sleep(until - loop.time())
+            self._paused_until.pop(chat_id, None)
+            await self._chat(chat_id).acquire()
+        await self._overall.acquire()
+
+    def pause(self, chat_id: int | None, seconds: float) -> None:
+        """Telegram answered 429 about `chat_id`: hold that chat (only) for `seconds`."""
+        if chat_id is None:
+            return
+        until = asyncio.get_running_loop().time() + seconds
+        self._paused_until[chat_id] = max(until, self._paused_until.get(chat_id, 0.0))
+
+
+def _retry_seconds(exc: RetryAfter) -> float:
+    wait = exc.retry_after
+    return float(wait) if isinstance(wait, int | float) else wait.total_seconds()
+
+
+def _chat_of(data: dict[str, Any]) -> int | None:
+    chat_id = data.get("chat_id")
+    if isinstance(chat_id, int):
+        return chat_id
+    if isinstance(chat_id, str) and chat_id.lstrip("-").isdigit():
+        return int(chat_id)
+    return None
+
+
+class PacedRequests(BaseRateLimiter[dict[str, Any]]):
+    """python-telegram-bot's rate limiter hook: every sending request waits its turn in
+    `TelegramLimits` (replacing AIORateLimiter, whose burst of 30 on top of 30/s let the bot
+    try 44-54 sends in one second, and which paced private chats only after their 429s).
+
+    `rate_limit_args={"retries": n}` sets how many 429s a request waits out (default 2);
+    the outbox passes 0 and pauses its lane itself.
+    """
+
+    def __init__(self, limits: TelegramLimits) -> None:
+        self.limits = limits
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    async def process_request(
+        self, callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[
+            dict[str, Any]]]],
+        args: Any, kwargs: dict[str, Any], endpoint: str, data: dict[str, Any],
+        rate_limit_args: dict[str, Any] | None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        if not endpoint.startswith(SENDING):
+            return await callback(*args, **kwargs)
+        chat_id = _chat_of(data)
+        retries = (rate_limit_args or {}).get("retries", HANDLER_RETRIES)
+        while True:
+            await self.limits.acquire(chat_id)
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as exc:
+                seconds = _retry_seconds(exc)
+                self.limits.pause(chat_id, seconds)
+                log.warning("Telegram asked to wait %.0f s (%s to %s)", seconds, endpoint,
+                            chat_id)
+                if retries <= 0:
+                    raise
+                retries -= 1
+
 
 class TelegramSender:
-    """Renders a row with the chat views and maps python-telegram-bot's errors to a result."""
+    """Renders a row with the chat views and maps python-telegram-bot's errors to a result.
 
-    def __init__(self, bot: Bot) -> None:
+    The bot's `PacedRequests` keeps Telegram's limits; this sender makes one attempt."""
+
+    channel = "telegram"
+
+    def __init__(self, bot: ExtBot[Any]) -> None:
         self.bot = bot
 
     async def send(self, message: OutboxMessage, *, silent: bool = False) -> SendResult:
         try:
             text, markup = render_outbox(message)
             await self.bot.send_message(message.chat_id, text, parse_mode=ParseMode.HTML,
-                                        reply_markup=markup, disable_notification=silent)
+                                        reply_markup=markup, disable_notification=silent,
+                                        rate_limit_args={"retries": 0})
         except UnrenderableNotice as exc:  # stored by a version that knew this notice
             return SendResult.unsendable(str(exc))
         except RetryAfter as exc:
-            wait = exc.retry_after
-            return SendResult.slow_down(float(wait) if isinstance(wait, int | float)
-                                        else wait.total_seconds())
+            return SendResult.slow_down(_retry_seconds(exc))
         except Forbidden as exc:  # the user blocked the bot
             return SendResult.blocked(str(exc))
         except BadRequest as exc:
             return SendResult.refused(str(exc))
-        except TelegramError as exc:  # NetworkError, TimedOut and the rest: try again soon
+        except TimedOut as exc:  # Telegram may have delivered it: a repeat may duplicate
+            return SendResult.uncertain(str(exc))
+        except TelegramError as exc:  # NetworkError, server errors: try again soon
             return SendResult.failed(str(exc))
         return SendResult.sent()

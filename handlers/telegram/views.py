@@ -23,7 +23,7 @@ from telegram import (
 from bot.domain import Actor, Case, CaseEvent, DomainError, Role, Status
 from bot.intake import EntityChoice, TipAnalysis
 from bot.messages import explain, t
-from bot.notices import TRANSLATED
+from bot.notices import TRANSLATED, filed_notice
 from bot.ports import Notice, OutboxMessage
 from handlers.telegram import keyboards
 from handlers.telegram import protocol as p
@@ -95,10 +95,14 @@ def contact_request() -> tuple[str, ReplyKeyboardMarkup]:
 
 
 def filed(reference: str, category: str, handler_role: str) -> str:
-    rules = t("parent.filed.rules_triage") if handler_role == "triage" else t(
-        "parent.filed.rules_supervisor")
-    return t("parent.filed", reference=reference, category=category_name(category),
-             handler=t(f"role.{handler_role}"), rules=rules)
+    """The reply to a filed tip: the same text its outbox row renders (bot.notices)."""
+    return render_notice(filed_notice(reference, category, handler_role))
+
+
+def render_notice(notice: Notice) -> str:
+    """A notice's text (HTML): the catalogue texts with their parameters translated."""
+    params = {name: _notice_param(name, value) for name, value in notice.params.items()}
+    return "\n".join(t(key, **params) for key in (notice.key, *notice.more))
 
 
 def case_list(cases: Sequence[Case]) -> tuple[str, InlineKeyboardMarkup | None]:
@@ -170,8 +174,7 @@ def render_outbox(row: OutboxMessage) -> tuple[str, InlineKeyboardMarkup | None]
         return escape(row.text), _legacy_markup(row.markup)
     try:
         notice = Notice.from_json(row.notice)
-        params = {name: _notice_param(name, value) for name, value in notice.params.items()}
-        text = "\n".join(t(key, **params) for key in (notice.key, *notice.more))
+        text = render_notice(notice)
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise UnrenderableNotice(f"outbox {row.id}: {exc!r}") from exc
     return text, notice_keyboard(notice)
