@@ -334,6 +334,13 @@ class DeliveryLoop:
         """How many claimed rows this instance holds (queued in lanes or being sent)."""
         return len(self._held)
 
+    async def idle(self, timeout: float = 30.0) -> None:
+        """Wait until this instance holds no claimed rows (every lane has finished)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (self._held or self._lane_tasks) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+
     def start(self) -> None:
         """Start the loop in the running event loop (the first pass runs at once)."""
         self._stopping = False

@@ -56,8 +56,12 @@ class Dudao:
         return self.api.user(user_id, first_name=first_name, username=username)
 
     async def deliver(self) -> int:
-        """Send everything queued in the outbox now (the job also runs every second)."""
-        return await self.container.outbox.run_once(wait=True)
+        """Send everything due in the outbox now (the delivery loop also claims rows when a
+        commit queues some, and every second): wait for what it holds, then run a pass."""
+        await self.container.delivery.idle()
+        sent = await self.container.outbox.run_once(wait=True)
+        await self.container.delivery.idle()
+        return sent
 
     async def bind(self, user: FakeUser, person_code: str, role: str = "supervisor") -> None:
         """Bind `user` to a directory person the way a real one does: /bind CODE."""
