@@ -99,7 +99,7 @@ class DeliverySettings(_Section):
     # Telegram allows about 30 messages a second per bot; a little under it leaves room for
     # network jitter (the limit is counted where the requests arrive). With N instances
     # sharing one bot, give each 1/N of it.
-    messages_per_second: float = Field(28.5, gt=0.0, le=30.0)
+    messages_per_second: float = Field(28.0, gt=0.0, le=30.0)
     per_chat_per_second: float = Field(1.0, gt=0.0, le=30.0)  # private chats
     per_chat_burst: int = Field(3, ge=1, le=30)
     group_messages_per_minute: float = Field(19.0, gt=0.0, le=20.0)

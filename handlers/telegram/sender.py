@@ -33,7 +33,7 @@ MAX_CHAT_LIMITERS = 20_000  # idle per-chat limiters are dropped past this many
 
 @dataclass(frozen=True)
 class Limits:
-    messages_per_second: float = 28.5
+    messages_per_second: float = 28.0
     per_chat_per_second: float = 1.0
     per_chat_burst: int = 3
     group_messages_per_minute: float = 19.0
@@ -47,8 +47,8 @@ class Spacing:
     bucket with a burst would allow up to twice the rate within one second. A turn is never
     given before its slot (slots 1/rate apart) and a turn late by more than half a slot
     restarts the schedule instead of catching up, so any one-second window holds at most
-    rate+1.5 attempts (29 at the default 28.5/s, by the server's clock 30 even with a
-    request delayed by half a slot).
+    rate+1.5 attempts (29 at the default 28/s; by the server's clock 30 even with requests
+    bunched by up to 70 ms on their way).
     """
 
     def __init__(self, rate: float) -> None:
