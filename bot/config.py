@@ -96,10 +96,10 @@ class DeliverySettings(_Section):
     """How fast messages go out: Telegram's limits per bot, kept by construction, and how
     long a request may take before its answer is taken as lost."""
 
-    # Telegram allows about 30 messages a second per bot; a little under it leaves room for
-    # network jitter (the limit is counted where the requests arrive). With N instances
-    # sharing one bot, give each 1/N of it.
-    messages_per_second: float = Field(28.0, gt=0.0, le=30.0)
+    # Telegram allows about 30 messages a second per bot, counted where the requests arrive;
+    # at most this many attempts leave in any one second (a little under 30 leaves room for
+    # network jitter). With N instances sharing one bot, give each 1/N of it.
+    messages_per_second: float = Field(29.0, ge=1.0, le=30.0)
     per_chat_per_second: float = Field(1.0, gt=0.0, le=30.0)  # private chats
     per_chat_burst: int = Field(3, ge=1, le=30)
     group_messages_per_minute: float = Field(19.0, gt=0.0, le=20.0)

@@ -57,7 +57,10 @@ async def _ack(update: Update) -> None:
     query = update.callback_query
     if query is not None and query.id not in _answered:
         _answered.append(query.id)
-        await query.answer()
+        try:
+            await query.answer()
+        except TelegramError:  # the tap's spinner stops by itself; the action goes on
+            log.warning("could not answer a button tap", exc_info=True)
 
 
 async def start(update: Update, context: DudaoContext) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -33,39 +34,59 @@ MAX_CHAT_LIMITERS = 20_000  # idle per-chat limiters are dropped past this many
 
 @dataclass(frozen=True)
 class Limits:
-    messages_per_second: float = 28.0
+    messages_per_second: float = 29.0
     per_chat_per_second: float = 1.0
     per_chat_burst: int = 3
     group_messages_per_minute: float = 19.0
 
 
 class Spacing:
-    """Hands out turns at least 1/rate seconds apart, first come first served.
+    """Hands out turns for at most `rate` attempts in any one-second window, spread out.
+
+    Turns follow a schedule 1/(rate - 0.5) apart; a turn given late (a busy event loop) lets the
+    next ones catch up on up to CATCH_UP seconds of missed turns, no closer than half a slot
+    apart, so load does not lower the rate; a log of the turns of the last second caps them
+    at `rate` in any one-second window whatever happens.
 
     Not aiolimiter here: its leaky bucket re-checks after each sleep and drifts (measured
-    27.0/s when set to 28/s, which would make a 3,000-message burst miss its time), and a
-    bucket with a burst would allow up to twice the rate within one second. A turn is never
-    given before its slot (slots 1/rate apart) and a turn late by more than half a slot
-    restarts the schedule instead of catching up, so any one-second window holds at most
-    rate+1.5 attempts (29 at the default 28/s; by the server's clock 30 even with requests
-    bunched by up to 70 ms on their way).
+    27.0/s when set to 28/s, too slow for a 3,000-message burst), it cannot catch up after
+    a stall, and with a burst capacity it allows up to twice the rate within one second.
     """
 
+    CATCH_UP = 0.25
+
     def __init__(self, rate: float) -> None:
-        self.gap = 1.0 / rate
+        self.limit = max(1, int(rate))
+        # The schedule runs half a turn a second below the cap, so that turns a stall made
+        # late can be made up without the cap stopping them.
+        self.gap = 1.0 / max(rate - 0.5, 0.5)
         self._next = 0.0
+        self._turns: deque[float] = deque()
         self._lock = asyncio.Lock()
 
     async def acquire(self) -> None:
         async with self._lock:  # waiters queue in order; each sleeps for its own turn
             loop = asyncio.get_running_loop()
-            wait = self._next - loop.time()
-            if wait > 0:
+            capped = False  # the last wait was for the one-second cap: no catching up after
+            while True:
+                now = loop.time()
+                while self._turns and self._turns[0] <= now - 1.0:
+                    self._turns.popleft()
+                # Idle, or just held by the cap: the schedule starts from now. Running
+                # late: up to CATCH_UP seconds of missed turns may be made up.
+                floor = now if capped or not self._turns else now - self.CATCH_UP
+                self._next = max(self._next, floor)
+                wait = self._next - now
+                capped = False
+                if self._turns:
+                    wait = max(wait, self._turns[-1] + self.gap / 2 - now)
+                    if len(self._turns) >= self.limit and self._turns[0] + 1.0 - now > wait:
+                        wait, capped = self._turns[0] + 1.0 - now, True
+                if wait <= 0:
+                    break
                 await asyncio.sleep(wait)
-            now = loop.time()
-            # A sleep that overslept a little keeps the schedule (else every oversleep
-            # slows the rate); a turn late by more restarts it from now (no catch-up burst).
-            self._next = (self._next if now - self._next < self.gap / 2 else now) + self.gap
+            self._turns.append(now)
+            self._next += self.gap
 
 
 class TelegramLimits:
