@@ -30,10 +30,12 @@ class Pace:
     most_per_second: int  # attempts in any one-second window, all chats
     most_per_chat_second: int  # attempts to one chat in any one-second window
     too_many: int  # 429 answers
+    provoked: int  # 429 answers of the server's limits (not injected at random)
 
     def __str__(self) -> str:
         return (f"{self.attempts} send attempts; at most {self.most_per_second} in any second"
-                f" overall, {self.most_per_chat_second} to one chat; {self.too_many} 429s")
+                f" overall, {self.most_per_chat_second} to one chat; {self.too_many} 429s, "
+                f"{self.provoked} of them provoked by going over the limits")
 
 
 def pace(api: LocalBotApi) -> Pace:
@@ -43,7 +45,8 @@ def pace(api: LocalBotApi) -> Pace:
         per_chat[str(call.params.get("chat_id"))].append(call.time)
     return Pace(len(calls), most_in_any_window([c.time for c in calls]),
                 max((most_in_any_window(t) for t in per_chat.values()), default=0),
-                sum(1 for c in calls if c.status == 429))
+                sum(1 for c in calls if c.status == 429),
+                sum(1 for c in calls if c.status == 429 and c.injected is None))
 
 
 def has_written(api: LocalBotApi, user_id: int, first_name: str = "督学") -> FakeUser:
