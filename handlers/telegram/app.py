@@ -275,6 +275,11 @@ async def retry_startup_call(app: AnyApplication, method: str,
     return False
 
 
+def _polling_error(exc: TelegramError) -> None:
+    """One line for a failed getUpdates (the updater retries it with back-off)."""
+    log.warning(t("startup.polling_error", reason=_one_line(exc)))
+
+
 def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())[:200] or type(exc).__name__
 
@@ -308,7 +313,8 @@ async def telegram_running(app: AnyApplication,
                     if not stop.is_set():
                         await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES,
                                                         drop_pending_updates=False,
-                                                        bootstrap_retries=-1)
+                                                        bootstrap_retries=-1,
+                                                        error_callback=_polling_error)
                 yield
             finally:
                 if app.updater is not None and app.updater.running:
