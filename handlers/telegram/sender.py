@@ -212,9 +212,11 @@ class TelegramSender:
     async def send(self, message: OutboxMessage, *, silent: bool = False) -> SendResult:
         try:
             text, markup = render_outbox(message)
-            await self.bot.send_message(message.chat_id, text, parse_mode=ParseMode.HTML,
-                                        reply_markup=markup, disable_notification=silent,
-                                        rate_limit_args={"retries": 0})
+            # One attempt: a 429 comes back here and pauses this row's lane.
+            await self.bot.send_message(
+                message.chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup,
+                disable_notification=silent,
+                rate_limit_args={"retries": 0} if self.bot.rate_limiter else None)
         except UnrenderableNotice as exc:  # stored by a version that knew this notice
             return SendResult.unsendable(str(exc))
         except RetryAfter as exc:
