@@ -20,7 +20,8 @@ async def test_a_burst_of_parents_and_reminders_stays_within_telegram_s_limits(
         tmp_path: Path, sqlite_template: Path, shipped_classifier: object) -> None:
     target = tmp_path / "limits.db"
     shutil.copy(sqlite_template, target)
-    async with running_dudao(f"sqlite:///{target}", shipped_classifier) as dudao:
+    async with running_dudao(f"sqlite:///{target}", shipped_classifier,
+                             delivery={}) as dudao:  # the default pace, per chat too
         dudao.api.set_rate_limits(RateLimits())  # Telegram's: 30/s by attempts, ~1/s a chat
         supervisors = [has_written(dudao.api, 700_000 + i) for i in range(SUPERVISORS)]
         parents = [dudao.user(600_000 + i) for i in range(PARENTS)]

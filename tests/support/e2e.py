@@ -86,7 +86,11 @@ async def running_dudao(db_url: str, classifier: Any,
                                       "base_file_url": api.base_file_url},
                             database={"url": db_url},
                             # Reminders run only where a test drives them (test_reminders_e2e).
-                            **{"scheduler": {"interval_seconds": 0}, **settings_overrides})
+                            # A simulated user reads as fast as the bot writes: no per-chat
+                            # pace unless a test is about Telegram's limits (it overrides).
+                            **{"scheduler": {"interval_seconds": 0},
+                               "delivery": {"per_chat_per_second": 30, "per_chat_burst": 30},
+                               **settings_overrides})
         # Monday 10:00 in Shanghai: working hours, outside quiet hours.
         clock = MovableClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC).astimezone(settings.tz))
         container = build(settings, clock=clock, classifier=classifier)
