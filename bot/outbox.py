@@ -282,8 +282,9 @@ class OutboxService:
             await self._mark_failed(row.id, result.error, wait)
             return result.outcome, wait
 
-    async def mark_sent(self, row_id: int) -> None:
-        await self._mark_sent(row_id)
+    async def release(self, row_ids: Sequence[int]) -> None:
+        """Hand rows this instance claimed but will not send back to every instance now."""
+        await self._postpone_many(row_ids, self.clock.now())
 
     async def _mark_sent(self, row_id: int) -> None:
         async with self.uow() as uow:
@@ -355,14 +356,22 @@ class DeliveryLoop:
 
     async def stop(self, grace: float = 10.0) -> None:
         """Let the sends in progress finish (up to `grace` seconds), then end the loop; rows
-        still queued in lanes stay leased and go out after the lease (here or elsewhere)."""
+        still queued in lanes are handed back (due now, for whichever instance runs)."""
         task, self._task = self._task, None
         if task is None:
             return
         self._stopping = True
         self.wake()
+        waiting = [row.id for lane in self._lanes.values() for row in lane]
         for lane in self._lanes.values():
             lane.clear()  # only the send in progress per lane finishes
+        self._held.difference_update(waiting)
+        if waiting:  # hand them back at once rather than after the lease
+            try:
+                await self.outbox.release(waiting)
+            except Exception:
+                log.exception("could not hand back %d outbox rows; they go out after the "
+                              "lease", len(waiting))
         lanes = list(self._lane_tasks.values())
         try:
             await asyncio.wait_for(asyncio.gather(task, *lanes, return_exceptions=True), grace)

@@ -366,3 +366,19 @@ async def test_the_loop_keeps_lanes_going_while_it_claims_more() -> None:
     assert sorted(sender.sent) == list(range(1, 8))
     assert [i for i in sender.sent if i <= 3] == [1, 2, 3]
     assert all(r.sent_at == DAY for r in others) and loop.held == 0
+
+
+async def test_stopping_hands_back_what_was_waiting_in_lanes() -> None:
+    store = Store()
+    rows = [store.add(PARENT) for _ in range(3)]
+    sender = SlowSender(slow=PARENT, delay=0.2)
+    outbox, _ = service(store, DAY, sender)
+    loop = DeliveryLoop(outbox, interval=3600)
+    loop.start()
+    for _ in range(100):
+        if loop.held == 3:
+            break
+        await asyncio.sleep(0.01)
+    await loop.stop()  # the first send finishes; the two behind it are due again at once
+    assert rows[0].sent_at == DAY
+    assert [(r.sent_at, r.not_before) for r in rows[1:]] == [(None, DAY), (None, DAY)]
