@@ -100,8 +100,8 @@ class RateLimiter:
 @dataclass
 class RandomFaults:
     """Fail a share of all calls at random (seeded, so a run can be repeated): each one
-    answers 429 (retry_after 1-3 s) or 500, or hangs `hang_seconds` and then takes effect
-    and answers normally, as when Telegram is slow. `methods` limits it to some methods
+    answers 429 (retry_after 1-3 s) or 500, or takes effect at once and answers only
+    `hang_seconds` later, as when Telegram is slow. `methods` limits it to some methods
     (None: every call, start-up included)."""
 
     rate: float = 0.2

@@ -268,13 +268,13 @@ class LocalBotApi:
         kind = chaos.pick(method) if chaos is not None else None
         if chaos is not None and kind is not None:
             call.injected = kind
-            if kind == "hang":  # slow, then answered as usual
-                await asyncio.sleep(chaos.hang_seconds)
-            else:
+            if kind != "hang":
                 injected = chaos.error(kind)
                 call.status, call.error = injected.error_code, injected.description
                 return _error(injected)
         response = await self._run_method(bot, method, params, call)
+        if chaos is not None and kind == "hang":  # taken in (and counted) now, answered late
+            await asyncio.sleep(chaos.hang_seconds)
         if fault is not None:
             return self._fail(request, call, fault)
         return response

@@ -30,12 +30,13 @@ SENDING = ("send", "copyMessage", "copyMessages", "forwardMessage", "forwardMess
 HANDLER_RETRIES = 2  # a handler's reply waits out this many 429s (the outbox's: none, it
 # has its own lane pause)
 MAX_CHAT_LIMITERS = 20_000  # idle per-chat limiters are dropped past this many
+CHAT_POLL = 0.05  # seconds between looks at a chat that must wait its turn
 
 
 @dataclass(frozen=True)
 class Limits:
     messages_per_second: float = 29.0
-    per_chat_per_second: float = 1.0
+    per_chat_per_second: float = 0.9
     per_chat_burst: int = 3
     group_messages_per_minute: float = 19.0
 
@@ -126,14 +127,22 @@ class TelegramLimits:
     async def acquire(self, chat_id: int | None) -> None:
         """Wait until one more message may go to `chat_id` (None: only the overall limit).
 
-        The chat's turn is awaited first, so a chat that must wait holds no overall slot."""
-        if chat_id is not None:
-            loop = asyncio.get_running_loop()
-            while (until := self._paused_until.get(chat_id, 0.0)) > loop.time():
-                await asyncio.sleep(until - loop.time())
-            self._paused_until.pop(chat_id, None)
-            await self._chat(chat_id).acquire()
+        The chat is waited for first without taking anything, so a chat that must wait holds
+        no overall turn; it is charged only once the overall turn came, right before the
+        request leaves: charged earlier, a message that then waited for its overall turn
+        would leave bunched with the next one to its chat (Telegram counts on arrival)."""
+        if chat_id is None:
+            await self._overall.acquire()
+            return
+        loop = asyncio.get_running_loop()
+        while (until := self._paused_until.get(chat_id, 0.0)) > loop.time():
+            await asyncio.sleep(until - loop.time())
+        self._paused_until.pop(chat_id, None)
+        chat = self._chat(chat_id)
+        while not chat.has_capacity():
+            await asyncio.sleep(CHAT_POLL)
         await self._overall.acquire()
+        await chat.acquire()  # at once, unless another request to this chat came between
 
     def pause(self, chat_id: int | None, seconds: float) -> None:
         """Telegram answered 429 about `chat_id`: hold that chat (only) for `seconds`."""
