@@ -28,6 +28,7 @@ from bot.evidence import EvidenceService
 from bot.evidence_store import EvidenceStore
 from bot.filing import FilingService, Rules
 from bot.hotspots import HotspotRules, HotspotService
+from bot.incoming import IncomingUpdates
 from bot.intake import IntakeService
 from bot.invites import InviteService
 from bot.merging import MergingService
@@ -90,11 +91,13 @@ class Container:
     robots: dict[str, Sender] = field(default_factory=dict)  # channel -> its group robots
     retrain: RetrainService | None = None  # None without a classifier
     retrain_job: RetrainJob | None = None  # None when retrain_days or the scheduler is 0
+    incoming: IncomingUpdates | None = None  # webhook redeliveries taken in once
 
     def attach_sender(self, sender: Sender) -> None:
         """Give delivery its transports: `sender` for Telegram (its bot exists only once its
-        app is built) and the configured group robots for theirs."""
-        self.outbox.sender = ChannelSender({TELEGRAM: sender, **self.robots}, self.metrics)
+        app is built) and the configured group robots for theirs, each counted for /metrics."""
+        for channel, transport in {TELEGRAM: sender, **self.robots}.items():
+            self.outbox.senders[channel] = ChannelSender({channel: transport}, self.metrics)
 
     async def snapshot(self) -> Snapshot:
         """Cases by status and each channel's outbox backlog, for /metrics."""
@@ -179,7 +182,8 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
     cases = CaseService(uow, clock)
     filing = FilingService(cases, Rules(
         reference_prefix=case_rules.reference_prefix, tips_per_hour=case_rules.tips_per_hour,
-        accept_working_days=time_rules.accept_working_days, threshold=threshold),
+        accept_working_days=time_rules.accept_working_days, threshold=threshold,
+        reply_lease=timedelta(seconds=settings.delivery.reply_lease_seconds)),
         threshold_of=(lambda: float(classifier.threshold)) if follow_model else None)
     office = OfficeService(uow, clock, cases, OfficeRules(
         tz=settings.tz, duplicate_window_days=case_rules.duplicate_window_days,
@@ -238,7 +242,7 @@ def build(settings: Settings, *, clock: Clock | None = None, classifier: Any = N
             ScheduledJob("hotspots", hotspots.run, interval),
             ScheduledJob("calendar", calendar.run, interval),
         )) if interval > 0 else None,
-        metrics=metrics, robots=robot_senders(settings),
+        metrics=metrics, robots=robot_senders(settings), incoming=IncomingUpdates(uow, clock),
         retrain=retrain,
         retrain_job=(RetrainJob(retrain, settings.classifier.retrain_days)
                      if retrain is not None and settings.classifier.retrain_days > 0

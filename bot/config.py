@@ -104,6 +104,27 @@ class WebSettings(_Section):
         return f"http://{host}:{port or self.listen_port}"
 
 
+class DeliverySettings(_Section):
+    """How fast messages go out: Telegram's limits per bot, kept by construction, and how
+    long a request may take before its answer is taken as lost."""
+
+    # Telegram allows about 30 messages a second per bot, counted where the requests arrive;
+    # at most this many attempts leave in any one second (a little under 30 leaves room for
+    # network jitter). With N instances sharing one bot, give each 1/N of it.
+    messages_per_second: float = Field(29.0, ge=1.0, le=30.0)
+    # Private chats: Telegram allows about one a second with short bursts; a little under
+    # it leaves room for jitter, as above.
+    per_chat_per_second: float = Field(0.9, gt=0.0, le=30.0)
+    per_chat_burst: int = Field(3, ge=1, le=30)
+    group_messages_per_minute: float = Field(19.0, gt=0.0, le=20.0)
+    # Long enough for Telegram's slow answers: a request that times out may have been
+    # delivered, and is repeated (at least once), so a short timeout makes duplicates.
+    request_timeout_seconds: float = Field(20.0, ge=1.0, le=120.0)
+    # The parent's reference is replied at once; its outbox row waits this long before
+    # delivery sends it instead (after a crash between saving and replying).
+    reply_lease_seconds: float = Field(30.0, ge=1.0, le=600.0)
+
+
 class DatabaseSettings(_Section):
     url: str = "sqlite:///var/dudao.db"
 
@@ -259,6 +280,7 @@ class Settings(BaseSettings):
     hotspots: HotspotSettings = Field(default_factory=lambda: HotspotSettings())
     dingtalk: DingTalkSettings = Field(default_factory=lambda: DingTalkSettings())
     wecom: WeComSettings = Field(default_factory=lambda: WeComSettings())
+    delivery: DeliverySettings = Field(default_factory=lambda: DeliverySettings())
 
     @field_validator("timezone")
     @classmethod

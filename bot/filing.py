@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from bot.batching import GroupCommit
 from bot.domain import Actor, Case, DomainError, RoutingDecision, Status, route
-from bot.notices import staff_notice, tell_staff, tell_step
+from bot.notices import filed_notice, reply_key, staff_notice, tell_staff, tell_step
 from bot.ports import PersonInfo, UnitOfWork
 from bot.services import CaseService, EvidenceInput, actor_for
 from bot.timerules import add_working_days
@@ -50,6 +50,7 @@ class Rules:
     tips_per_hour: int = 5
     accept_working_days: int = 1
     threshold: float = 0.5
+    reply_lease: timedelta = timedelta(seconds=30)  # see [delivery] reply_lease_seconds
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,26 @@ class FilingService:
         else:
             await tell_staff(uow, "staff.triage", staff_notice(
                 "notify.staff.triage", case.reference, category=case.category), now)
+        # The parent's reference, as an outbox row in this transaction, leased to the handler
+        # that replies at once and marks it; if this instance dies first, delivery sends it.
+        await uow.outbox.enqueue(case.reporter_user_id, "filed", filed_notice(
+            case.reference, case.category, handler_role), now,
+            dedup_key=reply_key(case.reference), not_before=now + self.rules.reply_lease)
         return FiledTip(case.reference, case.category, case.status, handler_role, accept_due)
+
+    async def reply_sent(self, reference: str) -> bool:
+        """The handler showed the parent the reference: mark its row sent (False when
+        delivery had already sent it)."""
+        async with self.uow() as uow:
+            marked = await uow.outbox.mark_sent_key(reply_key(reference), self.clock.now())
+            await uow.commit()
+        return marked
+
+    async def reply_failed(self, reference: str) -> None:
+        """The direct reply failed: the row is due now, and delivery retries it."""
+        async with self.uow() as uow:
+            await uow.outbox.release_key(reply_key(reference), self.clock.now())
+            await uow.commit()
 
     async def filing_status(self, user_id: int) -> tuple[Actor, bool]:
         """Who this user is and whether they are under the hourly limit (usually no query)."""

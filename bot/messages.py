@@ -855,6 +855,9 @@ CATALOGUE: dict[str, str] = {
     "office.done.declined": "案件 {reference} 已不予受理并办结，原因已告知家长。",
     # --- delivery: start-up, limits, leases, update de-duplication ---
     "_section.delivery": "",
+    "startup.bot_api_call_waiting": "正在等待 Telegram Bot API（{url}）完成 {method}：第 {attempt} 次失败（{reason}），{seconds} 秒后重试。",
+    "startup.polling_error": "获取 Telegram 更新失败（{reason}），稍后自动重试。",
+    "startup.bot_api_call_done": "Telegram Bot API 已完成 {method}，第 {attempt} 次尝试成功。",
     # --- other channels (DingTalk, WeCom) and metrics ---
     "_section.channels": "",
     "notify.robot.supervised": "【督办】案件 {reference}（{category}）已发出督办。{comment}",

@@ -17,7 +17,8 @@ from bot.ports import Notice, PersonInfo, UnitOfWork
 from bot.privacy import mask_personal_data
 
 # Parameters holding an id the renderer translates: name -> catalogue namespace.
-TRANSLATED = {"category": "category", "status_name": "status", "outcome": "disposition"}
+TRANSLATED = {"category": "category", "status_name": "status", "outcome": "disposition",
+              "handler": "role", "rules": "parent.filed"}
 
 
 # Steps of a case its parent hears about, and the catalogue key of each (a step that closes
@@ -172,6 +173,18 @@ def merged_notices(source: Case, target: Case) -> tuple[Notice, Notice, Notice]:
                 Role.SUPERVISOR, open_button=True),
             Notice("notify.supervisor.merged", {"reference": source.reference},
                    source.reference, (), Role.SUPERVISOR))
+
+
+def filed_notice(reference: str, category: str, handler_role: str) -> Notice:
+    """The parent's reference and what happens next (the reply to a filed tip)."""
+    rules = "rules_triage" if handler_role == "triage" else "rules_supervisor"
+    return Notice("parent.filed", {"reference": reference, "category": category,
+                                   "handler": handler_role, "rules": rules})
+
+
+def reply_key(reference: str) -> str:
+    """The outbox key of the reference reply of a case (one per case)."""
+    return f"filed:{reference}"
 
 
 # Outbox kinds that answer something the user just did (e.g. the reference of the tip they

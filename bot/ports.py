@@ -348,6 +348,20 @@ class OutboxRepository(Protocol):
 
     async def backlog_by_channel(self, now: datetime) -> dict[str, Backlog]: ...
 
+    async def renew(self, row_ids: list[int], until: datetime) -> None: ...
+
+    async def mark_sent_key(self, dedup_key: str, now: datetime) -> bool: ...
+
+    async def release_key(self, dedup_key: str, now: datetime) -> None: ...
+
+
+class UpdateLog(Protocol):
+    """Telegram update ids already taken in (shared by every instance)."""
+
+    async def first_seen(self, update_id: int, now: datetime) -> bool: ...
+
+    async def forget_before(self, cutoff: datetime) -> int: ...
+
 
 @dataclass
 class TableReport:
@@ -390,6 +404,9 @@ class UnitOfWork(Protocol):
 
     @property
     def web_logins(self) -> WebLoginRepository: ...
+
+    @property
+    def updates(self) -> UpdateLog: ...
 
     @property
     def case_facts(self) -> CaseFacts: ...

@@ -387,7 +387,8 @@ async def run_sandbox(settings: Settings, classifier: Any,
             container = build(sandbox_settings(settings, api, quiet_hours), clock=clock,
                               classifier=classifier)
             # polling() runs the app's post_init/post_shutdown: the container's start/stop.
-            async with polling(build_application(container), timeout=1):
+            # The local server has no flood limits and one person reads: no pacing.
+            async with polling(build_application(container, rate_limiter=False), timeout=1):
                 session = Sandbox(api, container, out, files, quiet)
                 session.say(t("sandbox.intro"))
                 session.say(t("sandbox.quiet_on" if quiet_hours else "sandbox.quiet_off",

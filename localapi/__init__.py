@@ -1,7 +1,7 @@
 """A local Telegram Bot API server with simulated users (see server.py for a guide)."""
 
 from localapi.client import FakeUser
-from localapi.limits import Fault, RateLimits
+from localapi.limits import Fault, RandomFaults, RateLimits
 from localapi.server import ApiCall, LocalBotApi
 from localapi.state import ApiError, BotAccount, CallbackAnswer, ChatMessage
 
@@ -14,5 +14,6 @@ __all__ = [
     "FakeUser",
     "Fault",
     "LocalBotApi",
+    "RandomFaults",
     "RateLimits",
 ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -12,15 +14,18 @@ from localapi.state import ApiError, too_many_requests
 
 @dataclass(frozen=True)
 class RateLimits:
-    """Flood limits per bot: about 1 message/s in one chat and 30 messages/s in all.
+    """Telegram's flood limits per bot, as the Bot API documents them.
 
-    Telegram tolerates short bursts, hence the bucket sizes; set them to 1 for strictness.
+    Overall: at most `overall_rate` message attempts in any one-second window (refused
+    attempts count too). Private chat: about one a second, a short burst tolerated (a token
+    bucket of `per_chat_burst` refilled at `per_chat_rate`). Group (chat id < 0): at most
+    `group_per_minute` in any 60-second window. Set the burst to 1 for strictness.
     """
 
     per_chat_rate: float = 1.0
     per_chat_burst: int = 3
-    overall_rate: float = 30.0
-    overall_burst: int = 30
+    overall_rate: int = 30
+    group_per_minute: int = 20
 
 
 @dataclass
@@ -39,29 +44,91 @@ class _Bucket:
         return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
 
 
+class _Window:
+    """Times of the attempts in the last `span` seconds."""
+
+    def __init__(self, limit: int, span: float) -> None:
+        self.limit, self.span = limit, span
+        self.times: deque[float] = deque()
+
+    def wait_needed(self, at: float) -> float:
+        """Seconds until one more attempt fits (0: now), counting the attempts so far."""
+        while self.times and self.times[0] <= at - self.span:
+            self.times.popleft()
+        if len(self.times) < self.limit:
+            return 0.0
+        return self.times[len(self.times) - self.limit] + self.span - at
+
+    def add(self, at: float) -> None:
+        self.times.append(at)
+
+
 class RateLimiter:
-    """Charges one token per message sent; answers 429 with retry_after when over the limit."""
+    """Charges each message attempt; answers 429 with retry_after when over a limit."""
 
     def __init__(self, limits: RateLimits, clock: Callable[[], float] = time.monotonic) -> None:
         self.limits = limits
         self._clock = clock
-        self._overall = _Bucket(limits.overall_rate, limits.overall_burst,
-                                limits.overall_burst, clock())
+        self._overall = _Window(limits.overall_rate, 1.0)
         self._chats: dict[int, _Bucket] = {}
+        self._groups: dict[int, _Window] = {}
 
     def admit(self, chat_id: int) -> None:
-        """Take a token for a message to `chat_id` or raise 429 Too Many Requests."""
+        """Count an attempt to send to `chat_id`; raise 429 Too Many Requests if over."""
         at = self._clock()
+        overall = self._overall.wait_needed(at)
+        self._overall.add(at)  # Telegram counts attempts, refused ones too
+        if chat_id < 0:
+            group = self._groups.setdefault(chat_id, _Window(self.limits.group_per_minute,
+                                                             60.0))
+            wait = max(overall, group.wait_needed(at))
+            if wait > 0:
+                raise too_many_requests(max(1, math.ceil(wait)))
+            group.add(at)
+            return
         chat = self._chats.get(chat_id)
         if chat is None:
             chat = _Bucket(self.limits.per_chat_rate, self.limits.per_chat_burst,
                            self.limits.per_chat_burst, at)
             self._chats[chat_id] = chat
-        wait = max(chat.wait_needed(at), self._overall.wait_needed(at))
+        wait = max(chat.wait_needed(at), overall)
         if wait > 0:
             raise too_many_requests(max(1, math.ceil(wait)))
         chat.tokens -= 1
-        self._overall.tokens -= 1
+
+
+@dataclass
+class RandomFaults:
+    """Fail a share of all calls at random (seeded, so a run can be repeated): each one
+    answers 429 (retry_after 1-3 s) or 500, or takes effect at once and answers only
+    `hang_seconds` later, as when Telegram is slow. `methods` limits it to some methods
+    (None: every call, start-up included)."""
+
+    rate: float = 0.2
+    seed: int = 1
+    hang_seconds: float = 6.0
+    kinds: tuple[str, ...] = ("429", "500", "hang")
+    methods: frozenset[str] | None = None
+    injected: dict[str, int] = field(default_factory=dict)  # kind -> count
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
+        self._waits = random.Random(self.seed + 1)  # retry_after draws, apart from picks
+
+    def pick(self, method: str) -> str | None:
+        """The fault for this call ("429", "500", "hang"), or None."""
+        if self.methods is not None and method.lower() not in self.methods:
+            return None
+        if self._random.random() >= self.rate:
+            return None
+        kind = self._random.choice(self.kinds)
+        self.injected[kind] = self.injected.get(kind, 0) + 1
+        return kind
+
+    def error(self, kind: str) -> ApiError:
+        if kind == "429":
+            return too_many_requests(self._waits.randint(1, 3))
+        return ApiError(500, "Internal Server Error")
 
 
 @dataclass

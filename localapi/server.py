@@ -23,7 +23,8 @@ Play a user::
 
 Make Telegram misbehave::
 
-    api.set_rate_limits(RateLimits(per_chat_burst=1))  # 429 + retry_after when flooding
+    api.set_rate_limits(RateLimits())                   # Telegram's limits: 429 + retry_after
+    api.set_random_faults(RandomFaults(rate=0.2, seed=7))  # 20 %: 429, 500 or a 6 s hang
     api.fail_next("sendMessage", times=2, error_code=500)
     api.fail_next("sendMessage", drop=True)            # connection closed, no answer
 
@@ -59,7 +60,7 @@ import aiohttp
 from aiohttp import web
 
 from localapi.client import FakeUser
-from localapi.limits import Fault, FaultPlan, RateLimiter, RateLimits
+from localapi.limits import Fault, FaultPlan, RandomFaults, RateLimiter, RateLimits
 from localapi.methods import METHODS, CallContext
 from localapi.params import Params, read_params
 from localapi.state import (
@@ -87,6 +88,7 @@ class ApiCall:
     time: float
     status: int = 0  # HTTP status; 0 while running or when the connection was dropped
     error: str | None = None
+    injected: str | None = None  # a random fault: "429", "500" or "hang"
 
 
 class LocalBotApi:
@@ -98,6 +100,7 @@ class LocalBotApi:
         # Bounded so a sandbox left running for days does not grow without end.
         self.calls: deque[ApiCall] = deque(maxlen=call_log_size)
         self.faults = FaultPlan()
+        self.random_faults: RandomFaults | None = None
         self.host = "127.0.0.1"
         self.port = 0
         self._bots: dict[str, BotAccount] = {}
@@ -181,6 +184,10 @@ class LocalBotApi:
                                      description=description, retry_after=retry_after,
                                      drop=drop, executed=executed, token=token))
 
+    def set_random_faults(self, faults: RandomFaults | None) -> None:
+        """Fail a share of calls at random from now on (None: stop)."""
+        self.random_faults = faults
+
     def calls_of(self, method: str, token: str | None = None) -> list[ApiCall]:
         """Return the calls of one method (case-insensitive), oldest first."""
         return [c for c in self.calls if c.method.lower() == method.lower()
@@ -257,7 +264,17 @@ class LocalBotApi:
         fault = self.faults.take(token, method)
         if fault is not None and not fault.executed:
             return self._fail(request, call, fault)
+        chaos = self.random_faults
+        kind = chaos.pick(method) if chaos is not None else None
+        if chaos is not None and kind is not None:
+            call.injected = kind
+            if kind != "hang":
+                injected = chaos.error(kind)
+                call.status, call.error = injected.error_code, injected.description
+                return _error(injected)
         response = await self._run_method(bot, method, params, call)
+        if chaos is not None and kind == "hang":  # taken in (and counted) now, answered late
+            await asyncio.sleep(chaos.hang_seconds)
         if fault is not None:
             return self._fail(request, call, fault)
         return response

@@ -282,3 +282,12 @@ class OutboxRow(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     __table_args__ = (Index("ix_outbox_pending", "sent_at", "not_before"),)
+
+
+class ProcessedUpdate(Base):
+    """A Telegram update id taken in (webhook mode), kept for a day: a redelivered update
+    is answered 200 and not processed again, whichever instance it reaches."""
+
+    __tablename__ = "processed_updates"
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    seen_at: Mapped[datetime] = mapped_column(index=True)

@@ -45,6 +45,7 @@ from storage.models import (
     Invite,
     OutboxRow,
     Person,
+    ProcessedUpdate,
     ReferenceCounter,
     School,
     VisitRow,
@@ -774,6 +775,27 @@ class OutboxRepository:
         await self.session.execute(update(OutboxRow).where(OutboxRow.id == row_id)
                                    .values(sent_at=now))
 
+    async def renew(self, row_ids: list[int], until: datetime) -> None:
+        """Extend the lease of unsent rows this instance still holds."""
+        for start in range(0, len(row_ids), 500):  # bounded IN lists
+            await self.session.execute(update(OutboxRow).where(
+                OutboxRow.id.in_(row_ids[start:start + 500]), OutboxRow.sent_at.is_(None))
+                .values(not_before=until))
+
+    async def mark_sent_key(self, dedup_key: str, now: datetime) -> bool:
+        """Mark the unsent row with this key sent (the handler sent it itself); False when
+        it was already sent (by delivery, after this instance was thought dead)."""
+        stmt = (update(OutboxRow).where(OutboxRow.dedup_key == dedup_key,
+                                        OutboxRow.sent_at.is_(None))
+                .values(sent_at=now).returning(OutboxRow.id))
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def release_key(self, dedup_key: str, now: datetime) -> None:
+        """Make the unsent row with this key due now (its direct send failed)."""
+        await self.session.execute(update(OutboxRow).where(
+            OutboxRow.dedup_key == dedup_key, OutboxRow.sent_at.is_(None))
+            .values(not_before=now))
+
     async def mark_failed(self, row_id: int, error: str, retry_at: datetime) -> None:
         await self.session.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(
             attempts=OutboxRow.attempts + 1, last_error=error[:500], not_before=retry_at))
@@ -794,3 +816,24 @@ class OutboxRepository:
                 oldest = oldest.replace(tzinfo=UTC)
             found[str(channel)] = Backlog(int(pending), int(due_now or 0), oldest)
         return found
+
+class UpdateLog:
+    """Telegram update ids already taken in, shared by every instance on the database."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def first_seen(self, update_id: int, now: datetime) -> bool:
+        """Record `update_id`; False when it was recorded before (a redelivery)."""
+        stmt = (_insert(self.session, ProcessedUpdate)
+                .values(update_id=update_id, seen_at=now)
+                .on_conflict_do_nothing(index_elements=["update_id"])
+                .returning(ProcessedUpdate.update_id))
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def forget_before(self, cutoff: datetime) -> int:
+        """Drop ids recorded before `cutoff`; returns how many."""
+        stmt = delete(ProcessedUpdate).where(ProcessedUpdate.seen_at < cutoff).returning(
+            ProcessedUpdate.update_id)
+        return len((await self.session.execute(stmt)).all())
+

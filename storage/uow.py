@@ -18,6 +18,7 @@ from storage.repository import (
     DirectoryRepository,
     InviteRepository,
     OutboxRepository,
+    UpdateLog,
     WebLoginRepository,
 )
 
@@ -32,6 +33,7 @@ class SqlUnitOfWork:
     invites: InviteRepository
     outbox: OutboxRepository
     web_logins: WebLoginRepository
+    updates: UpdateLog
     session: AsyncSession
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession],
@@ -59,6 +61,7 @@ class SqlUnitOfWork:
         self.invites = InviteRepository(self.session)
         self.outbox = OutboxRepository(self.session)
         self.web_logins = WebLoginRepository(self.session)
+        self.updates = UpdateLog(self.session)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,

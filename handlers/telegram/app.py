@@ -9,14 +9,13 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from telegram import BotCommand, Update
-from telegram.error import InvalidToken, TelegramError
+from telegram.error import BadRequest, Forbidden, InvalidToken, RetryAfter, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     BaseUpdateProcessor,
@@ -38,7 +37,7 @@ from handlers.telegram import evidence, office, parent, protocol, staff, supervi
 from handlers.telegram.context import BotServices, DudaoContext
 from handlers.telegram.flood import FloodGuard
 from handlers.telegram.flood import guard as flood_guard
-from handlers.telegram.sender import TelegramSender
+from handlers.telegram.sender import Limits, PacedRequests, TelegramLimits, TelegramSender
 from handlers.telegram.transport import with_aiohttp
 from handlers.web import console_routes
 
@@ -92,19 +91,33 @@ def _container(app: AnyApplication) -> Container:
 
 
 async def _post_init(app: AnyApplication) -> None:
-    """Publish the command menu, give delivery the bot, start the container."""
-    try:
-        await app.bot.set_my_commands([BotCommand(c, t(f"command.{c}")) for c in COMMANDS])
-    except TelegramError:  # a menu Telegram refused is no reason to stay offline
-        log.exception("could not set the command menu")
+    """Publish the command menu (in the background, retried), give delivery the bot, start
+    the container."""
+    app.bot_data["menu"] = asyncio.create_task(_publish_menu(app), name="command-menu")
     container = _container(app)
     container.attach_sender(TelegramSender(app.bot, container.report_delivery))
     container.evidence.downloader = evidence.telegram_downloader(app.bot)
     await container.start()
 
 
+async def _publish_menu(app: AnyApplication) -> None:
+    """setMyCommands, retried with back-off: a menu Telegram refused or could not answer is
+    no reason to stay offline, so the bot serves chats meanwhile."""
+    commands = [BotCommand(c, t(f"command.{c}")) for c in COMMANDS]
+    try:
+        await retry_startup_call(app, "setMyCommands",
+                                 lambda: app.bot.set_my_commands(commands), asyncio.Event())
+    except TelegramError:  # refused (a bad request): waiting would not change it
+        log.exception("could not set the command menu")
+
+
 async def _post_stop(app: AnyApplication) -> None:
     """Let a delivery pass in progress finish while the bot can still send."""
+    menu = app.bot_data.pop("menu", None)
+    if menu is not None:
+        menu.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await menu
     await _container(app).delivery.stop()
 
 
@@ -130,16 +143,21 @@ async def _unknown_command(update: Update, context: DudaoContext) -> None:
 def build_application(container: Container, *, with_updater: bool = True,
                       rate_limiter: bool = True) -> AnyApplication:
     """Wire every handler into a python-telegram-bot Application over `container`."""
-    tg = container.settings.telegram
+    tg, delivery = container.settings.telegram, container.settings.delivery
     builder = (with_aiohttp(ApplicationBuilder().token(tg.token).base_url(tg.base_url)
-                            .base_file_url(tg.base_file_url))
+                            .base_file_url(tg.base_file_url),
+                            timeout=delivery.request_timeout_seconds)
                .context_types(ContextTypes(context=DudaoContext))
                .concurrent_updates(PerChatUpdateProcessor(metrics=container.metrics))
                .post_init(_post_init)
                .post_stop(_post_stop)
                .post_shutdown(_post_shutdown))
-    if rate_limiter:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=2))  # type: ignore[arg-type]
+    if rate_limiter:  # Telegram's limits, kept for the handlers' replies and the outbox
+        builder = builder.rate_limiter(PacedRequests(TelegramLimits(Limits(
+            messages_per_second=delivery.messages_per_second,
+            per_chat_per_second=delivery.per_chat_per_second,
+            per_chat_burst=delivery.per_chat_burst,
+            group_messages_per_minute=delivery.group_messages_per_minute))))  # type: ignore[arg-type]
     if not with_updater:
         builder = builder.updater(None)
     app = builder.build()
@@ -238,6 +256,43 @@ async def wait_for_bot_api(app: AnyApplication, stop: asyncio.Event) -> bool | N
     return None
 
 
+async def retry_startup_call(app: AnyApplication, method: str,
+                             call: Callable[[], Awaitable[object]], stop: asyncio.Event) -> bool:
+    """Make a start-up call until the Bot API answers it: True, or False if `stop` was set
+    first. Server errors, 429s (honouring retry_after), timeouts and network errors are
+    waited out with back-off, one log line per wait saying what is awaited; a refusal
+    (InvalidToken, BadRequest, Forbidden) is raised: waiting would not change it."""
+    tg = _container(app).settings.telegram
+    delay, attempt = FIRST_RETRY_SECONDS, 0
+    while not stop.is_set():
+        attempt += 1
+        try:
+            await call()
+        except (InvalidToken, BadRequest, Forbidden):
+            raise
+        except TelegramError as exc:
+            wait = delay
+            if isinstance(exc, RetryAfter):
+                retry = exc.retry_after
+                wait = float(retry) if isinstance(retry, int | float) else \
+                    retry.total_seconds()
+            log.warning(t("startup.bot_api_call_waiting", method=method, url=tg.base_url,
+                          attempt=attempt, reason=_one_line(exc), seconds=_seconds(wait)))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait)
+            delay = min(delay * 2, MAX_RETRY_SECONDS)
+            continue
+        if attempt > 1:
+            log.warning(t("startup.bot_api_call_done", method=method, attempt=attempt))
+        return True
+    return False
+
+
+def _polling_error(exc: TelegramError) -> None:
+    """One line for a failed getUpdates (the updater retries it with back-off)."""
+    log.warning(t("startup.polling_error", reason=_one_line(exc)))
+
+
 def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())[:200] or type(exc).__name__
 
@@ -247,22 +302,32 @@ def _seconds(value: float) -> str:
 
 
 @contextlib.asynccontextmanager
-async def telegram_running(app: AnyApplication) -> AsyncIterator[None]:
+async def telegram_running(app: AnyApplication,
+                           stopping: asyncio.Event | None = None) -> AsyncIterator[None]:
     """The Application, its container and its updates (long polling or the webhook registered)
     for the duration of the block: what `run_polling`/`run_webhook` do, ending on our signal."""
     tg = _container(app).settings.telegram
+    stop = stopping or asyncio.Event()
     try:
         async with app:
             await _post_init(app)
             await app.start()
             try:
                 if tg.mode == "webhook":
-                    await app.bot.set_webhook(tg.webhook_url, secret_token=tg.webhook_secret,
-                                              allowed_updates=ALLOWED_UPDATES)
+                    await retry_startup_call(app, "setWebhook", lambda: app.bot.set_webhook(
+                        tg.webhook_url, secret_token=tg.webhook_secret,
+                        allowed_updates=ALLOWED_UPDATES), stop)
                 else:
                     assert app.updater is not None
-                    await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES,
-                                                    drop_pending_updates=False)
+                    # deleteWebhook first, retried here with one log line per wait; then
+                    # getUpdates, whose errors the updater rides out with its own back-off.
+                    await retry_startup_call(app, "deleteWebhook", lambda: app.bot.delete_webhook(
+                        drop_pending_updates=False), stop)
+                    if not stop.is_set():
+                        await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES,
+                                                        drop_pending_updates=False,
+                                                        bootstrap_retries=-1,
+                                                        error_callback=_polling_error)
                 yield
             finally:
                 if app.updater is not None and app.updater.running:
@@ -286,6 +351,7 @@ async def _serve(app: AnyApplication, stop: asyncio.Event) -> bool:
         app if webhook else None, tg.webhook_secret if webhook else "",
         lambda: check_health(container.uow, container.clock,
                              lambda: container.calendar.status().uncovered_years),
+        first_time=container.incoming.first_time if container.incoming else None,
         routes=[console_routes(container),
                 metrics_route(container.metrics, container.snapshot)]), access_log=None)
     await runner.setup()
@@ -305,7 +371,7 @@ async def _serve(app: AnyApplication, stop: asyncio.Event) -> bool:
             log.error(t("startup.web_port_busy_polling", **where))
         else:
             print(t("cli.run.web", url=web_cfg.base_url(bound_port(runner))), flush=True)
-        async with telegram_running(app):
+        async with telegram_running(app, stop):
             print(t("cli.run.starting", mode=t(f"cli.run.mode.{tg.mode}")), flush=True)
             await stop.wait()
     finally:

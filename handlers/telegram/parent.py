@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import signal
 from collections import deque
 from typing import Any
 
@@ -55,7 +57,10 @@ async def _ack(update: Update) -> None:
     query = update.callback_query
     if query is not None and query.id not in _answered:
         _answered.append(query.id)
-        await query.answer()
+        try:
+            await query.answer()
+        except TelegramError:  # the tap's spinner stops by itself; the action goes on
+            log.warning("could not answer a button tap", exc_info=True)
 
 
 async def start(update: Update, context: DudaoContext) -> None:
@@ -277,16 +282,31 @@ async def _file(update: Update, context: DudaoContext, phone: str | None) -> Non
     except DomainError as err:
         await _refuse(update, err)
         return
-    # The case is committed; from here on nothing the parent was told can be lost.
+    # The case and its reference row (leased to us) are committed: from here on the parent
+    # gets the reference even if this process dies before replying (delivery sends the row).
+    crash_after_commit_for_tests()
     context.draft = None
     flows.close(context)
     text = views.filed(filed.reference, filed.category, filed.handler_role)
+    filing = context.services.filing
     try:
         await _reply(update, text, ReplyKeyboardRemove())
     except TelegramError:
-        # The parent must learn the reference: hand the reply to the outbox, which retries.
-        log.warning("reference reply for %s failed; queued for retry", filed.reference)
-        await context.services.cases.send_later(user.id, "filed", views.plain(text))
+        # The row becomes due now; delivery retries it with back-off.
+        log.warning("reference reply for %s failed; delivery retries it", filed.reference)
+        await filing.reply_failed(filed.reference)
+        context.services.container.delivery.wake()
+        return
+    await filing.reply_sent(filed.reference)
+
+
+def crash_after_commit_for_tests() -> None:
+    """With DUDAO_TEST_CRASH_AFTER_FILING=1 in the environment the process kills itself
+    (SIGKILL) right after a tip is committed, before the reply: the crash the reference row
+    exists for, made reproducible for tests/e2e/test_delivery_faults.py. Never set it in
+    production."""
+    if os.environ.get("DUDAO_TEST_CRASH_AFTER_FILING") == "1":
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 async def on_evidence(update: Update, context: DudaoContext) -> None:

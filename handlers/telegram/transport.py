@@ -21,10 +21,17 @@ from telegram.request import BaseRequest, RequestData
 Builder = TypeVar("Builder", bound=ApplicationBuilder)
 
 
-def with_aiohttp(builder: Builder) -> Builder:
-    """Give an ApplicationBuilder aiohttp transports: a pool for calls, one for getUpdates."""
-    return builder.request(AiohttpRequest()).get_updates_request(
-        AiohttpRequest(connection_pool_size=1))
+def with_aiohttp(builder: Builder, timeout: float | None = None) -> Builder:
+    """Give an ApplicationBuilder aiohttp transports: a pool for calls, one for getUpdates.
+
+    `timeout` (seconds) is how long a call may wait for its answer (read and write) and for
+    a pooled connection; None keeps the defaults."""
+    if timeout is None:
+        return builder.request(AiohttpRequest()).get_updates_request(
+            AiohttpRequest(connection_pool_size=1))
+    return builder.request(AiohttpRequest(
+        read_timeout=timeout, write_timeout=timeout, pool_timeout=timeout)).get_updates_request(
+        AiohttpRequest(connection_pool_size=1, read_timeout=timeout, write_timeout=timeout))
 
 
 class AiohttpRequest(BaseRequest):

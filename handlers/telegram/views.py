@@ -23,7 +23,7 @@ from telegram import (
 from bot.domain import Actor, Case, CaseEvent, Disposition, DomainError, Role, Status
 from bot.intake import EntityChoice, TipAnalysis
 from bot.messages import explain, t
-from bot.notices import TRANSLATED
+from bot.notices import TRANSLATED, filed_notice
 from bot.ports import Notice, OutboxMessage
 from bot.privacy import mask_personal_data
 from handlers.telegram import keyboards
@@ -99,10 +99,14 @@ def contact_request() -> tuple[str, ReplyKeyboardMarkup]:
 
 
 def filed(reference: str, category: str, handler_role: str) -> str:
-    rules = t("parent.filed.rules_triage") if handler_role == "triage" else t(
-        "parent.filed.rules_supervisor")
-    return t("parent.filed", reference=reference, category=category_name(category),
-             handler=t(f"role.{handler_role}"), rules=rules)
+    """The reply to a filed tip: the same text its outbox row renders (bot.notices)."""
+    return notice_text(filed_notice(reference, category, handler_role))
+
+
+def notice_text(notice: Notice) -> str:
+    """A notice's text (HTML): the catalogue texts with their parameters translated."""
+    params = {name: _notice_param(name, value) for name, value in notice.params.items()}
+    return "\n".join(t(key, **params) for key in (notice.key, *notice.more))
 
 
 def case_list(cases: Sequence[Case]) -> tuple[str, InlineKeyboardMarkup | None]:
@@ -201,8 +205,7 @@ def render_outbox(row: OutboxMessage) -> tuple[str, InlineKeyboardMarkup | None]
 
 def render_notice(notice: Notice) -> tuple[str, InlineKeyboardMarkup | None]:
     """A notice as an HTML message and its buttons (KeyError etc. for a broken one)."""
-    params = {name: _notice_param(name, value) for name, value in notice.params.items()}
-    text = "\n".join(t(key, **params) for key in (notice.key, *notice.more))
+    text = notice_text(notice)
     if notice.key == "hotspots.weekly":
         return text, hotspot_keyboard(notice)
     return text, notice_keyboard(notice)

@@ -94,3 +94,34 @@ async def test_a_refused_token_stops_with_one_line(
     captured = capsys.readouterr()
     assert "拒绝了这个机器人令牌" in captured.err and "机器人已启动" not in captured.out
     assert "Unclosed client session" not in caplog.text
+
+
+async def test_each_start_up_call_is_retried_with_one_line_per_wait(
+        db_url: str, shipped_classifier: object, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    async with LocalBotApi() as api:
+        api.fail_next("getMe", error_code=429, retry_after=1)
+        api.fail_next("deleteWebhook", times=2, error_code=502)
+        api.fail_next("setMyCommands", times=2, error_code=500)
+        api.fail_next("getUpdates", times=2, error_code=500)
+        container = build(settings_for(api.base_url, api.token, db_url),
+                          classifier=shipped_classifier)
+        stop = asyncio.Event()
+        running = asyncio.create_task(run_bot(container, stop))
+        parent = api.user(5102, first_name="家长")
+        await parent.send_text("/start")
+        assert (await parent.wait_for_message(timeout=30)).text
+        for _ in range(100):  # the menu is published in the background, retried
+            if api.bot().commands:
+                break
+            await asyncio.sleep(0.1)
+        stop.set()
+        assert await asyncio.wait_for(running, 30) is True
+        assert api.bot().commands
+    waits = [r.getMessage() for r in caplog.records if "正在等待 Telegram Bot API" in
+             r.getMessage()]
+    assert sum("完成 deleteWebhook" in w for w in waits) == 2
+    assert sum("完成 setMyCommands" in w for w in waits) == 2
+    assert any("已完成 deleteWebhook" in r.getMessage() for r in caplog.records)
+    assert sum("获取 Telegram 更新失败" in r.getMessage() for r in caplog.records) == 2
+    assert "Traceback" not in caplog.text

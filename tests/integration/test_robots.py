@@ -166,9 +166,10 @@ def _outbox(service: CaseService, clock: FakeClock, fake: FakeRobots, secret: st
     robots: list[DingTalkSender | WeComSender] = [
         DingTalkSender([Robot(1, fake.dingtalk_url(TOKEN), secret)]),
         WeComSender([Robot(1, fake.wecom_url(KEY))])]
-    sender = ChannelSender({TELEGRAM: telegram, DINGTALK: robots[0], WECOM: robots[1]},
-                           NoMetrics())
-    return OutboxService(service.uow, clock, QuietHours(), TZ, sender), robots
+    outbox = OutboxService(service.uow, clock, QuietHours(), TZ)
+    for channel, sender in {TELEGRAM: telegram, DINGTALK: robots[0], WECOM: robots[1]}.items():
+        outbox.senders[channel] = ChannelSender({channel: sender}, NoMetrics())
+    return outbox, robots
 
 
 async def _robot_rows(engine: AsyncEngine) -> list[OutboxRow]:
@@ -222,7 +223,8 @@ async def test_a_refused_robot_message_is_retried_later_not_lost(engine: AsyncEn
         clock.current += REFUSED_RETRY + timedelta(seconds=1)
         outbox, robots = _outbox(service, clock, fake, SECRET, Telegram())
         try:
-            assert await outbox.run_once() == 1
+            # The DingTalk copy, and the parent's reference no handler replied with here.
+            assert await outbox.run_once() == 2
         finally:
             for robot in robots:
                 await robot.close()

@@ -47,9 +47,12 @@ async def test_filed_tip_is_routed_and_supervisor_is_queued_a_masked_message(ser
     filed = await filing(service).file_tip(tip(text="电话13812345678，作业太多"))
     assert filed.status is Status.ASSIGNED and filed.handler_role == "responsible"
     async with session_factory(engine)() as s:
-        row = (await s.execute(select(OutboxRow))).scalar_one()
+        row, reply = (await s.execute(select(OutboxRow).order_by(OutboxRow.id))).scalars()
     text = shown(row).text
     assert row.chat_id == 2001 and "13812345678" not in text and "138****5678" in text
+    # The parent's reference, written with the case and leased to the handler that replies.
+    assert (reply.kind, reply.dedup_key) == ("filed", f"filed:{filed.reference}")
+    assert filed.reference in shown(reply).text and reply.sent_at is None
 
 
 async def test_uncertain_or_unresolved_tips_go_to_triage(services) -> None:
@@ -162,7 +165,8 @@ async def test_health_reports_the_due_outbox_backlog(services) -> None:
     healthy = await check_health(service.uow, clock)
     assert (healthy.outbox_due, healthy.oldest_due_seconds, healthy.status) == (0, 0.0, "ok")
     await service.send_later(555, "filed", "您的案件编号：SJ-2026-000001")
-    await filing(service).file_tip(tip())  # also queues the supervisor's notice
+    filed = await filing(service).file_tip(tip())  # also queues the supervisor's notice
+    assert await filing(service).reply_sent(filed.reference)  # the handler replied
     clock.current += timedelta(minutes=10)
     behind = await check_health(service.uow, clock)
     assert behind.outbox_due == 2 and behind.oldest_due_seconds == 600.0

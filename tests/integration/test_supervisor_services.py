@@ -96,7 +96,7 @@ async def test_accept_notifies_the_parent_and_a_second_tap_is_told_politely(worl
     assert err.value.key == "sv.error.already_accepted"
     _, stored = await world.cases.view(STAFF, ref)
     assert [e.action for e in stored.events] == ["filed", "routed", "accepted"]
-    assert [r.kind for r in await world.outbox(PARENT)] == ["accepted"]
+    assert [r.kind for r in await world.outbox(PARENT)] == ["filed", "accepted"]
 
 
 @pytest.mark.parametrize("user", [PARENT, STAFF, 999_999])

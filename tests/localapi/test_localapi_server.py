@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from localapi import LocalBotApi, RateLimits
+from localapi import LocalBotApi, RandomFaults, RateLimits
 from localapi.formatting import EntityParseError, command_entities, parse_html
 from localapi.limits import RateLimiter
 from localapi.media import image_size, tiny_png
@@ -374,20 +374,51 @@ async def test_flooding_one_chat_gets_429_with_retry_after(api: LocalBotApi,
     assert (await call(http, api, "sendMessage", chat_id=chat_id, text="3"))[0] == 200
 
 
-def test_rate_limiter_buckets() -> None:
+def test_rate_limiter_counts_attempts_per_second_and_paces_each_chat() -> None:
     clock = [100.0]
-    limiter = RateLimiter(RateLimits(per_chat_rate=1, per_chat_burst=2, overall_rate=3,
-                                     overall_burst=3), clock=lambda: clock[0])
+    limiter = RateLimiter(RateLimits(per_chat_rate=1, per_chat_burst=2, overall_rate=4),
+                          clock=lambda: clock[0])
     limiter.admit(1)
     limiter.admit(1)
     with pytest.raises(Exception, match="retry after 1"):
-        limiter.admit(1)  # the chat's burst of 2 is spent
+        limiter.admit(1)  # the chat's burst of 2 is spent (the attempt still counts)
     limiter.admit(2)
     with pytest.raises(Exception, match="Too Many Requests"):
-        limiter.admit(3)  # 3 messages/s overall are spent
-    clock[0] += 1.0
-    limiter.admit(1)  # one second later one more message per chat is allowed
+        limiter.admit(3)  # 4 attempts in this second, the refused one included
+    clock[0] += 0.5
+    with pytest.raises(Exception, match="Too Many Requests"):
+        limiter.admit(3)  # still within one second of them
+    clock[0] += 0.5
+    limiter.admit(1)  # one second later: one more message per chat, the window moved on
     limiter.admit(3)
+
+
+def test_a_group_gets_20_messages_in_any_minute() -> None:
+    clock = [0.0]
+    limiter = RateLimiter(RateLimits(), clock=lambda: clock[0])
+    for _ in range(20):
+        limiter.admit(-100)
+        clock[0] += 1.0
+    with pytest.raises(Exception, match="retry after 40"):
+        limiter.admit(-100)
+    clock[0] = 60.0
+    limiter.admit(-100)
+
+
+async def test_random_faults_hit_about_their_share_of_calls_repeatably(
+        api: LocalBotApi, http: Any) -> None:
+    chat_id = await started_user(api)
+    api.set_random_faults(RandomFaults(rate=0.2, seed=3, kinds=("429", "500"),
+                                       methods=frozenset({"sendmessage"})))
+    statuses = [(await call(http, api, "sendMessage", chat_id=chat_id, text="x"))[0]
+                for _ in range(200)]
+    failed = sum(1 for s in statuses if s != 200)
+    assert 25 <= failed <= 55 and set(statuses) <= {200, 429, 500}
+    assert (await call(http, api, "getMe"))[0] == 200  # other methods untouched
+    assert [c.injected for c in api.calls_of("sendMessage")].count(None) == 200 - failed
+    again = RandomFaults(rate=0.2, seed=3, kinds=("429", "500"))
+    assert [again.pick("sendMessage") for _ in range(200)] == \
+        [c.injected for c in api.calls_of("sendMessage")]
 
 
 async def test_injected_errors_then_recovery(api: LocalBotApi, http: Any) -> None:

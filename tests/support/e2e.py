@@ -56,8 +56,12 @@ class Dudao:
         return self.api.user(user_id, first_name=first_name, username=username)
 
     async def deliver(self) -> int:
-        """Send everything queued in the outbox now (the job also runs every second)."""
-        return await self.container.outbox.run_once(wait=True)
+        """Send everything due in the outbox now (the delivery loop also claims rows when a
+        commit queues some, and every second): wait for what it holds, then run a pass."""
+        await self.container.delivery.idle()
+        sent = await self.container.outbox.run_once(wait=True)
+        await self.container.delivery.idle()
+        return sent
 
     async def bind(self, user: FakeUser, person_code: str, role: str = "supervisor") -> None:
         """Bind `user` to a directory person the way a real one does: /bind CODE."""
@@ -82,7 +86,11 @@ async def running_dudao(db_url: str, classifier: Any,
                                       "base_file_url": api.base_file_url},
                             database={"url": db_url},
                             # Reminders run only where a test drives them (test_reminders_e2e).
-                            **{"scheduler": {"interval_seconds": 0}, **settings_overrides})
+                            # A simulated user reads as fast as the bot writes: no per-chat
+                            # pace unless a test is about Telegram's limits (it overrides).
+                            **{"scheduler": {"interval_seconds": 0},
+                               "delivery": {"per_chat_per_second": 30, "per_chat_burst": 30},
+                               **settings_overrides})
         # Monday 10:00 in Shanghai: working hours, outside quiet hours.
         clock = MovableClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC).astimezone(settings.tz))
         container = build(settings, clock=clock, classifier=classifier)

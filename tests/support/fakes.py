@@ -48,6 +48,7 @@ class Sent:
     not_before: datetime
     created_at: datetime
     channel: str = TELEGRAM
+    sent_at: datetime | None = None
 
 
 @dataclass
@@ -83,6 +84,7 @@ class FakeStore:
     invites: dict[str, Invite] = field(default_factory=dict)
     web_logins: dict[str, WebLogin] = field(default_factory=dict)
     outbox: list[Sent] = field(default_factory=list)
+    updates: dict[int, datetime] = field(default_factory=dict)  # update id -> seen at
 
     def add_person(self, code: str, name: str, role: str,
                    telegram_user_id: int | None = None) -> PersonInfo:
@@ -445,8 +447,37 @@ class FakeOutboxRepository:
         return {m.dedup_key for m in self.store.outbox if m.dedup_key in keys}
 
     async def due_backlog(self, now: datetime) -> tuple[int, datetime | None]:
-        due = [m for m in self.store.outbox if m.not_before <= now]  # no failures in fakes
+        due = [m for m in self.store.outbox if m.not_before <= now and m.sent_at is None]
         return len(due), min((m.created_at for m in due), default=None)
+
+    async def mark_sent_key(self, dedup_key: str, now: datetime) -> bool:
+        for m in self.store.outbox:
+            if m.dedup_key == dedup_key and m.sent_at is None:
+                m.sent_at = now
+                return True
+        return False
+
+    async def release_key(self, dedup_key: str, now: datetime) -> None:
+        for m in self.store.outbox:
+            if m.dedup_key == dedup_key and m.sent_at is None:
+                m.not_before = now
+
+
+class FakeUpdateLog:
+    def __init__(self, store: FakeStore) -> None:
+        self.store = store
+
+    async def first_seen(self, update_id: int, now: datetime) -> bool:
+        if update_id in self.store.updates:
+            return False
+        self.store.updates[update_id] = now
+        return True
+
+    async def forget_before(self, cutoff: datetime) -> int:
+        old = [u for u, seen in self.store.updates.items() if seen < cutoff]
+        for update_id in old:
+            del self.store.updates[update_id]
+        return len(old)
 
 
 class FakeUnitOfWork:
@@ -464,6 +495,7 @@ class FakeUnitOfWork:
         self.outbox = FakeOutboxRepository(self._work)
         self.web_logins = FakeWebLoginRepository(self._work)
         self.robots = self._home.robots
+        self.updates = FakeUpdateLog(self._work)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
@@ -478,7 +510,8 @@ class FakeUnitOfWork:
         self._home.commits += 1
 
     def _rebind(self, store: FakeStore) -> None:
-        for repo in (self.cases, self.directory, self.invites, self.outbox, self.web_logins):
+        for repo in (self.cases, self.directory, self.invites, self.outbox, self.web_logins,
+                     self.updates):
             repo.store = store
 
 

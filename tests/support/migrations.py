@@ -20,3 +20,5 @@ def run_sql(url: str, *statements: str) -> list[tuple[object, ...]]:
             return rows
     finally:
         engine.dispose()
+
+

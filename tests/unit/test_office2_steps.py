@@ -10,6 +10,7 @@ import pytest
 from bot.domain import Actor, CaseAction, Disposition, DomainError, Rating, Role, Status
 from bot.notices import parent_notice
 from handlers.telegram.views import case_list, parent_case, render_outbox
+from tests.support.fakes import Sent
 from tests.support.office2 import (
     NOW,
     OTHER_PARENT,
@@ -29,10 +30,15 @@ def world() -> World:
     return make_world()
 
 
+def told(world: World, chat: int) -> list[Sent]:
+    """What a chat was told about its case's steps (the filing's own reference row aside)."""
+    return [sent for sent in world.db.sent_to(chat) if sent.kind != "filed"]
+
+
 def rendered(world: World, chat: int) -> list[str]:
-    """The texts a chat was sent, as Telegram would show them."""
+    """The texts a chat was sent about its case's steps, as Telegram would show them."""
     out = []
-    for sent in world.db.sent_to(chat):
+    for sent in told(world, chat):
         row = SimpleNamespace(id=1, text="", markup=None, notice=sent.notice.to_json())
         out.append(render_outbox(row)[0])  # type: ignore[arg-type]
     return out
@@ -68,7 +74,7 @@ async def test_decline_needs_staff_a_reason_and_a_tip_in_triage(world: World) ->
         await world.triage.decline(STAFF, routed.reference, "无关")
     assert err.value.key == "case.error.wrong_status"
     assert world.db.cases[triage.reference].status is Status.TRIAGE
-    assert world.db.sent_to(PARENT) == []
+    assert told(world, PARENT) == []
 
 
 async def test_a_declined_tip_reopened_by_a_dissatisfied_parent_returns_to_triage(
@@ -89,7 +95,7 @@ async def test_the_parent_hears_assignment_after_triage_and_a_hand_back(world: W
     filed = await world.filing.file_tip(tip(confidence=0.2))
     await world.triage.triage(STAFF, filed.reference, "homework_burden", "S01")
     await world.supervision.hand_back(SUP1, filed.reference, "内部：不是我片区，别告诉家长")
-    kinds = [m.kind for m in world.db.sent_to(PARENT)]
+    kinds = [m.kind for m in told(world, PARENT)]
     assert kinds == ["assigned", "handed_back"]
     texts = rendered(world, PARENT)
     assert "交督学办理" in texts[0]
@@ -107,7 +113,7 @@ async def test_the_parent_hears_rectification_steps_with_their_dates(world: Worl
     await world.office.verify_failed(STAFF, reference, new, "内部：公示栏仍是旧内容")
     await world.supervision.report_rectified(SUP1, reference, "已重新公示")
     await world.office.verify_passed(STAFF, reference)
-    kinds = [m.kind for m in world.db.sent_to(PARENT)]
+    kinds = [m.kind for m in told(world, PARENT)]
     assert kinds == ["accepted", "approved", "deadline_extended", "rectification_reported",
                      "verification_failed", "rectification_reported", "verified"]
     texts = rendered(world, PARENT)
@@ -117,9 +123,9 @@ async def test_the_parent_hears_rectification_steps_with_their_dates(world: Worl
     assert new.isoformat() in texts[4]
     assert "属实限期整改" in texts[6] and "整改到位" in texts[6] and "评价" in texts[6]
     assert not any("内部" in text for text in texts)  # internal notes stay internal
-    told = [text for text in rendered(world, SUP1)
-            if "延期申请已获批准" in text or "复查未通过" in text]
-    assert (deadline + timedelta(days=7)).isoformat() in told[0] and new.isoformat() in told[1]
+    heard = [text for text in rendered(world, SUP1)
+             if "延期申请已获批准" in text or "复查未通过" in text]
+    assert (deadline + timedelta(days=7)).isoformat() in heard[0] and new.isoformat() in heard[1]
 
 
 async def test_the_outcome_carries_the_findings_and_the_department(world: World) -> None:

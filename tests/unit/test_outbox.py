@@ -53,6 +53,7 @@ class Store:
     staff: list[StaffPerson] = field(default_factory=lambda: [
         StaffPerson(STAFF_NIGHT, True), StaffPerson(STAFF_DAY, False)])
     commits: int = 0
+    renewals: list[list[int]] = field(default_factory=list)
 
     def add(self, chat_id: int, kind: str = "assigned", attempts: int = 0) -> Row:
         row = Row(len(self.rows) + 1, chat_id, kind, attempts=attempts)
@@ -79,6 +80,12 @@ class Store:
 
     async def postpone(self, row_id: int, until: datetime) -> None:
         self.rows[row_id - 1].not_before = until
+
+    async def renew(self, row_ids: list[int], until: datetime) -> None:
+        self.renewals.append(list(row_ids))
+        for row_id in row_ids:
+            if self.rows[row_id - 1].sent_at is None:
+                self.rows[row_id - 1].not_before = until
 
     async def people(self, role: str | None = None) -> list[StaffPerson]:
         return list(self.staff) if role == "staff" else []
@@ -165,7 +172,7 @@ async def test_quiet_hours_hold_scheduled_pings_until_morning_except_for_night_s
     reply = store.add(PARENT, kind="filed")
     outbox, clock = service(store, NIGHT, sender)
     assert await outbox.run_once() == 2
-    assert sender.sent == [night_staff.id, reply.id]
+    assert sorted(sender.sent) == [night_staff.id, reply.id]  # chats go side by side
     assert sender.silent == []  # opted-in staff and a waiting user hear it as by day
     assert ping.sent_at is None and day_staff.sent_at is None
     assert ping.not_before == day_staff.not_before == MORNING
@@ -183,7 +190,7 @@ async def test_at_night_a_notice_caused_by_someone_s_action_goes_at_once_without
     escalated = store.add(STAFF_DAY, kind="staff.escalated")  # the scheduler's 督办 waits
     outbox, _ = service(store, NIGHT, sender)
     assert await outbox.run_once() == 2
-    assert sender.sent == sender.silent == [routed.id, approved.id]
+    assert sender.sent == sender.silent == [routed.id, approved.id]  # one chat: in order
     assert escalated.sent_at is None and escalated.not_before == MORNING
     by_day, day_sender = Store(), Sender()
     by_day.add(PARENT, kind="routed")
@@ -200,7 +207,7 @@ async def test_a_night_opt_in_only_counts_for_bound_staff() -> None:
 
 
 @pytest.mark.parametrize(("result", "attempts", "wait"), [
-    (SendResult.slow_down(17), 0, timedelta(seconds=17)),
+    (SendResult.slow_down(600), 0, timedelta(seconds=600)),  # too long to hold the lane
     (SendResult.blocked("Forbidden: bot was blocked by the user"), 0, BLOCKED_RETRY),
     (SendResult.refused("Bad Request: chat not found"), 0, REFUSED_RETRY),
     (SendResult.failed("timed out"), 0, timedelta(seconds=5)),
@@ -268,3 +275,111 @@ async def test_the_loop_sends_when_woken_and_stops_cleanly() -> None:
     loop.wake()  # a stopped loop ignores wake-ups
     await asyncio.sleep(0.05)
     assert sender.sent == [1]
+
+
+@dataclass
+class SlowSender(Sender):
+    """Takes `delay` seconds for chat `slow`; logs (chat, start, end) of each send."""
+
+    slow: int = 0
+    delay: float = 0.0
+    log: list[tuple[int, float, float]] = field(default_factory=list)
+
+    async def send(self, message: Any, *, silent: bool = False) -> SendResult:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        if message.chat_id == self.slow:
+            await asyncio.sleep(self.delay)
+        result = await super().send(message, silent=silent)
+        self.log.append((message.chat_id, start, loop.time()))
+        return result
+
+
+async def test_a_slow_chat_holds_up_only_itself_and_each_chat_stays_in_order() -> None:
+    store = Store()
+    slow = [store.add(PARENT) for _ in range(3)]
+    others = [store.add(1000 + i) for i in range(5)]
+    sender = SlowSender(slow=PARENT, delay=0.2)
+    outbox, _ = service(store, DAY, sender)
+    assert await outbox.run_once() == 8
+    slow_ends = [end for chat, _, end in sender.log if chat == PARENT]
+    other_ends = [end for chat, _, end in sender.log if chat != PARENT]
+    assert max(other_ends) < min(slow_ends)  # nobody waited for the slow chat
+    assert [i for i in sender.sent if i in {r.id for r in slow}] == [r.id for r in slow]
+    assert all(r.sent_at == DAY for r in slow + others)
+
+
+async def test_a_short_429_pauses_its_own_lane_then_sends_the_same_row_in_order() -> None:
+    store = Store()
+    first, second = store.add(PARENT), store.add(PARENT)
+    other = store.add(STAFF_DAY)
+    sender = Sender([SendResult.slow_down(0.2)])
+    outbox, _ = service(store, DAY, sender)
+    assert await outbox.run_once() == 3
+    assert sender.sent.index(first.id) < sender.sent.index(second.id)
+    assert sender.sent[0] == other.id  # the other chat did not wait for the pause
+    assert first.attempts == 0  # waited out, not failed
+
+
+async def test_a_failure_hands_the_rest_of_its_chat_back_so_order_holds() -> None:
+    store = Store()
+    first, second = store.add(PARENT), store.add(PARENT)
+    outbox, clock = service(store, DAY, Sender([SendResult.failed("502 Bad Gateway")]))
+    assert await outbox.run_once() == 0
+    assert first.not_before == second.not_before == DAY + timedelta(seconds=5)
+    assert (first.attempts, second.attempts) == (1, 0)
+    clock.current = DAY + timedelta(seconds=5)
+    sender = Sender()
+    outbox.sender = sender
+    assert await outbox.run_once() == 2 and sender.sent == [first.id, second.id]
+
+
+async def test_leases_are_renewed_while_rows_are_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bot.outbox.RENEW_EVERY", 0.05)
+    store = Store()
+    rows = [store.add(PARENT) for _ in range(2)]
+    outbox, clock = service(store, DAY, SlowSender(slow=PARENT, delay=0.2))
+    clock.current = DAY + timedelta(seconds=1)
+    assert await outbox.run_once() == 2
+    assert store.renewals  # the second row waited 0.2 s behind the first: renewed meanwhile
+    assert all(r.sent_at is not None for r in rows)
+
+
+async def test_the_loop_keeps_lanes_going_while_it_claims_more() -> None:
+    store = Store()
+    for _ in range(3):
+        store.add(PARENT)
+    sender = SlowSender(slow=PARENT, delay=0.1)
+    outbox, _ = service(store, DAY, sender)
+    loop = DeliveryLoop(outbox, interval=3600, batch=2, low_water=10)
+    loop.start()
+    for _ in range(50):
+        if len(sender.sent) >= 1:
+            break
+        await asyncio.sleep(0.01)
+    others = [store.add(2000 + i) for i in range(4)]
+    loop.wake()
+    for _ in range(200):
+        if len(sender.sent) == 7:
+            break
+        await asyncio.sleep(0.01)
+    await loop.stop()
+    assert sorted(sender.sent) == list(range(1, 8))
+    assert [i for i in sender.sent if i <= 3] == [1, 2, 3]
+    assert all(r.sent_at == DAY for r in others) and loop.held == 0
+
+
+async def test_stopping_hands_back_what_was_waiting_in_lanes() -> None:
+    store = Store()
+    rows = [store.add(PARENT) for _ in range(3)]
+    sender = SlowSender(slow=PARENT, delay=0.2)
+    outbox, _ = service(store, DAY, sender)
+    loop = DeliveryLoop(outbox, interval=3600)
+    loop.start()
+    for _ in range(100):
+        if loop.held == 3:
+            break
+        await asyncio.sleep(0.01)
+    await loop.stop()  # the first send finishes; the two behind it are due again at once
+    assert rows[0].sent_at == DAY
+    assert [(r.sent_at, r.not_before) for r in rows[1:]] == [(None, DAY), (None, DAY)]

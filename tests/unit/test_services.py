@@ -97,8 +97,12 @@ async def test_a_confident_tip_is_routed_and_only_its_supervisor_is_told(world: 
     assert filed.reference == "SJ-2026-000001"
     assert (filed.status, filed.handler_role) == (Status.ASSIGNED, "responsible")
     assert filed.accept_due is not None and filed.accept_due > NOW
-    [notice] = world.db.outbox
+    notice, reply = world.db.outbox
     assert (notice.chat_id, notice.kind) == (SUP1, "routed")
+    # The parent's reference: written with the case, leased to the handler that replies.
+    assert (reply.chat_id, reply.kind, reply.dedup_key) == (PARENT, "filed",
+                                                           "filed:SJ-2026-000001")
+    assert reply.not_before > NOW and reply.notice.params["reference"] == filed.reference
     assert "13812345678" not in str(notice.notice.params)  # supervisors never see personal data
     case = world.db.cases[filed.reference]
     assert case.assignee_code == "S01" and case.district_code == "D01"
@@ -108,7 +112,8 @@ async def test_an_uncertain_tip_goes_to_triage_and_bound_staff_hear_of_it(world:
     filed = await world.filing.file_tip(tip(confidence=0.3))
     assert (filed.status, filed.handler_role, filed.accept_due) == (Status.TRIAGE, "triage",
                                                                     None)
-    assert [(m.chat_id, m.kind) for m in world.db.outbox] == [(STAFF, "staff.triage")]
+    assert [(m.chat_id, m.kind) for m in world.db.outbox] == [(STAFF, "staff.triage"),
+                                                               (PARENT, "filed")]
 
 
 async def test_the_hourly_limit_refuses_the_extra_tip_and_stores_nothing(world: World) -> None:
@@ -130,7 +135,7 @@ async def test_perform_saves_the_step_and_tells_the_parent(world: World) -> None
     case = await world.supervision.accept(SUP1, filed.reference)
     assert case.status is Status.ACCEPTED
     assert world.db.cases[filed.reference].status is Status.ACCEPTED
-    assert [m.kind for m in world.db.sent_to(PARENT)] == ["accepted"]
+    assert [m.kind for m in world.db.sent_to(PARENT)] == ["filed", "accepted"]
 
 
 async def test_a_refused_action_changes_nothing_and_strangers_learn_nothing(
@@ -207,7 +212,7 @@ async def test_a_merged_tip_follows_its_target_to_the_end(world: World) -> None:
     source = await world.filing.file_tip(tip(user=OTHER_PARENT, text="三年级作业太多写到半夜"))
     await world.merging.merge(STAFF, source.reference, target.reference)
     assert world.db.cases[source.reference].merged_into == target.reference
-    assert [m.kind for m in world.db.sent_to(OTHER_PARENT)] == ["merged"]
+    assert [m.kind for m in world.db.sent_to(OTHER_PARENT)] == ["filed", "merged"]
     await world.supervision.accept(SUP1, target.reference)
     await world.supervision.propose(SUP1, target.reference, Disposition.FIXED, note="已整改")
     await world.office.approve(STAFF, target.reference)
@@ -294,7 +299,8 @@ async def test_an_invite_of_absurd_length_is_refused(world: World, hours: int) -
 
 
 async def test_health_reports_the_delivery_backlog(world: World) -> None:
-    await world.filing.file_tip(tip())
+    filed = await world.filing.file_tip(tip())
+    assert await world.filing.reply_sent(filed.reference)  # the handler replied
     world.clock.advance(minutes=10)
     health = await check_health(world.store, world.clock)
     assert (health.outbox_due, health.status) == (1, "degraded")
