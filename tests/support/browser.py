@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +23,8 @@ def chromium_paths() -> tuple[str, str]:
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if browser is None or driver is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromium-driver are not installed; .ci/test installs them")
         pytest.skip("needs Debian's chromium and chromium-driver (bash .ci/test installs them)")
     return browser, driver
 
