@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,6 +35,7 @@ from storage.models import (
     Person,
     ReferenceCounter,
     School,
+    UtcDateTime,
     VisitRow,
 )
 
@@ -132,6 +133,8 @@ class CaseRepository:
         row.updated_at = case.updated_at or case.created_at
         row.closed_at = case.closed_at
         row.merged_into_id = await self._case_id(case.merged_into)
+        # Any change: the scheduler looks at the case's clocks on its next run.
+        row.remind_on = row.updated_at.astimezone(UTC).date()
 
     async def _case_id(self, reference: str | None) -> int | None:
         if reference is None:
@@ -284,6 +287,28 @@ class CaseRepository:
         return [DeadlineRow(case_id, reference, category, deadline, supervised_at, user_id)
                 for case_id, reference, category, deadline, supervised_at, user_id in rows
                 if deadline is not None]  # always set here; the check narrows the type
+
+    async def clock_candidates(self, today: date, after: int | None = None,
+                               limit: int = 500) -> list[Case]:
+        """Cases the scheduler should look at today (remind_on <= today), with their
+        history, by id; pass the last id as `after` for the next page."""
+        stmt = self._select().where(CaseRow.remind_on <= today)
+        if after is not None:
+            stmt = stmt.where(CaseRow.id > after)
+        return await self._load(stmt.order_by(CaseRow.id).limit(limit))
+
+    async def set_remind_on(self, looks: Sequence[tuple[int, datetime, date | None]]) -> None:
+        """Move each case's next look (case id, its updated_at as read, day or None); a case
+        changed since it was read keeps its look for today."""
+        if not looks:
+            return
+        table = CaseRow.__table__
+        stmt = (update(table)  # Core executemany: one statement for the whole page
+                .where(table.c.id == bindparam("case_id"),
+                       table.c.updated_at == bindparam("seen", type_=UtcDateTime()))
+                .values(remind_on=bindparam("day")))
+        await self.session.execute(stmt, [{"case_id": case_id, "seen": seen, "day": day}
+                                          for case_id, seen, day in looks])
 
     async def overdue_rectifications(self, today: date, limit: int = 1000) -> list[Case]:
         """Rectifying cases whose deadline has passed (the scheduler's daily question)."""

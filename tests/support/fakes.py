@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 
 from bot.domain import Case, Responsibility, Status, format_reference
@@ -59,6 +59,7 @@ class FakeStore:
     visits: list[tuple[str, str, date]] = field(default_factory=list)  # person, school, day
     invites: dict[str, Invite] = field(default_factory=dict)
     outbox: list[Sent] = field(default_factory=list)
+    remind_on: dict[str, date | None] = field(default_factory=dict)  # reference -> next look
 
     def add_person(self, code: str, name: str, role: str,
                    telegram_user_id: int | None = None) -> PersonInfo:
@@ -68,6 +69,10 @@ class FakeStore:
 
     def sent_to(self, chat_id: int) -> list[Sent]:
         return [m for m in self.outbox if m.chat_id == chat_id]
+
+
+def _utc_day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
 
 
 class FakeCaseRepository:
@@ -94,12 +99,14 @@ class FakeCaseRepository:
         for case in cases:
             case.id = len(self.store.cases) + 1
             self.store.cases[case.reference] = copy.deepcopy(case)
+            self.store.remind_on[case.reference] = _utc_day(case.updated_at or case.created_at)
 
     async def save(self, case: Case) -> None:
         assert case.id is not None and case.reference in self.store.cases
         stored = copy.deepcopy(case)
         stored.merged_into_status = None  # read-only, never saved
         self.store.cases[case.reference] = stored
+        self.store.remind_on[case.reference] = _utc_day(case.updated_at or case.created_at)
 
     async def get(self, reference: str) -> Case | None:
         found = self.store.cases.get(reference)
@@ -157,6 +164,19 @@ class FakeCaseRepository:
                                     c.supervised_at, person.telegram_user_id if person else None))
         rows.sort(key=lambda r: (r.deadline, r.case_id))
         return rows[:limit]
+
+    async def clock_candidates(self, today: date, after: int | None = None,
+                               limit: int = 500) -> list[Case]:
+        found = [c for c in self._all() if (c.id or 0) > (after or 0)
+                 and (day := self.store.remind_on.get(c.reference)) is not None and day <= today]
+        return [self._out(c) for c in found[:limit]]
+
+    async def set_remind_on(self, looks: Sequence[tuple[int, datetime, date | None]]) -> None:
+        by_id = {c.id: c for c in self._all()}
+        for case_id, seen, day in looks:
+            case = by_id.get(case_id)
+            if case is not None and (case.updated_at or case.created_at) == seen:
+                self.store.remind_on[case.reference] = day
 
     async def overdue_rectifications(self, today: date, limit: int = 1000) -> list[Case]:
         found = [c for c in self._all() if c.status is Status.RECTIFYING
