@@ -238,9 +238,11 @@ class ReminderService:
             for reference in climb:
                 if await self._climb(reference):
                     run = replace(run, rungs=run.rungs + 1)
-            async with self.uow() as uow:
-                await uow.cases.set_remind_on(looks)
-                await uow.commit()
+            moved = [look for look in looks if look[2] is None or look[2] > today]
+            if moved:  # a case still due today (a rung to climb) is simply read again
+                async with self.uow() as uow:
+                    await uow.cases.set_remind_on(moved)
+                    await uow.commit()
         return run
 
     def _clock_work(self, case: Case, today: date, now: datetime
