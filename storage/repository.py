@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, exists, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -302,7 +302,7 @@ class CaseRepository:
         changed since it was read keeps its look for today."""
         if not looks:
             return
-        table = CaseRow.__table__
+        table: Table = CaseRow.__table__  # type: ignore[assignment]
         stmt = (update(table)  # Core executemany: one statement for the whole page
                 .where(table.c.id == bindparam("case_id"),
                        table.c.updated_at == bindparam("seen", type_=UtcDateTime()))

@@ -9,18 +9,21 @@ run at 09:00 and 15:00 every day; the people act in between. Every ping, 督办,
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import date
 
 import pytest
 
+from bot.config import TimeRules
 from bot.domain import Case, Disposition
 from bot.escalation import Rung
+from bot.reminders import ReminderService
 from bot.services import CaseService
 from bot.timerules import is_workday
 from tests.support.reminders import STAFF, SUPERVISOR
 from tests.support.services import filing, tip
-from tests.support.timeloop import Queued, local, simulate
+from tests.support.timeloop import TZ, Queued, local, queued_since, simulate
 
 pytestmark = pytest.mark.postgres
 
@@ -201,3 +204,25 @@ EXPECTED = [
     ("2026-12-03", "B", "ping.late", "sv"),
     ("2026-12-04", "B", "ping.late", "sv"),
 ]
+
+
+async def test_two_instances_at_once_queue_each_ping_and_order_once(services) -> None:
+    """Two scheduler instances running at the same moment (as two processes would on
+    PostgreSQL): every ping and every 督办 exactly once."""
+    service, clock, engine = services
+    clock.current = local(date(2026, 9, 30), 10)
+    references = [(await filing(service).file_tip(tip(user=5000 + i))).reference
+                  for i in range(12)]
+    first, second = (ReminderService(service.uow, service, TimeRules(), TZ) for _ in range(2))
+    rows: list[Queued] = []
+    last = 0
+    for day in (date(2026, 10, 8), date(2026, 10, 9), date(2026, 10, 10), date(2026, 10, 12)):
+        clock.current = local(day)
+        await asyncio.gather(first.run(), second.run(), first.run())
+        found, last = await queued_since(engine, last)
+        rows += found
+    pings = Counter((r.day, r.reference) for r in rows if r.kind.startswith("ping.clock."))
+    assert set(pings.values()) == {1} and len(pings) == 4 * len(references)
+    orders = Counter(r.reference for r in rows if r.kind == "supervised")
+    assert orders == Counter({reference: 1 for reference in references})
+    assert len([r for r in rows if r.kind == "staff.escalated"]) == len(references)
