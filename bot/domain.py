@@ -492,7 +492,7 @@ class Case:
         return None
 
     def recheck(self, actor: Actor, now: datetime, *, passed: bool, note: str,
-                new_deadline: date | None = None) -> None:
+                new_deadline: date | None = None, photo: str = "") -> None:
         """The supervisor's 回头看 visit: passed keeps the case closed; failed reopens the
         rectification with a new deadline."""
         self._require_assignee(actor)
@@ -500,8 +500,9 @@ class Case:
             raise InvalidTransition("case.error.no_pending_recheck", reference=self.reference)
         if not note.strip():
             raise InvalidInput("case.error.comment_required")
+        evidence = {"photo": photo} if photo else {}
         if passed:
-            self._move("rechecked", actor, now, Status.CLOSED, note.strip())
+            self._move("rechecked", actor, now, Status.CLOSED, note.strip(), **evidence)
             return
         if new_deadline is None or new_deadline <= now.date():
             raise InvalidInput("case.error.deadline_in_past")
@@ -509,7 +510,7 @@ class Case:
         self.supervised_at = None
         self.closed_at = None
         self._move("recheck_failed", actor, now, Status.RECTIFYING, note.strip(),
-                   deadline=new_deadline.isoformat())
+                   deadline=new_deadline.isoformat(), **evidence)
         failures = sum(1 for e in self.events if e.action in ("verification_failed",
                                                               "recheck_failed"))
         if failures >= 2:

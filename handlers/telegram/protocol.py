@@ -195,6 +195,7 @@ class SvStep(StrEnum):
     PROPOSE = "prop"
     REPORT_DONE = "done"
     REQUEST_EXTENSION = "ext"
+    RECHECK = "rchk"
     OPEN = "open"
 
 
@@ -228,6 +229,15 @@ class SkipAnswer(CallbackData, prefix="s:skip"):
 
 
 @dataclasses.dataclass(frozen=True)
+class RecheckResult(CallbackData, prefix="s:rc"):
+    """The 回头看 re-check's result: days 0 = the rectification holds; otherwise it failed
+    and rectification starts again with a deadline that many days away."""
+
+    reference: str
+    days: int
+
+
+@dataclasses.dataclass(frozen=True)
 class VisitSchool(CallbackData, prefix="s:vs"):
     school: str
 
@@ -240,7 +250,7 @@ class VisitDate(CallbackData, prefix="s:vd"):
 
 SUPERVISOR_FAMILIES: tuple[type[CallbackData], ...] = (
     SupervisorCase, PickDisposition, PickDeadline, PickExtension, SkipAnswer, VisitSchool,
-    VisitDate)
+    VisitDate, RecheckResult)
 
 
 # --- office staff -----------------------------------------------------------------------------
@@ -255,6 +265,8 @@ class OfficeStep(StrEnum):
     GRANT_EXTENSION = "xok"
     REFUSE_EXTENSION = "xno"
     SUPERVISE = "sup"
+    INTERVIEW = "ivw"
+    COUNTY_REPORT = "cty"
 
 
 class Queue(StrEnum):
