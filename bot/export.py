@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clocks import ClockDays, first_clocks
 from bot.domain import Disposition, Rating, Status
+from bot.escalation import Rung, rung
 from bot.facts import CaseFact, CaseFacts, Progress
 from bot.messages import t
 
@@ -55,6 +56,7 @@ class ExportRow:
     rating: Rating | None
     merged_into: str | None = None  # the case this tip joined
     merged_into_status: Status | None = None
+    rung: Rung = Rung.NONE  # the escalation ladder's rung (bot/escalation.py)
 
     @property
     def merged(self) -> bool:
@@ -109,7 +111,8 @@ def export_row(fact: CaseFact, tz: ZoneInfo, now: datetime, days: ClockDays) -> 
         closed=fact.closed_at.astimezone(tz) if fact.closed_at else None,
         accepted_on_time=accept.met(now) if accept else None,
         proposed_on_time=propose.met(now) if propose else None, rating=fact.rating,
-        merged_into=fact.merged_into, merged_into_status=fact.merged_into_status)
+        merged_into=fact.merged_into, merged_into_status=fact.merged_into_status,
+        rung=rung(fact.events))
 
 
 async def export_rows(facts: CaseFacts, date_from: date, date_to: date, *, tz: ZoneInfo,

@@ -24,6 +24,7 @@ class EventFact:
     at: datetime
     from_status: Status | None
     to_status: Status
+    action: str = ""  # the event's kind (the escalation ladder reads it)
 
 
 @dataclass(frozen=True)

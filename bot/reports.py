@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import Literal
 
 from bot.domain import CATEGORIES, Rating, Status
+from bot.escalation import Rung
 from bot.export import ExportRow, write_case_sheet
 from bot.messages import t
 from bot.timerules import month_bounds
@@ -84,6 +85,7 @@ class Report:
     proposed_on_time: tuple[int, int]
     satisfied: tuple[int, int]  # (满意 + 基本满意, rated)
     coverage: tuple[int, int]  # (schools visited, schools with a responsible supervisor)
+    by_rung: tuple[tuple[Rung, int], ...] = ()  # cases on each rung of the ladder above none
 
 
 CONTENT = frozenset({Rating.SATISFIED, Rating.BASICALLY_SATISFIED})
@@ -103,7 +105,13 @@ def build_report(period: Period, rows: list[ExportRow], coverage: tuple[int, int
         accepted_on_time=_rate([row.accepted_on_time for row in cases]),
         proposed_on_time=_rate([row.proposed_on_time for row in cases]),
         satisfied=(sum(1 for r in rated if r in CONTENT), len(rated)),
-        coverage=coverage)
+        coverage=coverage, by_rung=rung_counts(cases))
+
+
+def rung_counts(rows: list[ExportRow]) -> tuple[tuple[Rung, int], ...]:
+    """How many cases stand on each rung of the escalation ladder (none left out)."""
+    counted = Counter(row.rung for row in rows)
+    return tuple((r, counted[r]) for r in Rung if r is not Rung.NONE)
 
 
 def category_label(category: str) -> str:
@@ -140,6 +148,10 @@ def summary_text(report: Report) -> str:
                proposed=percent(report.proposed_on_time), satisfied=percent(report.satisfied),
                visited=report.coverage[0], schools=report.coverage[1],
                coverage=percent(report.coverage))]
+    rungs = dict(report.by_rung)
+    lines.append(t("report.rungs", supervised=rungs.get(Rung.SUPERVISED, 0),
+                   interview=rungs.get(Rung.INTERVIEW, 0),
+                   county_report=rungs.get(Rung.COUNTY_REPORT, 0)))
     if report.merged:
         lines.append(t("report.line.merged", merged=report.merged))
     return "\n".join(lines)

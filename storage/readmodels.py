@@ -64,11 +64,12 @@ class SqlCaseFacts:
 
     async def _events(self, case_ids: list[int]) -> dict[int, list[EventFact]]:
         stmt = (select(CaseEventRow.case_id, CaseEventRow.at, CaseEventRow.from_status,
-                       CaseEventRow.to_status)
+                       CaseEventRow.to_status, CaseEventRow.action)
                 .where(CaseEventRow.case_id.in_(case_ids))
                 .order_by(CaseEventRow.case_id, CaseEventRow.seq))
         out: dict[int, list[EventFact]] = {}
-        for case_id, at, from_status, to_status in (await self.session.execute(stmt)).all():
+        for case_id, at, from_status, to_status, action in (
+                await self.session.execute(stmt)).all():
             out.setdefault(case_id, []).append(EventFact(
-                at, Status(from_status) if from_status else None, Status(to_status)))
+                at, Status(from_status) if from_status else None, Status(to_status), action))
         return out

@@ -18,7 +18,9 @@ import pytest
 from bot.config import TimeRules
 from bot.domain import Case, Disposition
 from bot.escalation import Rung
+from bot.export import export_rows
 from bot.reminders import ReminderService
+from bot.reports import build_report, quarter, summary_text
 from bot.services import CaseService
 from bot.timerules import is_workday
 from tests.support.reminders import STAFF, SUPERVISOR
@@ -140,6 +142,14 @@ async def test_a_quarter_with_national_day(services) -> None:
         async with service.uow.read() as uow:
             case = await uow.cases.get(refs[name])
         assert case is not None and case.rung is expected, name
+    # ... and the quarter's report counts the cases per rung from the read model's facts.
+    async with service.uow.read() as uow:
+        rows = await export_rows(uow.case_facts, date(2026, 9, 1), date(2026, 12, 31), tz=TZ,
+                                 now=clock.current)
+    report = build_report(quarter(date(2026, 11, 1)), rows, (0, 0))
+    assert dict(report.by_rung) == {Rung.SUPERVISED: 2, Rung.INTERVIEW: 0,
+                                    Rung.COUNTY_REPORT: 1}
+    assert "已督办 2 件，约谈 0 件，报告县级 1 件" in summary_text(report)
 
 
 TIMED = ("ping.", "supervised", "staff.escalated", "interview_due")
