@@ -420,11 +420,9 @@ class ReminderService:
         """Queue messages in one transaction (none: no transaction); count the new ones."""
         if not messages:
             return 0
-        sent = 0
         async with self.uow() as uow:
-            for m in messages:
-                sent += await uow.outbox.enqueue(m.chat_id, m.kind, m.notice, now,
-                                                 dedup_key=m.key)
+            sent = await uow.outbox.enqueue_keyed(
+                [(m.chat_id, m.kind, m.notice, m.key) for m in messages], now)
             await uow.commit()
         return sent
 

@@ -565,6 +565,23 @@ class OutboxRepository:
         self.enqueued += 1
         return True
 
+    async def enqueue_keyed(self, messages: Sequence[tuple[int, str, Notice, str]],
+                            now: datetime) -> int:
+        """Queue many keyed notices (chat, kind, notice, dedup key) in a few multi-row
+        statements; keys already queued are skipped. Returns how many went in."""
+        added = 0
+        for start in range(0, len(messages), 500):
+            rows = [{"chat_id": chat_id, "kind": kind[:32], "text": "", "markup": None,
+                     "notice": notice.to_json(), "dedup_key": key, "not_before": now,
+                     "created_at": now, "attempts": 0, "last_error": ""}
+                    for chat_id, kind, notice, key in messages[start:start + 500]]
+            stmt = (_insert(self.session, OutboxRow).values(rows)
+                    .on_conflict_do_nothing(index_elements=["dedup_key"])
+                    .returning(OutboxRow.id))
+            added += len((await self.session.execute(stmt)).all())
+        self.enqueued += added
+        return added
+
     async def claim_due(self, now: datetime, lease: timedelta,
                         limit: int = 100) -> list[OutboxRow]:
         """Take due rows for sending; a lease keeps another instance off them meanwhile."""
