@@ -14,6 +14,7 @@ from collections import Counter
 from datetime import date
 
 import pytest
+from alembic import command
 
 from bot.config import TimeRules
 from bot.domain import Case, Disposition
@@ -23,6 +24,7 @@ from bot.reminders import ReminderService
 from bot.reports import build_report, quarter, summary_text
 from bot.services import CaseService
 from bot.timerules import is_workday
+from storage.migrate import alembic_config, upgrade
 from tests.support.reminders import STAFF, SUPERVISOR
 from tests.support.services import filing, tip
 from tests.support.timeloop import TZ, Queued, local, queued_since, simulate
@@ -236,3 +238,20 @@ async def test_two_instances_at_once_queue_each_ping_and_order_once(services) ->
     orders = Counter(r.reference for r in rows if r.kind == "supervised")
     assert orders == Counter({reference: 1 for reference in references})
     assert len([r for r in rows if r.kind == "staff.escalated"]) == len(references)
+
+
+async def test_after_the_0004_upgrade_open_cases_are_looked_at_once(services, db_url) -> None:
+    """Cases filed before migration 0004 get their first look on the first working-day run."""
+    service, clock, engine = services
+    clock.current = local(date(2026, 11, 23), 10)
+    reference = (await filing(service).file_tip(tip())).reference
+    await engine.dispose()
+    command.downgrade(alembic_config(db_url), "0003")
+    upgrade(db_url)
+    clock.current = local(date(2026, 11, 25))  # the accept clock ran out on 11-24
+    first = ReminderService(service.uow, service, TimeRules(), TZ)
+    assert (await first.run()).clock_pings == 1
+    assert (await first.run()).clock_pings == 0
+    rows, _ = await queued_since(engine, 0)
+    assert [(r.kind, r.reference) for r in rows if r.kind.startswith("ping.")] == [
+        ("ping.clock.late", reference)]

@@ -20,3 +20,14 @@ def run_sql(url: str, *statements: str) -> list[tuple[object, ...]]:
             return rows
     finally:
         engine.dispose()
+
+
+def head_revision(url: str) -> str:
+    """The newest revision of the migration scripts (what `upgrade` reaches)."""
+    from alembic.script import ScriptDirectory
+
+    from storage.migrate import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    assert head is not None
+    return head

@@ -11,6 +11,8 @@ Create Date: 2026-12-03
 
 from __future__ import annotations
 
+from datetime import date
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -20,15 +22,16 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ALTER TABLE (no batch table copy): on SQLite a copy would DROP the old cases table,
+# which the foreign keys of events, evidence and corrections refuse once data exists.
 def upgrade() -> None:
-    with op.batch_alter_table('cases', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('remind_on', sa.Date(), nullable=True))
-        batch_op.create_index('ix_cases_remind_on', ['remind_on', 'id'], unique=False)
-    # Open cases and cases owed a re-check are looked at on the first run after the upgrade.
-    op.execute("UPDATE cases SET remind_on = CURRENT_DATE WHERE status <> 'closed'")
+    op.add_column('cases', sa.Column('remind_on', sa.Date(), nullable=True))
+    op.create_index('ix_cases_remind_on', 'cases', ['remind_on', 'id'], unique=False)
+    # Every open case is looked at on the first run after the upgrade (a day long past).
+    op.execute(sa.text("UPDATE cases SET remind_on = :day WHERE status <> 'closed'")
+               .bindparams(sa.bindparam("day", date(2000, 1, 1), type_=sa.Date())))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('cases', schema=None) as batch_op:
-        batch_op.drop_index('ix_cases_remind_on')
-        batch_op.drop_column('remind_on')
+    op.drop_index('ix_cases_remind_on', table_name='cases')
+    op.drop_column('cases', 'remind_on')  # SQLite >= 3.35 drops a plain column in place
