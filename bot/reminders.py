@@ -298,10 +298,13 @@ class ReminderService:
             await tell_step(uow, case, "supervised", now)
             person = await uow.directory.person(case.assignee_code) if case.assignee_code \
                 else None
-            await tell_staff(uow, "staff.escalated", staff_notice(
-                "notify.staff.clock_supervised", case.reference,
-                clock=t(f"clock.name.{clock.name}"), days=days,
-                name=person.name if person else "—"), now)
+            notice = staff_notice("notify.staff.clock_supervised", case.reference,
+                                  clock=t(f"clock.name.{clock.name}"), days=days,
+                                  name=person.name if person else "—")
+            await uow.outbox.enqueue_keyed(
+                [(p.telegram_user_id, "staff.escalated", notice,
+                  f"clock_supervised:{case.reference}:{clock.key}:{p.code}")
+                 for p in await uow.directory.people("staff") if p.telegram_user_id], now)
             await uow.commit()
         return True
 
