@@ -232,9 +232,7 @@ class ReminderService:
             after = page[-1].id
             run = ClockRun(run.pings + await self._queue(now, fresh), run.escalations,
                            run.rungs)
-            for reference, clock, days in supervise:
-                if await self._supervise(reference, clock, days):
-                    run = replace(run, escalations=run.escalations + 1)
+            run = replace(run, escalations=run.escalations + await self._supervise(supervise))
             for reference in climb:
                 if await self._climb(reference):
                     run = replace(run, rungs=run.rungs + 1)
@@ -282,31 +280,44 @@ class ReminderService:
         return [Outgoing(p.telegram_user_id, f"ping.clock.{kind}", notice, f"{key}:{p.code}")
                 for p in staff if p.telegram_user_id]
 
-    async def _supervise(self, reference: str, clock: StageClock, days: int) -> bool:
-        """The system's 督办 on a stage clock overdue `days` working days; once per clock."""
+    async def _supervise(self, targets: list[tuple[str, StageClock, int]]) -> int:
+        """The system's 督办 on stage clocks overdue `days` working days; once per clock.
+
+        One transaction for a page of them; a case that moved on or was already supervised
+        (by staff, or by another instance, which the row lock serialises) is skipped.
+        """
+        if not targets:
+            return 0
         now = self.clock.now()
+        issued = 0
         async with self.uow() as uow:
-            case = await uow.cases.get_for_update(reference)
-            if case is None or not any(c.key == clock.key
-                                       for c in stage_clocks(case, self.tz, self.stages)) \
-                    or _supervised_since(case, clock.started):
-                return False  # moved on, or already supervised (staff, another instance)
-            case.supervise(Actor.system(), now, t("reminder.clock.supervise_comment",
-                                                  clock=t(f"clock.name.{clock.name}"),
-                                                  days=days))
-            await uow.cases.save(case)
-            await tell_step(uow, case, "supervised", now)
-            person = await uow.directory.person(case.assignee_code) if case.assignee_code \
-                else None
-            notice = staff_notice("notify.staff.clock_supervised", case.reference,
-                                  clock=t(f"clock.name.{clock.name}"), days=days,
-                                  name=person.name if person else "—")
-            await uow.outbox.enqueue_keyed(
-                [(p.telegram_user_id, "staff.escalated", notice,
-                  f"clock_supervised:{case.reference}:{clock.key}:{p.code}")
-                 for p in await uow.directory.people("staff") if p.telegram_user_id], now)
+            staff = [p for p in await uow.directory.people("staff") if p.telegram_user_id]
+            names: dict[str, str] = {}
+            messages: list[tuple[int, str, Notice, str]] = []
+            for reference, clock, days in targets:
+                case = await uow.cases.get_for_update(reference)
+                if case is None or not any(c.key == clock.key for c in
+                                           stage_clocks(case, self.tz, self.stages)) \
+                        or _supervised_since(case, clock.started):
+                    continue
+                label = t(f"clock.name.{clock.name}")
+                case.supervise(Actor.system(), now, t("reminder.clock.supervise_comment",
+                                                      clock=label, days=days))
+                await uow.cases.save(case)
+                await tell_step(uow, case, "supervised", now)
+                code = case.assignee_code or ""
+                if code and code not in names:
+                    person = await uow.directory.person(code)
+                    names[code] = person.name if person else "—"
+                notice = staff_notice("notify.staff.clock_supervised", case.reference,
+                                      clock=label, days=days, name=names.get(code, "—"))
+                messages += [(p.telegram_user_id, "staff.escalated", notice,
+                              f"clock_supervised:{case.reference}:{clock.key}:{p.code}")
+                             for p in staff if p.telegram_user_id]
+                issued += 1
+            await uow.outbox.enqueue_keyed(messages, now)
             await uow.commit()
-        return True
+        return issued
 
     async def _climb(self, reference: str) -> bool:
         """A 督办 or 约谈 that ran out: the case moves up a rung and staff are asked."""
