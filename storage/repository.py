@@ -569,16 +569,18 @@ class OutboxRepository:
                             now: datetime) -> int:
         """Queue many keyed notices (chat, kind, notice, dedup key) in a few multi-row
         statements; keys already queued are skipped. Returns how many went in."""
-        added = 0
-        for start in range(0, len(messages), 500):
-            rows = [{"chat_id": chat_id, "kind": kind[:32], "text": "", "markup": None,
-                     "notice": notice.to_json(), "dedup_key": key, "not_before": now,
-                     "created_at": now, "attempts": 0, "last_error": ""}
-                    for chat_id, kind, notice, key in messages[start:start + 500]]
-            stmt = (_insert(self.session, OutboxRow).values(rows)
-                    .on_conflict_do_nothing(index_elements=["dedup_key"])
-                    .returning(OutboxRow.id))
-            added += len((await self.session.execute(stmt)).all())
+        if not messages:
+            return 0
+        rows = [{"chat_id": chat_id, "kind": kind[:32], "text": "", "markup": None,
+                 "notice": notice.to_json(), "dedup_key": key, "not_before": now,
+                 "created_at": now, "attempts": 0, "last_error": ""}
+                for chat_id, kind, notice, key in messages]
+        # One statement, executemany: SQLAlchemy batches it into multi-row INSERTs
+        # ("insertmanyvalues") with RETURNING, and one compiled form serves every size.
+        stmt = (_insert(self.session, OutboxRow)
+                .on_conflict_do_nothing(index_elements=["dedup_key"])
+                .returning(OutboxRow.id))
+        added = len((await self.session.execute(stmt, rows)).all())
         self.enqueued += added
         return added
 
