@@ -291,3 +291,14 @@ def next_look(clock: StageClock, today: date, tz: tzinfo) -> date:
         soon = _previous_workday(due_day)
         return soon if clock.days >= 2 and today < soon else due_day
     return _next_workday(today)
+
+
+def rectification_look(deadline: date, today: date, days_before: int) -> date:
+    """The next day the rectification deadline calls for something: its first ping
+    (`days_before` days ahead), the day itself, then every working day while overdue."""
+    first = deadline - timedelta(days=days_before)
+    if today < first:
+        return first
+    if today < deadline:
+        return deadline
+    return _next_workday(today)

@@ -21,10 +21,11 @@ from bot.clocks import (
     clock_ping,
     ladder_run_out,
     next_look,
+    rectification_look,
     stage_clocks,
 )
 from bot.config import TimeRules
-from bot.domain import Actor, Case, Role
+from bot.domain import Actor, Case, Role, Status
 from bot.messages import t
 from bot.notices import ping_notice, staff_notice, tell_staff, tell_step
 from bot.ports import DeadlineRow, Notice, PersonInfo, UnitOfWork, UnitOfWorkFactory
@@ -161,14 +162,17 @@ class ReminderService:
         """Ping supervisors about rectification deadlines; escalate the long overdue.
 
         The job runs every minute, so each page is read first and a write transaction is
-        opened only for pings not yet queued: a steady state costs reads, not writes.
+        opened only for pings not yet queued: a steady state costs reads, not writes. Only
+        cases whose next look (`remind_on`) has come are read: once today's pings are queued
+        the clock pass moves it to the next day the deadline calls for something.
         """
         until = today + timedelta(days=self.rules.ping_days_before)
         pings = escalations = 0
         after: tuple[date, int] | None = None
         while True:  # pages of a few hundred rows keep each transaction short
             async with self.uow.read() as uow:
-                page = await uow.cases.rectification_deadlines(until, after)
+                # only cases whose next look has come (the clock pass moves it on)
+                page = await uow.cases.rectification_deadlines(until, after, due_by=today)
                 if not page:
                     break
                 wanted = self._pings(page, today)
@@ -253,6 +257,10 @@ class ReminderService:
             if ping is not None:
                 found.append((clock, *ping))
             looks.append(next_look(clock, today, self.tz))
+        if case.status is Status.RECTIFYING and case.rectify_deadline is not None:
+            # the deadline's own pings and 督办 (`_deadlines`) read the same next look
+            looks.append(rectification_look(case.rectify_deadline, today,
+                                            self.rules.ping_days_before))
         run_out = ladder_run_out(case, self.tz, self.stages)
         if run_out is not None and now <= run_out:
             looks.append(run_out.astimezone(self.tz).date())

@@ -270,8 +270,10 @@ class CaseRepository:
         return await self._load(stmt, with_events=False)
 
     async def rectification_deadlines(self, until: date, after: tuple[date, int] | None = None,
-                                      limit: int = 500) -> list[DeadlineRow]:
-        """Rectifying cases whose deadline is on or before `until`, oldest deadline first.
+                                      limit: int = 500, *,
+                                      due_by: date | None = None) -> list[DeadlineRow]:
+        """Rectifying cases whose deadline is on or before `until`, oldest deadline first
+        (with `due_by`: only those whose next look, `remind_on`, is on or before it).
 
         Keyset paging: pass the last row's `(deadline, case_id)` as `after` for the next page.
         """
@@ -280,6 +282,8 @@ class CaseRepository:
                 .join(Person, Person.id == CaseRow.assignee_id, isouter=True)
                 .where(CaseRow.status == Status.RECTIFYING.value,
                        CaseRow.rectify_deadline <= until))
+        if due_by is not None:
+            stmt = stmt.where(CaseRow.remind_on <= due_by)
         if after is not None:
             stmt = stmt.where(tuple_(CaseRow.rectify_deadline, CaseRow.id) > tuple_(*after))
         stmt = stmt.order_by(CaseRow.rectify_deadline, CaseRow.id).limit(limit)

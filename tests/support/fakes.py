@@ -150,11 +150,15 @@ class FakeCaseRepository:
         return [self._out(c, False) for c in found[:limit]]
 
     async def rectification_deadlines(self, until: date, after: tuple[date, int] | None = None,
-                                      limit: int = 500) -> list[DeadlineRow]:
+                                      limit: int = 500, *,
+                                      due_by: date | None = None) -> list[DeadlineRow]:
         rows = []
         for c in self._all():
             if (c.status is not Status.RECTIFYING or c.rectify_deadline is None
                     or c.rectify_deadline > until):
+                continue
+            look = self.store.remind_on.get(c.reference)
+            if due_by is not None and (look is None or look > due_by):
                 continue
             assert c.id is not None
             if after is not None and (c.rectify_deadline, c.id) <= after:

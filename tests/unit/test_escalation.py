@@ -8,7 +8,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.clocks import StageRules, clock_ping, ladder_run_out, next_look, stage_clocks
+from bot.clocks import (
+    StageRules,
+    clock_ping,
+    ladder_run_out,
+    next_look,
+    rectification_look,
+    stage_clocks,
+)
 from bot.domain import (
     Actor,
     Case,
@@ -174,3 +181,11 @@ def test_a_supervision_order_runs_out_while_rectifying() -> None:
     assert run_out is not None and run_out.date() == date(2026, 10, 9)  # 5 working days
     case.extend_deadline(STAFF, date(2026, 12, 1), "延期", _at(date(2026, 9, 25)))
     assert ladder_run_out(case, TZ, RULES) is None  # a new deadline: its own pings first
+
+
+def test_the_rectification_deadline_is_looked_at_on_its_ping_days_only() -> None:
+    deadline = date(2026, 10, 9)
+    assert rectification_look(deadline, date(2026, 9, 22), 3) == date(2026, 10, 6)
+    assert rectification_look(deadline, date(2026, 10, 8), 3) == deadline  # soon sent today
+    assert rectification_look(deadline, deadline, 3) == date(2026, 10, 10)  # 调休 Saturday
+    assert rectification_look(deadline, date(2026, 10, 10), 3) == date(2026, 10, 12)
