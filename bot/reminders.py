@@ -312,7 +312,8 @@ class ReminderService:
                 case.supervise(Actor.system(), now, t("reminder.clock.supervise_comment",
                                                       clock=label, days=days))
                 await uow.cases.save(case)
-                await tell_step(uow, case, "supervised", now)
+                if clock.owner == "supervisor":  # staff's own delays are not the supervisor's
+                    await tell_step(uow, case, "supervised", now)
                 code = case.assignee_code or ""
                 if code and code not in names:
                     person = await uow.directory.person(code)

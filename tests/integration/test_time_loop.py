@@ -255,3 +255,31 @@ async def test_after_the_0004_upgrade_open_cases_are_looked_at_once(services, db
     rows, _ = await queued_since(engine, 0)
     assert [(r.kind, r.reference) for r in rows if r.kind.startswith("ping.")] == [
         ("ping.clock.late", reference)]
+
+
+async def test_a_staff_clock_overdue_brings_a_supervision_order_to_staff_only(services) -> None:
+    """Staff leave a proposal undecided (2 working days): staff are pinged, and 3 working days
+    overdue the 督办 goes to the office, not to the supervisor who is waiting for them."""
+    service, clock, engine = services
+    clock.current = local(date(2026, 11, 23), 10)
+    reference = (await filing(service).file_tip(tip())).reference
+    await service.perform(SUPERVISOR, reference, lambda c, a, now: c.accept(a, now))
+    await service.perform(SUPERVISOR, reference, lambda c, a, now: c.propose(
+        a, Disposition.UNFOUNDED, now, note="经核实不属实"))
+    rows = await simulate(service, clock, engine, date(2026, 11, 23), date(2026, 12, 2), {})
+    timed = [(r.day.isoformat(), r.kind, "sv" if r.chat_id == SUPERVISOR else "staff")
+             for r in rows if r.kind.startswith(TIMED)]
+    assert timed == [
+        ("2026-11-24", "ping.clock.soon", "staff"),  # due Wednesday 11-25 10:00
+        ("2026-11-25", "ping.clock.today", "staff"),
+        ("2026-11-26", "ping.clock.late", "staff"),
+        ("2026-11-27", "ping.clock.late", "staff"),
+        ("2026-11-30", "ping.clock.late", "staff"),
+        ("2026-11-30", "staff.escalated", "staff"),  # 3 working days overdue
+        ("2026-12-01", "ping.clock.late", "staff"),
+        ("2026-12-02", "ping.clock.late", "staff"),
+    ]
+    async with service.uow.read() as uow:
+        case = await uow.cases.get(reference)
+    assert case is not None and [e.actor for e in case.events if e.action == "supervised"] \
+        == ["system"]
