@@ -120,7 +120,7 @@ class Container:
         """Stop delivery and reminders (what is queued is sent on the next start); dispose."""
         await self.delivery.stop()
         if self.scheduler is not None:
-            self.scheduler.shutdown()
+            await self.scheduler.stop()
         for robots in self.robots.values():
             close = getattr(robots, "close", None)
             if close is not None:

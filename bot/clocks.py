@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Protocol
 
 from bot.domain import Case, Status
-from bot.timerules import add_working_days
+from bot.escalation import COUNTY_REPORT_DUE, INTERVIEW_DUE, INTERVIEWED, SUPERVISED, Rung
+from bot.timerules import add_working_days, is_workday
 
 # The status a clock runs in, and the clock's name.
 _CLOCK_OF = {Status.ASSIGNED: "accept", Status.ACCEPTED: "propose", Status.PROPOSED: "decide"}
@@ -168,3 +169,171 @@ def stage_tally(events: Iterable[StatusChange], status: Status, deadline: date |
     if rectified is not None:
         tally["rectify"] = (int(rectified), 1)
     return tally
+# --- every stage clock, as the scheduler pings them -------------------------------------------
+@dataclass(frozen=True)
+class StageRules:
+    """Working days each stage clock allows, and the ladder's and re-check's days."""
+
+    accept: int = 1
+    propose: int = 5
+    decide: int = 2
+    verify: int = 5  # staff check a reported rectification (回头看)
+    extension: int = 2  # staff decide an extension request
+    interview: int = 5  # staff record the 约谈 the ladder asked for
+    county_report: int = 5  # staff record the report to the county office
+    ladder: int = 5  # a 督办 (or 约谈) still not rectified this many working days later climbs
+    recheck_after: int = 30  # calendar days from verification to the 回头看 re-check
+
+    @property
+    def service(self) -> ClockDays:
+        return ClockDays(self.accept, self.propose, self.decide)
+
+
+# Who answers for each clock: the assigned supervisor or office staff.
+OWNER = {"accept": "supervisor", "propose": "supervisor", "decide": "staff",
+         "verify": "staff", "extension": "staff", "interview": "staff",
+         "county_report": "staff", "recheck": "supervisor"}
+# The clocks whose overdue brings a 督办 (the ladder's own clocks are past that).
+SUPERVISABLE = frozenset({"accept", "propose", "decide", "verify", "extension"})
+
+
+@dataclass(frozen=True)
+class StageClock:
+    name: str
+    started: datetime
+    due: datetime
+    days: int  # working days allowed (the re-check: calendar days)
+
+    @property
+    def owner(self) -> str:
+        return OWNER[self.name]
+
+    @property
+    def key(self) -> str:
+        """Names this clock among all the case's clocks (for dedup keys)."""
+        return f"{self.name}:{self.started.astimezone(UTC):%Y%m%d%H%M%S}"
+
+
+def _last(case: Case, *actions: str) -> datetime | None:
+    for event in reversed(case.events):
+        if event.action in actions:
+            return event.at
+    return None
+
+
+def stage_clocks(case: Case, tz: tzinfo, rules: StageRules) -> list[StageClock]:
+    """The clocks running on the case now (a paused propose clock is not running)."""
+    out: list[StageClock] = []
+
+    def start(name: str, at: datetime, days: int) -> None:
+        begun = at.astimezone(tz)
+        out.append(StageClock(name, begun, add_working_days(begun, days), days))
+
+    if case.status in _CLOCK_OF:
+        clocks = service_clocks(case.events, tz, rules.service)
+        last = clocks[-1] if clocks else None
+        if last is not None and last.stopped is None and last.running:
+            out.append(StageClock(last.name, last.started, last.due,
+                                  rules.service.of(last.name)))
+    elif case.status is Status.RECTIFICATION_REPORTED:
+        at = _last(case, "rectification_reported")
+        if at is not None:
+            start("verify", at, rules.verify)
+    elif case.status is Status.RECTIFYING and case.pending_extension is not None:
+        at = _last(case, "extension_requested")
+        if at is not None:
+            start("extension", at, rules.extension)
+    pending = case.pending_rung
+    if pending is not None:
+        at = _last(case, INTERVIEW_DUE if pending is Rung.INTERVIEW else COUNTY_REPORT_DUE)
+        if at is not None:
+            start("interview" if pending is Rung.INTERVIEW else "county_report", at,
+                  rules.interview if pending is Rung.INTERVIEW else rules.county_report)
+    verified = case.pending_recheck
+    if verified is not None:
+        local = verified.astimezone(tz)
+        day = local.date() + timedelta(days=rules.recheck_after)
+        while not is_workday(day):
+            day += timedelta(days=1)
+        out.append(StageClock("recheck", local, datetime.combine(day, time(23, 59, 59),
+                                                                 tzinfo=tz),
+                              rules.recheck_after))
+    return out
+
+
+def ladder_run_out(case: Case, tz: tzinfo, rules: StageRules) -> datetime | None:
+    """When the case's 督办 (or recorded 约谈) runs out if it is still not rectified: the
+    moment to climb a rung. None: nothing to run out (not rectifying, or awaiting staff)."""
+    if case.status is not Status.RECTIFYING or case.pending_rung is not None \
+            or case.rung is Rung.COUNTY_REPORT:
+        return None  # not rectifying, awaiting staff, or at the top of the ladder
+    for event in reversed(case.events):
+        if event.action == INTERVIEWED or (event.action == SUPERVISED
+                                            and event.to_status is Status.RECTIFYING):
+            return add_working_days(event.at.astimezone(tz), rules.ladder)
+        if event.action in (INTERVIEW_DUE, COUNTY_REPORT_DUE):
+            return None  # climbed already; the next step starts once staff record it
+        if event.action in ("approved", "verification_failed", "recheck_failed",
+                            "deadline_extended"):
+            return None  # a new deadline since: its own pings and 督办 come first
+    return None
+
+
+def _previous_workday(day: date) -> date:
+    day -= timedelta(days=1)
+    while not is_workday(day):
+        day -= timedelta(days=1)
+    return day
+
+
+def _next_workday(day: date) -> date:
+    day += timedelta(days=1)
+    while not is_workday(day):
+        day += timedelta(days=1)
+    return day
+
+
+def working_days_between(start: date, end: date) -> int:
+    """Working days after `start` up to and including `end` (0 if end <= start)."""
+    count, day = 0, start
+    while day < end:
+        day += timedelta(days=1)
+        if is_workday(day):
+            count += 1
+    return count
+
+
+def clock_ping(clock: StageClock, today: date, tz: tzinfo) -> tuple[str, int] | None:
+    """Which ping the clock calls for today (working days only): "soon" on the working day
+    before it runs out (clocks of 2+ days; sent late if missed), "today" on the day, "late"
+    every working day after it with the working days overdue."""
+    if not is_workday(today):
+        return None
+    due_day = clock.due.astimezone(tz).date()
+    if today == due_day:
+        return "today", 0
+    if today > due_day:
+        return "late", working_days_between(due_day, today)
+    if clock.days >= 2 and today >= _previous_workday(due_day):
+        return "soon", working_days_between(today, due_day)
+    return None
+
+
+def next_look(clock: StageClock, today: date, tz: tzinfo) -> date:
+    """The next day on which this clock may call for something (a ping, a 督办)."""
+    due_day = clock.due.astimezone(tz).date()
+    if today < due_day:
+        soon = _previous_workday(due_day)
+        return soon if clock.days >= 2 and today < soon else due_day
+    return _next_workday(today)
+
+
+def rectification_look(deadline: date, today: date, days_before: int) -> date:
+    """The next day the rectification deadline calls for something: its first ping
+    (`days_before` days ahead), the day itself, then every working day while overdue."""
+    first = deadline - timedelta(days=days_before)
+    if today < first:
+        return first
+    if today < deadline:
+        return deadline
+    return _next_workday(today)

@@ -15,6 +15,15 @@ from enum import StrEnum
 from typing import Any
 
 # SPEC's category ids: one list for the model and the domain (re-exported here).
+from bot.escalation import (
+    COUNTY_REPORT_DUE,
+    COUNTY_REPORTED,
+    INTERVIEW_DUE,
+    INTERVIEWED,
+    Rung,
+    next_rung,
+    rung,
+)
 from classifier.labels import CATEGORIES as CATEGORIES
 
 SCHOOL_CATEGORIES = frozenset({"homework_burden", "teacher_paid_tutoring", "after_school_service"})
@@ -72,6 +81,7 @@ class CaseAction(StrEnum):
     ASK = "ask"
     REPORT_DONE = "report_done"
     REQUEST_EXTENSION = "request_extension"
+    RECHECK = "recheck"  # the 回头看 re-check visit after a verified rectification
     # parent
     ADD_INFO = "add_info"
     ANSWER = "answer"  # the supervisor's question (需补充材料)
@@ -88,6 +98,8 @@ class CaseAction(StrEnum):
     VERIFY_FAIL = "verify_fail"
     GRANT_EXTENSION = "grant_extension"
     REFUSE_EXTENSION = "refuse_extension"
+    RECORD_INTERVIEW = "record_interview"  # 约谈
+    RECORD_COUNTY_REPORT = "record_county_report"  # 报告县级督导部门
 
 
 class DomainError(Exception):
@@ -374,7 +386,8 @@ class Case:
         self._require_staff(actor)
         self._require_status(Status.RECTIFICATION_REPORTED)
         if passed:
-            self._move("verified", actor, now, Status.CLOSED, comment)
+            # recheck: a 回头看 re-check visit is owed later (bot/clocks.py schedules it)
+            self._move("verified", actor, now, Status.CLOSED, comment, recheck=True)
             self.closed_at = now
             return
         if new_deadline is None or new_deadline <= now.date():
@@ -385,6 +398,11 @@ class Case:
         self.supervised_at = None
         self._move("verification_failed", actor, now, Status.RECTIFYING, comment.strip(),
                    deadline=new_deadline.isoformat())
+        failures = sum(1 for e in self.events if e.action in ("verification_failed",
+                                                              "recheck_failed"))
+        if failures >= 2:
+            # 督促指导2次(含2次)以上仍未整改: the second failure moves the case up the ladder.
+            self.climb(now, "failed_twice")
 
     def extend_deadline(self, actor: Actor, new_deadline: date, reason: str,
                         now: datetime) -> None:
@@ -451,9 +469,99 @@ class Case:
         """Issue a supervision order (督办) on an overdue case; staff or the scheduler."""
         if actor.role not in (Role.STAFF, Role.SYSTEM):
             raise PermissionDenied("case.error.staff_only")
-        self._require_status(Status.ASSIGNED, Status.ACCEPTED, Status.PROPOSED, Status.RECTIFYING)
+        self._require_status(Status.ASSIGNED, Status.ACCEPTED, Status.PROPOSED, Status.RECTIFYING,
+                             Status.RECTIFICATION_REPORTED)
         self.supervised_at = now
         self._move("supervised", actor, now, self.status, comment)
+
+    # --- the escalation ladder (bot/escalation.py) ----------------------------------
+    @property
+    def rung(self) -> Rung:
+        return rung(self.events)
+
+    @property
+    def pending_rung(self) -> Rung | None:
+        """The rung staff have been asked to record (约谈 or county report) and have not."""
+        for event in reversed(self.events):
+            if event.action in (INTERVIEWED, COUNTY_REPORTED):
+                return None
+            if event.action == INTERVIEW_DUE:
+                return Rung.INTERVIEW
+            if event.action == COUNTY_REPORT_DUE:
+                return Rung.COUNTY_REPORT
+        return None
+
+    def climb(self, now: datetime, reason: str) -> Rung | None:
+        """The system moves the case one rung up (a second failure, or a rung that ran out);
+        staff are then asked to record it. None when already at the top or awaiting one."""
+        if self.pending_rung is not None:
+            return None
+        up = next_rung(self.rung)
+        if up is None:
+            return None
+        kind = INTERVIEW_DUE if up is Rung.INTERVIEW else COUNTY_REPORT_DUE
+        self._move(kind, Actor.system(), now, self.status, reason=reason)
+        return up
+
+    def record_interview(self, actor: Actor, held_on: date, who: str, outcome: str,
+                         now: datetime) -> None:
+        """Staff record the 约谈 the ladder asked for: when, with whom, and its outcome."""
+        self._require_staff(actor)
+        if self.pending_rung is not Rung.INTERVIEW:
+            raise InvalidTransition("case.error.no_pending_rung", reference=self.reference)
+        if not who.strip() or not outcome.strip():
+            raise InvalidInput("case.error.comment_required")
+        if held_on > now.date():
+            raise InvalidInput("case.error.date_in_future")
+        self._move(INTERVIEWED, actor, now, self.status, outcome.strip(),
+                   date=held_on.isoformat(), who=who.strip())
+
+    def record_county_report(self, actor: Actor, note: str, now: datetime) -> None:
+        """Staff record the report to the county office (报告县级督导部门)."""
+        self._require_staff(actor)
+        if self.pending_rung is not Rung.COUNTY_REPORT:
+            raise InvalidTransition("case.error.no_pending_rung", reference=self.reference)
+        if not note.strip():
+            raise InvalidInput("case.error.comment_required")
+        self._move(COUNTY_REPORTED, actor, now, self.status, note.strip())
+
+    # --- 回头看 re-check after a verified rectification -------------------------------
+    @property
+    def pending_recheck(self) -> datetime | None:
+        """When the verification a re-check is owed for happened (None: none owed)."""
+        if self.status is not Status.CLOSED:
+            return None
+        for event in reversed(self.events):
+            if event.action in ("rechecked", "recheck_failed", "reopened"):
+                return None
+            if event.action == "verified":
+                return event.at if event.data.get("recheck") else None
+        return None
+
+    def recheck(self, actor: Actor, now: datetime, *, passed: bool, note: str,
+                new_deadline: date | None = None, photo: str = "") -> None:
+        """The supervisor's 回头看 visit: passed keeps the case closed; failed reopens the
+        rectification with a new deadline."""
+        self._require_assignee(actor)
+        if self.pending_recheck is None:
+            raise InvalidTransition("case.error.no_pending_recheck", reference=self.reference)
+        if not note.strip():
+            raise InvalidInput("case.error.comment_required")
+        evidence = {"photo": photo} if photo else {}
+        if passed:
+            self._move("rechecked", actor, now, Status.CLOSED, note.strip(), **evidence)
+            return
+        if new_deadline is None or new_deadline <= now.date():
+            raise InvalidInput("case.error.deadline_in_past")
+        self.rectify_deadline = new_deadline
+        self.supervised_at = None
+        self.closed_at = None
+        self._move("recheck_failed", actor, now, Status.RECTIFYING, note.strip(),
+                   deadline=new_deadline.isoformat(), **evidence)
+        failures = sum(1 for e in self.events if e.action in ("verification_failed",
+                                                              "recheck_failed"))
+        if failures >= 2:
+            self.climb(now, "failed_twice")
 
     # --- supervisor --------------------------------------------------------------
     def accept(self, actor: Actor, now: datetime) -> None:
@@ -624,9 +732,19 @@ class Case:
             if self.pending_extension is None:
                 return CaseAction.REPORT_DONE, CaseAction.REQUEST_EXTENSION
             return (CaseAction.REPORT_DONE,)
+        if self.pending_recheck is not None:
+            return (CaseAction.RECHECK,)
         return ()
 
     def _staff_actions(self) -> tuple[CaseAction, ...]:
+        pending = self.pending_rung
+        if pending is not None:
+            ladder = (CaseAction.RECORD_INTERVIEW if pending is Rung.INTERVIEW
+                      else CaseAction.RECORD_COUNTY_REPORT,)
+            return ladder + self._staff_status_actions()
+        return self._staff_status_actions()
+
+    def _staff_status_actions(self) -> tuple[CaseAction, ...]:
         if self.status is Status.TRIAGE:
             return CaseAction.TRIAGE, CaseAction.DECLINE
         if self.status in (Status.ASSIGNED, Status.ACCEPTED):

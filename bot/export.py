@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from bot.clocks import ClockDays, first_clocks, rectification_met, service_clocks, stage_tally
 from bot.domain import Disposition, Rating, Status
+from bot.escalation import Rung, rung
 from bot.facts import CaseFact, CaseFacts, Progress
 from bot.messages import t
 from bot.privacy import mask_personal_data
@@ -34,10 +35,6 @@ COLUMNS: tuple[tuple[str, int], ...] = (  # catalogue key suffix, column width
     ("proposed_on_time", 14), ("decided_on_time", 12), ("rectified_on_time", 12),
     ("rating", 10), ("merged_into", 17), ("text", 60),
 )
-# Audit actions that are rungs of the escalation ladder (督办, 约谈, 报告县级), in order.
-# RUNGS: issue 11's bot/escalation.rung(events) adds "interviewed" and "county_reported";
-# the lead wires it here at merge. Today only "supervised" (督办) is recorded.
-ESCALATION_RUNGS: tuple[str, ...] = ("supervised", "interviewed", "county_reported")
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,7 @@ class ExportRow:
     school: str = ""  # the school's name ("" when the case is about none)
     institution: str = ""  # the institution's name
     inspected: bool = False  # a supervisor took the case up (accepted it)
-    rungs: tuple[str, ...] = ()  # escalation rungs the case reached (ESCALATION_RUNGS)
+    rung: Rung = Rung.NONE  # the escalation ladder's rung (bot/escalation.py)
 
     @property
     def merged(self) -> bool:
@@ -123,7 +120,6 @@ def export_row(fact: CaseFact, tz: ZoneInfo, now: datetime, days: ClockDays,
     decide = next((c for c in service_clocks(fact.events, tz, days) if c.name == "decide"),
                   None)
     tally = stage_tally(fact.events, fact.status, fact.rectify_deadline, tz, days, now)
-    actions = {event.action for event in fact.events}
     return ExportRow(
         reference=fact.reference, created=fact.created_at.astimezone(tz),
         category=fact.category, entity=fact.school_name or fact.institution_name or "",
@@ -141,7 +137,7 @@ def export_row(fact: CaseFact, tz: ZoneInfo, now: datetime, days: ClockDays,
         stages=tuple((name, met, total) for name, (met, total) in sorted(tally.items())),
         school=fact.school_name or "", institution=fact.institution_name or "",
         inspected=any(e.to_status is Status.ACCEPTED for e in fact.events),
-        rungs=tuple(rung for rung in ESCALATION_RUNGS if rung in actions))
+        rung=rung(fact.events))
 
 
 async def export_rows(facts: CaseFacts, date_from: date, date_to: date, *, tz: ZoneInfo,

@@ -24,7 +24,7 @@ class EventFact:
     at: datetime
     from_status: Status | None
     to_status: Status
-    action: str = ""  # the audit action (e.g. "supervised": a rung of the escalation ladder)
+    action: str = ""  # the event's kind (the escalation ladder reads it)
 
 
 @dataclass(frozen=True)

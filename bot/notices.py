@@ -35,7 +35,8 @@ PARENT_ACTIONS = {"accepted": "notify.parent.accepted", "approved": "notify.pare
 # for the case's own parent, and a reopening concerns only the parent who asked for it.
 NOT_RELAYED = frozenset({"info_requested", "reopened"})
 STAFF_ACTIONS = frozenset({"proposed", "rectification_reported", "handed_back",
-                           "extension_requested", "reopened"})
+                           "extension_requested", "reopened", "interview_due",
+                           "county_report_due"})
 SUPERVISOR_ACTIONS = frozenset({
     "routed", "assigned", "approved", "proposal_rejected", "verification_failed", "info_added",
     "supervised", "reopened", "deadline_extended", "extension_refused"})

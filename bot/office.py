@@ -224,6 +224,19 @@ class OfficeService:
                                                                comment=comment,
                                                                new_deadline=new_deadline))
 
+    async def record_interview(self, user_id: int, reference: str, held_on: date, who: str,
+                               outcome: str) -> Case:
+        """Record the 约谈 the escalation ladder asked for."""
+        await self.staff(user_id)
+        return await self.cases.perform(user_id, reference, lambda c, a, now:
+                                        c.record_interview(a, held_on, who, outcome, now))
+
+    async def record_county_report(self, user_id: int, reference: str, note: str) -> Case:
+        """Record the report to the county office (报告县级督导部门)."""
+        await self.staff(user_id)
+        return await self.cases.perform(user_id, reference, lambda c, a, now:
+                                        c.record_county_report(a, note, now))
+
     async def grant_extension(self, user_id: int, reference: str) -> Case:
         """Extend the deadline to the date the supervisor asked for (read from the case)."""
         await self.staff(user_id)

@@ -15,13 +15,23 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.clocks import (
+    SUPERVISABLE,
+    StageClock,
+    StageRules,
+    clock_ping,
+    ladder_run_out,
+    next_look,
+    rectification_look,
+    stage_clocks,
+)
 from bot.config import TimeRules
-from bot.domain import Actor, Role
+from bot.domain import Actor, Case, Role, Status
 from bot.messages import t
-from bot.notices import ping_notice
+from bot.notices import ping_notice, staff_notice, tell_staff, tell_step
 from bot.ports import DeadlineRow, Notice, PersonInfo, UnitOfWork, UnitOfWorkFactory
 from bot.services import CaseService
-from bot.timerules import month_bounds
+from bot.timerules import is_workday, month_bounds
 
 MAX_SCHOOLS_LISTED = 15
 MAX_LAGGARDS_LISTED = 5
@@ -33,8 +43,32 @@ class ReminderRun:
 
     pings: int = 0
     escalations: int = 0
+    clock_pings: int = 0  # every other stage clock (accept, propose, decide, verify, ...)
+    clock_escalations: int = 0  # their 督办
+    rungs: int = 0  # cases moved up the ladder
     visit_reminders: int = 0
     coverage_reports: int = 0
+
+
+@dataclass(frozen=True)
+class ClockRun:
+    pings: int = 0
+    escalations: int = 0
+    rungs: int = 0
+
+
+def stage_rules(rules: TimeRules) -> StageRules:
+    """The stage clocks' days from the configured time rules."""
+    return StageRules(
+        accept=rules.accept_working_days, propose=rules.propose_working_days,
+        decide=rules.decide_working_days, verify=rules.verify_working_days,
+        extension=rules.extension_working_days, interview=rules.interview_working_days,
+        county_report=rules.county_report_working_days, ladder=rules.ladder_working_days,
+        recheck_after=rules.recheck_after_days)
+
+
+def _supervised_since(case: Case, started: datetime) -> bool:
+    return any(e.action == "supervised" and e.at >= started for e in case.events)
 
 
 @dataclass(frozen=True)
@@ -83,13 +117,20 @@ class ReminderService:
         self.clock = cases.clock
         self.rules = rules
         self.tz = tz
+        self.stages = stage_rules(rules)
 
     async def run(self) -> ReminderRun:
-        """Queue everything due now."""
+        """Queue everything due now. Deadline and clock reminders go on working days only:
+        what falls due on a holiday is sent on the next working day."""
         now = self.clock.now()
         today = now.astimezone(self.tz).date()
-        pings, escalations = await self._deadlines(today, now)
-        return ReminderRun(pings=pings, escalations=escalations,
+        pings = escalations = 0
+        clocks = ClockRun()
+        if is_workday(today):
+            pings, escalations = await self._deadlines(today, now)
+            clocks = await self._stage_clocks(today, now)
+        return ReminderRun(pings=pings, escalations=escalations, clock_pings=clocks.pings,
+                           clock_escalations=clocks.escalations, rungs=clocks.rungs,
                            visit_reminders=await self._visit_reminders(today, now),
                            coverage_reports=await self._coverage(today, now))
 
@@ -97,14 +138,17 @@ class ReminderService:
         """Ping supervisors about rectification deadlines; escalate the long overdue.
 
         The job runs every minute, so each page is read first and a write transaction is
-        opened only for pings not yet queued: a steady state costs reads, not writes.
+        opened only for pings not yet queued: a steady state costs reads, not writes. Only
+        cases whose next look (`remind_on`) has come are read: once today's pings are queued
+        the clock pass moves it to the next day the deadline calls for something.
         """
         until = today + timedelta(days=self.rules.ping_days_before)
         pings = escalations = 0
         after: tuple[date, int] | None = None
         while True:  # pages of a few hundred rows keep each transaction short
             async with self.uow.read() as uow:
-                page = await uow.cases.rectification_deadlines(until, after)
+                # only cases whose next look has come (the clock pass moves it on)
+                page = await uow.cases.rectification_deadlines(until, after, due_by=today)
                 if not page:
                     break
                 wanted = self._pings(page, today)
@@ -122,6 +166,160 @@ class ReminderService:
                 escalations += await self.cases.escalate_overdue(row.reference, overdue_since,
                                                                  days_over)
         return pings, escalations
+
+    async def _stage_clocks(self, today: date, now: datetime) -> ClockRun:
+        """Every stage clock: ping its owner, issue the 督办, climb the ladder.
+
+        Candidates are the cases whose next look (`remind_on`, set to the day of any change)
+        has come; each is checked exactly from its history, then moved on to the next day
+        something may fall due. A steady state reads an index range and finds nothing.
+        """
+        run = ClockRun()
+        after: int | None = None
+        while True:
+            async with self.uow.read() as uow:
+                page = await uow.cases.clock_candidates(today, after)
+                if not page:
+                    break
+                staff = [p for p in await uow.directory.people("staff") if p.telegram_user_id]
+                wanted: list[Outgoing] = []
+                supervise: list[tuple[str, StageClock, int]] = []
+                climb: list[str] = []
+                looks: list[tuple[int, datetime, date | None]] = []
+                people: dict[str, PersonInfo | None] = {}
+                for case in page:
+                    found, look = self._clock_work(case, today, now)
+                    assignee = None
+                    if case.assignee_code and any(c.owner == "supervisor" for c, _, _ in found):
+                        if case.assignee_code not in people:
+                            people[case.assignee_code] = await uow.directory.person(
+                                case.assignee_code)
+                        assignee = people[case.assignee_code]
+                    for clock, kind, days in found:
+                        wanted += self._clock_pings(case, clock, kind, days, today, assignee,
+                                                    staff)
+                        if (clock.name in SUPERVISABLE and kind == "late"
+                                and days >= self.rules.escalate_after_days
+                                and not _supervised_since(case, clock.started)):
+                            supervise.append((case.reference, clock, days))
+                    run_out = ladder_run_out(case, self.tz, self.stages)
+                    if run_out is not None and now > run_out:
+                        climb.append(case.reference)
+                    assert case.id is not None
+                    looks.append((case.id, case.updated_at or case.created_at, look))
+                queued = await uow.outbox.queued_keys([m.key for m in wanted])
+                fresh = [m for m in wanted if m.key not in queued]
+            after = page[-1].id
+            run = ClockRun(run.pings + await self._queue(now, fresh), run.escalations,
+                           run.rungs)
+            run = replace(run, escalations=run.escalations + await self._supervise(supervise))
+            for reference in climb:
+                if await self._climb(reference):
+                    run = replace(run, rungs=run.rungs + 1)
+            moved = [look for look in looks if look[2] is None or look[2] > today]
+            if moved:  # a case still due today (a rung to climb) is simply read again
+                async with self.uow() as uow:
+                    await uow.cases.set_remind_on(moved)
+                    await uow.commit()
+        return run
+
+    def _clock_work(self, case: Case, today: date, now: datetime
+                    ) -> tuple[list[tuple[StageClock, str, int]], date | None]:
+        """The pings the case's clocks call for today, and the next day to look again."""
+        found = []
+        looks: list[date] = []
+        for clock in stage_clocks(case, self.tz, self.stages):
+            ping = clock_ping(clock, today, self.tz)
+            if ping is not None:
+                found.append((clock, *ping))
+            looks.append(next_look(clock, today, self.tz))
+        if case.status is Status.RECTIFYING and case.rectify_deadline is not None:
+            # the deadline's own pings and 督办 (`_deadlines`) read the same next look
+            looks.append(rectification_look(case.rectify_deadline, today,
+                                            self.rules.ping_days_before))
+        run_out = ladder_run_out(case, self.tz, self.stages)
+        if run_out is not None and now <= run_out:
+            looks.append(run_out.astimezone(self.tz).date())
+        elif run_out is not None:
+            looks.append(today)  # climbs in this run; the climb is looked at again
+        return found, min(looks) if looks else None
+
+    def _clock_pings(self, case: Case, clock: StageClock, kind: str, days: int, today: date,
+                     assignee: PersonInfo | None, staff: list[PersonInfo]) -> list[Outgoing]:
+        key = f"clock:{case.reference}:{clock.key}:{kind}"
+        if kind == "late":
+            key += f":{today}"
+        params: dict[str, str | int] = {
+            "reference": case.reference, "clock": t(f"clock.name.{clock.name}"),
+            "due": clock.due.astimezone(self.tz).strftime("%Y-%m-%d"), "days": days}
+        if clock.owner == "supervisor":
+            if assignee is None or not assignee.telegram_user_id:
+                return []
+            actor = Actor(Role.SUPERVISOR, person_code=case.assignee_code)
+            notice = Notice(f"reminder.clock.{kind}", params, case.reference,
+                            case.next_actions(actor), Role.SUPERVISOR, open_button=True)
+            return [Outgoing(assignee.telegram_user_id, f"ping.clock.{kind}", notice, key)]
+        params.pop("reference")
+        notice = staff_notice(f"reminder.clock.{kind}", case.reference, **params)
+        return [Outgoing(p.telegram_user_id, f"ping.clock.{kind}", notice, f"{key}:{p.code}")
+                for p in staff if p.telegram_user_id]
+
+    async def _supervise(self, targets: list[tuple[str, StageClock, int]]) -> int:
+        """The system's 督办 on stage clocks overdue `days` working days; once per clock.
+
+        One transaction for a page of them; a case that moved on or was already supervised
+        (by staff, or by another instance, which the row lock serialises) is skipped.
+        """
+        if not targets:
+            return 0
+        now = self.clock.now()
+        issued = 0
+        async with self.uow() as uow:
+            staff = [p for p in await uow.directory.people("staff") if p.telegram_user_id]
+            names: dict[str, str] = {}
+            messages: list[tuple[int, str, Notice, str]] = []
+            for reference, clock, days in targets:
+                case = await uow.cases.get_for_update(reference)
+                if case is None or not any(c.key == clock.key for c in
+                                           stage_clocks(case, self.tz, self.stages)) \
+                        or _supervised_since(case, clock.started):
+                    continue
+                label = t(f"clock.name.{clock.name}")
+                case.supervise(Actor.system(), now, t("reminder.clock.supervise_comment",
+                                                      clock=label, days=days))
+                await uow.cases.save(case)
+                if clock.owner == "supervisor":  # staff's own delays are not the supervisor's
+                    await tell_step(uow, case, "supervised", now)
+                code = case.assignee_code or ""
+                if code and code not in names:
+                    person = await uow.directory.person(code)
+                    names[code] = person.name if person else "—"
+                notice = staff_notice("notify.staff.clock_supervised", case.reference,
+                                      clock=label, days=days, name=names.get(code, "—"))
+                messages += [(p.telegram_user_id, "staff.escalated", notice,
+                              f"clock_supervised:{case.reference}:{clock.key}:{p.code}")
+                             for p in staff if p.telegram_user_id]
+                issued += 1
+            await uow.outbox.enqueue_keyed(messages, now)
+            await uow.commit()
+        return issued
+
+    async def _climb(self, reference: str) -> bool:
+        """A 督办 or 约谈 that ran out: the case moves up a rung and staff are asked."""
+        now = self.clock.now()
+        async with self.uow() as uow:
+            case = await uow.cases.get_for_update(reference)
+            if case is None:
+                return False
+            run_out = ladder_run_out(case, self.tz, self.stages)
+            if run_out is None or now <= run_out or case.climb(now, "ran_out") is None:
+                return False
+            await uow.cases.save(case)
+            await tell_staff(uow, "staff.escalated.ladder", staff_notice(
+                f"notify.staff.{case.events[-1].action}", case.reference,
+                comment=t("ladder.reason.ran_out")), now)
+            await uow.commit()
+        return True
 
     def _pings(self, page: list[DeadlineRow], today: date) -> list[Outgoing]:
         """The pings this page of deadlines calls for today, keyed per deadline (and day)."""
@@ -214,11 +412,9 @@ class ReminderService:
         """Queue messages in one transaction (none: no transaction); count the new ones."""
         if not messages:
             return 0
-        sent = 0
         async with self.uow() as uow:
-            for m in messages:
-                sent += await uow.outbox.enqueue(m.chat_id, m.kind, m.notice, now,
-                                                 dedup_key=m.key)
+            sent = await uow.outbox.enqueue_keyed(
+                [(m.chat_id, m.kind, m.notice, m.key) for m in messages], now)
             await uow.commit()
         return sent
 

@@ -21,7 +21,8 @@ from functools import lru_cache
 from typing import Literal
 
 from bot.domain import CATEGORIES, Disposition, Rating, Status
-from bot.export import ESCALATION_RUNGS, ExportRow, write_case_sheet
+from bot.escalation import Rung
+from bot.export import ExportRow, write_case_sheet
 from bot.messages import t
 from bot.timerules import month_bounds
 
@@ -110,7 +111,7 @@ class Report:
     # The work plans' own indicators.
     visits: int = 0  # school visits logged in the period
     rectified: tuple[int, int] = (0, 0)  # (rectified, found true: 立行立改 + 限期整改)
-    rungs: tuple[tuple[str, int], ...] = ()  # cases per escalation rung (ESCALATION_RUNGS)
+    by_rung: tuple[tuple[Rung, int], ...] = ()  # cases on each rung of the ladder above none
     repeated_schools: tuple[tuple[str, int], ...] = ()  # schools with 2+ cases, most first
     institutions_inspected: int = 0  # institutions whose case a supervisor took up
     declined: int = 0  # tips closed at triage as 不予受理 (counted in total too)
@@ -139,10 +140,6 @@ def build_report(period: Period, rows: list[ExportRow], coverage: tuple[int, int
         on_time=(sum(v[0] for v in stages.values()), sum(v[1] for v in stages.values())),
         by_stage=tuple((name, (v[0], v[1])) for name, v in stages.items()),
         visits=visits, rectified=(done, len(true)),
-        # RUNGS: counted from the audit actions in ESCALATION_RUNGS; the lead replaces this
-        # with bot.escalation.rung(events) (issue 11) at merge.
-        rungs=tuple((rung, sum(1 for row in cases if rung in row.rungs))
-                    for rung in ESCALATION_RUNGS),
         repeated_schools=tuple((name, n) for name, n in schools.most_common() if n >= 2),
         institutions_inspected=len({row.institution for row in cases
                                     if row.institution and row.inspected}),
@@ -154,8 +151,14 @@ def build_report(period: Period, rows: list[ExportRow], coverage: tuple[int, int
         accepted_on_time=_rate([row.accepted_on_time for row in cases]),
         proposed_on_time=_rate([row.proposed_on_time for row in cases]),
         satisfied=(sum(1 for r in rated if r in CONTENT), len(rated)),
-        coverage=coverage,
+        coverage=coverage, by_rung=rung_counts(cases),
         declined=sum(1 for row in cases if row.disposition is Disposition.DECLINED))
+
+
+def rung_counts(rows: list[ExportRow]) -> tuple[tuple[Rung, int], ...]:
+    """How many cases stand on each rung of the escalation ladder (none left out)."""
+    counted = Counter(row.rung for row in rows)
+    return tuple((r, counted[r]) for r in Rung if r is not Rung.NONE)
 
 
 def category_label(category: str) -> str:
@@ -194,6 +197,10 @@ def summary_text(report: Report) -> str:
              t("report.line.on_time", rate=percent(report.on_time), stages=stage_text(report))]
     if report.period.kind == "quarter":
         lines.append(t("report.line.indicators", **indicator_params(report)))
+    rungs = dict(report.by_rung)
+    lines.append(t("report.rungs", supervised=rungs.get(Rung.SUPERVISED, 0),
+                   interview=rungs.get(Rung.INTERVIEW, 0),
+                   county_report=rungs.get(Rung.COUNTY_REPORT, 0)))
     if report.merged:
         lines.append(t("report.line.merged", merged=report.merged))
     if report.declined:
@@ -212,7 +219,7 @@ def stage_text(report: Report) -> str:
 
 
 def rung_text(report: Report) -> str:
-    return "，".join(t(f"report.rung.{rung}", count=n) for rung, n in report.rungs)
+    return "，".join(t(f"report.rung.{rung.value}", count=n) for rung, n in report.by_rung)
 
 
 def indicator_params(report: Report) -> dict[str, str | int]:
@@ -301,8 +308,8 @@ def to_workbook(report: Report, rows: list[ExportRow], chart: bytes) -> bytes:
     ws.append([t("report.count.visits"), report.visits])
     ws.append([t("report.count.tips"), report.total])
     ws.append([t("report.count.institutions"), report.institutions_inspected])
-    for rung, n in report.rungs:
-        ws.append([t(f"report.rung.label.{rung}"), n])
+    for rung, n in report.by_rung:
+        ws.append([t(f"report.rung.label.{rung.value}"), n])
     if report.merged:
         ws.append([t("report.line.merged", merged=report.merged)])
     tables: tuple[tuple[str, list[tuple[str, int]]], ...] = (

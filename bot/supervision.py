@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.clocks import running_clock
-from bot.domain import Actor, Case, Disposition, DomainError, InvalidInput, Status
+from bot.domain import Actor, Case, CaseAction, Disposition, DomainError, InvalidInput, Status
 from bot.duplicates import find_duplicates
 from bot.ports import SUPERVISOR_ROLES, Clock, PersonInfo, UnitOfWork, UnitOfWorkFactory
 from bot.services import CaseService, EvidenceInput
@@ -281,6 +281,23 @@ class SupervisionService:
         await self.supervisor(user_id)
         return await self.cases.perform(user_id, reference,
                                         lambda c, a, now: c.report_rectified(a, note, now))
+
+    async def check_recheck(self, user_id: int, reference: str) -> Case:
+        """Refuse now unless this supervisor owes the case a 回头看 re-check."""
+        await self.supervisor(user_id)
+        actor, case = await self.cases.view(user_id, reference)
+        if CaseAction.RECHECK not in case.next_actions(actor):
+            raise DomainError("case.error.no_pending_recheck", reference=case.reference)
+        return case
+
+    async def recheck(self, user_id: int, reference: str, days: int, note: str,
+                      photo: str = "") -> Case:
+        """Record the 回头看 re-check: `days` 0 = the rectification holds; otherwise it
+        failed and rectification starts again with a deadline `days` from today."""
+        await self.supervisor(user_id)
+        deadline = self.deadline_after(days) if days else None
+        return await self.cases.perform(user_id, reference, lambda c, a, now: c.recheck(
+            a, now, passed=deadline is None, note=note, new_deadline=deadline, photo=photo))
 
     async def request_extension(self, user_id: int, reference: str, new_deadline: date,
                                 reason: str) -> Case:

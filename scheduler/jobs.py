@@ -9,10 +9,12 @@ second instance running the same job all end with each reminder queued once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -20,6 +22,8 @@ from bot.reminders import ReminderRun, ReminderService
 from bot.retrain import RetrainService
 
 log = logging.getLogger(__name__)
+STOP_WAIT_SECONDS = 5.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class ReminderScheduler:
         self.jobs = tuple(jobs)
         self.runs = 0
         self._scheduler: AsyncIOScheduler | None = None
+        self._running: set[asyncio.Future[Any]] = set()
 
     def start(self) -> None:
         """Run the job now and then every `interval_seconds` (needs a running loop)."""
@@ -59,14 +64,9 @@ class ReminderScheduler:
                                     max_instances=1, coalesce=True, misfire_grace_time=None)
         self._scheduler.start()
 
-    @staticmethod
-    async def run_job(job: ScheduledJob) -> object | None:
+    async def run_job(self, job: ScheduledJob) -> object | None:
         """One run of another job; a failure is logged and the next run tries again."""
-        try:
-            result = await job.run()
-        except Exception:
-            log.exception("%s run failed; the next run will retry", job.name)
-            return None
+        result = await self._shielded(job.name, job.run)
         if result:
             log.info("%s: %s", job.name, result)
         return result
@@ -74,20 +74,41 @@ class ReminderScheduler:
     async def run_once(self) -> ReminderRun | None:
         """One pass; a failure is logged and the next pass tries again."""
         try:
-            result = await self.reminders.run()
-        except Exception:
-            log.exception("reminder run failed; the next run will retry")
-            return None
+            result = await self._shielded("reminder", self.reminders.run)
         finally:
             self.runs += 1
-        if result != ReminderRun():
+        if result is not None and result != ReminderRun():
             log.info("reminders queued: %s", result)
         return result
+
+    async def _shielded(self, name: str, run: Callable[[], Awaitable[T]]) -> T | None:
+        """Run a pass as a task of its own: APScheduler cancels what runs when it shuts down,
+        and a pass cut off inside a transaction would leave its connection half closed; the
+        pass finishes instead, and `stop` waits for it."""
+        task = asyncio.ensure_future(run())
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            log.info("%s run: the scheduler stopped; the pass finishes first", name)
+            return None
+        except Exception:
+            log.exception("%s run failed; the next run will retry", name)
+            return None
 
     def shutdown(self) -> None:
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         self._scheduler = None
+
+    async def stop(self) -> None:
+        """Shut down and wait (briefly) for the passes still running to finish, so the engine
+        is disposed after them, not under them."""
+        self.shutdown()
+        running = {task for task in self._running if not task.done()}
+        if running:
+            await asyncio.wait(running, timeout=STOP_WAIT_SECONDS)
 
 
 class RetrainJob:

@@ -167,7 +167,10 @@ class CaseRow(Base):
     closed_at: Mapped[datetime | None]
     # A duplicate merged into another case follows it (its parent gets that case's updates).
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    # The day the scheduler next looks at the case's stage clocks (NULL: nothing runs).
+    remind_on: Mapped[date | None] = mapped_column(Date)
     __table_args__ = (
+        Index("ix_cases_remind_on", "remind_on", "id"),
         # Scheduler: overdue rectifications and pending clocks by status.
         Index("ix_cases_status_deadline", "status", "rectify_deadline"),
         Index("ix_cases_assignee_status", "assignee_id", "status"),

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, delete, exists, func, or_, select, tuple_, update
 from sqlalchemy import case as sql_case
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -48,6 +48,7 @@ from storage.models import (
     ProcessedUpdate,
     ReferenceCounter,
     School,
+    UtcDateTime,
     VisitRow,
     WebLogin,
 )
@@ -146,6 +147,8 @@ class CaseRepository:
         row.updated_at = case.updated_at or case.created_at
         row.closed_at = case.closed_at
         row.merged_into_id = await self._case_id(case.merged_into)
+        # Any change: the scheduler looks at the case's clocks on its next run.
+        row.remind_on = row.updated_at.astimezone(UTC).date()
 
     async def _case_id(self, reference: str | None) -> int | None:
         if reference is None:
@@ -286,8 +289,10 @@ class CaseRepository:
         return await self._load(stmt, with_events=False)
 
     async def rectification_deadlines(self, until: date, after: tuple[date, int] | None = None,
-                                      limit: int = 500) -> list[DeadlineRow]:
-        """Rectifying cases whose deadline is on or before `until`, oldest deadline first.
+                                      limit: int = 500, *,
+                                      due_by: date | None = None) -> list[DeadlineRow]:
+        """Rectifying cases whose deadline is on or before `until`, oldest deadline first
+        (with `due_by`: only those whose next look, `remind_on`, is on or before it).
 
         Keyset paging: pass the last row's `(deadline, case_id)` as `after` for the next page.
         """
@@ -296,6 +301,8 @@ class CaseRepository:
                 .join(Person, Person.id == CaseRow.assignee_id, isouter=True)
                 .where(CaseRow.status == Status.RECTIFYING.value,
                        CaseRow.rectify_deadline <= until))
+        if due_by is not None:
+            stmt = stmt.where(CaseRow.remind_on <= due_by)
         if after is not None:
             stmt = stmt.where(tuple_(CaseRow.rectify_deadline, CaseRow.id) > tuple_(*after))
         stmt = stmt.order_by(CaseRow.rectify_deadline, CaseRow.id).limit(limit)
@@ -303,6 +310,28 @@ class CaseRepository:
         return [DeadlineRow(case_id, reference, category, deadline, supervised_at, user_id)
                 for case_id, reference, category, deadline, supervised_at, user_id in rows
                 if deadline is not None]  # always set here; the check narrows the type
+
+    async def clock_candidates(self, today: date, after: int | None = None,
+                               limit: int = 500) -> list[Case]:
+        """Cases the scheduler should look at today (remind_on <= today), with their
+        history, by id; pass the last id as `after` for the next page."""
+        stmt = self._select().where(CaseRow.remind_on <= today)
+        if after is not None:
+            stmt = stmt.where(CaseRow.id > after)
+        return await self._load(stmt.order_by(CaseRow.id).limit(limit))
+
+    async def set_remind_on(self, looks: Sequence[tuple[int, datetime, date | None]]) -> None:
+        """Move each case's next look (case id, its updated_at as read, day or None); a case
+        changed since it was read keeps its look for today."""
+        if not looks:
+            return
+        table: Table = CaseRow.__table__  # type: ignore[assignment]
+        stmt = (update(table)  # Core executemany: one statement for the whole page
+                .where(table.c.id == bindparam("case_id"),
+                       table.c.updated_at == bindparam("seen", type_=UtcDateTime()))
+                .values(remind_on=bindparam("day")))
+        await self.session.execute(stmt, [{"case_id": case_id, "seen": seen, "day": day}
+                                          for case_id, seen, day in looks])
 
     async def overdue_rectifications(self, today: date, limit: int = 1000) -> list[Case]:
         """Rectifying cases whose deadline has passed (the scheduler's daily question)."""
@@ -725,6 +754,25 @@ class OutboxRepository:
             await self.session.execute(stmt)
         self.enqueued += 1
         return True
+
+    async def enqueue_keyed(self, messages: Sequence[tuple[int, str, Notice, str]],
+                            now: datetime) -> int:
+        """Queue many keyed notices (chat, kind, notice, dedup key) in a few multi-row
+        statements; keys already queued are skipped. Returns how many went in."""
+        if not messages:
+            return 0
+        rows = [{"chat_id": chat_id, "kind": kind[:32], "text": "", "markup": None,
+                 "notice": notice.to_json(), "dedup_key": key, "not_before": now,
+                 "created_at": now, "attempts": 0, "last_error": ""}
+                for chat_id, kind, notice, key in messages]
+        # One statement, executemany: SQLAlchemy batches it into multi-row INSERTs
+        # ("insertmanyvalues") with RETURNING, and one compiled form serves every size.
+        stmt = (_insert(self.session, OutboxRow)
+                .on_conflict_do_nothing(index_elements=["dedup_key"])
+                .returning(OutboxRow.id))
+        added = len((await self.session.execute(stmt, rows)).all())
+        self.enqueued += added
+        return added
 
     async def claim_due(self, now: datetime, lease: timedelta,
                         limit: int = 100) -> list[OutboxRow]:

@@ -162,6 +162,14 @@ class ExtensionReason(Question):
 
 
 @dataclass(frozen=True)
+class RecheckNote(Question):
+    """The note (a photo with a caption answers it too) of a 回头看 re-check visit."""
+
+    reference: str
+    days: int  # 0: the rectification holds; else the new deadline's distance
+
+
+@dataclass(frozen=True)
 class VisitNote(Question):
     """The note of a school visit (a photo with a caption answers it too)."""
 
@@ -207,7 +215,34 @@ class DeclineReason(Question):
 
 
 @dataclass(frozen=True)
+class InterviewDate(Question):
+    """The day of the 约谈 the escalation ladder asked staff to record."""
+
+    reference: str
+
+
+@dataclass(frozen=True)
 class DeadlineDate(Question):
     """A rectification deadline typed instead of pressing a 7/15/30-day button."""
+
+    reference: str
+
+
+@dataclass(frozen=True)
+class InterviewWho(Question):
+    reference: str
+    day: date
+
+
+@dataclass(frozen=True)
+class InterviewOutcome(Question):
+    reference: str
+    day: date
+    who: str
+
+
+@dataclass(frozen=True)
+class CountyReport(Question):
+    """What was reported to the county office (报告县级督导部门)."""
 
     reference: str

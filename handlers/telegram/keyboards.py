@@ -72,6 +72,7 @@ _SUPERVISOR: dict[CaseAction, tuple[str, p.SvStep]] = {
     CaseAction.ASK: ("button.sv.ask", p.SvStep.ASK),
     CaseAction.REPORT_DONE: ("button.sv.done", p.SvStep.REPORT_DONE),
     CaseAction.REQUEST_EXTENSION: ("button.sv.extend", p.SvStep.REQUEST_EXTENSION),
+    CaseAction.RECHECK: ("button.sv.recheck", p.SvStep.RECHECK),
 }
 
 
@@ -96,6 +97,8 @@ _STAFF: dict[CaseAction, tuple[str, p.OfficeStep]] = {
     CaseAction.VERIFY_FAIL: ("office.button.verify_no", p.OfficeStep.VERIFY_FAIL),
     CaseAction.GRANT_EXTENSION: ("office.button.extension_ok", p.OfficeStep.GRANT_EXTENSION),
     CaseAction.REFUSE_EXTENSION: ("office.button.extension_no", p.OfficeStep.REFUSE_EXTENSION),
+    CaseAction.RECORD_INTERVIEW: ("office.button.interview", p.OfficeStep.INTERVIEW),
+    CaseAction.RECORD_COUNTY_REPORT: ("office.button.county_report", p.OfficeStep.COUNTY_REPORT),
 }
 
 

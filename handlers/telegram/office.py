@@ -447,6 +447,23 @@ async def _b_supervise(update: Update, context: DudaoContext, reference: str) ->
     await _reply(update, views.done("supervised", case))
 
 
+async def _b_interview(update: Update, context: DudaoContext, reference: str) -> None:
+    """The ladder asked for a 约谈: ask its day, then who, then the outcome."""
+    case = await _service(context).check(_user_id(update), reference,
+                                         CaseAction.RECORD_INTERVIEW)
+    await _answer(update)
+    flows.ask(context, flows.InterviewDate(case.reference))
+    await _reply(update, t("office.ask.interview_date", reference=case.reference))
+
+
+async def _b_county_report(update: Update, context: DudaoContext, reference: str) -> None:
+    case = await _service(context).check(_user_id(update), reference,
+                                         CaseAction.RECORD_COUNTY_REPORT)
+    await _answer(update)
+    flows.ask(context, flows.CountyReport(case.reference))
+    await _reply(update, t("office.ask.county_report", reference=case.reference))
+
+
 async def _b_merge(update: Update, context: DudaoContext, pressed: protocol.Merge) -> None:
     """Merge tapped on a possible duplicate: checked now, then confirmed (it is final)."""
     source, target = await _merging(context).check_merge(_user_id(update), pressed.source,
@@ -523,6 +540,7 @@ _CASE_STEPS: dict[protocol.OfficeStep, Callable[[Update, DudaoContext, str], Awa
     Step.APPROVE: _b_approve, Step.REJECT: _b_reject, Step.VERIFY_PASS: _b_verify_ok,
     Step.VERIFY_FAIL: _b_verify_no, Step.GRANT_EXTENSION: _b_extension_ok,
     Step.REFUSE_EXTENSION: _b_extension_no, Step.SUPERVISE: _b_supervise,
+    Step.INTERVIEW: _b_interview, Step.COUNTY_REPORT: _b_county_report,
 }
 _BUTTONS: dict[type[protocol.CallbackData], Any] = {
     protocol.ShowQueue: _b_queue, protocol.TriageCategory: _b_category,
@@ -603,6 +621,61 @@ async def _answer_decline(update: Update, context: DudaoContext,
     if text is not None:
         await _decided(update, context, "declined",
                        lambda service, user: _triage(context).decline(
+                           user, question.reference, text))
+
+
+def _interview_day(text: str, today: date) -> date | None:
+    """The 约谈's day as typed: 今天, 昨天 or YYYY-MM-DD, not after today; None if not."""
+    words = {"今天": today, "昨天": today - timedelta(days=1)}
+    if text in words:
+        return words[text]
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    return day if day <= today else None
+
+
+@flows.answers(flows.InterviewDate, media=_text_only)
+async def _answer_interview_date(update: Update, context: DudaoContext,
+                                 question: flows.InterviewDate) -> None:
+    text = await _comment(update)
+    if text is None:
+        return
+    day = _interview_day(text.strip(), _service(context).today())
+    if day is None:
+        await _reply(update, t("office.error.bad_date"))
+        return
+    flows.ask(context, flows.InterviewWho(question.reference, day))
+    await _reply(update, t("office.ask.interview_who"))
+
+
+@flows.answers(flows.InterviewWho, media=_text_only)
+async def _answer_interview_who(update: Update, context: DudaoContext,
+                                question: flows.InterviewWho) -> None:
+    text = await _comment(update)
+    if text is not None:
+        flows.ask(context, flows.InterviewOutcome(question.reference, question.day, text))
+        await _reply(update, t("office.ask.interview_outcome"))
+
+
+@flows.answers(flows.InterviewOutcome, media=_text_only)
+async def _answer_interview_outcome(update: Update, context: DudaoContext,
+                                    question: flows.InterviewOutcome) -> None:
+    text = await _comment(update)
+    if text is not None:
+        await _decided(update, context, "interviewed",
+                       lambda service, user: service.record_interview(
+                           user, question.reference, question.day, question.who, text))
+
+
+@flows.answers(flows.CountyReport, media=_text_only)
+async def _answer_county_report(update: Update, context: DudaoContext,
+                                question: flows.CountyReport) -> None:
+    text = await _comment(update)
+    if text is not None:
+        await _decided(update, context, "county_reported",
+                       lambda service, user: service.record_county_report(
                            user, question.reference, text))
 
 

@@ -200,6 +200,7 @@ class SvStep(StrEnum):
     PROPOSE = "prop"
     REPORT_DONE = "done"
     REQUEST_EXTENSION = "ext"
+    RECHECK = "rchk"
     OPEN = "open"
 
 
@@ -233,6 +234,15 @@ class SkipAnswer(CallbackData, prefix="s:skip"):
 
 
 @dataclasses.dataclass(frozen=True)
+class RecheckResult(CallbackData, prefix="s:rc"):
+    """The 回头看 re-check's result: days 0 = the rectification holds; otherwise it failed
+    and rectification starts again with a deadline that many days away."""
+
+    reference: str
+    days: int
+
+
+@dataclasses.dataclass(frozen=True)
 class VisitSchool(CallbackData, prefix="s:vs"):
     school: str
 
@@ -256,7 +266,7 @@ class VisitInstitutionDate(CallbackData, prefix="s:vdi"):
 
 SUPERVISOR_FAMILIES: tuple[type[CallbackData], ...] = (
     SupervisorCase, PickDisposition, PickDeadline, PickExtension, SkipAnswer, VisitSchool,
-    VisitDate, VisitInstitution, VisitInstitutionDate)
+    VisitDate, VisitInstitution, VisitInstitutionDate, RecheckResult)
 
 
 # --- office staff -----------------------------------------------------------------------------
@@ -272,6 +282,8 @@ class OfficeStep(StrEnum):
     GRANT_EXTENSION = "xok"
     REFUSE_EXTENSION = "xno"
     SUPERVISE = "sup"
+    INTERVIEW = "ivw"
+    COUNTY_REPORT = "cty"
 
 
 class Queue(StrEnum):

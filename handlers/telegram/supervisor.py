@@ -232,6 +232,23 @@ async def _pick_extension(update: Update, context: DudaoContext, svc: Supervisio
                                       date=target.isoformat()))
 
 
+async def _recheck(update: Update, context: DudaoContext, svc: SupervisionService,
+                   reference: str) -> None:
+    """回头看 re-check: first the result (holds, or failed with a new deadline), then the note."""
+    case = await svc.check_recheck(_user_id(update), reference)
+    flows.close(context)
+    await _reply(update, views.recheck_question(case.reference, svc.deadline_choices()))
+
+
+async def _recheck_result(update: Update, context: DudaoContext, svc: SupervisionService,
+                          pressed: protocol.RecheckResult) -> None:
+    case = await svc.check_recheck(_user_id(update), pressed.reference)
+    if pressed.days:
+        svc.deadline_after(pressed.days)  # refuses a days value that was never offered
+    flows.ask(context, flows.RecheckNote(case.reference, pressed.days))
+    await _reply(update, views.prompt("sv.recheck.note_prompt"))
+
+
 async def _open(update: Update, context: DudaoContext, svc: SupervisionService,
                 reference: str) -> None:
     detail = await svc.detail(_user_id(update), reference)
@@ -282,6 +299,7 @@ Step = protocol.SvStep
 _CASE_STEPS: dict[protocol.SvStep, CaseStep] = {
     Step.ACCEPT: _accept, Step.HAND_BACK: _hand_back, Step.ASK: _ask, Step.PROPOSE: _propose,
     Step.REPORT_DONE: _done, Step.REQUEST_EXTENSION: _extend, Step.OPEN: _open,
+    Step.RECHECK: _recheck,
 }
 _BUTTONS: dict[type[protocol.CallbackData], Any] = {
     protocol.PickDisposition: _pick_disposition, protocol.PickDeadline: _pick_deadline,
@@ -289,6 +307,7 @@ _BUTTONS: dict[type[protocol.CallbackData], Any] = {
     protocol.VisitSchool: _visit_school, protocol.VisitDate: _visit_date,
     protocol.VisitInstitution: _visit_institution,
     protocol.VisitInstitutionDate: _visit_institution_date,
+    protocol.RecheckResult: _recheck_result,
 }
 
 
@@ -435,12 +454,30 @@ async def _log_visit(update: Update, context: DudaoContext, svc: SupervisionServ
     await _finished(update, context, views.visit_saved(logged))
 
 
+async def _answer_recheck(update: Update, context: DudaoContext, svc: SupervisionService,
+                          question: flows.RecheckNote, text: str,
+                          photo: EvidenceInput | None) -> None:
+    if not text:  # a bare photo or nothing: the note is what the office reads
+        await _reply(update, views.prompt("sv.recheck.note_prompt"))
+        return
+    case = await svc.recheck(_user_id(update), question.reference, question.days, text,
+                             photo.file_id if photo else "")
+    if question.days:
+        reply = views.prompt("sv.recheck.done_no", reference=case.reference,
+                             date=case.rectify_deadline.isoformat()
+                             if case.rectify_deadline else "")
+    else:
+        reply = views.prompt("sv.recheck.done_ok", reference=case.reference)
+    await _finished(update, context, reply)
+
+
 _SUPERVISOR_QUESTIONS: dict[type[flows.Question], Any] = {
     flows.HandBackReason: _answer_back, flows.QuestionForParent: _answer_ask,
     flows.ProposalNote: _answer_note, flows.TransferDepartment: _answer_department,
     flows.RectificationNote: _answer_done, flows.ExtensionReason: _answer_extension,
     flows.VisitNote: _answer_visit_note, flows.VisitPhoto: _answer_visit_photo,
     flows.DeadlineDate: _answer_deadline,
+    flows.RecheckNote: _answer_recheck,
 }
 for _question in _SUPERVISOR_QUESTIONS:
     flows.answers(_question, media=on_awaited_media)(on_awaited_text)

@@ -137,6 +137,14 @@ def deadline_question(reference: str, choices: Sequence[tuple[int, date, bool]])
     return t("sv.prop.deadline_prompt"), InlineKeyboardMarkup(rows)
 
 
+def recheck_question(reference: str, choices: Sequence[tuple[int, date, bool]]) -> Reply:
+    """The 回头看 re-check's result: the rectification holds, or a new deadline."""
+    rows = [[_button(t("button.sv.recheck_ok"), p.RecheckResult(reference, 0))]]
+    rows += [[_button(t("button.sv.recheck_no", days=days, date=_short_date(deadline)),
+                      p.RecheckResult(reference, days))] for days, deadline, _ in choices]
+    return t("sv.recheck.question", reference=reference), InlineKeyboardMarkup(rows)
+
+
 def proposed(case: Case) -> Reply:
     detail = ""
     if case.disposition is Disposition.RECTIFY and case.rectify_deadline:

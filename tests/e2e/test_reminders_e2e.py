@@ -39,9 +39,10 @@ async def test_a_deadline_ping_reaches_the_supervisor_and_its_button_works(
         prompt = await supervisor.wait_for_message(timeout=10)
         assert "整改情况" in (prompt.text or "")
 
-        dudao.clock.current = datetime.combine(date(2026, 12, 13), time(9), tzinfo=tz)
+        # 3 days over on Sunday 12-13: the 督办 waits for Monday, a working day
+        dudao.clock.current = datetime.combine(date(2026, 12, 14), time(9), tzinfo=tz)
         order = await staff.wait_for_message(lambda m: "督办" in (m.text or ""), timeout=10)
-        assert reference in (order.text or "") and "逾期 3 天" in (order.text or "")
+        assert reference in (order.text or "") and "逾期 4 天" in (order.text or "")
         await supervisor.wait_for_message(lambda m: "【督办】" in (m.text or ""), timeout=10)
         parent_texts = [m.text or "" for m in dudao.api.user(71003).messages]
         assert not any("督办" in text or "逾期" in text for text in parent_texts)

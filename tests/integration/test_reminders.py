@@ -46,7 +46,8 @@ async def test_deadline_pings_go_once_each_then_daily_while_late(services) -> No
     first, second = reminders(service), reminders(service)  # a second instance
     expected = {date(2026, 12, 6): 0, date(2026, 12, 7): 1, date(2026, 12, 8): 0,
                 date(2026, 12, 9): 0, date(2026, 12, 10): 1, date(2026, 12, 11): 1,
-                date(2026, 12, 12): 1}
+                date(2026, 12, 12): 0, date(2026, 12, 13): 0,  # a weekend: no pings
+                date(2026, 12, 14): 1}
     for day, pings in expected.items():
         clock.current = at(day)
         assert (await first.run()).pings == pings, day
@@ -77,29 +78,32 @@ async def test_after_downtime_what_is_still_due_is_sent_late(services) -> None:
     await rectifying(service)
     clock.current = at(date(2026, 12, 9))  # down since before the 7th: the 3-day ping, late
     assert (await reminders(service).run()).pings == 1
-    clock.current = at(date(2026, 12, 12))  # down on the 10th and 11th: only today's ping
+    clock.current = at(date(2026, 12, 11))  # down on the 10th: only today's ping
     assert (await reminders(service).run()).pings == 1
     sent = await rows(engine, "ping.")
     assert [r.kind for r in sent] == ["ping.soon", "ping.late"]
-    assert "还有 1 天" in sent[0].text and "2 天" in sent[1].text
+    assert "还有 1 天" in sent[0].text and "1 天" in sent[1].text
 
 
 async def test_three_days_overdue_escalates_once_with_a_supervision_order(services) -> None:
     service, clock, engine = services
     reference = await rectifying(service)
-    clock.current = at(date(2026, 12, 12))
+    clock.current = at(date(2026, 12, 11))
     assert (await reminders(service).run()).escalations == 0
-    clock.current = at(date(2026, 12, 13))
-    assert (await reminders(service).run()) == ReminderRun(pings=1, escalations=1)
+    clock.current = at(date(2026, 12, 13))  # 3 days over on a Sunday: nothing on a weekend
+    assert (await reminders(service).run()).escalations == 0
+    clock.current = at(date(2026, 12, 14))
+    run = await reminders(service).run()
+    assert (run.pings, run.escalations) == (1, 1)
     assert (await reminders(service).run()).escalations == 0  # again, or another instance
     _, case = await service.view(STAFF, reference)
     order = case.events[-1]
     assert order.action == "supervised" and order.actor_role is Role.SYSTEM
-    assert "逾期 3 天" in order.comment and case.supervised_at == clock.current
+    assert "逾期 4 天" in order.comment and case.supervised_at == clock.current
     assert [r.chat_id for r in await rows(engine, "staff.escalated")] == [STAFF]
     assert [r.chat_id for r in await rows(engine, "supervised")] == [SUPERVISOR]
     assert "督导室已督办" in (await rows(engine, "ping.late"))[-1].text
-    clock.current = at(date(2026, 12, 14))
+    clock.current = at(date(2026, 12, 15))
     assert (await reminders(service).run()).escalations == 0
     assert "督导室已督办" in (await rows(engine, "ping.late"))[-1].text
 
@@ -107,9 +111,9 @@ async def test_three_days_overdue_escalates_once_with_a_supervision_order(servic
 async def test_staff_supervision_after_the_deadline_means_no_second_order(services) -> None:
     service, clock, engine = services
     reference = await rectifying(service)
-    clock.current = at(date(2026, 12, 12))
+    clock.current = at(date(2026, 12, 11))
     await service.perform(STAFF, reference, lambda c, a, now: c.supervise(a, now, "请加快整改"))
-    clock.current = at(date(2026, 12, 13))
+    clock.current = at(date(2026, 12, 14))
     assert (await reminders(service).run()).escalations == 0
     assert await rows(engine, "staff.escalated") == []
 
@@ -169,7 +173,7 @@ async def test_a_run_with_nothing_new_writes_nothing(services) -> None:
     service, clock, engine = services
     await rectifying(service)
     await rectifying(service)
-    clock.current = at(date(2026, 12, 20))  # pings, escalations, visits and coverage all due
+    clock.current = at(date(2026, 12, 21))  # pings, escalations, visits and coverage all due
     first = await reminders(service).run()
     assert first.pings == 2 and first.escalations == 2 and first.visit_reminders == 2
     writes: list[str] = []
@@ -180,7 +184,7 @@ async def test_a_run_with_nothing_new_writes_nothing(services) -> None:
 
     event.listen(engine.sync_engine, "before_cursor_execute", record)
     try:
-        clock.current = at(date(2026, 12, 20), 18)  # the job runs every minute all day
+        clock.current = at(date(2026, 12, 21), 18)  # the job runs every minute all day
         assert await reminders(service).run() == ReminderRun()
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)

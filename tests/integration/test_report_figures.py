@@ -14,6 +14,7 @@ from openpyxl import load_workbook
 from sqlalchemy import text
 
 from bot.domain import Disposition, Rating, Status
+from bot.escalation import Rung
 from bot.export import export_rows
 from bot.messages import t
 from bot.reports import parse_period, quarter
@@ -114,9 +115,9 @@ async def test_quarterly_figures_match_the_database(world: World) -> None:
                      "('fixed', 'rectify') AND status = 'closed'", start=start, end=end),
         await scalar(world, f"SELECT count(*) FROM cases WHERE {own} AND disposition IN "
                      "('fixed', 'rectify')", start=start, end=end)) == (2, 3)
-    # Escalation rungs: 督办 counted from the audit trail (约谈, 报告县级 wired at merge).
+    # Escalation rungs: the case under a 督办 stands on that rung (bot/escalation.rung).
     own_c = "c." + own.replace(" AND ", " AND c.")
-    assert dict(report.rungs)["supervised"] == await scalar(
+    assert dict(report.by_rung)[Rung.SUPERVISED] == await scalar(
         world, "SELECT count(DISTINCT e.case_id) FROM case_events e JOIN cases c "
         f"ON c.id = e.case_id WHERE e.action = 'supervised' AND {own_c}",
         start=start, end=end) == 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 
 from bot.domain import Case, Responsibility, Status, format_reference, parse_reference
@@ -85,6 +85,7 @@ class FakeStore:
     web_logins: dict[str, WebLogin] = field(default_factory=dict)
     outbox: list[Sent] = field(default_factory=list)
     updates: dict[int, datetime] = field(default_factory=dict)  # update id -> seen at
+    remind_on: dict[str, date | None] = field(default_factory=dict)  # reference -> next look
 
     def add_person(self, code: str, name: str, role: str,
                    telegram_user_id: int | None = None) -> PersonInfo:
@@ -94,6 +95,10 @@ class FakeStore:
 
     def sent_to(self, chat_id: int) -> list[Sent]:
         return [m for m in self.outbox if m.chat_id == chat_id]
+
+
+def _utc_day(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
 
 
 class FakeCaseRepository:
@@ -120,12 +125,14 @@ class FakeCaseRepository:
         for case in cases:
             case.id = len(self.store.cases) + 1
             self.store.cases[case.reference] = copy.deepcopy(case)
+            self.store.remind_on[case.reference] = _utc_day(case.updated_at or case.created_at)
 
     async def save(self, case: Case) -> None:
         assert case.id is not None and case.reference in self.store.cases
         stored = copy.deepcopy(case)
         stored.merged_into_status = None  # read-only, never saved
         self.store.cases[case.reference] = stored
+        self.store.remind_on[case.reference] = _utc_day(case.updated_at or case.created_at)
 
     async def get(self, reference: str) -> Case | None:
         found = self.store.cases.get(reference)
@@ -175,11 +182,15 @@ class FakeCaseRepository:
         return [self._out(c, False) for c in found[:limit]]
 
     async def rectification_deadlines(self, until: date, after: tuple[date, int] | None = None,
-                                      limit: int = 500) -> list[DeadlineRow]:
+                                      limit: int = 500, *,
+                                      due_by: date | None = None) -> list[DeadlineRow]:
         rows = []
         for c in self._all():
             if (c.status is not Status.RECTIFYING or c.rectify_deadline is None
                     or c.rectify_deadline > until):
+                continue
+            look = self.store.remind_on.get(c.reference)
+            if due_by is not None and (look is None or look > due_by):
                 continue
             assert c.id is not None
             if after is not None and (c.rectify_deadline, c.id) <= after:
@@ -189,6 +200,19 @@ class FakeCaseRepository:
                                     c.supervised_at, person.telegram_user_id if person else None))
         rows.sort(key=lambda r: (r.deadline, r.case_id))
         return rows[:limit]
+
+    async def clock_candidates(self, today: date, after: int | None = None,
+                               limit: int = 500) -> list[Case]:
+        found = [c for c in self._all() if (c.id or 0) > (after or 0)
+                 and (day := self.store.remind_on.get(c.reference)) is not None and day <= today]
+        return [self._out(c) for c in found[:limit]]
+
+    async def set_remind_on(self, looks: Sequence[tuple[int, datetime, date | None]]) -> None:
+        by_id = {c.id: c for c in self._all()}
+        for case_id, seen, day in looks:
+            case = by_id.get(case_id)
+            if case is not None and (case.updated_at or case.created_at) == seen:
+                self.store.remind_on[case.reference] = day
 
     async def overdue_rectifications(self, today: date, limit: int = 1000) -> list[Case]:
         found = [c for c in self._all() if c.status is Status.RECTIFYING
@@ -445,6 +469,13 @@ class FakeOutboxRepository:
 
     async def queued_keys(self, keys: list[str]) -> set[str]:
         return {m.dedup_key for m in self.store.outbox if m.dedup_key in keys}
+
+    async def enqueue_keyed(self, messages: Sequence[tuple[int, str, Notice, str]],
+                            now: datetime) -> int:
+        added = 0
+        for chat_id, kind, notice, key in messages:
+            added += await self.enqueue(chat_id, kind, notice, now, dedup_key=key)
+        return added
 
     async def due_backlog(self, now: datetime) -> tuple[int, datetime | None]:
         due = [m for m in self.store.outbox if m.not_before <= now and m.sent_at is None]

@@ -102,7 +102,8 @@ ALLOWED: dict[str, set[Status]] = {
     "report_rectified": {Status.RECTIFYING},
     "verify": {Status.RECTIFICATION_REPORTED},
     "extend": {Status.RECTIFYING},
-    "supervise": {Status.ASSIGNED, Status.ACCEPTED, Status.PROPOSED, Status.RECTIFYING},
+    "supervise": {Status.ASSIGNED, Status.ACCEPTED, Status.PROPOSED, Status.RECTIFYING,
+                  Status.RECTIFICATION_REPORTED},  # the verify clock may be supervised too
     "rate": {Status.CLOSED},
 }
 

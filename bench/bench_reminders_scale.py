@@ -1,0 +1,232 @@
+"""The reminder run at provincial scale: every stage clock, on SQLite and PostgreSQL.
+
+Usage:
+    python bench/bench_reminders_scale.py [--cases 10000 100000 1000000]
+                                          [--backend sqlite|postgres|both]
+
+Each size gets a freshly migrated database filled by bench_storage's generator (the same
+directory: 3,000 supervisors, 20 staff, 10,000 schools; cases spread over two years with every
+open status: unaccepted, accepted, awaiting the parent, proposed, rectifying, reported) plus,
+on a tenth of the rectifying cases, a pending extension request and, on a twentieth, a rung of
+the escalation ladder awaiting staff. As after the 0004 migration, every open case is due for
+a first look (`remind_on`). Then `ReminderService.run()` (the scheduler's job, real
+repositories and outbox) is timed in a child process, which reports its peak RSS:
+
+1. catch-up: the first run after the upgrade looks at every open case once (one-time);
+2. steady: the same minute again, what every later minute of the day costs;
+3. next day: the first run of the next working day (the daily late pings of every overdue
+   clock and the 督办 due);
+4. next day, steady.
+
+Targets: a steady run ≤ 2 s and the process ≤ 300 MB. Rows are generated with bulk inserts
+(executemany on SQLite, COPY on PostgreSQL) with progress on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make storage/, bot/ and tests/ importable
+    sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import text  # noqa: E402
+
+from bench.bench_storage import (  # noqa: E402
+    Filler,
+    core_insert,
+    pg_copy,
+    pg_stores,
+    prepare_planner,
+    sqlite_stores,
+    start_postgres,
+)
+from storage.db import create_sync_db_engine  # noqa: E402
+from storage.migrate import upgrade  # noqa: E402
+
+TZ = ZoneInfo("Asia/Shanghai")
+# Monday 2026-11-23 09:00 in Shanghai, then Tuesday: two working days.
+DAY1 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+DAY2 = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
+TARGET_S, TARGET_MB = 2.0, 300.0
+
+EXTRA_EVENTS = """
+INSERT INTO case_events (case_id, seq, action, actor_role, actor, at, from_status, to_status,
+                         comment, data)
+SELECT c.id, (SELECT max(e.seq) FROM case_events e WHERE e.case_id = c.id) + 1, '{action}',
+       '{role}', '{actor}', c.updated_at, 'rectifying', 'rectifying', '', '{data}'
+FROM cases c WHERE c.status = 'rectifying' AND c.id - (c.id / {every}) * {every} = {rest}
+"""
+
+
+# The state a catch-up run on DAY1 leaves (used at sizes where that one-time run would take
+# the better part of an hour): every open case next looked at tomorrow, overdue
+# rectifications under a 督办 since today, and today's rectification pings queued.
+STEADY_STATE = [
+    "UPDATE cases SET remind_on = :tomorrow WHERE status <> 'closed'",
+    "UPDATE cases SET supervised_at = :now WHERE status = 'rectifying'"
+    " AND rectify_deadline < :today",
+    """INSERT INTO outbox (chat_id, kind, text, notice, dedup_key, not_before, created_at,
+                           sent_at, attempts, last_error)
+       SELECT p.telegram_user_id, 'ping.late', '', NULL,
+              'ping:' || c.reference || ':' || CAST(c.rectify_deadline AS VARCHAR(10)) || ':' ||
+              CASE WHEN c.rectify_deadline > :today THEN 'soon'
+                   WHEN c.rectify_deadline = :today THEN 'today'
+                   ELSE 'late:' || :today_text END,
+              :now, :now, :now, 1, ''
+       FROM cases c JOIN people p ON p.id = c.assignee_id
+       WHERE c.status = 'rectifying' AND c.rectify_deadline <= :soon
+         AND p.telegram_user_id IS NOT NULL""",
+]
+
+
+def steady_state(url: str) -> None:
+    engine = create_sync_db_engine(url)
+    today = DAY1.astimezone(TZ).date()
+    params = {"tomorrow": DAY2.astimezone(TZ).date(), "now": DAY1, "today": today,
+              "today_text": today.isoformat(), "soon": date(2026, 11, 26)}
+    try:
+        with engine.begin() as conn:
+            for sql in STEADY_STATE:
+                conn.execute(text(sql), params)
+    finally:
+        engine.dispose()
+
+
+def fill(url: str, cases: int, backend: str, batch: int, seed: int) -> dict[str, int]:
+    """Migrate, fill, add the extension and ladder clocks, mark open cases for a first look."""
+    print(f"[{backend} {cases:,}] migrating", file=sys.stderr, flush=True)
+    upgrade(url)
+    engine = create_sync_db_engine(url)
+    try:
+        loader = pg_copy if backend == "postgres" else core_insert
+        filler = Filler(engine, loader, cases, batch, DAY1 - (DAY2 - DAY1), seed,
+                        f"{backend} {cases:,}")
+        filler.directory(seed)
+        filler.fill_to(cases)
+        filler.finish()
+        with engine.begin() as conn:
+            conn.exec_driver_sql(EXTRA_EVENTS.format(
+                action="extension_requested", role="supervisor", actor="R0101",
+                data=json.dumps({"new": "2027-01-31"}), every=10, rest=0))
+            conn.exec_driver_sql(EXTRA_EVENTS.format(
+                action="interview_due", role="system", actor="system", data="{}", every=20,
+                rest=5))
+            conn.execute(text("UPDATE cases SET remind_on = :day WHERE status <> 'closed'"),
+                         {"day": date(2026, 11, 22)})
+            counts = {"cases": cases, "events": filler.factory.tally.events,
+                      "open": int(conn.execute(text(
+                          "SELECT count(*) FROM cases WHERE status <> 'closed'")).scalar_one())}
+        prepare_planner(engine, analyze=True)
+        return counts
+    finally:
+        engine.dispose()
+
+
+async def _measure(url: str, steady: bool = False) -> list[dict[str, float]]:
+    from bot.config import TimeRules
+    from bot.reminders import ReminderService
+    from bot.services import CaseService
+    from storage.db import create_async_db_engine
+    from storage.uow import UnitOfWorkFactory
+    from tests.support.clock import FakeClock
+
+    engine = create_async_db_engine(url)
+    clock = FakeClock(DAY1)
+    service = CaseService(UnitOfWorkFactory(engine), clock)
+    reminders = ReminderService(service.uow, service, TimeRules(), TZ)
+    out = []
+    try:
+        steps = (("catch-up", DAY1), ("steady", DAY1.replace(minute=1)),
+                 ("next day", DAY2), ("next day, steady", DAY2.replace(minute=1)))
+        if steady:  # the catch-up's state was prepared in SQL; today's first run, then a tick
+            steps = (("first run (prepared)", DAY1.replace(minute=1)),
+                     ("steady", DAY1.replace(minute=2)), ("steady", DAY1.replace(minute=3)))
+        for label, moment in steps:
+            clock.current = moment
+            t0 = time.perf_counter()
+            run = await reminders.run()
+            seconds = time.perf_counter() - t0
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            queued = run.pings + run.clock_pings + run.escalations + run.clock_escalations
+            print(f"    {label:18s} {seconds:8.2f} s  peak {rss:6.0f} MB  {run}",
+                  file=sys.stderr, flush=True)
+            out.append({"label": label, "seconds": seconds, "rss_mb": rss, "queued": queued,
+                        "rungs": run.rungs})  # type: ignore[dict-item]
+    finally:
+        await engine.dispose()
+    return out
+
+
+def measure(url: str, steady: bool) -> list[dict[str, float]]:
+    """Run the measurement in a child process, so its peak RSS is the reminder run's own."""
+    extra = ["--steady-state"] if steady else []
+    done = subprocess.run([sys.executable, __file__, "--measure", url, *extra], check=True,
+                          stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    result: list[dict[str, float]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--batch", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--pg-url", default=os.environ.get("DUDAO_BENCH_PG_URL"))
+    parser.add_argument("--steady-from", type=int, default=1_000_000,
+                        help="from this size on, prepare the catch-up's state in SQL")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--steady-state", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.measure:
+        print(json.dumps(asyncio.run(_measure(args.measure, args.steady_state))))
+        return 0
+    print(f"load average at start: {os.getloadavg()}", file=sys.stderr)
+    rows = []
+    backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
+    for backend in backends:
+        workdir = Path(tempfile.mkdtemp(prefix="dudao-bench-rem-"))
+        pg = start_postgres(args.pg_url) if backend == "postgres" else None
+        stores = pg_stores(pg.admin_url) if pg else sqlite_stores(workdir, keep=False)
+        try:
+            for cases in args.cases:
+                url = stores.create(f"dudao_rem_{cases}")
+                try:
+                    counts = fill(url, cases, backend, args.batch, args.seed)
+                    steady = cases >= args.steady_from
+                    if steady:
+                        steady_state(url)
+                    print(f"[{backend} {cases:,}] measuring ({counts['open']:,} open cases)",
+                          file=sys.stderr, flush=True)
+                    for step in measure(url, steady):
+                        rows.append((backend, counts, step))
+                finally:
+                    stores.drop(url)
+        finally:
+            if pg:
+                pg.stop()
+            shutil.rmtree(workdir, ignore_errors=True)
+    print("| backend | cases | open | run | seconds | queued | peak RSS MB |")
+    print("|---|---:|---:|---|---:|---:|---:|")
+    for backend, counts, step in rows:
+        print(f"| {backend} | {counts['cases']:,} | {counts['open']:,} | {step['label']} | "
+              f"{step['seconds']:.2f} | {int(step['queued']):,} | {step['rss_mb']:.0f} |")
+    print(f"load average at end: {os.getloadavg()}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
