@@ -211,22 +211,35 @@ async def _serve_until_signal(container: Container) -> bool | None:
 async def run_bot(container: Container, stop: asyncio.Event) -> bool | None:
     """Serve Telegram with `container` until `stop` is set; the container is stopped after.
 
-    Waits (retrying with back-off) until the Bot API answers getMe. Returns True once it
-    served, None when stopped while still waiting, False when Telegram refused the token or
-    webhook mode could not listen.
+    The HTTP server (health, metrics, console, webhook) listens first, so a monitor sees the
+    process while it waits (retrying with back-off) for the Bot API to answer getMe. Returns
+    True once it served, None when stopped while still waiting, False when Telegram refused
+    the token or webhook mode could not listen.
     """
     tg = container.settings.telegram
     app = build_application(container, with_updater=tg.mode == "polling")
+    runner = _http_runner(app)
+    await runner.setup()
     try:
-        reached = await wait_for_bot_api(app, stop)
-    except InvalidToken:
-        print(t("startup.bot_api_token_rejected", url=tg.base_url), file=sys.stderr, flush=True)
-        reached = False
-    if not reached:
-        await app.bot.shutdown()  # its HTTP sessions were opened by the attempts
-        await container.stop()
-        return None if reached is None else False
-    return await _serve(app, stop)
+        if not await _listen(runner, container):
+            reached: bool | None = False
+        else:
+            try:
+                reached = await wait_for_bot_api(app, stop)
+            except InvalidToken:
+                print(t("startup.bot_api_token_rejected", url=tg.base_url), file=sys.stderr,
+                      flush=True)
+                reached = False
+        if not reached:
+            await app.bot.shutdown()  # its HTTP sessions were opened by the attempts
+            await container.stop()
+            return None if reached is None else False
+        async with telegram_running(app, stop):
+            print(t("cli.run.starting", mode=t(f"cli.run.mode.{tg.mode}")), flush=True)
+            await stop.wait()
+    finally:
+        await runner.cleanup()
+    return True
 
 
 async def wait_for_bot_api(app: AnyApplication, stop: asyncio.Event) -> bool | None:
@@ -338,44 +351,36 @@ async def telegram_running(app: AnyApplication,
         await _post_shutdown(app)
 
 
-async def _serve(app: AnyApplication, stop: asyncio.Event) -> bool:
-    """The HTTP server (health, webhook, console) and Telegram, until `stop` is set.
-
-    False when webhook mode cannot listen (without the server no update would arrive); in
-    polling mode a busy port is said in the log and the bot serves chats without it.
-    """
+def _http_runner(app: AnyApplication) -> web.AppRunner:
+    """The one HTTP server: health, metrics, the console, and the webhook in webhook mode."""
     container = _container(app)
-    tg, web_cfg = container.settings.telegram, container.settings.web
+    tg = container.settings.telegram
     webhook = tg.mode == "webhook"
-    runner = web.AppRunner(make_web_app(
+    return web.AppRunner(make_web_app(
         app if webhook else None, tg.webhook_secret if webhook else "",
         lambda: check_health(container.uow, container.clock,
                              lambda: container.calendar.status().uncovered_years),
         first_time=container.incoming.first_time if container.incoming else None,
         routes=[console_routes(container),
                 metrics_route(container.metrics, container.snapshot)]), access_log=None)
-    await runner.setup()
+
+
+async def _listen(runner: web.AppRunner, container: Container) -> bool:
+    """Bind the server. False when webhook mode cannot listen (no update would arrive); in
+    polling mode a busy port is said in the log and the bot serves chats without it."""
+    tg, web_cfg = container.settings.telegram, container.settings.web
     try:
-        try:
-            site = web.TCPSite(runner, web_cfg.listen_host, web_cfg.listen_port)
-            await site.start()
-        except OSError as exc:
-            busy = exc.errno == errno.EADDRINUSE
-            where = {"host": web_cfg.listen_host, "port": web_cfg.listen_port,
-                     "detail": t("startup.port_taken") if busy else _one_line(exc)}
-            if webhook:
-                print(t("startup.web_port_busy", **where), file=sys.stderr, flush=True)
-                await app.bot.shutdown()
-                await container.stop()
-                return False
-            log.error(t("startup.web_port_busy_polling", **where))
-        else:
-            print(t("cli.run.web", url=web_cfg.base_url(bound_port(runner))), flush=True)
-        async with telegram_running(app, stop):
-            print(t("cli.run.starting", mode=t(f"cli.run.mode.{tg.mode}")), flush=True)
-            await stop.wait()
-    finally:
-        await runner.cleanup()
+        await web.TCPSite(runner, web_cfg.listen_host, web_cfg.listen_port).start()
+    except OSError as exc:
+        busy = exc.errno == errno.EADDRINUSE
+        where = {"host": web_cfg.listen_host, "port": web_cfg.listen_port,
+                 "detail": t("startup.port_taken") if busy else _one_line(exc)}
+        if tg.mode == "webhook":
+            print(t("startup.web_port_busy", **where), file=sys.stderr, flush=True)
+            return False
+        log.error(t("startup.web_port_busy_polling", **where))
+        return True
+    print(t("cli.run.web", url=web_cfg.base_url(bound_port(runner))), flush=True)
     return True
 
 

@@ -8,6 +8,7 @@ import gc
 import logging
 import socket
 
+import aiohttp
 import pytest
 
 from bot.bootstrap import build
@@ -125,3 +126,27 @@ async def test_each_start_up_call_is_retried_with_one_line_per_wait(
     assert any("已完成 deleteWebhook" in r.getMessage() for r in caplog.records)
     assert sum("获取 Telegram 更新失败" in r.getMessage() for r in caplog.records) == 2
     assert "Traceback" not in caplog.text
+
+
+async def test_health_answers_while_the_bot_waits_for_telegram(
+        db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A monitor sees the process (and its database) before Telegram answers."""
+    caplog.set_level(logging.INFO)
+    base = f"http://127.0.0.1:{_closed_port()}/bot"
+    settings = settings_for(base, "123456789:AAbbCCddEEffGGhhIIjjKKllMMnnOOpp", db_url)
+    port = _closed_port()
+    settings = settings.model_copy(update={"web": settings.web.model_copy(
+        update={"listen_port": port})})
+    container = build(settings)
+    stop = asyncio.Event()
+    running = asyncio.create_task(run_bot(container, stop))
+    for _ in range(200):
+        if waiting_lines(caplog):
+            break
+        await asyncio.sleep(0.05)
+    async with aiohttp.ClientSession() as http, \
+            http.get(f"http://127.0.0.1:{port}/health") as response:
+        assert response.status == 200
+        assert (await response.json())["database"] == "ok"
+    stop.set()
+    assert await asyncio.wait_for(running, 30) is None
