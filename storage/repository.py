@@ -783,10 +783,17 @@ class OutboxRepository:
         if self.session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True)
         rows = list((await self.session.execute(stmt)).scalars())
-        if rows:
-            await self.session.execute(update(OutboxRow).where(
-                OutboxRow.id.in_([r.id for r in rows])).values(not_before=now + lease))
-        return rows
+        if not rows:
+            return rows
+        # The lease is taken only where the row is still due: on SQLite (no SKIP LOCKED) a
+        # second claimer that read the same rows gets none of them.
+        taken = await self.session.execute(
+            update(OutboxRow).where(OutboxRow.id.in_([r.id for r in rows]),
+                                    OutboxRow.sent_at.is_(None), OutboxRow.not_before <= now)
+            .values(not_before=now + lease).returning(OutboxRow.id)
+            .execution_options(synchronize_session=False))
+        claimed = set(taken.scalars())
+        return [row for row in rows if row.id in claimed]
 
     async def has_due(self, now: datetime) -> bool:
         stmt = select(OutboxRow.id).where(OutboxRow.sent_at.is_(None),
