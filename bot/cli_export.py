@@ -97,6 +97,12 @@ def run_export(args: argparse.Namespace) -> int:
         return 2
     data = asyncio.run(_export(settings, args, ProgressLine(sys.stderr)))
     target = args.out or default_file_name(args.date_from, args.date_to, args.fmt)
+    return write_output(target, data)
+
+
+def write_output(target: str, data: bytes) -> int:
+    """Write a file the command built to `target` ("-" = standard output): 0, or 1 with a
+    Chinese line when it cannot be written."""
     if target == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()

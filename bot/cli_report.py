@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bot.cli_export import write_output
 from bot.messages import t
 from bot.reports import Period, file_name, parse_period, summary_text
 
@@ -74,15 +75,4 @@ def run_report(args: argparse.Namespace) -> int:
     data, summary = asyncio.run(_build(settings, args))
     print(summary, file=sys.stderr)
     target = args.out or file_name(args.period, args.fmt)
-    if target == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return 0
-    try:
-        Path(target).write_bytes(data)
-    except OSError as exc:
-        print(t("export.error.write", path=target, error=exc.strerror or str(exc)),
-              file=sys.stderr)
-        return 1
-    print(t("export.written", path=target, size=len(data)), file=sys.stderr)
-    return 0
+    return write_output(target, data)
