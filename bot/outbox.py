@@ -327,6 +327,7 @@ class DeliveryLoop:
         self._lanes: dict[LaneKey, deque[OutboxMessage]] = {}
         self._lane_tasks: dict[LaneKey, asyncio.Task[None]] = {}
         self._held: set[int] = set()
+        self._claiming = False  # a pass is claiming rows (not yet in lanes)
 
     @property
     def running(self) -> bool:
@@ -338,10 +339,12 @@ class DeliveryLoop:
         return len(self._held)
 
     async def idle(self, timeout: float = 30.0) -> None:
-        """Wait until this instance holds no claimed rows (every lane has finished)."""
+        """Wait until this instance holds no claimed rows (no claim in progress, every lane
+        has finished)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while (self._held or self._lane_tasks) and loop.time() < deadline:
+        while ((self._claiming or self._held or self._lane_tasks)
+               and loop.time() < deadline):
             await asyncio.sleep(0.01)
 
     def start(self) -> None:
@@ -400,9 +403,12 @@ class DeliveryLoop:
                     renewed = loop.time()
                     await self.outbox.renew(set(self._held))
                 if len(self._held) < self.low_water:
+                    self._claiming = True
                     self._dispatch(await self.outbox.claim(self.batch))
             except Exception:
                 log.exception("outbox delivery failed; the next pass retries")
+            finally:
+                self._claiming = False
 
     def _dispatch(self, rows: list[OutboxMessage]) -> None:
         for row in rows:

@@ -133,7 +133,8 @@ def retrain(corpus_dir: Path, model_path: Path, corrections: Sequence[Example], 
         current = fallback
     old = load(current) if current is not None else None
     verdict = gate(new, old, corpus.heldout)
-    version = str(result.metadata["model_version"])
+    result.rename(versions.unused_name(model_path, result.version))
+    version = result.version
     old_version = old.model_version if old is not None else None
     if not verdict.passed:
         return RetrainOutcome(False, version, old_version, len(corrections), verdict)

@@ -8,7 +8,7 @@ import platform
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from importlib import metadata as importlib_metadata
@@ -295,6 +295,17 @@ class TrainResult:
     metadata: dict[str, Any]
     artifact_report: dict[str, Any]  # written as report.json
     report: TrainingReport
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata["model_version"])
+
+    def rename(self, version: str) -> None:
+        """Call this model `version` everywhere it records its name (its metadata, report.json
+        and the training report)."""
+        self.metadata["model_version"] = version
+        self.artifact_report["model_version"] = version
+        self.report.provenance = replace(self.report.provenance, model_version=version)
 
     @property
     def heldout_macro_f1(self) -> float:
@@ -734,7 +745,8 @@ def train_and_save(corpus: Corpus, out: Path, extra: Sequence[Example] = (), *,
                                result.artifact_report)
 
     if versioned or (out / versions.CURRENT_FILE).exists():
-        target = versions.install(out, str(result.metadata["model_version"]), save)
+        result.rename(versions.unused_name(out, result.version))
+        target = versions.install(out, result.version, save)
     else:
         save(out)
         target = out

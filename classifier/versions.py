@@ -98,6 +98,16 @@ def version_dir(model_path: Path, version: str) -> Path:
     return model_path / VERSIONS_DIR / version
 
 
+def unused_name(model_path: Path, version: str) -> str:
+    """`version`, or `version-2`, `-3`, ... when a version by that name is already stored
+    (two trainings on the same data within one second)."""
+    name, n = version, 1
+    while version_dir(model_path, name).exists():
+        n += 1
+        name = f"{version}-{n}"
+    return name
+
+
 def install(model_path: Path, version: str, save: Callable[[Path], None],
             keep: int = DEFAULT_KEEP) -> Path:
     """Write a new version with `save(directory)`, make it current, prune old versions."""

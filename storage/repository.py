@@ -831,11 +831,13 @@ class OutboxRepository:
                                    .values(sent_at=now))
 
     async def renew(self, row_ids: list[int], until: datetime) -> None:
-        """Extend the lease of unsent rows this instance still holds."""
+        """Extend the lease of unsent rows this instance still holds. It only ever extends:
+        a row the lane decided meanwhile (held for the morning, set aside for hours) keeps
+        its time."""
         for start in range(0, len(row_ids), 500):  # bounded IN lists
             await self.session.execute(update(OutboxRow).where(
-                OutboxRow.id.in_(row_ids[start:start + 500]), OutboxRow.sent_at.is_(None))
-                .values(not_before=until))
+                OutboxRow.id.in_(row_ids[start:start + 500]), OutboxRow.sent_at.is_(None),
+                OutboxRow.not_before < until).values(not_before=until))
 
     async def mark_sent_key(self, dedup_key: str, now: datetime) -> bool:
         """Mark the unsent row with this key sent (the handler sent it itself); False when

@@ -187,3 +187,24 @@ async def test_health_counts_a_failing_row_waiting_for_its_retry(services) -> No
         await uow.commit()
     failing = await check_health(service.uow, clock)
     assert (failing.outbox_due, failing.status) == (1, "degraded")
+
+
+async def test_a_lease_renewal_never_brings_a_decided_row_forward(services) -> None:
+    """A renewal that races with its lane (the row was just held for the morning or set
+    aside) must not make the row due again in a minute."""
+    service, clock, _ = services
+    async with service.uow() as uow:
+        for chat in (601, 602, 603):
+            await uow.outbox.enqueue(chat, "ping.due", Notice.plain("提醒"), clock.now())
+        await uow.commit()
+    async with service.uow() as uow:
+        held, aside, sending = await uow.outbox.claim_due(clock.now(), timedelta(seconds=60))
+        await uow.outbox.postpone(held.id, clock.now() + timedelta(hours=8))
+        await uow.outbox.mark_failed(aside.id, "Forbidden", clock.now() + timedelta(hours=6))
+        await uow.outbox.renew([held.id, aside.id, sending.id],
+                               clock.now() + timedelta(seconds=120))
+        await uow.commit()
+    clock.current += timedelta(minutes=5)
+    async with service.uow() as uow:
+        assert [r.chat_id for r in await uow.outbox.claim_due(clock.now(),
+                                                              timedelta(seconds=60))] == [603]

@@ -84,8 +84,9 @@ class Store:
     async def renew(self, row_ids: list[int], until: datetime) -> None:
         self.renewals.append(list(row_ids))
         for row_id in row_ids:
-            if self.rows[row_id - 1].sent_at is None:
-                self.rows[row_id - 1].not_before = until
+            row = self.rows[row_id - 1]
+            if row.sent_at is None and row.not_before < until:
+                row.not_before = until
 
     async def people(self, role: str | None = None) -> list[StaffPerson]:
         return list(self.staff) if role == "staff" else []
@@ -383,3 +384,33 @@ async def test_stopping_hands_back_what_was_waiting_in_lanes() -> None:
     await loop.stop()  # the first send finishes; the two behind it are due again at once
     assert rows[0].sent_at == DAY
     assert [(r.sent_at, r.not_before) for r in rows[1:]] == [(None, DAY), (None, DAY)]
+
+
+class SlowClaimStore(Store):
+    """Claims take a while, as they do on a busy database."""
+
+    async def claim_due(self, now: datetime, lease: timedelta, limit: int = 100) -> list[Row]:
+        rows = await super().claim_due(now, lease, limit)
+        await asyncio.sleep(0.1)
+        return rows
+
+
+async def test_idle_waits_for_a_claim_in_flight_so_a_morning_row_goes_once() -> None:
+    """A test (or a shutdown) that waits for the loop to be idle must not slip in while the
+    loop is claiming: rows it claimed at night would otherwise be sent, and claimed again,
+    after the clock moved to the morning."""
+    store, sender = SlowClaimStore(), Sender()
+    outbox, clock = service(store, NIGHT, sender)
+    loop = DeliveryLoop(outbox, interval=3600)
+    loop.start()
+    await asyncio.sleep(0.2)  # the first pass found nothing
+    store.add(PARENT, kind="ping.due")
+    loop.wake()
+    await asyncio.sleep(0.02)  # the loop is claiming now
+    await loop.idle()
+    assert sender.sent == [] and store.rows[0].not_before == MORNING
+    clock.current = MORNING + timedelta(seconds=1)
+    assert await outbox.run_once(wait=True) == 1
+    await loop.idle()
+    await loop.stop()
+    assert sender.sent == [1]
