@@ -14,8 +14,8 @@ repositories and outbox) is timed in a child process, which reports its peak RSS
 
 1. catch-up: the first run after the upgrade looks at every open case once (one-time);
 2. steady: the same minute again, what every later minute of the day costs;
-3. next day: the first run of the next working day (the daily late pings of every overdue
-   clock and the 督办 due);
+3. next day: the first run of the next working day (the 督办 now due and the daily overdue
+   reminder, one message per person, read from what the clock pass recorded on the cases);
 4. next day, steady.
 
 Targets: a steady run ≤ 2 s and the process ≤ 300 MB. Rows are generated with bulk inserts
@@ -160,7 +160,8 @@ async def _measure(url: str, steady: bool = False) -> list[dict[str, float]]:
             run = await reminders.run()
             seconds = time.perf_counter() - t0
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            queued = run.pings + run.clock_pings + run.escalations + run.clock_escalations
+            queued = (run.pings + run.clock_pings + run.escalations + run.clock_escalations
+                      + run.overdue)
             print(f"    {label:18s} {seconds:8.2f} s  peak {rss:6.0f} MB  {run}",
                   file=sys.stderr, flush=True)
             out.append({"label": label, "seconds": seconds, "rss_mb": rss, "queued": queued,

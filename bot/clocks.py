@@ -293,6 +293,39 @@ def _next_workday(day: date) -> date:
     return day
 
 
+def workday_after(day: date, count: int) -> date:
+    """The working day `count` working days after `day`."""
+    for _ in range(count):
+        day = _next_workday(day)
+    return day
+
+
+def next_workday(day: date) -> date:
+    """The first working day after `day`."""
+    return _next_workday(day)
+
+
+class WorkdayCounter:
+    """Working days from many days up to one `end`, counted once: the daily overdue
+    reminder asks for thousands of cases overdue for up to years."""
+
+    def __init__(self, end: date) -> None:
+        self.end = end
+        self._known: dict[date, int] = {end: 0}
+        self._earliest = end
+
+    def since(self, start: date) -> int:
+        """Working days after `start` up to and including `end` (0 if start >= end)."""
+        if start >= self.end:
+            return 0
+        while self._earliest > start:  # extend the table back to `start`
+            day = self._earliest
+            self._known[day - timedelta(days=1)] = self._known[day] + (1 if is_workday(day)
+                                                                       else 0)
+            self._earliest = day - timedelta(days=1)
+        return self._known[start]
+
+
 def working_days_between(start: date, end: date) -> int:
     """Working days after `start` up to and including `end` (0 if end <= start)."""
     count, day = 0, start

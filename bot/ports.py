@@ -46,6 +46,38 @@ class DeadlineRow:
 
 
 @dataclass(frozen=True)
+class Overdue:
+    """The longest-overdue clock a case holds for one owner (the supervisor, or staff)."""
+
+    clock: str  # a stage clock's name, or "rectify" for the rectification deadline
+    since: date  # the day it was due; overdue from the day after
+
+
+@dataclass(frozen=True)
+class CaseLook:
+    """What the clock pass leaves on a case it looked at: the next day to look again and
+    what stands overdue, for the daily overdue reminders (read without the case history)."""
+
+    case_id: int
+    seen: datetime  # updated_at as read: a case changed since keeps its look for today
+    day: date | None  # None: no clock can call for anything
+    supervisor: Overdue | None = None
+    staff: Overdue | None = None
+
+
+@dataclass(frozen=True)
+class OverdueRow:
+    """One overdue item for the daily reminders: a case, whose clock, since when."""
+
+    reference: str
+    owner: str  # "supervisor" | "staff"
+    clock: str
+    since: date
+    assignee_code: str | None
+    assignee_user_id: int | None
+
+
+@dataclass(frozen=True)
 class EvidenceItem:
     """A photo or document attached to a case, kept by Telegram file id."""
 
@@ -117,8 +149,9 @@ class CaseRepository(Protocol):
     async def clock_candidates(self, today: date, after: int | None = None,
                                limit: int = 500) -> list[Case]: ...
 
-    async def set_remind_on(self, looks: Sequence[tuple[int, datetime, date | None]]
-                            ) -> None: ...
+    async def set_remind_on(self, looks: Sequence[CaseLook]) -> None: ...
+
+    async def overdue_items(self) -> list[OverdueRow]: ...
 
     async def created_since(self, user_id: int, since: datetime,
                             limit: int) -> list[datetime]: ...

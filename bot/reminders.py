@@ -2,6 +2,10 @@
 reminders, and the office's visit coverage after a month ends (the reports themselves are
 sent by bot/report_delivery.py).
 
+What stands overdue is not pinged case by case every day: the clock pass records it on the
+case, and once a working day each person gets one message listing their overdue cases (the
+case's own reminder, with its buttons, when it is the only one).
+
 Everything due is decided from the database and today's date. Each reminder is an outbox row
 with a dedup key naming what it is about (the case and its deadline, the supervisor and the
 reminder day, the month), so a restart or a second instance queues it once, and a run after
@@ -19,22 +23,35 @@ from bot.clocks import (
     SUPERVISABLE,
     StageClock,
     StageRules,
+    WorkdayCounter,
     clock_ping,
     ladder_run_out,
     next_look,
+    next_workday,
     rectification_look,
     stage_clocks,
+    workday_after,
 )
 from bot.config import TimeRules
 from bot.domain import Actor, Case, Role, Status
 from bot.messages import t
 from bot.notices import ping_notice, staff_notice, tell_staff, tell_step
-from bot.ports import DeadlineRow, Notice, PersonInfo, UnitOfWork, UnitOfWorkFactory
+from bot.ports import (
+    CaseLook,
+    DeadlineRow,
+    Notice,
+    Overdue,
+    OverdueRow,
+    PersonInfo,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from bot.services import CaseService
 from bot.timerules import is_workday, month_bounds
 
 MAX_SCHOOLS_LISTED = 15
 MAX_LAGGARDS_LISTED = 5
+MAX_OVERDUE_LISTED = 10  # cases named (each with a button) in one daily overdue reminder
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,7 @@ class ReminderRun:
     clock_pings: int = 0  # every other stage clock (accept, propose, decide, verify, ...)
     clock_escalations: int = 0  # their 督办
     rungs: int = 0  # cases moved up the ladder
+    overdue: int = 0  # the daily overdue reminders (one per person)
     visit_reminders: int = 0
     coverage_reports: int = 0
 
@@ -118,19 +136,22 @@ class ReminderService:
         self.rules = rules
         self.tz = tz
         self.stages = stage_rules(rules)
+        self._overdue_sent_on: date | None = None  # the day this instance queued them
 
     async def run(self) -> ReminderRun:
         """Queue everything due now. Deadline and clock reminders go on working days only:
         what falls due on a holiday is sent on the next working day."""
         now = self.clock.now()
         today = now.astimezone(self.tz).date()
-        pings = escalations = 0
+        pings = escalations = overdue = 0
         clocks = ClockRun()
         if is_workday(today):
             pings, escalations = await self._deadlines(today, now)
             clocks = await self._stage_clocks(today, now)
+            overdue = await self._overdue(today, now)
         return ReminderRun(pings=pings, escalations=escalations, clock_pings=clocks.pings,
                            clock_escalations=clocks.escalations, rungs=clocks.rungs,
+                           overdue=overdue,
                            visit_reminders=await self._visit_reminders(today, now),
                            coverage_reports=await self._coverage(today, now))
 
@@ -185,7 +206,7 @@ class ReminderService:
                 wanted: list[Outgoing] = []
                 supervise: list[tuple[str, StageClock, int]] = []
                 climb: list[str] = []
-                looks: list[tuple[int, datetime, date | None]] = []
+                looks: list[CaseLook] = []
                 people: dict[str, PersonInfo | None] = {}
                 for case in page:
                     found, look = self._clock_work(case, today, now)
@@ -196,17 +217,17 @@ class ReminderService:
                                 case.assignee_code)
                         assignee = people[case.assignee_code]
                     for clock, kind, days in found:
-                        wanted += self._clock_pings(case, clock, kind, days, today, assignee,
-                                                    staff)
-                        if (clock.name in SUPERVISABLE and kind == "late"
-                                and days >= self.rules.escalate_after_days
-                                and not _supervised_since(case, clock.started)):
+                        if kind != "late":  # overdue: in the daily overdue reminder
+                            wanted += self._clock_pings(case, clock, kind, days, today,
+                                                        assignee, staff)
+                        elif (clock.name in SUPERVISABLE
+                              and days >= self.rules.escalate_after_days
+                              and not _supervised_since(case, clock.started)):
                             supervise.append((case.reference, clock, days))
                     run_out = ladder_run_out(case, self.tz, self.stages)
                     if run_out is not None and now > run_out:
                         climb.append(case.reference)
-                    assert case.id is not None
-                    looks.append((case.id, case.updated_at or case.created_at, look))
+                    looks.append(look)
                 queued = await uow.outbox.queued_keys([m.key for m in wanted])
                 fresh = [m for m in wanted if m.key not in queued]
             after = page[-1].id
@@ -216,33 +237,62 @@ class ReminderService:
             for reference in climb:
                 if await self._climb(reference):
                     run = replace(run, rungs=run.rungs + 1)
-            moved = [look for look in looks if look[2] is None or look[2] > today]
-            if moved:  # a case still due today (a rung to climb) is simply read again
-                async with self.uow() as uow:
-                    await uow.cases.set_remind_on(moved)
-                    await uow.commit()
+            # A case still due today (a rung to climb) keeps its look and is read again; what
+            # it holds overdue is recorded either way.
+            async with self.uow() as uow:
+                await uow.cases.set_remind_on([
+                    look if look.day is None or look.day > today else replace(look, day=today)
+                    for look in looks])
+                await uow.commit()
         return run
 
     def _clock_work(self, case: Case, today: date, now: datetime
-                    ) -> tuple[list[tuple[StageClock, str, int]], date | None]:
-        """The pings the case's clocks call for today, and the next day to look again."""
+                    ) -> tuple[list[tuple[StageClock, str, int]], CaseLook]:
+        """The pings the case's clocks call for today, the next day to look again and what
+        stands overdue. An overdue clock is looked at again only for its 督办; being overdue
+        is recorded on the case and reminded of once a day in the owner's overdue list."""
         found = []
         looks: list[date] = []
+        overdue: dict[str, Overdue] = {}
         for clock in stage_clocks(case, self.tz, self.stages):
             ping = clock_ping(clock, today, self.tz)
             if ping is not None:
                 found.append((clock, *ping))
-            looks.append(next_look(clock, today, self.tz))
-        if case.status is Status.RECTIFYING and case.rectify_deadline is not None:
+            due_day = clock.due.astimezone(self.tz).date()
+            if today <= due_day:
+                looks.append(next_look(clock, today, self.tz))
+                continue
+            _keep_oldest(overdue, clock.owner, Overdue(clock.name, due_day))
+            if clock.name in SUPERVISABLE and not _supervised_since(case, clock.started):
+                looks.append(self._escalation_look(
+                    workday_after(due_day, self.rules.escalate_after_days), today))
+        deadline = case.rectify_deadline
+        if case.status is Status.RECTIFYING and deadline is not None:
             # the deadline's own pings and 督办 (`_deadlines`) read the same next look
-            looks.append(rectification_look(case.rectify_deadline, today,
-                                            self.rules.ping_days_before))
+            if today <= deadline:
+                looks.append(rectification_look(deadline, today, self.rules.ping_days_before))
+            else:
+                _keep_oldest(overdue, "supervisor", Overdue("rectify", deadline))
+                overdue_since = datetime.combine(deadline + timedelta(days=1), time(0),
+                                                 tzinfo=self.tz)
+                if case.supervised_at is None or case.supervised_at < overdue_since:
+                    looks.append(self._escalation_look(
+                        deadline + timedelta(days=self.rules.escalate_after_days), today))
         run_out = ladder_run_out(case, self.tz, self.stages)
         if run_out is not None and now <= run_out:
             looks.append(run_out.astimezone(self.tz).date())
         elif run_out is not None:
             looks.append(today)  # climbs in this run; the climb is looked at again
-        return found, min(looks) if looks else None
+        assert case.id is not None
+        return found, CaseLook(case.id, case.updated_at or case.created_at,
+                               min(looks) if looks else None,
+                               overdue.get("supervisor"), overdue.get("staff"))
+
+    @staticmethod
+    def _escalation_look(day: date, today: date) -> date:
+        """The day an overdue clock's 督办 falls due; once it has (the 督办 is issued in this
+        run, which changes the case), the next working day, should it not have been."""
+        return day if day > today else next_workday(today)
 
     def _clock_pings(self, case: Case, clock: StageClock, kind: str, days: int, today: date,
                      assignee: PersonInfo | None, staff: list[PersonInfo]) -> list[Outgoing]:
@@ -329,6 +379,8 @@ class ReminderService:
             if ping is None or row.assignee_user_id is None:
                 continue  # not yet due, or nobody bound to tell (escalation still applies)
             kind, days = ping
+            if kind == "late":
+                continue  # in the supervisor's daily overdue reminder (`_overdue`)
             key = f"ping:{row.reference}:{row.deadline}:{kind}"
             if kind == "late":
                 key += f":{today}"
@@ -408,6 +460,87 @@ class ReminderService:
         return {code: (chat, dedup) for code, (chat, dedup) in keyed.items()
                 if dedup not in queued}
 
+    async def _overdue(self, today: date, now: datetime) -> int:
+        """Once a working day, one message per person listing what stands overdue in their
+        hands (a supervisor's cases; for each staff member, the office's), longest overdue
+        first, each named case with a button. Someone with one overdue case gets that case's
+        own reminder, with its buttons. Keyed per person and day: once, across instances."""
+        if self._overdue_sent_on == today:
+            return 0
+        counter = WorkdayCounter(today)
+        messages: list[Outgoing] = []
+        async with self.uow.read() as uow:
+            lists: dict[tuple[str, str], tuple[int, list[OverdueRow]]] = {}
+            office: list[OverdueRow] = []
+            for row in await uow.cases.overdue_items():
+                if row.owner == "staff":
+                    office.append(row)
+                elif row.assignee_user_id and row.assignee_code:
+                    lists.setdefault((row.owner, row.assignee_code),
+                                     (row.assignee_user_id, []))[1].append(row)
+            if office:
+                for person in await uow.directory.people("staff"):
+                    if person.telegram_user_id:
+                        lists[("staff", person.code)] = (person.telegram_user_id, office)
+            keys = {who: f"overdue:{who[0]}:{who[1]}:{today}" for who in lists}
+            queued = await uow.outbox.queued_keys(list(keys.values()))
+            for who, (chat, rows) in lists.items():
+                if keys[who] not in queued:
+                    message = await self._overdue_message(uow, chat, who[0], rows, today,
+                                                          counter)
+                    if message is not None:
+                        messages.append(replace(message, key=keys[who]))
+        sent = await self._queue(now, messages)
+        self._overdue_sent_on = today
+        return sent
+
+    async def _overdue_message(self, uow: UnitOfWork, chat: int, owner: str,
+                               rows: list[OverdueRow], today: date, counter: WorkdayCounter
+                               ) -> Outgoing | None:
+        audience = Role.SUPERVISOR if owner == "supervisor" else Role.STAFF
+        if len(rows) == 1:
+            return await self._overdue_case(uow, chat, rows[0], audience, today, counter)
+        listed = rows[:MAX_OVERDUE_LISTED]
+        lines = [t("reminder.overdue.line.rectify", reference=row.reference,
+                   days=(today - row.since).days, deadline=row.since.isoformat())
+                 if row.clock == "rectify" else
+                 t("reminder.overdue.line.clock", reference=row.reference,
+                   clock=t(f"clock.name.{row.clock}"), days=counter.since(row.since))
+                 for row in listed]
+        more = (("reminder.overdue.more",) if len(rows) > len(listed) else ()) + (
+            f"reminder.overdue.{owner}.end",)
+        notice = Notice(f"reminder.overdue.{owner}", {
+            "count": len(rows), "lines": "\n".join(lines), "rest": len(rows) - len(listed),
+            "references": "\n".join(row.reference for row in listed)},
+            audience=audience, more=more)
+        return Outgoing(chat, "ping.overdue", notice, "")
+
+    async def _overdue_case(self, uow: UnitOfWork, chat: int, row: OverdueRow,
+                            audience: Role, today: date, counter: WorkdayCounter
+                            ) -> Outgoing | None:
+        """The one overdue case's own reminder, as the clock and deadline pings read."""
+        if row.clock == "rectify":
+            case = await uow.cases.get(row.reference)
+            if case is None or case.id is None:
+                return None
+            deadline = DeadlineRow(case.id, case.reference, case.category, row.since,
+                                   case.supervised_at, chat)
+            return await _with_next_actions(uow, Outgoing(
+                chat, "ping.late", self._ping(deadline, "late", (today - row.since).days), ""))
+        params: dict[str, str | int] = {"clock": t(f"clock.name.{row.clock}"),
+                                        "due": row.since.isoformat(),
+                                        "days": counter.since(row.since)}
+        if audience is Role.STAFF:
+            return Outgoing(chat, "ping.clock.late",
+                            staff_notice("reminder.clock.late", row.reference, **params), "")
+        case = await uow.cases.get(row.reference)
+        if case is None:
+            return None
+        actor = Actor(Role.SUPERVISOR, person_code=case.assignee_code)
+        return Outgoing(chat, "ping.clock.late", Notice(
+            "reminder.clock.late", {"reference": row.reference, **params}, row.reference,
+            case.next_actions(actor), Role.SUPERVISOR, open_button=True), "")
+
     async def _queue(self, now: datetime, messages: list[Outgoing]) -> int:
         """Queue messages in one transaction (none: no transaction); count the new ones."""
         if not messages:
@@ -431,6 +564,11 @@ class ReminderService:
         return Notice("reminder.coverage", {
             "year": month.year, "month": month.month, "visited": visited, "total": total,
             "rate": f"{visited / total:.0%}" if total else "—", "laggards": laggards})
+
+
+def _keep_oldest(overdue: dict[str, Overdue], owner: str, item: Overdue) -> None:
+    if owner not in overdue or item.since < overdue[owner].since:
+        overdue[owner] = item
 
 
 def _listed(names: list[str]) -> str:

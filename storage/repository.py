@@ -27,12 +27,14 @@ from bot.domain import (
 )
 from bot.ports import (
     Backlog,
+    CaseLook,
     CaseQuery,
     DeadlineRow,
     EntityRow,
     EvidenceItem,
     ExpiredEvidence,
     Notice,
+    OverdueRow,
     PersonInfo,
 )
 from storage.models import (
@@ -320,18 +322,46 @@ class CaseRepository:
             stmt = stmt.where(CaseRow.id > after)
         return await self._load(stmt.order_by(CaseRow.id).limit(limit))
 
-    async def set_remind_on(self, looks: Sequence[tuple[int, datetime, date | None]]) -> None:
-        """Move each case's next look (case id, its updated_at as read, day or None); a case
-        changed since it was read keeps its look for today."""
+    async def set_remind_on(self, looks: Sequence[CaseLook]) -> None:
+        """Move each case's next look and record what stands overdue; a case changed since
+        it was read keeps its look for today (and is looked at again)."""
         if not looks:
             return
         table: Table = CaseRow.__table__  # type: ignore[assignment]
         stmt = (update(table)  # Core executemany: one statement for the whole page
                 .where(table.c.id == bindparam("case_id"),
                        table.c.updated_at == bindparam("seen", type_=UtcDateTime()))
-                .values(remind_on=bindparam("day")))
-        await self.session.execute(stmt, [{"case_id": case_id, "seen": seen, "day": day}
-                                          for case_id, seen, day in looks])
+                .values(remind_on=bindparam("day"), overdue_sv_since=bindparam("sv_since"),
+                        overdue_sv_clock=bindparam("sv_clock"),
+                        overdue_staff_since=bindparam("st_since"),
+                        overdue_staff_clock=bindparam("st_clock")))
+        await self.session.execute(stmt, [{
+            "case_id": look.case_id, "seen": look.seen, "day": look.day,
+            "sv_since": look.supervisor.since if look.supervisor else None,
+            "sv_clock": look.supervisor.clock if look.supervisor else None,
+            "st_since": look.staff.since if look.staff else None,
+            "st_clock": look.staff.clock if look.staff else None} for look in looks])
+
+    async def overdue_items(self) -> list[OverdueRow]:
+        """Every overdue item the clock pass recorded on an open case, longest overdue first:
+        the supervisor's (with who they are) and staff's."""
+        open_case = CaseRow.status != Status.CLOSED.value
+        sv = (select(CaseRow.reference, CaseRow.overdue_sv_clock, CaseRow.overdue_sv_since,
+                     Person.code, Person.telegram_user_id)
+              .join(Person, Person.id == CaseRow.assignee_id, isouter=True)
+              .where(CaseRow.overdue_sv_since.is_not(None), open_case)
+              .order_by(CaseRow.overdue_sv_since, CaseRow.id))
+        staff = (select(CaseRow.reference, CaseRow.overdue_staff_clock,
+                        CaseRow.overdue_staff_since)
+                 .where(CaseRow.overdue_staff_since.is_not(None), open_case)
+                 .order_by(CaseRow.overdue_staff_since, CaseRow.id))
+        out = [OverdueRow(reference, "supervisor", clock or "", since, code, user_id)
+               for reference, clock, since, code, user_id in
+               (await self.session.execute(sv)).all() if since is not None]
+        out += [OverdueRow(reference, "staff", clock or "", since, None, None)
+                for reference, clock, since in (await self.session.execute(staff)).all()
+                if since is not None]  # always set here; the check narrows the type
+        return out
 
     async def overdue_rectifications(self, today: date, limit: int = 1000) -> list[Case]:
         """Rectifying cases whose deadline has passed (the scheduler's daily question)."""

@@ -208,7 +208,19 @@ def render_notice(notice: Notice) -> tuple[str, InlineKeyboardMarkup | None]:
     text = notice_text(notice)
     if notice.key == "hotspots.weekly":
         return text, hotspot_keyboard(notice)
+    if notice.key.startswith("reminder.overdue."):
+        return text, overdue_keyboard(notice)
     return text, notice_keyboard(notice)
+
+
+def overdue_keyboard(notice: Notice) -> InlineKeyboardMarkup | None:
+    """One button per case the daily overdue reminder names, two to a row."""
+    references = [r for r in str(notice.params.get("references", "")).split("\n") if r]
+    if notice.audience is Role.SUPERVISOR:
+        buttons = [keyboards.button(r, p.SupervisorCase(p.SvStep.OPEN, r)) for r in references]
+    else:
+        buttons = [keyboards.button(r, p.OfficeCase(p.OfficeStep.OPEN, r)) for r in references]
+    return keyboards.markup([buttons[i:i + 2] for i in range(0, len(buttons), 2)])
 
 
 def hotspot_keyboard(notice: Notice) -> InlineKeyboardMarkup | None:

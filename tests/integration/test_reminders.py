@@ -44,15 +44,19 @@ async def test_deadline_pings_go_once_each_then_daily_while_late(services) -> No
     service, clock, engine = services
     reference = await rectifying(service)
     first, second = reminders(service), reminders(service)  # a second instance
-    expected = {date(2026, 12, 6): 0, date(2026, 12, 7): 1, date(2026, 12, 8): 0,
-                date(2026, 12, 9): 0, date(2026, 12, 10): 1, date(2026, 12, 11): 1,
-                date(2026, 12, 12): 0, date(2026, 12, 13): 0,  # a weekend: no pings
-                date(2026, 12, 14): 1}
+    # (deadline pings, overdue reminders): once late, the case is in the supervisor's daily
+    # overdue reminder (as its own ping while it is their only overdue case)
+    expected = {date(2026, 12, 6): (0, 0), date(2026, 12, 7): (1, 0), date(2026, 12, 8): (0, 0),
+                date(2026, 12, 9): (0, 0), date(2026, 12, 10): (1, 0), date(2026, 12, 11): (0, 1),
+                date(2026, 12, 12): (0, 0), date(2026, 12, 13): (0, 0),  # a weekend: no pings
+                date(2026, 12, 14): (0, 1)}
     for day, pings in expected.items():
         clock.current = at(day)
-        assert (await first.run()).pings == pings, day
+        run = await first.run()
+        assert (run.pings, run.overdue) == pings, day
         clock.current = at(day, 15)  # later the same day, and the other instance: nothing new
-        assert (await first.run()).pings == 0 and (await second.run()).pings == 0, day
+        for again in (await first.run(), await second.run()):
+            assert (again.pings, again.overdue) == (0, 0), day
     sent = await rows(engine, "ping.")
     assert [r.kind for r in sent] == ["ping.soon", "ping.today", "ping.late", "ping.late"]
     assert {r.chat_id for r in sent} == {SUPERVISOR}
@@ -79,7 +83,7 @@ async def test_after_downtime_what_is_still_due_is_sent_late(services) -> None:
     clock.current = at(date(2026, 12, 9))  # down since before the 7th: the 3-day ping, late
     assert (await reminders(service).run()).pings == 1
     clock.current = at(date(2026, 12, 11))  # down on the 10th: only today's ping
-    assert (await reminders(service).run()).pings == 1
+    assert (await reminders(service).run()).overdue == 1
     sent = await rows(engine, "ping.")
     assert [r.kind for r in sent] == ["ping.soon", "ping.late"]
     assert "还有 1 天" in sent[0].text and "1 天" in sent[1].text
@@ -94,7 +98,7 @@ async def test_three_days_overdue_escalates_once_with_a_supervision_order(servic
     assert (await reminders(service).run()).escalations == 0
     clock.current = at(date(2026, 12, 14))
     run = await reminders(service).run()
-    assert (run.pings, run.escalations) == (1, 1)
+    assert (run.pings, run.overdue, run.escalations) == (0, 1, 1)
     assert (await reminders(service).run()).escalations == 0  # again, or another instance
     _, case = await service.view(STAFF, reference)
     order = case.events[-1]
@@ -171,11 +175,16 @@ async def test_nothing_is_due_on_an_empty_store(engine: AsyncEngine) -> None:
 
 async def test_a_run_with_nothing_new_writes_nothing(services) -> None:
     service, clock, engine = services
-    await rectifying(service)
-    await rectifying(service)
+    references = [await rectifying(service), await rectifying(service)]
     clock.current = at(date(2026, 12, 21))  # pings, escalations, visits and coverage all due
     first = await reminders(service).run()
-    assert first.pings == 2 and first.escalations == 2 and first.visit_reminders == 2
+    assert first.overdue == 1 and first.escalations == 2 and first.visit_reminders == 2
+    # both overdue cases in one message to their supervisor, each with a button
+    [overdue] = await rows(engine, "ping.overdue")
+    assert overdue.chat_id == SUPERVISOR and "2 件案件已超过时限" in overdue.text
+    assert all(f"{r}：整改逾期 11 天（期限 2026-12-10）" in overdue.text for r in references)
+    assert [b[1] for row in overdue.markup["buttons"] for b in row] == [  # type: ignore[index]
+        f"s:open:{r}" for r in references]
     writes: list[str] = []
 
     def record(conn, cursor, statement: str, *args: object) -> None:  # type: ignore[no-untyped-def]

@@ -132,6 +132,9 @@ async def test_a_quarter_with_national_day(services) -> None:
                           _quarter(refs), down=OUTAGE)
     timed = [r for r in _table(rows, refs) if r[2].startswith(TIMED)]
     assert timed == EXPECTED
+    digests = [r for r in rows if r.kind == "ping.overdue"]
+    assert all(refs["B"] in r.text and refs["C"] in r.text for r in digests)
+    assert "“提出处理意见”超时 1 个工作日" in digests[0].text
     # Each reminder once, although two instances ran twice a day: the dedup keys are unique.
     keys = Counter(r.dedup for r in rows if r.dedup)
     assert [k for k, n in keys.items() if n > 1] == []
@@ -166,9 +169,9 @@ EXPECTED = [
     ("2026-10-09", "A", "ping.clock.late", "sv"),
     ("2026-10-10", "A", "ping.clock.late", "sv"),  # 调休 Saturday
     ("2026-10-10", "B", "interview_due", "staff"),  # the second failed 回头看
-    ("2026-10-12", "A", "ping.clock.late", "sv"),
     ("2026-10-12", "A", "supervised", "sv"),  # 3 working days overdue: the 督办
     ("2026-10-12", "A", "staff.escalated", "staff"),
+    ("2026-10-12", "A", "ping.clock.late", "sv"),  # the daily overdue reminder comes last
     ("2026-10-13", "A", "ping.clock.late", "sv"),  # accepted at noon
     ("2026-10-15", "B", "ping.clock.soon", "staff"),  # record the 约谈 by 10-16
     ("2026-10-16", "B", "ping.clock.today", "staff"),  # recorded at noon
@@ -177,9 +180,9 @@ EXPECTED = [
     ("2026-10-29", "B", "ping.clock.soon", "staff"),  # the county report by 10-30
     ("2026-10-30", "B", "ping.today", "sv"),
     ("2026-10-30", "B", "ping.clock.today", "staff"),
-    ("2026-11-02", "B", "ping.late", "sv"),
     ("2026-11-02", "B", "supervised", "sv"),
     ("2026-11-02", "B", "staff.escalated", "staff"),
+    ("2026-11-02", "B", "ping.late", "sv"),
     ("2026-11-02", "B", "ping.clock.late", "staff"),
     # down 11-03..05: today's pings once, late; nothing for the days missed
     ("2026-11-06", "B", "ping.late", "sv"),
@@ -188,29 +191,27 @@ EXPECTED = [
     ("2026-11-10", "B", "ping.late", "sv"),
     ("2026-11-11", "B", "ping.late", "sv"),
     ("2026-11-12", "B", "ping.late", "sv"),
-    ("2026-11-13", "B", "ping.late", "sv"),
     ("2026-11-13", "A", "ping.clock.soon", "sv"),  # the 回头看 re-check, 30 days after 10-16
-    ("2026-11-16", "B", "ping.late", "sv"),
+    ("2026-11-13", "B", "ping.late", "sv"),
     ("2026-11-16", "A", "ping.clock.today", "sv"),  # 11-15 is a Sunday; re-checked at noon
+    ("2026-11-16", "B", "ping.late", "sv"),
     ("2026-11-17", "B", "ping.late", "sv"),
     ("2026-11-18", "B", "ping.late", "sv"),
     ("2026-11-19", "B", "ping.late", "sv"),
-    ("2026-11-20", "B", "ping.late", "sv"),
     ("2026-11-20", "C", "ping.clock.soon", "sv"),  # propose: 11-16 + the 7-day pause
-    ("2026-11-23", "B", "ping.late", "sv"),
+    ("2026-11-20", "B", "ping.late", "sv"),
     ("2026-11-23", "C", "ping.clock.today", "sv"),
-    ("2026-11-24", "B", "ping.late", "sv"),
-    ("2026-11-24", "C", "ping.clock.late", "sv"),
-    ("2026-11-25", "B", "ping.late", "sv"),
-    ("2026-11-25", "C", "ping.clock.late", "sv"),
-    ("2026-11-26", "B", "ping.late", "sv"),
-    ("2026-11-26", "C", "ping.clock.late", "sv"),
+    ("2026-11-23", "B", "ping.late", "sv"),
+    # B and C both overdue with the same supervisor: one message a day names both
+    ("2026-11-24", "-", "ping.overdue", "sv"),
+    ("2026-11-25", "-", "ping.overdue", "sv"),
     ("2026-11-26", "C", "supervised", "sv"),
     ("2026-11-26", "C", "staff.escalated", "staff"),
-    ("2026-11-27", "B", "ping.late", "sv"),
+    ("2026-11-26", "-", "ping.overdue", "sv"),
     ("2026-11-27", "C", "ping.clock.soon", "staff"),  # staff decide by 11-30
-    ("2026-11-30", "B", "ping.late", "sv"),
+    ("2026-11-27", "B", "ping.late", "sv"),
     ("2026-11-30", "C", "ping.clock.today", "staff"),  # approved at noon
+    ("2026-11-30", "B", "ping.late", "sv"),
     ("2026-12-01", "B", "ping.late", "sv"),
     ("2026-12-02", "B", "ping.late", "sv"),
     ("2026-12-03", "B", "ping.late", "sv"),
@@ -234,7 +235,13 @@ async def test_two_instances_at_once_queue_each_ping_and_order_once(services) ->
         found, last = await queued_since(engine, last)
         rows += found
     pings = Counter((r.day, r.reference) for r in rows if r.kind.startswith("ping.clock."))
-    assert set(pings.values()) == {1} and len(pings) == 4 * len(references)
+    assert set(pings.values()) == {1} and len(pings) == len(references)  # due "today"
+    # then overdue: one message a day to their supervisor, naming them all
+    overdue = Counter(r.day for r in rows if r.kind == "ping.overdue")
+    assert overdue == Counter({date(2026, 10, d): 1 for d in (9, 10, 12)})
+    digest = next(r for r in rows if r.kind == "ping.overdue")  # ten named, two more counted
+    assert (digest.params["count"], digest.params["rest"]) == (12, 2)
+    assert str(digest.params["references"]).split("\n") == references[:10]
     orders = Counter(r.reference for r in rows if r.kind == "supervised")
     assert orders == Counter({reference: 1 for reference in references})
     assert len([r for r in rows if r.kind == "staff.escalated"]) == len(references)
@@ -250,8 +257,8 @@ async def test_after_the_0009_upgrade_open_cases_are_looked_at_once(services, db
     upgrade(db_url)
     clock.current = local(date(2026, 11, 25))  # the accept clock ran out on 11-24
     first = ReminderService(service.uow, service, TimeRules(), TZ)
-    assert (await first.run()).clock_pings == 1
-    assert (await first.run()).clock_pings == 0
+    assert (await first.run()).overdue == 1  # in the supervisor's overdue reminder
+    assert (await first.run()).overdue == 0
     rows, _ = await queued_since(engine, 0)
     assert [(r.kind, r.reference) for r in rows if r.kind.startswith("ping.")] == [
         ("ping.clock.late", reference)]
@@ -274,8 +281,8 @@ async def test_a_staff_clock_overdue_brings_a_supervision_order_to_staff_only(se
         ("2026-11-25", "ping.clock.today", "staff"),
         ("2026-11-26", "ping.clock.late", "staff"),
         ("2026-11-27", "ping.clock.late", "staff"),
-        ("2026-11-30", "ping.clock.late", "staff"),
         ("2026-11-30", "staff.escalated", "staff"),  # 3 working days overdue
+        ("2026-11-30", "ping.clock.late", "staff"),
         ("2026-12-01", "ping.clock.late", "staff"),
         ("2026-12-02", "ping.clock.late", "staff"),
     ]
@@ -283,3 +290,36 @@ async def test_a_staff_clock_overdue_brings_a_supervision_order_to_staff_only(se
         case = await uow.cases.get(reference)
     assert case is not None and [e.actor for e in case.events if e.action == "supervised"] \
         == ["system"]
+
+
+async def test_the_office_hears_of_its_overdue_decisions_in_one_message_a_day(services
+                                                                              ) -> None:
+    """Three proposals left undecided: each staff member gets one overdue message a day
+    naming all three (longest overdue first), not three; and an overdue case, once under a
+    督办, is not read again every day: what it holds overdue is on the case."""
+    service, clock, engine = services
+    references = []
+    for day in (23, 24, 24):
+        clock.current = local(date(2026, 11, day), 10)
+        reference = (await filing(service).file_tip(tip(user=7000 + len(references)))
+                     ).reference
+        await service.perform(SUPERVISOR, reference, lambda c, a, now: c.accept(a, now))
+        await service.perform(SUPERVISOR, reference, lambda c, a, now: c.propose(
+            a, Disposition.UNFOUNDED, now, note="经核实不属实"))
+        references.append(reference)
+    rows = await simulate(service, clock, engine, date(2026, 11, 24), date(2026, 12, 4), {})
+    overdue = [r for r in rows if r.kind.startswith(("ping.clock.late", "ping.overdue"))]
+    assert [(r.day.isoformat(), r.kind) for r in overdue] == [
+        ("2026-11-26", "ping.clock.late"),  # the first one alone: its own reminder
+        ("2026-11-27", "ping.overdue"), ("2026-11-30", "ping.overdue"),
+        ("2026-12-01", "ping.overdue"), ("2026-12-02", "ping.overdue"),
+        ("2026-12-03", "ping.overdue"), ("2026-12-04", "ping.overdue")]
+    assert {r.chat_id for r in overdue} == {STAFF}
+    last = overdue[-1]
+    assert last.params["count"] == 3 and last.params["references"] == "\n".join(references)
+    assert "“审核处理意见”超时 6 个工作日" in str(last.params["lines"])
+    # After their 督办 the cases are looked at again only when something changes.
+    async with service.uow.read() as uow:
+        assert await uow.cases.clock_candidates(date(2026, 12, 31)) == []
+        assert [(r.reference, r.owner, r.clock) for r in await uow.cases.overdue_items()] == [
+            (reference, "staff", "decide") for reference in references]

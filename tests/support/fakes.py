@@ -16,12 +16,15 @@ from bot.domain import Case, Responsibility, Status, format_reference, parse_ref
 from bot.ports import (
     TELEGRAM,
     Backlog,
+    CaseLook,
     CaseQuery,
     DeadlineRow,
     EntityRow,
     EvidenceItem,
     ExpiredEvidence,
     Notice,
+    Overdue,
+    OverdueRow,
     PersonInfo,
     RobotRoute,
 )
@@ -86,6 +89,7 @@ class FakeStore:
     outbox: list[Sent] = field(default_factory=list)
     updates: dict[int, datetime] = field(default_factory=dict)  # update id -> seen at
     remind_on: dict[str, date | None] = field(default_factory=dict)  # reference -> next look
+    overdue: dict[str, tuple[Overdue | None, Overdue | None]] = field(default_factory=dict)
 
     def add_person(self, code: str, name: str, role: str,
                    telegram_user_id: int | None = None) -> PersonInfo:
@@ -207,12 +211,30 @@ class FakeCaseRepository:
                  and (day := self.store.remind_on.get(c.reference)) is not None and day <= today]
         return [self._out(c) for c in found[:limit]]
 
-    async def set_remind_on(self, looks: Sequence[tuple[int, datetime, date | None]]) -> None:
+    async def set_remind_on(self, looks: Sequence[CaseLook]) -> None:
         by_id = {c.id: c for c in self._all()}
-        for case_id, seen, day in looks:
-            case = by_id.get(case_id)
-            if case is not None and (case.updated_at or case.created_at) == seen:
-                self.store.remind_on[case.reference] = day
+        for look in looks:
+            case = by_id.get(look.case_id)
+            if case is not None and (case.updated_at or case.created_at) == look.seen:
+                self.store.remind_on[case.reference] = look.day
+                self.store.overdue[case.reference] = (look.supervisor, look.staff)
+
+    async def overdue_items(self) -> list[OverdueRow]:
+        out: list[tuple[date, int, OverdueRow]] = []
+        for c in self._all():
+            if c.status is Status.CLOSED:
+                continue
+            sv, staff = self.store.overdue.get(c.reference, (None, None))
+            person = self.store.people.get(c.assignee_code or "")
+            if sv is not None:
+                out.append((sv.since, c.id or 0, OverdueRow(
+                    c.reference, "supervisor", sv.clock, sv.since, c.assignee_code,
+                    person.telegram_user_id if person else None)))
+            if staff is not None:
+                out.append((staff.since, c.id or 0, OverdueRow(
+                    c.reference, "staff", staff.clock, staff.since, None, None)))
+        out.sort(key=lambda item: (item[2].owner != "supervisor", item[0], item[1]))
+        return [row for _, _, row in out]
 
     async def overdue_rectifications(self, today: date, limit: int = 1000) -> list[Case]:
         found = [c for c in self._all() if c.status is Status.RECTIFYING

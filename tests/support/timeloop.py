@@ -32,6 +32,11 @@ class Queued:
     key: str  # the notice's catalogue key
     reference: str | None
     dedup: str | None
+    params: dict[str, object]  # the notice's parameters
+
+    @property
+    def text(self) -> str:
+        return " ".join(str(value) for value in self.params.values())
 
 
 async def queued_since(engine: AsyncEngine, after_id: int) -> tuple[list[Queued], int]:
@@ -41,7 +46,7 @@ async def queued_since(engine: AsyncEngine, after_id: int) -> tuple[list[Queued]
                                 .order_by(OutboxRow.id))).scalars().all()
     out = [Queued(r.created_at.astimezone(TZ).date(), r.kind, r.chat_id,
                   (r.notice or {}).get("key", ""), (r.notice or {}).get("reference"),
-                  r.dedup_key) for r in rows]
+                  r.dedup_key, dict((r.notice or {}).get("params") or {})) for r in rows]
     return out, (rows[-1].id if rows else after_id)
 
 
