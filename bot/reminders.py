@@ -519,14 +519,6 @@ class ReminderService:
                             audience: Role, today: date, counter: WorkdayCounter
                             ) -> Outgoing | None:
         """The one overdue case's own reminder, as the clock and deadline pings read."""
-        if row.clock == "rectify":
-            case = await uow.cases.get(row.reference)
-            if case is None or case.id is None:
-                return None
-            deadline = DeadlineRow(case.id, case.reference, case.category, row.since,
-                                   case.supervised_at, chat)
-            return await _with_next_actions(uow, Outgoing(
-                chat, "ping.late", self._ping(deadline, "late", (today - row.since).days), ""))
         params: dict[str, str | int] = {"clock": t(f"clock.name.{row.clock}"),
                                         "due": row.since.isoformat(),
                                         "days": counter.since(row.since)}
@@ -534,12 +526,17 @@ class ReminderService:
             return Outgoing(chat, "ping.clock.late",
                             staff_notice("reminder.clock.late", row.reference, **params), "")
         case = await uow.cases.get(row.reference)
-        if case is None:
+        if case is None or case.id is None:
             return None
-        actor = Actor(Role.SUPERVISOR, person_code=case.assignee_code)
+        actions = case.next_actions(Actor(Role.SUPERVISOR, person_code=case.assignee_code))
+        if row.clock == "rectify":
+            deadline = DeadlineRow(case.id, case.reference, case.category, row.since,
+                                   case.supervised_at, chat)
+            notice = self._ping(deadline, "late", (today - row.since).days)
+            return Outgoing(chat, "ping.late", replace(notice, actions=actions), "")
         return Outgoing(chat, "ping.clock.late", Notice(
             "reminder.clock.late", {"reference": row.reference, **params}, row.reference,
-            case.next_actions(actor), Role.SUPERVISOR, open_button=True), "")
+            actions, Role.SUPERVISOR, open_button=True), "")
 
     async def _queue(self, now: datetime, messages: list[Outgoing]) -> int:
         """Queue messages in one transaction (none: no transaction); count the new ones."""
