@@ -519,9 +519,9 @@ class ReminderService:
                             audience: Role, today: date, counter: WorkdayCounter
                             ) -> Outgoing | None:
         """The one overdue case's own reminder, as the clock and deadline pings read."""
-        params: dict[str, str | int] = {"clock": t(f"clock.name.{row.clock}"),
-                                        "due": row.since.isoformat(),
-                                        "days": counter.since(row.since)}
+        params: dict[str, str | int] = {
+            "clock": t(f"clock.name.{row.clock}") if row.clock != "rectify" else "",
+            "due": row.since.isoformat(), "days": counter.since(row.since)}
         if audience is Role.STAFF:
             return Outgoing(chat, "ping.clock.late",
                             staff_notice("reminder.clock.late", row.reference, **params), "")
