@@ -207,15 +207,11 @@ class ReminderService:
                 supervise: list[tuple[str, StageClock, int]] = []
                 climb: list[str] = []
                 looks: list[CaseLook] = []
-                people: dict[str, PersonInfo | None] = {}
+                people = await uow.directory.persons(
+                    {case.assignee_code for case in page if case.assignee_code})
                 for case in page:
                     found, look = self._clock_work(case, today, now)
-                    assignee = None
-                    if case.assignee_code and any(c.owner == "supervisor" for c, _, _ in found):
-                        if case.assignee_code not in people:
-                            people[case.assignee_code] = await uow.directory.person(
-                                case.assignee_code)
-                        assignee = people[case.assignee_code]
+                    assignee = people.get(case.assignee_code or "")
                     for clock, kind, days in found:
                         if kind != "late":  # overdue: in the daily overdue reminder
                             wanted += self._clock_pings(case, clock, kind, days, today,
@@ -484,22 +480,25 @@ class ReminderService:
                         lists[("staff", person.code)] = (person.telegram_user_id, office)
             keys = {who: f"overdue:{who[0]}:{who[1]}:{today}" for who in lists}
             queued = await uow.outbox.queued_keys(list(keys.values()))
+            lists = {who: entry for who, entry in lists.items() if keys[who] not in queued}
+            # a supervisor's single overdue case comes as its own reminder, with its buttons
+            cases = await uow.cases.get_many([rows[0].reference for (owner, _), (_, rows)
+                                              in lists.items()
+                                              if owner == "supervisor" and len(rows) == 1])
             for who, (chat, rows) in lists.items():
-                if keys[who] not in queued:
-                    message = await self._overdue_message(uow, chat, who[0], rows, today,
-                                                          counter)
-                    if message is not None:
-                        messages.append(replace(message, key=keys[who]))
+                message = self._overdue_message(chat, who[0], rows, today, counter, cases)
+                if message is not None:
+                    messages.append(replace(message, key=keys[who]))
         sent = await self._queue(now, messages)
         self._overdue_sent_on = today
         return sent
 
-    async def _overdue_message(self, uow: UnitOfWork, chat: int, owner: str,
-                               rows: list[OverdueRow], today: date, counter: WorkdayCounter
-                               ) -> Outgoing | None:
+    def _overdue_message(self, chat: int, owner: str, rows: list[OverdueRow], today: date,
+                         counter: WorkdayCounter, cases: dict[str, Case]) -> Outgoing | None:
         audience = Role.SUPERVISOR if owner == "supervisor" else Role.STAFF
         if len(rows) == 1:
-            return await self._overdue_case(uow, chat, rows[0], audience, today, counter)
+            return self._overdue_case(chat, rows[0], audience, today, counter,
+                                      cases.get(rows[0].reference))
         listed = rows[:MAX_OVERDUE_LISTED]
         lines = [t("reminder.overdue.line.rectify", reference=row.reference,
                    days=(today - row.since).days, deadline=row.since.isoformat())
@@ -515,9 +514,8 @@ class ReminderService:
             audience=audience, more=more)
         return Outgoing(chat, "ping.overdue", notice, "")
 
-    async def _overdue_case(self, uow: UnitOfWork, chat: int, row: OverdueRow,
-                            audience: Role, today: date, counter: WorkdayCounter
-                            ) -> Outgoing | None:
+    def _overdue_case(self, chat: int, row: OverdueRow, audience: Role, today: date,
+                      counter: WorkdayCounter, case: Case | None) -> Outgoing | None:
         """The one overdue case's own reminder, as the clock and deadline pings read."""
         params: dict[str, str | int] = {
             "clock": t(f"clock.name.{row.clock}") if row.clock != "rectify" else "",
@@ -525,7 +523,6 @@ class ReminderService:
         if audience is Role.STAFF:
             return Outgoing(chat, "ping.clock.late",
                             staff_notice("reminder.clock.late", row.reference, **params), "")
-        case = await uow.cases.get(row.reference)
         if case is None or case.id is None:
             return None
         actions = case.next_actions(Actor(Role.SUPERVISOR, person_code=case.assignee_code))

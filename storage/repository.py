@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -54,6 +55,22 @@ from storage.models import (
     VisitRow,
     WebLogin,
 )
+
+
+@functools.cache
+def _case_select() -> Any:
+    school, inst, dist, person = (aliased(School), aliased(Institution), aliased(District),
+                                  aliased(Person))
+    target = aliased(CaseRow)
+    return (
+        select(CaseRow, school.code, inst.code, dist.code, person.code, target.reference,
+               target.status)
+        .outerjoin(school, school.id == CaseRow.school_id)
+        .outerjoin(inst, inst.id == CaseRow.institution_id)
+        .outerjoin(dist, dist.id == CaseRow.district_id)
+        .outerjoin(person, person.id == CaseRow.assignee_id)
+        .outerjoin(target, target.id == CaseRow.merged_into_id)
+    )
 
 
 def _insert(session: AsyncSession, table: Any) -> Any:
@@ -177,18 +194,9 @@ class CaseRepository:
         self._stored_events[id(case)] = (case, len(case.events))
 
     def _select(self) -> Any:
-        school, inst, dist, person = (aliased(School), aliased(Institution), aliased(District),
-                                      aliased(Person))
-        target = aliased(CaseRow)
-        return (
-            select(CaseRow, school.code, inst.code, dist.code, person.code, target.reference,
-                   target.status)
-            .outerjoin(school, school.id == CaseRow.school_id)
-            .outerjoin(inst, inst.id == CaseRow.institution_id)
-            .outerjoin(dist, dist.id == CaseRow.district_id)
-            .outerjoin(person, person.id == CaseRow.assignee_id)
-            .outerjoin(target, target.id == CaseRow.merged_into_id)
-        )
+        """A case row with the codes it refers to; built once (statements are immutable and
+        building this one costs more than running it for one case)."""
+        return _case_select()
 
     async def _load(self, stmt: Any, with_events: bool = True) -> list[Case]:
         cases: list[Case] = []
@@ -230,6 +238,14 @@ class CaseRepository:
         """The case with this reference, with its full history, or None."""
         found = await self._load(self._select().where(CaseRow.reference == reference))
         return found[0] if found else None
+
+    async def get_many(self, references: Collection[str]) -> dict[str, Case]:
+        found: dict[str, Case] = {}
+        wanted = sorted(set(references))
+        for start in range(0, len(wanted), 500):  # bounded IN lists
+            stmt = self._select().where(CaseRow.reference.in_(wanted[start:start + 500]))
+            found.update((case.reference, case) for case in await self._load(stmt))
+        return found
 
     async def get_for_update(self, reference: str) -> Case | None:
         """Like `get`, locking the row on PostgreSQL so concurrent taps are serialised."""
@@ -548,6 +564,24 @@ class DirectoryRepository:
             return value  # type: ignore[no-any-return]
         row = (await self.session.execute(select(Person).where(Person.code == code))).scalar()
         return self.cache.put(("person", code), _person_info(row) if row else None)  # type: ignore[no-any-return]
+
+    async def persons(self, codes: Collection[str]) -> dict[str, PersonInfo]:
+        found: dict[str, PersonInfo] = {}
+        missing = []
+        for code in set(codes):
+            hit, value = self.cache.get(("person", code))
+            if not hit:
+                missing.append(code)
+            elif value is not None:
+                found[code] = value
+        for start in range(0, len(missing), 500):  # bounded IN lists
+            chunk = missing[start:start + 500]
+            rows = (await self.session.execute(select(Person).where(Person.code.in_(chunk))))
+            for row in rows.scalars():
+                found[row.code] = _person_info(row)
+            for code in chunk:
+                self.cache.put(("person", code), found.get(code))
+        return found
 
     async def person_by_user(self, telegram_user_id: int) -> PersonInfo | None:
         hit, value = self.cache.get(("user", telegram_user_id))

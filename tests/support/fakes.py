@@ -7,7 +7,7 @@ unit of work left without committing changes nothing, as with the real databases
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
@@ -141,6 +141,9 @@ class FakeCaseRepository:
     async def get(self, reference: str) -> Case | None:
         found = self.store.cases.get(reference)
         return self._out(found) if found else None
+
+    async def get_many(self, references: Collection[str]) -> dict[str, Case]:
+        return {r: self._out(self.store.cases[r]) for r in references if r in self.store.cases}
 
     async def get_for_update(self, reference: str) -> Case | None:
         return await self.get(reference)
@@ -336,6 +339,9 @@ class FakeCaseRepository:
 class FakeDirectoryRepository:
     def __init__(self, store: FakeStore) -> None:
         self.store = store
+
+    async def persons(self, codes: Collection[str]) -> dict[str, PersonInfo]:
+        return {code: self.store.people[code] for code in codes if code in self.store.people}
 
     async def person(self, code: str) -> PersonInfo | None:
         return self.store.people.get(code)
