@@ -10,6 +10,7 @@ working day after the accept clock ran out (Tuesday 10:00). Needs Debian's `fake
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -50,7 +51,8 @@ async def test_a_clock_that_ran_out_while_stopped_is_pinged_once_after_start(
         log = (tmp_path / "run.log").open("w")
         process = await asyncio.create_subprocess_exec(
             FAKETIME, "-f", "@2026-11-25 01:00:00", sys.executable, "-m", "bot.cli", "run",
-            cwd=tmp_path, env=env, stdout=log, stderr=log)
+            cwd=tmp_path, env=env, stdout=log, stderr=log,
+            start_new_session=True)  # faketime runs the bot as its child: signal the group
         try:
             waiting = asyncio.ensure_future(supervisor.wait_for_message(
                 lambda m: "已超时" in (m.text or ""), timeout=120))
@@ -62,13 +64,17 @@ async def test_a_clock_that_ran_out_while_stopped_is_pinged_once_after_start(
             assert "1 个工作日" in (ping.text or "")
             await asyncio.sleep(4)  # more scheduler runs: nothing new
         finally:
-            if process.returncode is None:
-                process.send_signal(signal.SIGINT)
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGINT)
+            for _ in range(300):  # the wrapper and the bot it runs shut down (up to 30 s)
+                try:
+                    os.killpg(process.pid, 0)
+                except ProcessLookupError:
+                    break
+                await asyncio.sleep(0.1)
+            with contextlib.suppress(ProcessLookupError):  # nothing of it may outlive the test
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
             log.close()
         texts = [m.text or "" for m in supervisor.messages]
         assert sum(1 for text in texts if reference in text and "已超时" in text) == 1, texts
