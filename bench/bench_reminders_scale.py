@@ -161,7 +161,7 @@ async def _measure(url: str, steady: bool = False) -> list[dict[str, float]]:
             seconds = time.perf_counter() - t0
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             queued = (run.pings + run.clock_pings + run.escalations + run.clock_escalations
-                      + run.overdue)
+                      + run.daily)
             print(f"    {label:18s} {seconds:8.2f} s  peak {rss:6.0f} MB  {run}",
                   file=sys.stderr, flush=True)
             out.append({"label": label, "seconds": seconds, "rss_mb": rss, "queued": queued,

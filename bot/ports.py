@@ -46,33 +46,34 @@ class DeadlineRow:
 
 
 @dataclass(frozen=True)
-class Overdue:
-    """The longest-overdue clock a case holds for one owner (the supervisor, or staff)."""
+class Due:
+    """A clock a case holds for one owner and the day it is (or was) due."""
 
     clock: str  # a stage clock's name, or "rectify" for the rectification deadline
-    since: date  # the day it was due; overdue from the day after
+    day: date  # overdue from the day after
 
 
 @dataclass(frozen=True)
 class CaseLook:
-    """What the clock pass leaves on a case it looked at: the next day to look again and
-    what stands overdue, for the daily overdue reminders (read without the case history)."""
+    """What the clock pass leaves on a case it looked at: the next day to look again, the
+    supervisor's longest-overdue clock and staff's earliest-due running clock, for the daily
+    reminders (read without the case history)."""
 
     case_id: int
     seen: datetime  # updated_at as read: a case changed since keeps its look for today
     day: date | None  # None: no clock can call for anything
-    supervisor: Overdue | None = None
-    staff: Overdue | None = None
+    supervisor: Due | None = None  # only once overdue
+    staff: Due | None = None  # while running
 
 
 @dataclass(frozen=True)
-class OverdueRow:
-    """One overdue item for the daily reminders: a case, whose clock, since when."""
+class DueRow:
+    """One item for the daily reminders: a case, whose clock, due on which day."""
 
     reference: str
     owner: str  # "supervisor" | "staff"
     clock: str
-    since: date
+    day: date
     assignee_code: str | None
     assignee_user_id: int | None
 
@@ -155,7 +156,9 @@ class CaseRepository(Protocol):
 
     async def set_remind_on(self, looks: Sequence[CaseLook]) -> None: ...
 
-    async def overdue_items(self) -> list[OverdueRow]: ...
+    async def due_items(self, staff_until: date) -> list[DueRow]:
+        """The supervisors' overdue items and staff's items due by `staff_until`."""
+        ...
 
     async def created_since(self, user_id: int, since: datetime,
                             limit: int) -> list[datetime]: ...

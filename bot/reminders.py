@@ -2,9 +2,11 @@
 reminders, and the office's visit coverage after a month ends (the reports themselves are
 sent by bot/report_delivery.py).
 
-What stands overdue is not pinged case by case every day: the clock pass records it on the
-case, and once a working day each person gets one message listing their overdue cases (the
-case's own reminder, with its buttons, when it is the only one).
+What stands overdue is not pinged case by case every day, and staff are not pinged one
+message per staff clock each: the clock pass records on the case the supervisor's overdue
+clock and staff's running one, and once a working day each supervisor gets one message
+listing their overdue cases and each staff member one listing the office's clocks overdue or
+due by the next working day (the case's own reminder, with its buttons, when there is one).
 
 Everything due is decided from the database and today's date. Each reminder is an outbox row
 with a dedup key naming what it is about (the case and its deadline, the supervisor and the
@@ -31,6 +33,7 @@ from bot.clocks import (
     rectification_look,
     stage_clocks,
     workday_after,
+    working_days_between,
 )
 from bot.config import TimeRules
 from bot.domain import Actor, Case, Role, Status
@@ -39,9 +42,9 @@ from bot.notices import ping_notice, staff_notice, tell_staff, tell_step
 from bot.ports import (
     CaseLook,
     DeadlineRow,
+    Due,
+    DueRow,
     Notice,
-    Overdue,
-    OverdueRow,
     PersonInfo,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -51,7 +54,7 @@ from bot.timerules import is_workday, month_bounds
 
 MAX_SCHOOLS_LISTED = 15
 MAX_LAGGARDS_LISTED = 5
-MAX_OVERDUE_LISTED = 10  # cases named (each with a button) in one daily overdue reminder
+MAX_DAILY_LISTED = 10  # cases named (each with a button) in one daily reminder
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ class ReminderRun:
     clock_pings: int = 0  # every other stage clock (accept, propose, decide, verify, ...)
     clock_escalations: int = 0  # their 督办
     rungs: int = 0  # cases moved up the ladder
-    overdue: int = 0  # the daily overdue reminders (one per person)
+    daily: int = 0  # the daily reminders: overdue and (for staff) due lists, one per person
     visit_reminders: int = 0
     coverage_reports: int = 0
 
@@ -136,22 +139,22 @@ class ReminderService:
         self.rules = rules
         self.tz = tz
         self.stages = stage_rules(rules)
-        self._overdue_sent_on: date | None = None  # the day this instance queued them
+        self._daily_sent_on: date | None = None  # the day this instance queued them
 
     async def run(self) -> ReminderRun:
         """Queue everything due now. Deadline and clock reminders go on working days only:
         what falls due on a holiday is sent on the next working day."""
         now = self.clock.now()
         today = now.astimezone(self.tz).date()
-        pings = escalations = overdue = 0
+        pings = escalations = daily = 0
         clocks = ClockRun()
         if is_workday(today):
             pings, escalations = await self._deadlines(today, now)
             clocks = await self._stage_clocks(today, now)
-            overdue = await self._overdue(today, now)
+            daily = await self._daily(today, now)
         return ReminderRun(pings=pings, escalations=escalations, clock_pings=clocks.pings,
                            clock_escalations=clocks.escalations, rungs=clocks.rungs,
-                           overdue=overdue,
+                           daily=daily,
                            visit_reminders=await self._visit_reminders(today, now),
                            coverage_reports=await self._coverage(today, now))
 
@@ -202,7 +205,6 @@ class ReminderService:
                 page = await uow.cases.clock_candidates(today, after)
                 if not page:
                     break
-                staff = [p for p in await uow.directory.people("staff") if p.telegram_user_id]
                 wanted: list[Outgoing] = []
                 supervise: list[tuple[str, StageClock, int]] = []
                 climb: list[str] = []
@@ -213,9 +215,8 @@ class ReminderService:
                     found, look = self._clock_work(case, today, now)
                     assignee = people.get(case.assignee_code or "")
                     for clock, kind, days in found:
-                        if kind != "late":  # overdue: in the daily overdue reminder
-                            wanted += self._clock_pings(case, clock, kind, days, today,
-                                                        assignee, staff)
+                        if kind != "late":  # overdue: in the daily reminder
+                            wanted += self._clock_pings(case, clock, kind, days, assignee)
                         elif (clock.name in SUPERVISABLE
                               and days >= self.rules.escalate_after_days
                               and not _supervised_since(case, clock.started)):
@@ -244,22 +245,26 @@ class ReminderService:
 
     def _clock_work(self, case: Case, today: date, now: datetime
                     ) -> tuple[list[tuple[StageClock, str, int]], CaseLook]:
-        """The pings the case's clocks call for today, the next day to look again and what
-        stands overdue. An overdue clock is looked at again only for its 督办; being overdue
-        is recorded on the case and reminded of once a day in the owner's overdue list."""
+        """The pings the case's clocks call for today, the next day to look again, and what
+        the daily reminders read. Overdue clocks and staff's clocks are not pinged case by
+        case: they are recorded on the case, and the case is looked at again for its 督办."""
         found = []
         looks: list[date] = []
-        overdue: dict[str, Overdue] = {}
+        overdue: Due | None = None  # the supervisor's longest overdue
+        staff: Due | None = None  # staff's earliest due
         for clock in stage_clocks(case, self.tz, self.stages):
             ping = clock_ping(clock, today, self.tz)
-            if ping is not None:
-                found.append((clock, *ping))
             due_day = clock.due.astimezone(self.tz).date()
-            if today <= due_day:
+            if clock.owner == "staff":
+                staff = _earlier(staff, Due(clock.name, due_day))
+            elif today <= due_day:
                 looks.append(next_look(clock, today, self.tz))
-                continue
-            _keep_oldest(overdue, clock.owner, Overdue(clock.name, due_day))
-            if clock.name in SUPERVISABLE and not _supervised_since(case, clock.started):
+            else:
+                overdue = _earlier(overdue, Due(clock.name, due_day))
+            if ping is not None and (clock.owner != "staff" or ping[0] == "late"):
+                found.append((clock, *ping))  # a late staff clock only for its 督办
+            if clock.name in SUPERVISABLE and not _supervised_since(case, clock.started) \
+                    and (clock.owner == "staff" or today > due_day):
                 looks.append(self._escalation_look(
                     workday_after(due_day, self.rules.escalate_after_days), today))
         deadline = case.rectify_deadline
@@ -268,7 +273,7 @@ class ReminderService:
             if today <= deadline:
                 looks.append(rectification_look(deadline, today, self.rules.ping_days_before))
             else:
-                _keep_oldest(overdue, "supervisor", Overdue("rectify", deadline))
+                overdue = _earlier(overdue, Due("rectify", deadline))
                 overdue_since = datetime.combine(deadline + timedelta(days=1), time(0),
                                                  tzinfo=self.tz)
                 if case.supervised_at is None or case.supervised_at < overdue_since:
@@ -281,8 +286,7 @@ class ReminderService:
             looks.append(today)  # climbs in this run; the climb is looked at again
         assert case.id is not None
         return found, CaseLook(case.id, case.updated_at or case.created_at,
-                               min(looks) if looks else None,
-                               overdue.get("supervisor"), overdue.get("staff"))
+                               min(looks) if looks else None, overdue, staff)
 
     @staticmethod
     def _escalation_look(day: date, today: date) -> date:
@@ -290,25 +294,19 @@ class ReminderService:
         run, which changes the case), the next working day, should it not have been."""
         return day if day > today else next_workday(today)
 
-    def _clock_pings(self, case: Case, clock: StageClock, kind: str, days: int, today: date,
-                     assignee: PersonInfo | None, staff: list[PersonInfo]) -> list[Outgoing]:
-        key = f"clock:{case.reference}:{clock.key}:{kind}"
-        if kind == "late":
-            key += f":{today}"
+    def _clock_pings(self, case: Case, clock: StageClock, kind: str, days: int,
+                     assignee: PersonInfo | None) -> list[Outgoing]:
+        """The supervisor's ping before and on the day their clock runs out."""
+        if clock.owner != "supervisor" or assignee is None or not assignee.telegram_user_id:
+            return []
         params: dict[str, str | int] = {
             "reference": case.reference, "clock": t(f"clock.name.{clock.name}"),
             "due": clock.due.astimezone(self.tz).strftime("%Y-%m-%d"), "days": days}
-        if clock.owner == "supervisor":
-            if assignee is None or not assignee.telegram_user_id:
-                return []
-            actor = Actor(Role.SUPERVISOR, person_code=case.assignee_code)
-            notice = Notice(f"reminder.clock.{kind}", params, case.reference,
-                            case.next_actions(actor), Role.SUPERVISOR, open_button=True)
-            return [Outgoing(assignee.telegram_user_id, f"ping.clock.{kind}", notice, key)]
-        params.pop("reference")
-        notice = staff_notice(f"reminder.clock.{kind}", case.reference, **params)
-        return [Outgoing(p.telegram_user_id, f"ping.clock.{kind}", notice, f"{key}:{p.code}")
-                for p in staff if p.telegram_user_id]
+        actor = Actor(Role.SUPERVISOR, person_code=case.assignee_code)
+        notice = Notice(f"reminder.clock.{kind}", params, case.reference,
+                        case.next_actions(actor), Role.SUPERVISOR, open_button=True)
+        return [Outgoing(assignee.telegram_user_id, f"ping.clock.{kind}", notice,
+                         f"clock:{case.reference}:{clock.key}:{kind}")]
 
     async def _supervise(self, targets: list[tuple[str, StageClock, int]]) -> int:
         """The system's 督办 on stage clocks overdue `days` working days; once per clock.
@@ -456,19 +454,19 @@ class ReminderService:
         return {code: (chat, dedup) for code, (chat, dedup) in keyed.items()
                 if dedup not in queued}
 
-    async def _overdue(self, today: date, now: datetime) -> int:
-        """Once a working day, one message per person listing what stands overdue in their
-        hands (a supervisor's cases; for each staff member, the office's), longest overdue
-        first, each named case with a button. Someone with one overdue case gets that case's
-        own reminder, with its buttons. Keyed per person and day: once, across instances."""
-        if self._overdue_sent_on == today:
+    async def _daily(self, today: date, now: datetime) -> int:
+        """Once a working day, one message per person: a supervisor's overdue cases; for
+        each staff member, the office's clocks overdue or due by the next working day. Longest
+        overdue first, each named case with a button. One item comes as that case's own
+        reminder, with its buttons. Keyed per person and day: once, across instances."""
+        if self._daily_sent_on == today:
             return 0
         counter = WorkdayCounter(today)
         messages: list[Outgoing] = []
         async with self.uow.read() as uow:
-            lists: dict[tuple[str, str], tuple[int, list[OverdueRow]]] = {}
-            office: list[OverdueRow] = []
-            for row in await uow.cases.overdue_items():
+            lists: dict[tuple[str, str], tuple[int, list[DueRow]]] = {}
+            office: list[DueRow] = []
+            for row in await uow.cases.due_items(staff_until=next_workday(today)):
                 if row.owner == "staff":
                     office.append(row)
                 elif row.assignee_user_id and row.assignee_code:
@@ -478,7 +476,7 @@ class ReminderService:
                 for person in await uow.directory.people("staff"):
                     if person.telegram_user_id:
                         lists[("staff", person.code)] = (person.telegram_user_id, office)
-            keys = {who: f"overdue:{who[0]}:{who[1]}:{today}" for who in lists}
+            keys = {who: f"daily:{who[0]}:{who[1]}:{today}" for who in lists}
             queued = await uow.outbox.queued_keys(list(keys.values()))
             lists = {who: entry for who, entry in lists.items() if keys[who] not in queued}
             # a supervisor's single overdue case comes as its own reminder, with its buttons
@@ -486,54 +484,67 @@ class ReminderService:
                                               in lists.items()
                                               if owner == "supervisor" and len(rows) == 1])
             for who, (chat, rows) in lists.items():
-                message = self._overdue_message(chat, who[0], rows, today, counter, cases)
+                message = (self._daily_case(chat, rows[0], today, counter, cases)
+                           if len(rows) == 1 else
+                           self._daily_list(chat, who[0], rows, today, counter))
                 if message is not None:
                     messages.append(replace(message, key=keys[who]))
         sent = await self._queue(now, messages)
-        self._overdue_sent_on = today
+        self._daily_sent_on = today
         return sent
 
-    def _overdue_message(self, chat: int, owner: str, rows: list[OverdueRow], today: date,
-                         counter: WorkdayCounter, cases: dict[str, Case]) -> Outgoing | None:
-        audience = Role.SUPERVISOR if owner == "supervisor" else Role.STAFF
-        if len(rows) == 1:
-            return self._overdue_case(chat, rows[0], audience, today, counter,
-                                      cases.get(rows[0].reference))
-        listed = rows[:MAX_OVERDUE_LISTED]
-        lines = [t("reminder.overdue.line.rectify", reference=row.reference,
-                   days=(today - row.since).days, deadline=row.since.isoformat())
-                 if row.clock == "rectify" else
-                 t("reminder.overdue.line.clock", reference=row.reference,
-                   clock=t(f"clock.name.{row.clock}"), days=counter.since(row.since))
-                 for row in listed]
-        more = (("reminder.overdue.more",) if len(rows) > len(listed) else ()) + (
-            f"reminder.overdue.{owner}.end",)
-        notice = Notice(f"reminder.overdue.{owner}", {
-            "count": len(rows), "lines": "\n".join(lines), "rest": len(rows) - len(listed),
-            "references": "\n".join(row.reference for row in listed)},
-            audience=audience, more=more)
-        return Outgoing(chat, "ping.overdue", notice, "")
+    @staticmethod
+    def _due_kind(row: DueRow, today: date) -> str:
+        return "late" if row.day < today else "today" if row.day == today else "soon"
 
-    def _overdue_case(self, chat: int, row: OverdueRow, audience: Role, today: date,
-                      counter: WorkdayCounter, case: Case | None) -> Outgoing | None:
-        """The one overdue case's own reminder, as the clock and deadline pings read."""
-        params: dict[str, str | int] = {
-            "clock": t(f"clock.name.{row.clock}") if row.clock != "rectify" else "",
-            "due": row.since.isoformat(), "days": counter.since(row.since)}
-        if audience is Role.STAFF:
-            return Outgoing(chat, "ping.clock.late",
-                            staff_notice("reminder.clock.late", row.reference, **params), "")
+    def _daily_list(self, chat: int, owner: str, rows: list[DueRow], today: date,
+                    counter: WorkdayCounter) -> Outgoing:
+        listed = rows[:MAX_DAILY_LISTED]
+        lines = []
+        for row in listed:
+            kind = self._due_kind(row, today)
+            if row.clock == "rectify":
+                lines.append(t("reminder.daily.line.rectify", reference=row.reference,
+                               days=(today - row.day).days, deadline=row.day.isoformat()))
+            else:
+                lines.append(t(f"reminder.daily.line.{kind}", reference=row.reference,
+                               clock=t(f"clock.name.{row.clock}"), due=row.day.isoformat(),
+                               days=counter.since(row.day)))
+        kinds = Counter(self._due_kind(row, today) for row in rows)
+        key = "reminder.overdue" if owner == "supervisor" else "reminder.office"
+        more = (("reminder.daily.more",) if len(rows) > len(listed) else ()) + (f"{key}.end",)
+        notice = Notice(key, {
+            "count": len(rows), "late": kinds["late"], "today": kinds["today"],
+            "soon": kinds["soon"], "lines": "\n".join(lines), "rest": len(rows) - len(listed),
+            "references": "\n".join(row.reference for row in listed)},
+            audience=Role.SUPERVISOR if owner == "supervisor" else Role.STAFF, more=more)
+        return Outgoing(chat, "ping.overdue" if owner == "supervisor" else "ping.office",
+                        notice, "")
+
+    def _daily_case(self, chat: int, row: DueRow, today: date, counter: WorkdayCounter,
+                    cases: dict[str, Case]) -> Outgoing | None:
+        """The one item's own reminder, as the clock and deadline pings read."""
+        kind = self._due_kind(row, today)
+        days = counter.since(row.day) if kind == "late" else working_days_between(today,
+                                                                                  row.day)
+        if row.owner == "staff":
+            return Outgoing(chat, f"ping.clock.{kind}", staff_notice(
+                f"reminder.clock.{kind}", row.reference, clock=t(f"clock.name.{row.clock}"),
+                due=row.day.isoformat(), days=days), "")
+        case = cases.get(row.reference)
         if case is None or case.id is None:
             return None
         actions = case.next_actions(Actor(Role.SUPERVISOR, person_code=case.assignee_code))
         if row.clock == "rectify":
-            deadline = DeadlineRow(case.id, case.reference, case.category, row.since,
+            deadline = DeadlineRow(case.id, case.reference, case.category, row.day,
                                    case.supervised_at, chat)
-            notice = self._ping(deadline, "late", (today - row.since).days)
+            notice = self._ping(deadline, "late", (today - row.day).days)
             return Outgoing(chat, "ping.late", replace(notice, actions=actions), "")
         return Outgoing(chat, "ping.clock.late", Notice(
-            "reminder.clock.late", {"reference": row.reference, **params}, row.reference,
-            actions, Role.SUPERVISOR, open_button=True), "")
+            "reminder.clock.late", {"reference": row.reference,
+                                    "clock": t(f"clock.name.{row.clock}"),
+                                    "due": row.day.isoformat(), "days": days},
+            row.reference, actions, Role.SUPERVISOR, open_button=True), "")
 
     async def _queue(self, now: datetime, messages: list[Outgoing]) -> int:
         """Queue messages in one transaction (none: no transaction); count the new ones."""
@@ -560,9 +571,8 @@ class ReminderService:
             "rate": f"{visited / total:.0%}" if total else "—", "laggards": laggards})
 
 
-def _keep_oldest(overdue: dict[str, Overdue], owner: str, item: Overdue) -> None:
-    if owner not in overdue or item.since < overdue[owner].since:
-        overdue[owner] = item
+def _earlier(held: Due | None, item: Due) -> Due:
+    return item if held is None or item.day < held.day else held
 
 
 def _listed(names: list[str]) -> str:

@@ -169,16 +169,17 @@ class CaseRow(Base):
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     # The day the scheduler next looks at the case's stage clocks (NULL: nothing runs).
     remind_on: Mapped[date | None] = mapped_column(Date)
-    # What the clock pass found overdue, per owner: the clock and the day it was due. The
-    # daily overdue reminders read these through their indexes, not the case history.
+    # What the clock pass found: the supervisor's longest-overdue clock and staff's earliest
+    # running one, each with its due day. The daily reminders read these through their
+    # indexes, not the case history.
     overdue_sv_since: Mapped[date | None] = mapped_column(Date)
     overdue_sv_clock: Mapped[str | None] = mapped_column(String(16))
-    overdue_staff_since: Mapped[date | None] = mapped_column(Date)
-    overdue_staff_clock: Mapped[str | None] = mapped_column(String(16))
+    staff_due_on: Mapped[date | None] = mapped_column(Date)
+    staff_due_clock: Mapped[str | None] = mapped_column(String(16))
     __table_args__ = (
         Index("ix_cases_remind_on", "remind_on", "id"),
         Index("ix_cases_overdue_sv", "overdue_sv_since"),
-        Index("ix_cases_overdue_staff", "overdue_staff_since"),
+        Index("ix_cases_staff_due", "staff_due_on"),
         # Scheduler: overdue rectifications and pending clocks by status.
         Index("ix_cases_status_deadline", "status", "rectify_deadline"),
         Index("ix_cases_assignee_status", "assignee_id", "status"),

@@ -31,11 +31,11 @@ from bot.ports import (
     CaseLook,
     CaseQuery,
     DeadlineRow,
+    DueRow,
     EntityRow,
     EvidenceItem,
     ExpiredEvidence,
     Notice,
-    OverdueRow,
     PersonInfo,
 )
 from storage.models import (
@@ -339,44 +339,42 @@ class CaseRepository:
         return await self._load(stmt.order_by(CaseRow.id).limit(limit))
 
     async def set_remind_on(self, looks: Sequence[CaseLook]) -> None:
-        """Move each case's next look and record what stands overdue; a case changed since
-        it was read keeps its look for today (and is looked at again)."""
+        """Move each case's next look and record what the daily reminders read; a case
+        changed since it was read keeps its look for today (and is looked at again)."""
         if not looks:
             return
         table: Table = CaseRow.__table__  # type: ignore[assignment]
         stmt = (update(table)  # Core executemany: one statement for the whole page
                 .where(table.c.id == bindparam("case_id"),
                        table.c.updated_at == bindparam("seen", type_=UtcDateTime()))
-                .values(remind_on=bindparam("day"), overdue_sv_since=bindparam("sv_since"),
+                .values(remind_on=bindparam("day"), overdue_sv_since=bindparam("sv_day"),
                         overdue_sv_clock=bindparam("sv_clock"),
-                        overdue_staff_since=bindparam("st_since"),
-                        overdue_staff_clock=bindparam("st_clock")))
+                        staff_due_on=bindparam("st_day"), staff_due_clock=bindparam("st_clock")))
         await self.session.execute(stmt, [{
             "case_id": look.case_id, "seen": look.seen, "day": look.day,
-            "sv_since": look.supervisor.since if look.supervisor else None,
+            "sv_day": look.supervisor.day if look.supervisor else None,
             "sv_clock": look.supervisor.clock if look.supervisor else None,
-            "st_since": look.staff.since if look.staff else None,
+            "st_day": look.staff.day if look.staff else None,
             "st_clock": look.staff.clock if look.staff else None} for look in looks])
 
-    async def overdue_items(self) -> list[OverdueRow]:
-        """Every overdue item the clock pass recorded on an open case, longest overdue first:
-        the supervisor's (with who they are) and staff's."""
+    async def due_items(self, staff_until: date) -> list[DueRow]:
+        """The supervisors' overdue items (with who they are) and staff's items due by
+        `staff_until`, on open cases, earliest first."""
         open_case = CaseRow.status != Status.CLOSED.value
         sv = (select(CaseRow.reference, CaseRow.overdue_sv_clock, CaseRow.overdue_sv_since,
                      Person.code, Person.telegram_user_id)
               .join(Person, Person.id == CaseRow.assignee_id, isouter=True)
               .where(CaseRow.overdue_sv_since.is_not(None), open_case)
               .order_by(CaseRow.overdue_sv_since, CaseRow.id))
-        staff = (select(CaseRow.reference, CaseRow.overdue_staff_clock,
-                        CaseRow.overdue_staff_since)
-                 .where(CaseRow.overdue_staff_since.is_not(None), open_case)
-                 .order_by(CaseRow.overdue_staff_since, CaseRow.id))
-        out = [OverdueRow(reference, "supervisor", clock or "", since, code, user_id)
-               for reference, clock, since, code, user_id in
-               (await self.session.execute(sv)).all() if since is not None]
-        out += [OverdueRow(reference, "staff", clock or "", since, None, None)
-                for reference, clock, since in (await self.session.execute(staff)).all()
-                if since is not None]  # always set here; the check narrows the type
+        staff = (select(CaseRow.reference, CaseRow.staff_due_clock, CaseRow.staff_due_on)
+                 .where(CaseRow.staff_due_on <= staff_until, open_case)
+                 .order_by(CaseRow.staff_due_on, CaseRow.id))
+        out = [DueRow(reference, "supervisor", clock or "", day, code, user_id)
+               for reference, clock, day, code, user_id in
+               (await self.session.execute(sv)).all() if day is not None]
+        out += [DueRow(reference, "staff", clock or "", day, None, None)
+                for reference, clock, day in (await self.session.execute(staff)).all()
+                if day is not None]  # always set here; the check narrows the type
         return out
 
     async def overdue_rectifications(self, today: date, limit: int = 1000) -> list[Case]:

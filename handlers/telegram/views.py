@@ -208,13 +208,13 @@ def render_notice(notice: Notice) -> tuple[str, InlineKeyboardMarkup | None]:
     text = notice_text(notice)
     if notice.key == "hotspots.weekly":
         return text, hotspot_keyboard(notice)
-    if notice.key.startswith("reminder.overdue."):
-        return text, overdue_keyboard(notice)
+    if notice.key in ("reminder.overdue", "reminder.office"):
+        return text, daily_keyboard(notice)
     return text, notice_keyboard(notice)
 
 
-def overdue_keyboard(notice: Notice) -> InlineKeyboardMarkup | None:
-    """One button per case the daily overdue reminder names, two to a row."""
+def daily_keyboard(notice: Notice) -> InlineKeyboardMarkup | None:
+    """One button per case a daily reminder names, two to a row."""
     references = [r for r in str(notice.params.get("references", "")).split("\n") if r]
     if notice.audience is Role.SUPERVISOR:
         buttons = [keyboards.button(r, p.SupervisorCase(p.SvStep.OPEN, r)) for r in references]

@@ -53,10 +53,10 @@ async def test_deadline_pings_go_once_each_then_daily_while_late(services) -> No
     for day, pings in expected.items():
         clock.current = at(day)
         run = await first.run()
-        assert (run.pings, run.overdue) == pings, day
+        assert (run.pings, run.daily) == pings, day
         clock.current = at(day, 15)  # later the same day, and the other instance: nothing new
         for again in (await first.run(), await second.run()):
-            assert (again.pings, again.overdue) == (0, 0), day
+            assert (again.pings, again.daily) == (0, 0), day
     sent = await rows(engine, "ping.")
     assert [r.kind for r in sent] == ["ping.soon", "ping.today", "ping.late", "ping.late"]
     assert {r.chat_id for r in sent} == {SUPERVISOR}
@@ -83,7 +83,7 @@ async def test_after_downtime_what_is_still_due_is_sent_late(services) -> None:
     clock.current = at(date(2026, 12, 9))  # down since before the 7th: the 3-day ping, late
     assert (await reminders(service).run()).pings == 1
     clock.current = at(date(2026, 12, 11))  # down on the 10th: only today's ping
-    assert (await reminders(service).run()).overdue == 1
+    assert (await reminders(service).run()).daily == 1
     sent = await rows(engine, "ping.")
     assert [r.kind for r in sent] == ["ping.soon", "ping.late"]
     assert "还有 1 天" in sent[0].text and "1 天" in sent[1].text
@@ -98,7 +98,7 @@ async def test_three_days_overdue_escalates_once_with_a_supervision_order(servic
     assert (await reminders(service).run()).escalations == 0
     clock.current = at(date(2026, 12, 14))
     run = await reminders(service).run()
-    assert (run.pings, run.overdue, run.escalations) == (0, 1, 1)
+    assert (run.pings, run.daily, run.escalations) == (0, 1, 1)
     assert (await reminders(service).run()).escalations == 0  # again, or another instance
     _, case = await service.view(STAFF, reference)
     order = case.events[-1]
@@ -178,7 +178,7 @@ async def test_a_run_with_nothing_new_writes_nothing(services) -> None:
     references = [await rectifying(service), await rectifying(service)]
     clock.current = at(date(2026, 12, 21))  # pings, escalations, visits and coverage all due
     first = await reminders(service).run()
-    assert first.overdue == 1 and first.escalations == 2 and first.visit_reminders == 2
+    assert first.daily == 1 and first.escalations == 2 and first.visit_reminders == 2
     # both overdue cases in one message to their supervisor, each with a button
     [overdue] = await rows(engine, "ping.overdue")
     assert overdue.chat_id == SUPERVISOR and "2 件案件已超过时限" in overdue.text

@@ -208,10 +208,10 @@ EXPECTED = [
     ("2026-11-26", "C", "supervised", "sv"),
     ("2026-11-26", "C", "staff.escalated", "staff"),
     ("2026-11-26", "-", "ping.overdue", "sv"),
-    ("2026-11-27", "C", "ping.clock.soon", "staff"),  # staff decide by 11-30
     ("2026-11-27", "B", "ping.late", "sv"),
-    ("2026-11-30", "C", "ping.clock.today", "staff"),  # approved at noon
+    ("2026-11-27", "C", "ping.clock.soon", "staff"),  # staff decide by 11-30
     ("2026-11-30", "B", "ping.late", "sv"),
+    ("2026-11-30", "C", "ping.clock.today", "staff"),  # approved at noon
     ("2026-12-01", "B", "ping.late", "sv"),
     ("2026-12-02", "B", "ping.late", "sv"),
     ("2026-12-03", "B", "ping.late", "sv"),
@@ -257,8 +257,8 @@ async def test_after_the_0009_upgrade_open_cases_are_looked_at_once(services, db
     upgrade(db_url)
     clock.current = local(date(2026, 11, 25))  # the accept clock ran out on 11-24
     first = ReminderService(service.uow, service, TimeRules(), TZ)
-    assert (await first.run()).overdue == 1  # in the supervisor's overdue reminder
-    assert (await first.run()).overdue == 0
+    assert (await first.run()).daily == 1  # in the supervisor's daily reminder
+    assert (await first.run()).daily == 0
     rows, _ = await queued_since(engine, 0)
     assert [(r.kind, r.reference) for r in rows if r.kind.startswith("ping.")] == [
         ("ping.clock.late", reference)]
@@ -292,11 +292,11 @@ async def test_a_staff_clock_overdue_brings_a_supervision_order_to_staff_only(se
         == ["system"]
 
 
-async def test_the_office_hears_of_its_overdue_decisions_in_one_message_a_day(services
-                                                                              ) -> None:
-    """Three proposals left undecided: each staff member gets one overdue message a day
-    naming all three (longest overdue first), not three; and an overdue case, once under a
-    督办, is not read again every day: what it holds overdue is on the case."""
+async def test_the_office_hears_of_its_clocks_in_one_message_a_day(services) -> None:
+    """Three proposals waiting for staff: each staff member gets one message a day naming
+    all three (overdue first, then due today, then due next), not one per case; and a case
+    waiting for staff, or overdue under a 督办, is not read again every day: what the daily
+    message lists is recorded on the case."""
     service, clock, engine = services
     references = []
     for day in (23, 24, 24):
@@ -308,18 +308,22 @@ async def test_the_office_hears_of_its_overdue_decisions_in_one_message_a_day(se
             a, Disposition.UNFOUNDED, now, note="经核实不属实"))
         references.append(reference)
     rows = await simulate(service, clock, engine, date(2026, 11, 24), date(2026, 12, 4), {})
-    overdue = [r for r in rows if r.kind.startswith(("ping.clock.late", "ping.overdue"))]
-    assert [(r.day.isoformat(), r.kind) for r in overdue] == [
-        ("2026-11-26", "ping.clock.late"),  # the first one alone: its own reminder
-        ("2026-11-27", "ping.overdue"), ("2026-11-30", "ping.overdue"),
-        ("2026-12-01", "ping.overdue"), ("2026-12-02", "ping.overdue"),
-        ("2026-12-03", "ping.overdue"), ("2026-12-04", "ping.overdue")]
-    assert {r.chat_id for r in overdue} == {STAFF}
-    last = overdue[-1]
-    assert last.params["count"] == 3 and last.params["references"] == "\n".join(references)
-    assert "“审核处理意见”超时 6 个工作日" in str(last.params["lines"])
+    daily = [r for r in rows if r.kind.startswith(("ping.clock.", "ping.office"))]
+    assert [(r.day.isoformat(), r.kind, r.params.get("count")) for r in daily] == [
+        ("2026-11-24", "ping.clock.soon", None),  # the first one alone: its own reminder
+        *((day, "ping.office", 3) for day in ("2026-11-25", "2026-11-26", "2026-11-27",
+                                              "2026-11-30", "2026-12-01", "2026-12-02",
+                                              "2026-12-03", "2026-12-04"))]
+    assert {r.chat_id for r in daily} == {STAFF}
+    first, last = daily[1].params, daily[-1].params
+    assert (first["late"], first["today"], first["soon"]) == (0, 1, 2)
+    assert "“审核处理意见”今天到期" in str(first["lines"])
+    assert "“审核处理意见”2026-11-26 到期" in str(first["lines"])
+    assert (last["late"], last["references"]) == (3, "\n".join(references))
+    assert "“审核处理意见”超时 6 个工作日" in str(last["lines"])
     # After their 督办 the cases are looked at again only when something changes.
     async with service.uow.read() as uow:
         assert await uow.cases.clock_candidates(date(2026, 12, 31)) == []
-        assert [(r.reference, r.owner, r.clock) for r in await uow.cases.overdue_items()] == [
+        assert [(r.reference, r.owner, r.clock) for r in
+                await uow.cases.due_items(date(2026, 12, 31))] == [
             (reference, "staff", "decide") for reference in references]

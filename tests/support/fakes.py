@@ -19,12 +19,12 @@ from bot.ports import (
     CaseLook,
     CaseQuery,
     DeadlineRow,
+    Due,
+    DueRow,
     EntityRow,
     EvidenceItem,
     ExpiredEvidence,
     Notice,
-    Overdue,
-    OverdueRow,
     PersonInfo,
     RobotRoute,
 )
@@ -89,7 +89,7 @@ class FakeStore:
     outbox: list[Sent] = field(default_factory=list)
     updates: dict[int, datetime] = field(default_factory=dict)  # update id -> seen at
     remind_on: dict[str, date | None] = field(default_factory=dict)  # reference -> next look
-    overdue: dict[str, tuple[Overdue | None, Overdue | None]] = field(default_factory=dict)
+    overdue: dict[str, tuple[Due | None, Due | None]] = field(default_factory=dict)
 
     def add_person(self, code: str, name: str, role: str,
                    telegram_user_id: int | None = None) -> PersonInfo:
@@ -222,22 +222,22 @@ class FakeCaseRepository:
                 self.store.remind_on[case.reference] = look.day
                 self.store.overdue[case.reference] = (look.supervisor, look.staff)
 
-    async def overdue_items(self) -> list[OverdueRow]:
-        out: list[tuple[date, int, OverdueRow]] = []
+    async def due_items(self, staff_until: date) -> list[DueRow]:
+        out: list[tuple[bool, date, int, DueRow]] = []
         for c in self._all():
             if c.status is Status.CLOSED:
                 continue
             sv, staff = self.store.overdue.get(c.reference, (None, None))
             person = self.store.people.get(c.assignee_code or "")
             if sv is not None:
-                out.append((sv.since, c.id or 0, OverdueRow(
-                    c.reference, "supervisor", sv.clock, sv.since, c.assignee_code,
+                out.append((False, sv.day, c.id or 0, DueRow(
+                    c.reference, "supervisor", sv.clock, sv.day, c.assignee_code,
                     person.telegram_user_id if person else None)))
-            if staff is not None:
-                out.append((staff.since, c.id or 0, OverdueRow(
-                    c.reference, "staff", staff.clock, staff.since, None, None)))
-        out.sort(key=lambda item: (item[2].owner != "supervisor", item[0], item[1]))
-        return [row for _, _, row in out]
+            if staff is not None and staff.day <= staff_until:
+                out.append((True, staff.day, c.id or 0, DueRow(
+                    c.reference, "staff", staff.clock, staff.day, None, None)))
+        out.sort(key=lambda item: item[:3])
+        return [row for *_, row in out]
 
     async def overdue_rectifications(self, today: date, limit: int = 1000) -> list[Case]:
         found = [c for c in self._all() if c.status is Status.RECTIFYING
