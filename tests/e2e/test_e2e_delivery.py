@@ -152,7 +152,8 @@ async def test_a_notice_this_version_cannot_render_does_not_stop_the_others(duda
                                  dudao.clock.now())
         await uow.outbox.enqueue(user.id, "test", Notice.plain("后面的通知"), dudao.clock.now())
         await uow.commit()
-    assert await dudao.deliver() == 1
+    # The delivery loop may send it before deliver()'s own pass does: count what arrived.
+    await dudao.deliver()
     assert sent_to(dudao, user.id, "后面的通知") == 1
     failed = await dudao.uow_count(
         "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND last_error LIKE '%no_such_key%'")
