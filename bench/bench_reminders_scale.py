@@ -71,40 +71,6 @@ FROM cases c WHERE c.status = 'rectifying' AND c.id - (c.id / {every}) * {every}
 """
 
 
-# The state a catch-up run on DAY1 leaves (used at sizes where that one-time run would take
-# the better part of an hour): every open case next looked at tomorrow, overdue
-# rectifications under a 督办 since today, and today's rectification pings queued.
-STEADY_STATE = [
-    "UPDATE cases SET remind_on = :tomorrow WHERE status <> 'closed'",
-    "UPDATE cases SET supervised_at = :now WHERE status = 'rectifying'"
-    " AND rectify_deadline < :today",
-    """INSERT INTO outbox (chat_id, kind, text, notice, dedup_key, not_before, created_at,
-                           sent_at, attempts, last_error)
-       SELECT p.telegram_user_id, 'ping.late', '', NULL,
-              'ping:' || c.reference || ':' || CAST(c.rectify_deadline AS VARCHAR(10)) || ':' ||
-              CASE WHEN c.rectify_deadline > :today THEN 'soon'
-                   WHEN c.rectify_deadline = :today THEN 'today'
-                   ELSE 'late:' || :today_text END,
-              :now, :now, :now, 1, ''
-       FROM cases c JOIN people p ON p.id = c.assignee_id
-       WHERE c.status = 'rectifying' AND c.rectify_deadline <= :soon
-         AND p.telegram_user_id IS NOT NULL""",
-]
-
-
-def steady_state(url: str) -> None:
-    engine = create_sync_db_engine(url)
-    today = DAY1.astimezone(TZ).date()
-    params = {"tomorrow": DAY2.astimezone(TZ).date(), "now": DAY1, "today": today,
-              "today_text": today.isoformat(), "soon": date(2026, 11, 26)}
-    try:
-        with engine.begin() as conn:
-            for sql in STEADY_STATE:
-                conn.execute(text(sql), params)
-    finally:
-        engine.dispose()
-
-
 def fill(url: str, cases: int, backend: str, batch: int, seed: int) -> dict[str, int]:
     """Migrate, fill, add the extension and ladder clocks, mark open cases for a first look."""
     print(f"[{backend} {cases:,}] migrating", file=sys.stderr, flush=True)
@@ -135,7 +101,7 @@ def fill(url: str, cases: int, backend: str, batch: int, seed: int) -> dict[str,
         engine.dispose()
 
 
-async def _measure(url: str, steady: bool = False) -> list[dict[str, float]]:
+async def _measure(url: str) -> list[dict[str, float]]:
     from bot.config import TimeRules
     from bot.reminders import ReminderService
     from bot.services import CaseService
@@ -151,9 +117,6 @@ async def _measure(url: str, steady: bool = False) -> list[dict[str, float]]:
     try:
         steps = (("catch-up", DAY1), ("steady", DAY1.replace(minute=1)),
                  ("next day", DAY2), ("next day, steady", DAY2.replace(minute=1)))
-        if steady:  # the catch-up's state was prepared in SQL; today's first run, then a tick
-            steps = (("first run (prepared)", DAY1.replace(minute=1)),
-                     ("steady", DAY1.replace(minute=2)), ("steady", DAY1.replace(minute=3)))
         for label, moment in steps:
             clock.current = moment
             t0 = time.perf_counter()
@@ -171,10 +134,9 @@ async def _measure(url: str, steady: bool = False) -> list[dict[str, float]]:
     return out
 
 
-def measure(url: str, steady: bool) -> list[dict[str, float]]:
+def measure(url: str) -> list[dict[str, float]]:
     """Run the measurement in a child process, so its peak RSS is the reminder run's own."""
-    extra = ["--steady-state"] if steady else []
-    done = subprocess.run([sys.executable, __file__, "--measure", url, *extra], check=True,
+    done = subprocess.run([sys.executable, __file__, "--measure", url], check=True,
                           stdout=subprocess.PIPE, text=True, cwd=ROOT)
     result: list[dict[str, float]] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -187,13 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--pg-url", default=os.environ.get("DUDAO_BENCH_PG_URL"))
-    parser.add_argument("--steady-from", type=int, default=1_000_000,
-                        help="from this size on, prepare the catch-up's state in SQL")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
-    parser.add_argument("--steady-state", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.measure:
-        print(json.dumps(asyncio.run(_measure(args.measure, args.steady_state))))
+        print(json.dumps(asyncio.run(_measure(args.measure))))
         return 0
     print(f"load average at start: {os.getloadavg()}", file=sys.stderr)
     rows = []
@@ -207,12 +166,9 @@ def main(argv: list[str] | None = None) -> int:
                 url = stores.create(f"dudao_rem_{cases}")
                 try:
                     counts = fill(url, cases, backend, args.batch, args.seed)
-                    steady = cases >= args.steady_from
-                    if steady:
-                        steady_state(url)
                     print(f"[{backend} {cases:,}] measuring ({counts['open']:,} open cases)",
                           file=sys.stderr, flush=True)
-                    for step in measure(url, steady):
+                    for step in measure(url):
                         rows.append((backend, counts, step))
                 finally:
                     stores.drop(url)

@@ -204,9 +204,9 @@ def is_scheduled(kind: str) -> bool:
 # --- queueing ---------------------------------------------------------------------------------
 async def tell_staff(uow: UnitOfWork, kind: str, notice: Notice, now: datetime) -> None:
     """Queue `notice` for every bound staff member, and the group robots that take `kind`."""
-    for person in await uow.directory.people("staff"):
-        if person.telegram_user_id:
-            await uow.outbox.enqueue(person.telegram_user_id, kind, notice, now)
+    await uow.outbox.enqueue_many([(person.telegram_user_id, kind, notice, None)
+                                   for person in await uow.directory.people("staff")
+                                   if person.telegram_user_id], now)
     await tell_robots(uow, kind, notice, now)
 
 

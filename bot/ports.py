@@ -383,8 +383,8 @@ class OutboxRepository(Protocol):
 
     async def queued_keys(self, keys: list[str]) -> set[str]: ...
 
-    async def enqueue_keyed(self, messages: Sequence[tuple[int, str, Notice, str]],
-                            now: datetime) -> int: ...
+    async def enqueue_many(self, messages: Sequence[tuple[int, str, Notice, str | None]],
+                           now: datetime) -> int: ...
 
     async def due_backlog(self, now: datetime) -> tuple[int, datetime | None]:
         """Unsent rows due now or failing (a retry pending), and when the oldest was queued."""

@@ -344,7 +344,7 @@ class ReminderService:
                               f"clock_supervised:{case.reference}:{clock.key}:{p.code}")
                              for p in staff if p.telegram_user_id]
                 issued += 1
-            await uow.outbox.enqueue_keyed(messages, now)
+            await uow.outbox.enqueue_many(messages, now)
             await uow.commit()
         return issued
 
@@ -551,7 +551,7 @@ class ReminderService:
         if not messages:
             return 0
         async with self.uow() as uow:
-            sent = await uow.outbox.enqueue_keyed(
+            sent = await uow.outbox.enqueue_many(
                 [(m.chat_id, m.kind, m.notice, m.key) for m in messages], now)
             await uow.commit()
         return sent

@@ -817,9 +817,9 @@ class OutboxRepository:
         self.enqueued += 1
         return True
 
-    async def enqueue_keyed(self, messages: Sequence[tuple[int, str, Notice, str]],
-                            now: datetime) -> int:
-        """Queue many keyed notices (chat, kind, notice, dedup key) in a few multi-row
+    async def enqueue_many(self, messages: Sequence[tuple[int, str, Notice, str | None]],
+                           now: datetime) -> int:
+        """Queue many notices (chat, kind, notice, dedup key or None) in a few multi-row
         statements; keys already queued are skipped. Returns how many went in."""
         if not messages:
             return 0

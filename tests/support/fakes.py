@@ -498,8 +498,8 @@ class FakeOutboxRepository:
     async def queued_keys(self, keys: list[str]) -> set[str]:
         return {m.dedup_key for m in self.store.outbox if m.dedup_key in keys}
 
-    async def enqueue_keyed(self, messages: Sequence[tuple[int, str, Notice, str]],
-                            now: datetime) -> int:
+    async def enqueue_many(self, messages: Sequence[tuple[int, str, Notice, str | None]],
+                           now: datetime) -> int:
         added = 0
         for chat_id, kind, notice, key in messages:
             added += await self.enqueue(chat_id, kind, notice, now, dedup_key=key)
