@@ -714,6 +714,8 @@ CATALOGUE: dict[str, str] = {
     # --- terminal sandbox (dudao try) ---
     "sandbox.intro": "=== dudao 体验模式 ===\n机器人已在本机启动（本地 Bot API 服务器，不连接 Telegram）。\n您现在是一位家长：直接输入文字反映问题，例如“城关一小三年级作业每天写到十一点”。\n按钮带编号，输入 #1 即按第1个按钮。输入 !help 查看全部指令，!quit 退出。",
     "sandbox.help": "指令：\n  直接输入文字 —— 作为当前用户发消息（也可以发 /start、/mycases 等命令）\n  #数字 —— 按下最近一条消息上的第几个按钮\n  !photo [图片路径] —— 发送一张图片（不写路径则发送示例图片）\n  !doc 文件路径 —— 发送一个文件（例如 PDF、Excel）\n  !contact —— 分享手机号\n  !sup 督学代码 —— 切换为目录中的督学（例如 !sup DX01）\n  !staff 人员代码 —— 切换为督导室工作人员（例如 !staff DDS01）\n  !parent —— 切换回家长；!quit —— 退出\n每个身份各有收件箱：切换身份时会先显示它在您离开期间收到的消息。",
+    "sandbox.web": "网页工作台：{url}（切换为督学或工作人员后发送 /web，用浏览器打开收到的登录链接）",
+    "sandbox.web_busy": "网页工作台未能启动：端口 {port} 已被占用（可在配置文件 [web] listen_port 中改用其他端口）；聊天不受影响。",
     "sandbox.no_such_button": "没有这个编号的按钮。",
     "sandbox.file_saved": "   （文件已保存到 {path}，可以直接打开查看）",
     "sandbox.now_parent": "—— 现在您是家长 ——",

@@ -30,7 +30,7 @@ from bot.config import Settings
 from bot.domain import DomainError
 from bot.messages import CATALOGUE, explain, t
 from bot.ports import SUPERVISOR_ROLES, Clock
-from handlers.telegram.app import build_application
+from handlers.telegram.app import bound_port, build_application, http_runner, listen
 from localapi.client import FakeUser
 from localapi.ptb import polling
 from localapi.server import LocalBotApi
@@ -386,13 +386,25 @@ async def run_sandbox(settings: Settings, classifier: Any,
         async with LocalBotApi() as api:
             container = build(sandbox_settings(settings, api, quiet_hours), clock=clock,
                               classifier=classifier)
-            # polling() runs the app's post_init/post_shutdown: the container's start/stop.
             # The local server has no flood limits and one person reads: no pacing.
-            async with polling(build_application(container, rate_limiter=False), timeout=1):
+            app = build_application(container, rate_limiter=False)
+            # The same HTTP server as `dudao run` (health, metrics, the office console), so
+            # the link /web gives opens; a busy port is said and the chat goes on without it.
+            runner = http_runner(app)
+            await runner.setup()
+            await listen(runner, container, announce=False)
+            # polling() runs the app's post_init/post_shutdown: the container's start/stop.
+            async with contextlib.AsyncExitStack() as stack:
+                stack.push_async_callback(runner.cleanup)
+                await stack.enter_async_context(polling(app, timeout=1))
                 session = Sandbox(api, container, out, files, quiet)
                 session.say(t("sandbox.intro"))
                 session.say(t("sandbox.quiet_on" if quiet_hours else "sandbox.quiet_off",
                               start=f"{rules.quiet_start:%H:%M}", end=f"{rules.quiet_end:%H:%M}"))
+                port = bound_port(runner)
+                web = container.settings.web
+                session.say(t("sandbox.web", url=web.base_url(port)) if port is not None
+                            else t("sandbox.web_busy", port=web.listen_port))
                 session.say(t("sandbox.log_file", path=log_file))
                 await session.adopt_bound()
                 try:

@@ -218,10 +218,10 @@ async def run_bot(container: Container, stop: asyncio.Event) -> bool | None:
     """
     tg = container.settings.telegram
     app = build_application(container, with_updater=tg.mode == "polling")
-    runner = _http_runner(app)
+    runner = http_runner(app)
     await runner.setup()
     try:
-        if not await _listen(runner, container):
+        if not await listen(runner, container):
             reached: bool | None = False
         else:
             try:
@@ -351,7 +351,7 @@ async def telegram_running(app: AnyApplication,
         await _post_shutdown(app)
 
 
-def _http_runner(app: AnyApplication) -> web.AppRunner:
+def http_runner(app: AnyApplication) -> web.AppRunner:
     """The one HTTP server: health, metrics, the console, and the webhook in webhook mode."""
     container = _container(app)
     tg = container.settings.telegram
@@ -365,9 +365,11 @@ def _http_runner(app: AnyApplication) -> web.AppRunner:
                 metrics_route(container.metrics, container.snapshot)]), access_log=None)
 
 
-async def _listen(runner: web.AppRunner, container: Container) -> bool:
-    """Bind the server. False when webhook mode cannot listen (no update would arrive); in
-    polling mode a busy port is said in the log and the bot serves chats without it."""
+async def listen(runner: web.AppRunner, container: Container, *,
+                 announce: bool = True) -> bool:
+    """Bind the server (with `announce`, say its address). False when webhook mode cannot
+    listen (no update would arrive); in polling mode a busy port is said in the log and the
+    bot serves chats without it."""
     tg, web_cfg = container.settings.telegram, container.settings.web
     try:
         await web.TCPSite(runner, web_cfg.listen_host, web_cfg.listen_port).start()
@@ -380,7 +382,8 @@ async def _listen(runner: web.AppRunner, container: Container) -> bool:
             return False
         log.error(t("startup.web_port_busy_polling", **where))
         return True
-    print(t("cli.run.web", url=web_cfg.base_url(bound_port(runner))), flush=True)
+    if announce:
+        print(t("cli.run.web", url=web_cfg.base_url(bound_port(runner))), flush=True)
     return True
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
+import re
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,6 +20,7 @@ from handlers.sandbox import run_sandbox
 from localapi.media import tiny_png
 from tests.support.clock import FakeClock
 from tests.support.terminal import Terminal, sandbox_settings
+from tests.support.web import Page
 
 TIP = "城关一小三年级数学作业每天写到晚上十一点，太多了"
 
@@ -52,6 +58,43 @@ async def test_every_identity_keeps_its_inbox_and_is_bound_once(
     assert text.count("绑定成功") == 2 and text.count("一次性邀请码") == 2  # DX01, DDS01 once
     away = text.index("王建国（DX01） 在您离开期间收到 1 条消息")
     assert away < text.index("新分派案件") and text.count("新分派案件") == 1
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_the_console_link_web_gives_opens_while_the_sandbox_runs(
+        tmp_path: Path, shipped_classifier: object) -> None:
+    port = _free_port()
+    terminal = Terminal([("!staff DDS01", "绑定成功"), ("/web", "/login/"), ("!quit", None)])
+    opened: dict[str, object] = {}
+
+    def read_line() -> str:  # runs in a worker thread while the bot serves in the loop
+        line = terminal.read_line()
+        if line == "!quit":
+            found = re.search(r"http://\S+/login/[\w-]+", terminal.text)
+            assert found, terminal.text
+            browser = urllib.request.build_opener(
+                urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+            with browser.open(found.group(0), timeout=10) as page:  # the link's page
+                csrf = Page(page.status, page.read().decode(), page.url).csrf
+            form = urllib.parse.urlencode({"csrf": csrf}).encode()
+            with browser.open(found.group(0), data=form, timeout=10) as page:  # its button
+                opened.update(status=page.status, url=page.url, text=page.read().decode())
+        return line
+
+    settings = await sandbox_settings(tmp_path)
+    settings = settings.model_copy(update={"web": settings.web.model_copy(
+        update={"listen_port": port})})
+    code = await run_sandbox(settings, shipped_classifier, read_line, terminal.out,
+                             tmp_path / "received", log_file=tmp_path / "var" / "try.log")
+    assert code == 0
+    assert f"网页工作台：http://127.0.0.1:{port}" in terminal.text
+    assert opened["status"] == 200 and "/login/" not in str(opened["url"])
+    assert "督导室案件" in str(opened["text"])
 
 
 async def test_files_from_disk_and_a_pop_up_refusal_are_shown(
