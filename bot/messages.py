@@ -469,6 +469,7 @@ CATALOGUE: dict[str, str] = {
     "command.export": "导出案件表格",
     "command.reports": "半月报与季度通报",
     # --- supervisor chat (handlers/telegram/supervisor.py) ---
+    "sv.error.staff_not_supervisor": "这是督学的功能。工作人员请用 /office 查看待审批和待分办的案件，/triage 处理分办，/overdue 查看超期案件。",
     "sv.error.not_supervisor": "此功能仅供已绑定的督学使用。督学请用督导室发放的邀请码发送 /bind 邀请码 完成绑定。",
     "sv.error.already_accepted": "案件 {reference} 您已经受理过了，无需重复操作。",
     "sv.error.bad_button": "这个按钮无效，请发送 /cases 重新打开案件。",

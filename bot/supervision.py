@@ -120,6 +120,8 @@ class SupervisionService:
         """The bound supervisor behind this Telegram user, or a refusal."""
         async with self.uow.read() as uow:
             person = await uow.directory.person_by_user(user_id)
+        if person is not None and person.role == "staff":
+            raise DomainError("sv.error.staff_not_supervisor")  # bound: point to their own
         if person is None or person.role not in SUPERVISOR_ROLES:
             raise DomainError("sv.error.not_supervisor")
         return person

@@ -55,6 +55,8 @@ def clean(value: str) -> str:
 def open_sheets(path: Path) -> list[Sheet]:
     """Read one file into sheets, or raise Rejected saying why it cannot be read."""
     name = path.name
+    if not path.exists():  # said before its type: a mistyped path is not a wrong format
+        raise Rejected(Problem(str(path), "directory.error.not_found"))
     suffix = path.suffix.lower()
     if suffix not in _TEXT_SUFFIXES | _XLSX_SUFFIXES:
         if suffix == ".xls":

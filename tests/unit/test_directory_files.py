@@ -294,6 +294,12 @@ def test_unsupported_and_old_excel_files(tmp_path: Path) -> None:
         "directory.error.not_found"]
 
 
+def test_a_mistyped_path_is_not_found_whatever_its_name(tmp_path: Path) -> None:
+    error = fail([tmp_path / "nonexist", tmp_path / "data" / "directory"])
+    assert [p.key for p in error.problems] == ["directory.error.not_found"] * 2
+    assert str(tmp_path / "nonexist") in str(error)  # the whole path, to see the mistake
+
+
 def test_damaged_utf8_names_the_line(tmp_path: Path) -> None:
     good = "code,name\nS1,青溪县实验小学\nS2,青溪县第二中学\n".encode()
     damaged = good.replace("第二".encode(), b"\xe7\xac")  # a character cut in half
