@@ -97,7 +97,7 @@ async def dashboard(request: web.Request) -> web.StreamResponse:
     rates = [(t("web.dash.accepted_on_time"), *report.accepted_on_time),
              (t("web.dash.proposed_on_time"), *report.proposed_on_time),
              (t("web.dash.satisfied"), *report.satisfied),
-             (t("web.dash.coverage"), *report.coverage)]
+             (t(f"web.dash.coverage.{report.period.kind}"), *report.coverage)]
     return render(request, "dashboard.html", report=report, kind=kind, rates=rates, weeks=weeks,
                   most_week=max([w.filed for w in weeks] + [1]),
                   chart=base64.b64encode(chart).decode(), today=c.console.today(),

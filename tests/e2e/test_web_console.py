@@ -215,6 +215,9 @@ async def test_reading_pages_changes_nothing_but_the_login(bot: Dudao) -> None:
             page = await browser.get(path)
             assert page.status == 200, path
             assert 'name="csrf"' in page.text, path  # every page carries the token
+        # the coverage rate is named for the period its figure covers
+        assert "本季度每月到校覆盖率" in (await browser.get("/dashboard")).text
+        assert "本月到校覆盖率" in (await browser.get("/dashboard?kind=half")).text
         assert await counts() == before
     assert await status_of(bot, reference) is Status.PROPOSED
 
