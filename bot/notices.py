@@ -22,12 +22,12 @@ TRANSLATED = {"category": "category", "status_name": "status", "outcome": "dispo
 
 
 # Steps of a case its parent hears about, and the catalogue key of each (a step that closes
-# the case is told as its outcome instead, see `parent_notice`).
+# the case is told as its outcome instead, see `parent_notice`). A reopening is the parent's
+# own step: the reply to their tap says where the case went, so no notice repeats it.
 PARENT_ACTIONS = {"accepted": "notify.parent.accepted", "approved": "notify.parent.rectifying",
                   "verified": "notify.parent.outcome", "info_requested":
                   "notify.parent.info_requested", "deadline_extended":
-                  "notify.parent.extended_to", "reopened": "notify.parent.reopened",
-                  "assigned": "notify.parent.assigned", "handed_back":
+                  "notify.parent.extended_to", "assigned": "notify.parent.assigned", "handed_back":
                   "notify.parent.handed_back", "rectification_reported":
                   "notify.parent.rectification_reported", "verification_failed":
                   "notify.parent.verification_failed", "declined": "notify.parent.declined"}

@@ -12,7 +12,7 @@ from typing import Any
 from telegram import Message, ReplyKeyboardRemove, Update
 from telegram.error import TelegramError
 
-from bot.domain import Actor, CaseAction, DomainError, Role
+from bot.domain import Actor, CaseAction, DomainError, Role, Status
 from bot.filing import TipInput
 from bot.intake import normalise_text
 from bot.messages import t
@@ -427,7 +427,8 @@ async def case_button(update: Update, context: DudaoContext) -> None:
         elif isinstance(pressed, protocol.Reopen):
             case = await parents.reopen(user.id, pressed.reference)
             await _ack(update)
-            await _reply(update, t("parent.reopened", reference=case.reference))
+            await _reply(update, t("parent.reopened.triage" if case.status is Status.TRIAGE
+                                   else "parent.reopened", reference=case.reference))
         else:
             await query.answer(t("parent.button.unknown"), show_alert=True)
     except DomainError as err:

@@ -86,6 +86,20 @@ async def test_staff_close_an_emoji_tip_as_not_accepted_and_the_parent_is_told(
     await parent.send_text("/mycases")
     listed = await parent.wait_for_message(has("您的案件"), timeout=WAIT)
     assert reference in (listed.text or "") and "已办结" in (listed.text or "")
+    # Dissatisfied, the parent reopens it: it goes back to the office, and they are told so
+    # once, not that a supervisor will handle it.
+    await press(parent, "不满意")
+    await parent.wait_for_message(has("意见"), timeout=WAIT)
+    await press(parent, "跳过")
+    await parent.wait_for_message(lambda m: "申请重新办理" in str(m.reply_markup), timeout=WAIT)
+    await press(parent, "申请重新办理")
+    await parent.wait_for_message(has("已重新提交督导室"), timeout=WAIT)
+    await bot.deliver()
+    assert (await case_of(bot, reference)).status is Status.TRIAGE
+    told_again = [c for c in bot.api.calls_of("sendMessage")
+                  if int(c.params.get("chat_id", 0)) == PARENT_ID
+                  and "已重新" in str(c.params.get("text"))]
+    assert len(told_again) == 1 and "督学会再次处理" not in str(told_again[0].params["text"])
 
 
 async def test_a_supervisor_types_the_rectification_deadline(bot: Dudao) -> None:
