@@ -312,6 +312,7 @@ CATALOGUE: dict[str, str] = {
     "parent.history.line": "{at} {what}",
     "parent.info.prompt": "请发送要补充的文字、图片或文件（案件 {reference}）。发送 /cancel 结束。",
     "parent.info.saved": "补充信息已保存到案件 {reference}，已通知承办督学。",
+    "parent.info.saved_in_case": "补充信息已保存到案件 {reference}，承办督学和督导室办理时都会看到。",
     "parent.rate.comment_prompt": "如有意见或建议，请直接输入文字；没有可以点“跳过”。",
     "parent.rated": "感谢您的评价（案件 {reference}）。",
     "parent.rated.dissatisfied": "已记录您的评价（案件 {reference}）。如对处理结果不满意，可以申请重新办理一次。",

@@ -30,9 +30,16 @@ class ParentService:
         return await self.cases.perform(
             user_id, reference, lambda c, a, now: c.reopen(a, t("parent.reopen.reason"), now))
 
-    async def add_information(self, user_id: int, reference: str, text: str) -> Case:
-        return await self.cases.perform(
+    async def add_information(self, user_id: int, reference: str, text: str) -> bool:
+        """Save what the parent adds; True when a supervisor was told (one is assigned and
+        bound), so the parent is not promised a notice nobody gets."""
+        case = await self.cases.perform(
             user_id, reference, lambda c, a, now: c.add_information(a, text, now))
+        if not case.assignee_code:
+            return False
+        async with self.cases.uow.read() as uow:
+            person = await uow.directory.person(case.assignee_code)
+        return person is not None and person.telegram_user_id is not None
 
     async def add_evidence(self, user_id: int, reference: str, item: EvidenceInput) -> None:
         await self.own_case(user_id, reference)

@@ -451,11 +451,12 @@ async def _add_information(update: Update, context: DudaoContext,
         return
     flows.close(context)
     try:
-        await _parents(context).add_information(user.id, question.reference, text)
+        told = await _parents(context).add_information(user.id, question.reference, text)
     except DomainError as err:
         await _refuse(update, err)
         return
-    await _reply(update, t("parent.info.saved", reference=question.reference))
+    await _reply(update, t("parent.info.saved" if told else "parent.info.saved_in_case",
+                           reference=question.reference))
 
 
 @flows.answers(flows.RatingComment)

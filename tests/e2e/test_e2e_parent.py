@@ -290,3 +290,26 @@ async def test_refusals_escape_names_from_the_directory(dudao: Dudao) -> None:
     await person.send_text(f"/bind {code}")  # already bound: refused, naming the binding
     refusal = await person.wait_for_message(timeout=10)
     assert "已绑定为 张<b>&三" in (refusal.text or ""), refusal.text
+
+
+async def test_added_information_promises_a_notice_only_when_a_supervisor_gets_one(
+        dudao: Dudao) -> None:
+    reference = await file_anonymously(dudao, 1013)
+    parent = dudao.api.user(1013)
+
+    async def add(text: str) -> str:
+        await parent.press_forged(f"c:info:{reference}")  # the case card's 补充信息 button
+        await parent.wait_for_message(lambda m: "请发送要补充的" in (m.text or ""), timeout=10)
+        await parent.send_text(text)
+        saved = await parent.wait_for_message(lambda m: "补充信息已保存" in (m.text or ""),
+                                              timeout=10)
+        return saved.text or ""
+
+    # DX01, the school's supervisor, has not bound a chat yet: nobody can be told
+    assert "办理时都会看到" in await add("孩子每天写到十一点以后")
+    supervisor = dudao.user(777010, "王建国")
+    await dudao.bind(supervisor, "DX01")
+    assert "已通知承办督学" in await add("老师还要求家长批改")
+    await dudao.deliver()
+    told = await supervisor.wait_for_message(lambda m: "补充" in (m.text or ""), timeout=10)
+    assert reference in (told.text or "")
