@@ -83,7 +83,8 @@ async def help_command(update: Update, context: DudaoContext) -> None:
 
 async def privacy_command(update: Update, context: DudaoContext) -> None:
     """Explain who sees what."""
-    await _reply(update, t("parent.privacy"))
+    await _reply(update, t("parent.privacy",
+                           days=context.services.settings.evidence.retention_days))
 
 
 async def report_command(update: Update, context: DudaoContext) -> None:

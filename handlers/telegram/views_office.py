@@ -6,6 +6,7 @@ Staff see everything about a case, the reporter's name and phone included.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import date, datetime, tzinfo
 from html import escape
@@ -109,7 +110,9 @@ def overdue_list(items: Sequence[OverdueItem]) -> tuple[str, InlineKeyboardMarku
 
 # --- one case -------------------------------------------------------------------------
 def _percent(value: float) -> str:
-    return f"{round(value * 100)}%"
+    """A model's confidence, rounded down: 0.8695 under a 0.87 threshold reads 86 %, not the
+    87 % that would make its trip to triage look like a mistake."""
+    return f"{math.floor(value * 100)}%"
 
 
 def case_card(detail: StaffCase, tz: tzinfo, *, with_history: bool,

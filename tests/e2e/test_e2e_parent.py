@@ -313,3 +313,12 @@ async def test_added_information_promises_a_notice_only_when_a_supervisor_gets_o
     await dudao.deliver()
     told = await supervisor.wait_for_message(lambda m: "补充" in (m.text or ""), timeout=10)
     assert reference in (told.text or "")
+
+
+async def test_privacy_names_the_photo_cleaning_and_the_configured_retention(
+        dudao: Dudao) -> None:
+    parent = dudao.user(1014)
+    await parent.send_text("/privacy")
+    said = (await parent.wait_for_message(timeout=10)).text or ""
+    days = dudao.container.settings.evidence.retention_days
+    assert "拍摄位置" in said and f"办结 {days} 天后删除" in said and "{" not in said

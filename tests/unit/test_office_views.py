@@ -17,8 +17,9 @@ STAFF = Actor(Role.STAFF, person_code="ST1")
 SUP = Actor(Role.SUPERVISOR, person_code="S01")
 
 
-def new_case(text: str = "作业太多<b>粗体</b>&amp;") -> Case:
-    case = Case.file(reference="SJ-2026-000001", text=text, category="other", confidence=0.3,
+def new_case(text: str = "作业太多<b>粗体</b>&amp;", confidence: float = 0.3) -> Case:
+    case = Case.file(reference="SJ-2026-000001", text=text, category="other",
+                     confidence=confidence,
                      reporter_user_id=1, now=NOW, anonymous=False, reporter_name="王<芳>",
                      reporter_phone="13912345678", school_code="SCH01")
     case.status = Status.TRIAGE
@@ -34,6 +35,12 @@ def detail(case: Case) -> StaffCase:
 
 def data_of(markup: object) -> list[str]:
     return [b.callback_data for row in markup.inline_keyboard for b in row]  # type: ignore[attr-defined]
+
+
+def test_confidence_just_under_the_threshold_is_not_shown_as_reaching_it() -> None:
+    case = new_case(confidence=0.8695)  # under a 0.87 threshold: the tip went to triage
+    parts, _ = views.case_card(detail(case), TZ, with_history=False, today=date(2026, 11, 23))
+    assert "置信度 86%" in "\n".join(parts)
 
 
 def test_card_escapes_user_text_and_shows_identity_and_duplicates() -> None:
