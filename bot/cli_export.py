@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.export import FORMATS, default_file_name, export_cases, local_bounds
 from bot.facts import Progress
-from bot.messages import t
+from bot.messages import explain_os_error, t
 
 
 def _iso_date(text: str) -> date:
@@ -110,7 +110,7 @@ def write_output(target: str, data: bytes) -> int:
     try:
         Path(target).write_bytes(data)
     except OSError as exc:
-        print(t("export.error.write", path=target, error=exc.strerror or str(exc)),
+        print(t("export.error.write", path=target, error=explain_os_error(exc)),
               file=sys.stderr)
         return 1
     print(t("export.written", path=target, size=len(data)), file=sys.stderr)

@@ -7,6 +7,8 @@ comments so each part of the product keeps its texts together.
 
 from __future__ import annotations
 
+import errno
+
 CATALOGUE: dict[str, str] = {
     # --- general ---
     "general.internal_error": "系统出现问题，您的信息没有丢失，请稍后再试。",
@@ -711,6 +713,12 @@ CATALOGUE: dict[str, str] = {
     "export.error.range_too_long": "日期范围太长，最多 {days} 天。",
     "export.error.format": "不支持的导出格式“{fmt}”，请选择 xlsx 或 csv。",
     "export.error.write": "无法写入文件 {path}：{error}",
+    "oserror.ENOENT": "文件夹不存在，请先创建它或换一个路径",
+    "oserror.EACCES": "没有权限，请换一个有写入权限的位置",
+    "oserror.EPERM": "没有权限，请换一个有写入权限的位置",
+    "oserror.ENOSPC": "磁盘空间不足",
+    "oserror.EISDIR": "这是一个文件夹，请写上文件名",
+    "oserror.EROFS": "这个位置只读，请换一个路径",
     "export.error.unknown_suffix": "不能导出为 {path}：扩展名 .{suffix} 不是可导出的格式，请用 .xlsx 或 .csv 结尾的文件名。",
     "export.error.format_mismatch": "导出格式 {fmt} 与文件名 {path} 不符（扩展名是 .{suffix}）。请去掉 --format（按文件名决定格式），或把文件名改为 .{fmt}。",
     # --- terminal sandbox (dudao try) ---
@@ -1109,7 +1117,7 @@ CATALOGUE: dict[str, str] = {
     "web.dash.by_status": "按状态",
     "web.dash.by_district": "按区县",
     "web.dash.unknown": "未识别",
-    "web.dash.hotspots": "热点学校／机构",
+    "web.dash.hotspots": "本期线索最多的学校／机构（热点名单见 /hotspots）",
     "web.dash.chart": "统计图",
     "web.dash.weeks": "每周线索及当前状态",
     "web.dash.week_closed": "已办结",
@@ -1188,6 +1196,12 @@ def t(key: str, /, **params: object) -> str:
     """Render the catalogue text `key` with `params` (str.format placeholders)."""
     text = CATALOGUE[key]
     return text.format(**params) if params else text
+
+
+def explain_os_error(exc: OSError) -> str:
+    """Why a file could not be read or written, in Chinese where the cause is a common one."""
+    name = errno.errorcode.get(exc.errno or 0, "")
+    return CATALOGUE.get(f"oserror.{name}") or exc.strerror or type(exc).__name__
 
 
 def explain(key: str, params: dict[str, object]) -> str:

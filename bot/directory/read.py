@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.directory.headers import INVISIBLE
 from bot.directory.problems import Problem, make_source
+from bot.messages import explain_os_error
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 
@@ -73,7 +74,7 @@ def open_sheets(path: Path) -> list[Sheet]:
         raise Rejected(Problem(name, "directory.error.not_found")) from None
     except OSError as exc:
         raise Rejected(Problem(name, "directory.error.unreadable",
-                               {"detail": exc.strerror or type(exc).__name__})) from None
+                               {"detail": explain_os_error(exc)})) from None
     if not data.strip():
         raise Rejected(Problem(name, "directory.error.empty_file"))
     if data.startswith(_OLE_MAGIC):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from bot.domain import CATEGORIES, Disposition, Rating, Status
 from bot.messages import CATALOGUE
 
@@ -48,3 +50,14 @@ def test_every_menu_command_has_a_description() -> None:
 
     names = set(COMMANDS) | set(STAFF_COMMANDS) | set(SUPERVISOR_COMMANDS)
     assert [n for n in sorted(names) if f"command.{n}" not in CATALOGUE] == []
+
+
+def test_a_file_that_cannot_be_written_is_explained_in_chinese(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli_export import write_output
+
+    assert write_output(str(tmp_path / "no-such-folder" / "x.csv"), b"a") == 1
+    said = capsys.readouterr().err
+    assert "文件夹不存在" in said and "No such file" not in said
+    assert write_output(str(tmp_path), b"a") == 1  # a folder where a file name belongs
+    assert "请写上文件名" in capsys.readouterr().err
