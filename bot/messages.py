@@ -1009,6 +1009,7 @@ CATALOGUE: dict[str, str] = {
     "web.error.link_invalid": "登录链接无效、已使用或已过期。请在 Telegram 中向机器人重新发送 /web 获取新链接。",
     "web.error.init_data": "无法确认您的 Telegram 身份（签名无效或已过期）。请关闭后从机器人的“工作台”按钮重新打开。",
     "web.error.csrf": "页面已过期或请求来源无效，操作没有执行。请刷新页面后重试。",
+    "web.error.no_such_page": "没有这个页面。网页工作台请从 /cases 进入；登录链接请在 Telegram 中向机器人发送 /web 获取。",
     "web.error.unknown_action": "无法识别的操作，没有执行任何更改。",
     "web.error.dates": "请填写正确的起止日期（YYYY-MM-DD）。",
     "web.home.title": "督导工作台",

@@ -99,7 +99,11 @@ async def _console_middleware(request: web.Request, handler: Handler) -> web.Str
     every POST, the "web" channel for the audit trail, and the session cookie written back."""
     path = request.path
     if not (path == "/" or path.startswith(CONSOLE_PREFIXES)):
-        return await handler(request)
+        try:
+            return await handler(request)
+        except web.HTTPNotFound:  # an address nothing serves: said in Chinese, not aiohttp's
+            return web.Response(status=404, text=t("web.error.no_such_page"),
+                                content_type="text/plain", charset="utf-8")
     sessions = request.app[SESSIONS]
     existing = sessions.read(request)
     session = existing or Sessions.fresh()
@@ -111,7 +115,10 @@ async def _console_middleware(request: web.Request, handler: Handler) -> web.Str
                                                           existing.csrf.encode()):
             return problem(request, 403, t("web.error.csrf"))
     CHANNEL.set("web")
-    response = await handler(request)
+    try:
+        response = await handler(request)
+    except web.HTTPNotFound:
+        response = problem(request, 404, t("web.error.no_such_page"))
     if existing is None and SESSION_KEY in request and not response.cookies.get("dudao_console"):
         sessions.write(response, request[SESSION_KEY])
     response.headers.setdefault("Cache-Control", "no-store")

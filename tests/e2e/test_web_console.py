@@ -255,3 +255,11 @@ async def test_supervisor_and_staff_steps_on_the_web_are_the_domain_steps(bot: D
     steps = [(e.action, e.data.get("channel")) for e in case.events]
     assert steps[-4:] == [("accepted", "web"), ("proposed", "web"),
                           ("proposal_rejected", "web"), ("assigned", "web")]
+
+
+async def test_an_address_nothing_serves_is_answered_in_chinese(bot: Dudao) -> None:
+    async with console_server(bot) as base, Browser(base) as browser:
+        for path in ("/no-such-page", "/cases/SJ-2026-000001/nothing-here"):
+            page = await browser.get(path)
+            assert page.status == 404, path
+            assert "没有这个页面" in page.text and "Not Found" not in page.text, path
