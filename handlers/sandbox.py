@@ -388,14 +388,14 @@ async def run_sandbox(settings: Settings, classifier: Any,
                               classifier=classifier)
             # The local server has no flood limits and one person reads: no pacing.
             app = build_application(container, rate_limiter=False)
-            # The same HTTP server as `dudao run` (health, metrics, the office console), so
-            # the link /web gives opens; a busy port is said and the chat goes on without it.
-            runner = http_runner(app)
-            await runner.setup()
-            await listen(runner, container, announce=False)
-            # polling() runs the app's post_init/post_shutdown: the container's start/stop.
             async with contextlib.AsyncExitStack() as stack:
+                # The same HTTP server as `dudao run` (health, metrics, the office console),
+                # so the link /web gives opens; a busy port is said and the chat goes on.
+                runner = http_runner(app)
+                await runner.setup()
                 stack.push_async_callback(runner.cleanup)
+                await listen(runner, container, announce=False)
+                # polling() runs the app's post_init/post_shutdown: the container's start/stop
                 await stack.enter_async_context(polling(app, timeout=1))
                 session = Sandbox(api, container, out, files, quiet)
                 session.say(t("sandbox.intro"))

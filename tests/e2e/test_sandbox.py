@@ -97,6 +97,24 @@ async def test_the_console_link_web_gives_opens_while_the_sandbox_runs(
     assert "督导室案件" in str(opened["text"])
 
 
+async def test_a_taken_console_port_is_said_and_the_chat_goes_on(
+        tmp_path: Path, shipped_classifier: object) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        settings = await sandbox_settings(tmp_path)
+        settings = settings.model_copy(update={"web": settings.web.model_copy(
+            update={"listen_port": port})})
+        terminal = Terminal([(TIP, "匿名提交"), ("!quit", None)])
+        code = await run_sandbox(settings, shipped_classifier, terminal.read_line,
+                                 terminal.out, tmp_path / "received",
+                                 log_file=tmp_path / "var" / "try.log")
+    assert code == 0
+    assert f"网页工作台未能启动：端口 {port} 已被占用" in terminal.text
+    assert "匿名提交" in terminal.text  # the chat went on
+
+
 async def test_files_from_disk_and_a_pop_up_refusal_are_shown(
         tmp_path: Path, shipped_classifier: object) -> None:
     pdf, png = tmp_path / "作业.pdf", tmp_path / "照片.png"
