@@ -223,6 +223,16 @@ async def tell_robots(uow: UnitOfWork, kind: str, notice: Notice, now: datetime,
     return queued
 
 
+async def supervisor_chat(uow: UnitOfWork, case: Case,
+                          assignee: PersonInfo | None = None) -> int | None:
+    """The chat the case's supervisor hears its steps in: None while nobody is assigned or the
+    assigned supervisor has not bound a Telegram account."""
+    if not case.assignee_code:
+        return None
+    person = assignee or await uow.directory.person(case.assignee_code)
+    return person.telegram_user_id if person else None
+
+
 async def tell_step(uow: UnitOfWork, case: Case, action: str, now: datetime,
                     assignee: PersonInfo | None = None) -> None:
     """Queue what the parent, staff and the assigned supervisor hear about this step."""
@@ -233,11 +243,8 @@ async def tell_step(uow: UnitOfWork, case: Case, action: str, now: datetime,
     if action in STAFF_ACTIONS:
         await tell_staff(uow, action, staff_notice(f"notify.staff.{action}", case.reference,
                                                    comment=comment), now)
-    if action in SUPERVISOR_ACTIONS and case.assignee_code:
-        person = assignee or await uow.directory.person(case.assignee_code)
-        if person and person.telegram_user_id:
-            await uow.outbox.enqueue(person.telegram_user_id, action,
-                                     supervisor_notice(case, action, comment), now)
+    if action in SUPERVISOR_ACTIONS and (chat := await supervisor_chat(uow, case, assignee)):
+        await uow.outbox.enqueue(chat, action, supervisor_notice(case, action, comment), now)
     if action == "supervised":  # every 督办, by staff or the system, to the office's groups
         await tell_robots(uow, action, staff_notice(
             "notify.robot.supervised", case.reference, category=case.category,

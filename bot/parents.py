@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bot.domain import Case, Rating
 from bot.messages import t
+from bot.notices import supervisor_chat
 from bot.services import CaseService, EvidenceInput
 
 
@@ -35,11 +36,8 @@ class ParentService:
         bound), so the parent is not promised a notice nobody gets."""
         case = await self.cases.perform(
             user_id, reference, lambda c, a, now: c.add_information(a, text, now))
-        if not case.assignee_code:
-            return False
         async with self.cases.uow.read() as uow:
-            person = await uow.directory.person(case.assignee_code)
-        return person is not None and person.telegram_user_id is not None
+            return await supervisor_chat(uow, case) is not None
 
     async def add_evidence(self, user_id: int, reference: str, item: EvidenceInput) -> None:
         await self.own_case(user_id, reference)
