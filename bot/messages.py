@@ -807,6 +807,9 @@ CATALOGUE: dict[str, str] = {
     "reminder.daily.more": "……另有 {rest} 件未列出。",
     "reminder.clock.supervise_comment": "“{clock}”超时 {days} 个工作日，系统自动督办",
     "notify.staff.clock_supervised": "【督办】案件 {reference} 的“{clock}”已超时 {days} 个工作日，系统已发出督办（承办督学 {name}）。",
+    "notify.staff.supervised_list": "【督办】系统发出督办 {count} 件：\n{lines}",
+    "notify.staff.supervised_list.line": "· {reference}：{comment}（承办督学 {name}）",
+    "notify.staff.supervised_list.end": "点下面的按钮打开案件，或发送 /overdue 查看全部超期案件。",
     "notify.staff.interview_due": "【约谈】案件 {reference} 经督办或两次回头看仍未整改，请约谈相关负责人，并在案件中点“记录约谈”登记日期、对象和结果。{comment}",
     "notify.staff.county_report_due": "【报告县级】案件 {reference} 约谈后仍未整改，请报告县级教育督导部门，并在案件中点“记录县级报告”登记。{comment}",
     "notify.supervisor.recheck_failed": "案件 {reference} 回头看复查发现问题反弹，已重新进入整改。{comment}",
@@ -925,6 +928,8 @@ CATALOGUE: dict[str, str] = {
     "startup.bot_api_call_done": "Telegram Bot API 已完成 {method}，第 {attempt} 次尝试成功。",
     # --- other channels (DingTalk, WeCom) and metrics ---
     "notify.robot.supervised": "【督办】案件 {reference}（{category}）已发出督办。{comment}",
+    "notify.robot.supervised_list": "【督办】系统发出督办 {count} 件：\n{lines}",
+    "notify.robot.supervised_list.line": "· {reference}（{category}）：{comment}",
     "config.problem.robot_url": "应为群机器人的 Webhook 地址，以 https:// 开头（本机测试可用 http://），例如 https://oapi.dingtalk.com/robot/send?access_token=…",
     # --- evidence, documents (DOCX), scheduled reports ---
     "cli.help.report": "生成半月报或季度通报（Excel 报表、Word 通报或图表）",

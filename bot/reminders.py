@@ -38,7 +38,13 @@ from bot.clocks import (
 from bot.config import TimeRules
 from bot.domain import Actor, Case, Role, Status
 from bot.messages import t
-from bot.notices import ping_notice, staff_notice, tell_staff, tell_step
+from bot.notices import (
+    ping_notice,
+    staff_notice,
+    supervisor_notice,
+    tell_robots,
+    tell_staff,
+)
 from bot.ports import (
     CaseLook,
     DeadlineRow,
@@ -49,12 +55,15 @@ from bot.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
 )
+from bot.privacy import mask_personal_data
 from bot.services import CaseService
 from bot.timerules import is_workday, month_bounds
 
 MAX_SCHOOLS_LISTED = 15
 MAX_LAGGARDS_LISTED = 5
 MAX_DAILY_LISTED = 10  # cases named (each with a button) in one daily reminder
+CLOCK_PAGE = 500  # cases read (with their history) in one transaction by the clock pass
+SUPERVISE_PAGE = 1000  # the system's 督办 written in one transaction, told in one message
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,18 @@ def _supervised_since(case: Case, started: datetime) -> bool:
 
 
 @dataclass(frozen=True)
+class Overdue:
+    """A clock due its 督办: a stage clock, or the rectification deadline ("rectify")."""
+
+    reference: str
+    clock: str
+    key: str  # which run of the clock: `StageClock.key`, or the deadline's date
+    since: datetime  # a 督办 from then on already covers it (the clock's start, the deadline)
+    days: int  # over by this many (working days; calendar days for the deadline)
+    owner: str  # "supervisor" or "staff": only a supervisor's own clock is told to them
+
+
+@dataclass(frozen=True)
 class Outgoing:
     """One reminder to queue, named by its dedup key."""
 
@@ -117,15 +138,19 @@ def deadline_ping(deadline: date, today: date, days_before: int) -> tuple[str, i
     return "late", (today - deadline).days
 
 
-async def _with_next_actions(uow: UnitOfWork, ping: Outgoing) -> Outgoing:
-    """A deadline ping with the buttons its case offers the supervisor now (no second
-    extension request while one is pending). Only pings not yet queued get here: few."""
-    reference = ping.notice.reference
-    case = await uow.cases.get(reference) if reference else None
-    if case is None:
-        return ping
-    supervisor = Actor(Role.SUPERVISOR, person_code=case.assignee_code)
-    return replace(ping, notice=replace(ping.notice, actions=case.next_actions(supervisor)))
+async def _with_next_actions(uow: UnitOfWork, pings: list[Outgoing]) -> list[Outgoing]:
+    """Deadline pings with the buttons each case offers the supervisor now (no second
+    extension request while one is pending). Only pings not yet queued get here."""
+    cases = await uow.cases.get_many({p.notice.reference for p in pings if p.notice.reference})
+    done = []
+    for ping in pings:
+        case = cases.get(ping.notice.reference or "")
+        if case is not None:
+            supervisor = Actor(Role.SUPERVISOR, person_code=case.assignee_code)
+            ping = replace(ping, notice=replace(ping.notice,
+                                                actions=case.next_actions(supervisor)))
+        done.append(ping)
+    return done
 
 
 class ReminderService:
@@ -149,8 +174,11 @@ class ReminderService:
         pings = escalations = daily = 0
         clocks = ClockRun()
         if is_workday(today):
-            pings, escalations = await self._deadlines(today, now)
-            clocks = await self._stage_clocks(today, now)
+            pings, overdue = await self._deadlines(today, now)
+            clocks, more = await self._stage_clocks(today, now)
+            issued = await self._supervise(overdue + more)
+            escalations = issued["rectify"]
+            clocks = replace(clocks, escalations=sum(issued.values()) - escalations)
             daily = await self._daily(today, now)
         return ReminderRun(pings=pings, escalations=escalations, clock_pings=clocks.pings,
                            clock_escalations=clocks.escalations, rungs=clocks.rungs,
@@ -158,8 +186,8 @@ class ReminderService:
                            visit_reminders=await self._visit_reminders(today, now),
                            coverage_reports=await self._coverage(today, now))
 
-    async def _deadlines(self, today: date, now: datetime) -> tuple[int, int]:
-        """Ping supervisors about rectification deadlines; escalate the long overdue.
+    async def _deadlines(self, today: date, now: datetime) -> tuple[int, list[Overdue]]:
+        """Ping supervisors about rectification deadlines; find the long overdue (督办).
 
         The job runs every minute, so each page is read first and a write transaction is
         opened only for pings not yet queued: a steady state costs reads, not writes. Only
@@ -167,7 +195,8 @@ class ReminderService:
         the clock pass moves it to the next day the deadline calls for something.
         """
         until = today + timedelta(days=self.rules.ping_days_before)
-        pings = escalations = 0
+        pings = 0
+        overdue: list[Overdue] = []
         after: tuple[date, int] | None = None
         while True:  # pages of a few hundred rows keep each transaction short
             async with self.uow.read() as uow:
@@ -177,36 +206,36 @@ class ReminderService:
                     break
                 wanted = self._pings(page, today)
                 queued = await uow.outbox.queued_keys([m.key for m in wanted])
-                fresh = [await _with_next_actions(uow, m) for m in wanted if m.key not in queued]
+                fresh = await _with_next_actions(uow, [m for m in wanted
+                                                       if m.key not in queued])
             after = (page[-1].deadline, page[-1].case_id)
             pings += await self._queue(now, fresh)
             for row in page:
                 days_over = (today - row.deadline).days
-                overdue_since = datetime.combine(row.deadline + timedelta(days=1), time(0),
-                                                 tzinfo=self.tz)
-                if days_over < self.rules.escalate_after_days or (
-                        row.supervised_at is not None and row.supervised_at >= overdue_since):
-                    continue
-                escalations += await self.cases.escalate_overdue(row.reference, overdue_since,
-                                                                 days_over)
-        return pings, escalations
+                since = datetime.combine(row.deadline + timedelta(days=1), time(0),
+                                         tzinfo=self.tz)
+                if days_over >= self.rules.escalate_after_days and (
+                        row.supervised_at is None or row.supervised_at < since):
+                    overdue.append(Overdue(row.reference, "rectify", str(row.deadline), since,
+                                           days_over, "supervisor"))
+        return pings, overdue
 
-    async def _stage_clocks(self, today: date, now: datetime) -> ClockRun:
-        """Every stage clock: ping its owner, issue the 督办, climb the ladder.
+    async def _stage_clocks(self, today: date, now: datetime
+                            ) -> tuple[ClockRun, list[Overdue]]:
+        """Every stage clock: ping its owner, find its 督办, climb the ladder.
 
         Candidates are the cases whose next look (`remind_on`, set to the day of any change)
         has come; each is checked exactly from its history, then moved on to the next day
         something may fall due. A steady state reads an index range and finds nothing.
         """
         run = ClockRun()
-        after: int | None = None
-        while True:
+        overdue: list[Overdue] = []
+        async with self.uow.read() as uow:
+            candidates = await uow.cases.clock_candidates(today)
+        for start in range(0, len(candidates), CLOCK_PAGE):
             async with self.uow.read() as uow:
-                page = await uow.cases.clock_candidates(today, after)
-                if not page:
-                    break
+                page = await uow.cases.get_by_ids(candidates[start:start + CLOCK_PAGE])
                 wanted: list[Outgoing] = []
-                supervise: list[tuple[str, StageClock, int]] = []
                 climb: list[str] = []
                 looks: list[CaseLook] = []
                 people = await uow.directory.persons(
@@ -220,28 +249,22 @@ class ReminderService:
                         elif (clock.name in SUPERVISABLE
                               and days >= self.rules.escalate_after_days
                               and not _supervised_since(case, clock.started)):
-                            supervise.append((case.reference, clock, days))
+                            overdue.append(Overdue(case.reference, clock.name, clock.key,
+                                                   clock.started, days, clock.owner))
                     run_out = ladder_run_out(case, self.tz, self.stages)
                     if run_out is not None and now > run_out:
                         climb.append(case.reference)
                     looks.append(look)
                 queued = await uow.outbox.queued_keys([m.key for m in wanted])
                 fresh = [m for m in wanted if m.key not in queued]
-            after = page[-1].id
-            run = ClockRun(run.pings + await self._queue(now, fresh), run.escalations,
-                           run.rungs)
-            run = replace(run, escalations=run.escalations + await self._supervise(supervise))
+            run = replace(run, pings=run.pings + await self._queue(now, fresh))
             for reference in climb:
                 if await self._climb(reference):
                     run = replace(run, rungs=run.rungs + 1)
-            # A case still due today (a rung to climb) keeps its look and is read again; what
-            # it holds overdue is recorded either way.
             async with self.uow() as uow:
-                await uow.cases.set_remind_on([
-                    look if look.day is None or look.day > today else replace(look, day=today)
-                    for look in looks])
+                await uow.cases.set_remind_on(looks)
                 await uow.commit()
-        return run
+        return run, overdue
 
     def _clock_work(self, case: Case, today: date, now: datetime
                     ) -> tuple[list[tuple[StageClock, str, int]], CaseLook]:
@@ -285,8 +308,10 @@ class ReminderService:
         elif run_out is not None:
             looks.append(today)  # climbs in this run; the climb is looked at again
         assert case.id is not None
-        return found, CaseLook(case.id, case.updated_at or case.created_at,
-                               min(looks) if looks else None, overdue, staff)
+        # A case still due today (a rung to climb) keeps today's look and is read again.
+        day = max(min(looks), today) if looks else None
+        return found, CaseLook(case.id, case.updated_at or case.created_at, day, overdue,
+                               staff)
 
     @staticmethod
     def _escalation_look(day: date, today: date) -> date:
@@ -308,45 +333,71 @@ class ReminderService:
         return [Outgoing(assignee.telegram_user_id, f"ping.clock.{kind}", notice,
                          f"clock:{case.reference}:{clock.key}:{kind}")]
 
-    async def _supervise(self, targets: list[tuple[str, StageClock, int]]) -> int:
-        """The system's 督办 on stage clocks overdue `days` working days; once per clock.
+    async def _supervise(self, overdue: list[Overdue]) -> Counter[str]:
+        """The system's 督办 on every clock overdue `escalate_after_days`: once per clock.
+        Returns how many were issued, by clock ("rectify" for the deadline).
 
-        One transaction for a page of them; a case that moved on or was already supervised
-        (by staff, or by another instance, which the row lock serialises) is skipped.
+        Written a page at a time, each page one transaction: its cases are read locked,
+        checked again (one that moved on, or was supervised since by staff or by another
+        instance, is skipped), changed and saved together. A supervisor hears of each 督办 on
+        their own clock, with its buttons; staff and the office's robots hear of the page's
+        督办 in one message each.
         """
-        if not targets:
-            return 0
-        now = self.clock.now()
-        issued = 0
-        async with self.uow() as uow:
-            staff = [p for p in await uow.directory.people("staff") if p.telegram_user_id]
-            names: dict[str, str] = {}
-            messages: list[tuple[int, str, Notice, str]] = []
-            for reference, clock, days in targets:
-                case = await uow.cases.get_for_update(reference)
-                if case is None or not any(c.key == clock.key for c in
-                                           stage_clocks(case, self.tz, self.stages)) \
-                        or _supervised_since(case, clock.started):
-                    continue
-                label = t(f"clock.name.{clock.name}")
-                case.supervise(Actor.system(), now, t("reminder.clock.supervise_comment",
-                                                      clock=label, days=days))
-                await uow.cases.save(case)
-                if clock.owner == "supervisor":  # staff's own delays are not the supervisor's
-                    await tell_step(uow, case, "supervised", now)
-                code = case.assignee_code or ""
-                if code and code not in names:
-                    person = await uow.directory.person(code)
-                    names[code] = person.name if person else "—"
-                notice = staff_notice("notify.staff.clock_supervised", case.reference,
-                                      clock=label, days=days, name=names.get(code, "—"))
-                messages += [(p.telegram_user_id, "staff.escalated", notice,
-                              f"clock_supervised:{case.reference}:{clock.key}:{p.code}")
-                             for p in staff if p.telegram_user_id]
-                issued += 1
-            await uow.outbox.enqueue_many(messages, now)
-            await uow.commit()
+        issued: Counter[str] = Counter()
+        for start in range(0, len(overdue), SUPERVISE_PAGE):
+            issued.update(await self._supervise_page(overdue[start:start + SUPERVISE_PAGE]))
         return issued
+
+    async def _supervise_page(self, page: list[Overdue]) -> Counter[str]:
+        now = self.clock.now()
+        async with self.uow() as uow:
+            cases = await uow.cases.get_many({item.reference for item in page},
+                                             for_update=True)
+            done: list[tuple[Overdue, Case]] = []
+            for item in page:
+                case = cases.get(item.reference)
+                if case is not None and self._still_overdue(case, item):
+                    case.supervise(Actor.system(), now, self._supervise_comment(item))
+                    done.append((item, case))
+            if not done:
+                return Counter()
+            await uow.cases.save_many([case for _, case in done])
+            today = now.astimezone(self.tz).date()  # and their next look, as the clock pass
+            await uow.cases.set_remind_on([self._clock_work(case, today, now)[1]
+                                           for _, case in done])
+            people = await uow.directory.persons(
+                {case.assignee_code for _, case in done if case.assignee_code})
+            messages: list[tuple[int, str, Notice, str | None]] = []
+            for item, case in done:
+                person = people.get(case.assignee_code or "")
+                if item.owner == "supervisor" and person and person.telegram_user_id:
+                    messages.append((person.telegram_user_id, "supervised", supervisor_notice(
+                        case, "supervised", case.events[-1].comment), None))
+            names = {code: person.name for code, person in people.items()}
+            notice = _supervised_notice(done, names)
+            messages += [(person.telegram_user_id, "staff.escalated", notice, None)
+                         for person in await uow.directory.people("staff")
+                         if person.telegram_user_id]
+            await uow.outbox.enqueue_many(messages, now)
+            await tell_robots(uow, "supervised", _robot_notice(done), now)
+            await uow.commit()
+        return Counter(item.clock if item.clock == "rectify" else "clock" for item, _ in done)
+
+    def _still_overdue(self, case: Case, item: Overdue) -> bool:
+        """Whether the clock is still overdue and not yet supervised, read again under lock."""
+        if _supervised_since(case, item.since):
+            return False
+        if item.clock == "rectify":
+            return case.status is Status.RECTIFYING and str(case.rectify_deadline) == item.key
+        return any(c.key == item.key for c in stage_clocks(case, self.tz, self.stages))
+
+    @staticmethod
+    def _supervise_comment(item: Overdue) -> str:
+        """The 督办's comment in the case history, also what staff read of it."""
+        if item.clock == "rectify":
+            return t("reminder.escalation.comment", days=item.days)
+        return t("reminder.clock.supervise_comment", clock=t(f"clock.name.{item.clock}"),
+                 days=item.days)
 
     async def _climb(self, reference: str) -> bool:
         """A 督办 or 约谈 that ran out: the case moves up a rung and staff are asked."""
@@ -569,6 +620,43 @@ class ReminderService:
         return Notice("reminder.coverage", {
             "year": month.year, "month": month.month, "visited": visited, "total": total,
             "rate": f"{visited / total:.0%}" if total else "—", "laggards": laggards})
+
+
+def _supervised_notice(done: list[tuple[Overdue, Case]], names: dict[str, str]) -> Notice:
+    """What staff hear of a page of the system's 督办: one as that case's own notice, more as
+    a list naming each case (with a button) and its supervisor."""
+    if len(done) == 1:
+        item, case = done[0]
+        name = names.get(case.assignee_code or "", "—")
+        if item.clock == "rectify":
+            return staff_notice("notify.staff.escalated", case.reference, days=item.days,
+                                name=name)
+        return staff_notice("notify.staff.clock_supervised", case.reference,
+                            clock=t(f"clock.name.{item.clock}"), days=item.days, name=name)
+    listed = done[:MAX_DAILY_LISTED]
+    lines = [t("notify.staff.supervised_list.line", reference=case.reference,
+               comment=case.events[-1].comment, name=names.get(case.assignee_code or "", "—"))
+             for _, case in listed]
+    return Notice("notify.staff.supervised_list", {
+        "count": len(done), "lines": "\n".join(lines), "rest": len(done) - len(listed),
+        "references": "\n".join(case.reference for _, case in listed)},
+        audience=Role.STAFF, more=(("reminder.daily.more",) if len(done) > len(listed)
+                                   else ()) + ("notify.staff.supervised_list.end",))
+
+
+def _robot_notice(done: list[tuple[Overdue, Case]]) -> Notice:
+    """What the office's group robots read of a page of the system's 督办 (masked)."""
+    if len(done) == 1:
+        case = done[0][1]
+        return staff_notice("notify.robot.supervised", case.reference, category=case.category,
+                            comment=mask_personal_data(case.events[-1].comment))
+    listed = done[:MAX_DAILY_LISTED]
+    lines = [t("notify.robot.supervised_list.line", reference=case.reference,
+               category=t(f"category.{case.category}"),
+               comment=mask_personal_data(case.events[-1].comment)) for _, case in listed]
+    return Notice("notify.robot.supervised_list", {
+        "count": len(done), "lines": "\n".join(lines), "rest": len(done) - len(listed)},
+        audience=Role.STAFF, more=("reminder.daily.more",) if len(done) > len(listed) else ())
 
 
 def _earlier(held: Due | None, item: Due) -> Due:

@@ -17,8 +17,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.domain import Actor, Case, DomainError, Role, Status
-from bot.messages import t
-from bot.notices import follower_notice, relayed, staff_notice, tell_staff, tell_step
+from bot.notices import follower_notice, relayed, tell_step
 from bot.ports import Clock, Notice, PersonInfo, UnitOfWork, UnitOfWorkFactory
 
 # Where a person acted: "telegram" (chat) unless a transport says otherwise (the web console
@@ -134,30 +133,6 @@ class CaseService:
             await self._carry_to_followers(uow, case, steps, now)
             await uow.commit()
         return case
-
-    async def escalate_overdue(self, reference: str, overdue_since: datetime,
-                               days_over: int) -> bool:
-        """The scheduler's 督办 on a rectification past its deadline; once per deadline.
-
-        False when there is nothing to do: the case moved on, or it was already supervised
-        after `overdue_since` (by staff, or by another instance of the scheduler).
-        """
-        now = self.clock.now()
-        async with self.uow() as uow:
-            case = await uow.cases.get_for_update(reference)
-            if (case is None or case.status is not Status.RECTIFYING
-                    or (case.supervised_at is not None and case.supervised_at >= overdue_since)):
-                return False
-            case.supervise(Actor.system(), now, t("reminder.escalation.comment", days=days_over))
-            await uow.cases.save(case)
-            await tell_step(uow, case, "supervised", now)
-            person = await uow.directory.person(case.assignee_code) if case.assignee_code \
-                else None
-            await tell_staff(uow, "staff.escalated", staff_notice(
-                "notify.staff.escalated", case.reference, days=days_over,
-                name=person.name if person else "—"), now)
-            await uow.commit()
-        return True
 
     async def _carry_to_followers(self, uow: UnitOfWork, case: Case, actions: list[str],
                                   now: datetime) -> None:

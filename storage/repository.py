@@ -56,15 +56,21 @@ from storage.models import (
     WebLogin,
 )
 
+CASES: Table = CaseRow.__table__  # type: ignore[assignment]
+EVENTS: Table = CaseEventRow.__table__  # type: ignore[assignment]
+
 
 @functools.cache
 def _case_select() -> Any:
+    """A case's columns with the codes it refers to, as plain rows (no ORM objects: a case
+    is mapped to the domain `Case` and written back by `CaseRepository.save_many`)."""
     school, inst, dist, person = (aliased(School), aliased(Institution), aliased(District),
                                   aliased(Person))
     target = aliased(CaseRow)
     return (
-        select(CaseRow, school.code, inst.code, dist.code, person.code, target.reference,
-               target.status)
+        select(CASES, school.code.label("school_code"), inst.code.label("institution_code"),
+               dist.code.label("district_code"), person.code.label("assignee_code"),
+               target.reference.label("merged_into"), target.status.label("merged_status"))
         .outerjoin(school, school.id == CaseRow.school_id)
         .outerjoin(inst, inst.id == CaseRow.institution_id)
         .outerjoin(dist, dist.id == CaseRow.district_id)
@@ -119,55 +125,74 @@ class CaseRepository:
             self._ids[key] = found
         return found
 
+    async def _ids_for(self, cases: Sequence[Case]) -> None:
+        """Look up, a few statements in all, the directory ids of the codes these cases
+        refer to that are not cached yet (one by one, each lookup would flush the session)."""
+        for model, attribute in ((School, "school_code"), (Institution, "institution_code"),
+                                 (District, "district_code"), (Person, "assignee_code")):
+            codes = {getattr(case, attribute) for case in cases} - {None}
+            missing = sorted(c for c in codes if (model.__tablename__, c) not in self._ids)
+            for start in range(0, len(missing), 500):  # bounded IN lists
+                rows = await self.session.execute(select(model.code, model.id).where(
+                    model.code.in_(missing[start:start + 500])))
+                self._ids.update(((model.__tablename__, code), row_id) for code, row_id in rows)
+
     async def add_many(self, cases: Sequence[Case]) -> None:
         """Insert new cases and their events in two batched statements; sets each `id`."""
-        rows = []
-        for case in cases:
-            row = CaseRow(reference=case.reference, created_at=case.created_at)
-            await self._copy_to_row(case, row)
-            rows.append(row)
-        self.session.add_all(rows)
-        await self.session.flush()
-        for case, row in zip(cases, rows, strict=True):
-            case.id = row.id
-            self._stage_events(case)
-        await self.session.flush()
+        if not cases:
+            return
+        await self._ids_for(cases)
+        rows = [{"reference": case.reference, "created_at": case.created_at,
+                 **await self._values(case)} for case in cases]
+        stmt = CASES.insert().returning(CASES.c.id, sort_by_parameter_order=True)
+        ids = (await self.session.execute(stmt, rows)).scalars().all()
+        for case, case_id in zip(cases, ids, strict=True):
+            case.id = case_id
+        await self._insert_events(cases)
 
     async def save(self, case: Case) -> None:
         """Write a loaded case's changes and its new events."""
-        assert case.id is not None
-        row = await self.session.get(CaseRow, case.id)
-        assert row is not None
-        await self._copy_to_row(case, row)
-        await self._append_events(case)
+        await self.save_many([case])
 
-    async def _copy_to_row(self, case: Case, row: CaseRow) -> None:
-        row.status = case.status.value
-        row.category = case.category
-        row.confidence = case.confidence
-        row.model_version = case.model_version
-        row.text = case.text
-        row.reporter_user_id = case.reporter_user_id
-        row.anonymous = case.anonymous
-        row.reporter_name = case.reporter_name
-        row.reporter_phone = case.reporter_phone
-        row.school_id = await self._id_for(School, case.school_code)
-        row.institution_id = await self._id_for(Institution, case.institution_code)
-        row.district_id = await self._id_for(District, case.district_code)
-        row.assignee_id = await self._id_for(Person, case.assignee_code)
-        row.disposition = case.disposition.value if case.disposition else None
-        row.disposition_note = case.disposition_note
-        row.transfer_to = case.transfer_to
-        row.rectify_deadline = case.rectify_deadline
-        row.supervised_at = case.supervised_at
-        row.rating = case.rating.value if case.rating else None
-        row.rating_comment = case.rating_comment
-        row.reopen_count = case.reopen_count
-        row.updated_at = case.updated_at or case.created_at
-        row.closed_at = case.closed_at
-        row.merged_into_id = await self._case_id(case.merged_into)
-        # Any change: the scheduler looks at the case's clocks on its next run.
-        row.remind_on = row.updated_at.astimezone(UTC).date()
+    async def save_many(self, cases: Sequence[Case]) -> None:
+        """Write loaded cases' changes and their new events: one UPDATE and one INSERT, each
+        run for every case at once."""
+        if not cases:
+            return
+        await self._ids_for(cases)
+        rows = []
+        for case in cases:
+            assert case.id is not None
+            values = await self._values(case)
+            rows.append({"case_id": case.id, **{f"v_{k}": v for k, v in values.items()}})
+        names = [name[2:] for name in rows[0] if name != "case_id"]
+        stmt = (update(CASES).where(CASES.c.id == bindparam("case_id"))
+                .values({name: bindparam(f"v_{name}") for name in names}))
+        await self.session.execute(stmt, rows)
+        await self._insert_events(cases)
+
+    async def _values(self, case: Case) -> dict[str, Any]:
+        """The case's columns as written (its codes as directory ids, see `_ids_for`)."""
+        updated = case.updated_at or case.created_at
+        return {
+            "status": case.status.value, "category": case.category,
+            "confidence": case.confidence, "model_version": case.model_version,
+            "text": case.text, "reporter_user_id": case.reporter_user_id,
+            "anonymous": case.anonymous, "reporter_name": case.reporter_name,
+            "reporter_phone": case.reporter_phone,
+            "school_id": await self._id_for(School, case.school_code),
+            "institution_id": await self._id_for(Institution, case.institution_code),
+            "district_id": await self._id_for(District, case.district_code),
+            "assignee_id": await self._id_for(Person, case.assignee_code),
+            "disposition": case.disposition.value if case.disposition else None,
+            "disposition_note": case.disposition_note, "transfer_to": case.transfer_to,
+            "rectify_deadline": case.rectify_deadline, "supervised_at": case.supervised_at,
+            "rating": case.rating.value if case.rating else None,
+            "rating_comment": case.rating_comment, "reopen_count": case.reopen_count,
+            "updated_at": updated, "closed_at": case.closed_at,
+            "merged_into_id": await self._case_id(case.merged_into),
+            # Any change: the scheduler looks at the case's clocks on its next run.
+            "remind_on": updated.astimezone(UTC).date()}
 
     async def _case_id(self, reference: str | None) -> int | None:
         if reference is None:
@@ -178,20 +203,22 @@ class CaseRepository:
             raise LookupError(f"case not found: {reference}")
         return int(found)
 
-    async def _append_events(self, case: Case) -> None:
-        self._stage_events(case)
-        await self.session.flush()
-
-    def _stage_events(self, case: Case) -> None:
-        assert case.id is not None
-        stored = self._stored_events.get(id(case), (case, 0))[1]
-        for seq, event in enumerate(case.events[stored:], start=stored + 1):
-            self.session.add(CaseEventRow(
-                case_id=case.id, seq=seq, action=event.action, actor_role=event.actor_role.value,
-                actor=event.actor, at=event.at,
-                from_status=event.from_status.value if event.from_status else None,
-                to_status=event.to_status.value, comment=event.comment, data=event.data))
-        self._stored_events[id(case)] = (case, len(case.events))
+    async def _insert_events(self, cases: Sequence[Case]) -> None:
+        """Append the events added to these cases since they were loaded or last saved."""
+        rows = []
+        for case in cases:
+            assert case.id is not None
+            stored = self._stored_events.get(id(case), (case, 0))[1]
+            rows += [{"case_id": case.id, "seq": seq, "action": event.action,
+                      "actor_role": event.actor_role.value, "actor": event.actor,
+                      "at": event.at,
+                      "from_status": event.from_status.value if event.from_status else None,
+                      "to_status": event.to_status.value, "comment": event.comment,
+                      "data": event.data}
+                     for seq, event in enumerate(case.events[stored:], start=stored + 1)]
+            self._stored_events[id(case)] = (case, len(case.events))
+        if rows:
+            await self.session.execute(EVENTS.insert(), rows)
 
     def _select(self) -> Any:
         """A case row with the codes it refers to; built once (statements are immutable and
@@ -200,22 +227,23 @@ class CaseRepository:
 
     async def _load(self, stmt: Any, with_events: bool = True) -> list[Case]:
         cases: list[Case] = []
-        rows = (await self.session.execute(stmt)).all()
-        for row, school, inst, dist, assignee, merged_into, merged_status in rows:
+        for row in (await self.session.execute(stmt)).all():
             case = Case(
                 id=row.id, reference=row.reference, text=row.text, category=row.category,
                 confidence=row.confidence, reporter_user_id=row.reporter_user_id,
                 created_at=row.created_at, status=Status(row.status), anonymous=row.anonymous,
                 reporter_name=row.reporter_name, reporter_phone=row.reporter_phone,
-                school_code=school, institution_code=inst, district_code=dist,
-                assignee_code=assignee, model_version=row.model_version,
+                school_code=row.school_code, institution_code=row.institution_code,
+                district_code=row.district_code, assignee_code=row.assignee_code,
+                model_version=row.model_version,
                 disposition=Disposition(row.disposition) if row.disposition else None,
                 disposition_note=row.disposition_note, transfer_to=row.transfer_to,
                 rectify_deadline=row.rectify_deadline, supervised_at=row.supervised_at,
                 rating=Rating(row.rating) if row.rating else None,
                 rating_comment=row.rating_comment, reopen_count=row.reopen_count,
-                closed_at=row.closed_at, updated_at=row.updated_at, merged_into=merged_into,
-                merged_into_status=Status(merged_status) if merged_status else None)
+                closed_at=row.closed_at, updated_at=row.updated_at,
+                merged_into=row.merged_into,
+                merged_into_status=Status(row.merged_status) if row.merged_status else None)
             cases.append(case)
         if with_events and cases:
             await self._load_events(cases)
@@ -223,9 +251,11 @@ class CaseRepository:
 
     async def _load_events(self, cases: list[Case]) -> None:
         by_id = {c.id: c for c in cases}
-        rows = (await self.session.execute(
-            select(CaseEventRow).where(CaseEventRow.case_id.in_(by_id))
-            .order_by(CaseEventRow.case_id, CaseEventRow.seq))).scalars()
+        rows = await self.session.execute(
+            select(EVENTS.c.case_id, EVENTS.c.action, EVENTS.c.actor_role, EVENTS.c.actor,
+                   EVENTS.c.at, EVENTS.c.from_status, EVENTS.c.to_status, EVENTS.c.comment,
+                   EVENTS.c.data)
+            .where(EVENTS.c.case_id.in_(by_id)).order_by(EVENTS.c.case_id, EVENTS.c.seq))
         for ev in rows:
             by_id[ev.case_id].events.append(CaseEvent(
                 action=ev.action, actor_role=Role(ev.actor_role), actor=ev.actor, at=ev.at,
@@ -239,28 +269,38 @@ class CaseRepository:
         found = await self._load(self._select().where(CaseRow.reference == reference))
         return found[0] if found else None
 
-    async def get_many(self, references: Collection[str]) -> dict[str, Case]:
+    async def get_many(self, references: Collection[str], *,
+                       for_update: bool = False) -> dict[str, Case]:
+        """Cases with their history by reference (`for_update`: locked, see
+        `get_for_update`; in id order, so two writers locking overlapping sets never
+        deadlock)."""
         found: dict[str, Case] = {}
         wanted = sorted(set(references))
         for start in range(0, len(wanted), 500):  # bounded IN lists
             stmt = self._select().where(CaseRow.reference.in_(wanted[start:start + 500]))
-            found.update((case.reference, case) for case in await self._load(stmt))
+            found.update((case.reference, case) for case in await self._load_for(stmt,
+                                                                                 for_update))
         return found
 
     async def get_for_update(self, reference: str) -> Case | None:
         """Like `get`, locking the row on PostgreSQL so concurrent taps are serialised."""
-        stmt = self._select().where(CaseRow.reference == reference)
-        if self.session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(of=CaseRow)
-        found = await self._load(stmt)
+        found = await self._load_for(self._select().where(CaseRow.reference == reference),
+                                     for_update=True)
         return found[0] if found else None
+
+    async def _load_for(self, stmt: Any, for_update: bool) -> list[Case]:
+        if not for_update:
+            return await self._load(stmt)
+        if self.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(of=CASES).order_by(CASES.c.id)
+        return await self._load(stmt)
 
     async def followers(self, case: Case) -> list[Case]:
         """The cases merged into this one, with their history, locked on PostgreSQL."""
         assert case.id is not None
         stmt = self._select().where(CaseRow.merged_into_id == case.id).order_by(CaseRow.id)
         if self.session.get_bind().dialect.name == "postgresql":
-            stmt = stmt.with_for_update(of=CaseRow)
+            stmt = stmt.with_for_update(of=CASES)
         return await self._load(stmt)
 
     async def list_for_reporter(self, user_id: int, limit: int = 20) -> list[Case]:
@@ -329,14 +369,16 @@ class CaseRepository:
                 for case_id, reference, category, deadline, supervised_at, user_id in rows
                 if deadline is not None]  # always set here; the check narrows the type
 
-    async def clock_candidates(self, today: date, after: int | None = None,
-                               limit: int = 500) -> list[Case]:
-        """Cases the scheduler should look at today (remind_on <= today), with their
-        history, by id; pass the last id as `after` for the next page."""
-        stmt = self._select().where(CaseRow.remind_on <= today)
-        if after is not None:
-            stmt = stmt.where(CaseRow.id > after)
-        return await self._load(stmt.order_by(CaseRow.id).limit(limit))
+    async def clock_candidates(self, today: date) -> list[int]:
+        """The ids of the cases the scheduler should look at today (remind_on <= today), in
+        order. Read from the remind_on index alone: ordering in SQL would make SQLite walk
+        the whole table in id order instead."""
+        rows = await self.session.execute(select(CASES.c.id).where(CASES.c.remind_on <= today))
+        return sorted(rows.scalars())
+
+    async def get_by_ids(self, ids: Collection[int]) -> list[Case]:
+        """Cases with their history by id, in id order (at most a few hundred ids)."""
+        return await self._load(self._select().where(CASES.c.id.in_(ids)).order_by(CASES.c.id))
 
     async def set_remind_on(self, looks: Sequence[CaseLook]) -> None:
         """Move each case's next look and record what the daily reminders read; a case

@@ -208,7 +208,7 @@ def render_notice(notice: Notice) -> tuple[str, InlineKeyboardMarkup | None]:
     text = notice_text(notice)
     if notice.key == "hotspots.weekly":
         return text, hotspot_keyboard(notice)
-    if notice.key in ("reminder.overdue", "reminder.office"):
+    if notice.key in ("reminder.overdue", "reminder.office", "notify.staff.supervised_list"):
         return text, daily_keyboard(notice)
     return text, notice_keyboard(notice)
 

@@ -138,11 +138,16 @@ class FakeCaseRepository:
         self.store.cases[case.reference] = stored
         self.store.remind_on[case.reference] = _utc_day(case.updated_at or case.created_at)
 
+    async def save_many(self, cases: Sequence[Case]) -> None:
+        for case in cases:
+            await self.save(case)
+
     async def get(self, reference: str) -> Case | None:
         found = self.store.cases.get(reference)
         return self._out(found) if found else None
 
-    async def get_many(self, references: Collection[str]) -> dict[str, Case]:
+    async def get_many(self, references: Collection[str], *,
+                       for_update: bool = False) -> dict[str, Case]:
         return {r: self._out(self.store.cases[r]) for r in references if r in self.store.cases}
 
     async def get_for_update(self, reference: str) -> Case | None:
@@ -208,11 +213,12 @@ class FakeCaseRepository:
         rows.sort(key=lambda r: (r.deadline, r.case_id))
         return rows[:limit]
 
-    async def clock_candidates(self, today: date, after: int | None = None,
-                               limit: int = 500) -> list[Case]:
-        found = [c for c in self._all() if (c.id or 0) > (after or 0)
-                 and (day := self.store.remind_on.get(c.reference)) is not None and day <= today]
-        return [self._out(c) for c in found[:limit]]
+    async def clock_candidates(self, today: date) -> list[int]:
+        return [c.id for c in self._all() if c.id is not None
+                and (day := self.store.remind_on.get(c.reference)) is not None and day <= today]
+
+    async def get_by_ids(self, ids: Collection[int]) -> list[Case]:
+        return [self._out(c) for c in self._all() if c.id in set(ids)]
 
     async def set_remind_on(self, looks: Sequence[CaseLook]) -> None:
         by_id = {c.id: c for c in self._all()}

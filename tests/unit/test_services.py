@@ -164,16 +164,6 @@ async def test_a_second_accept_is_answered_politely(world: World) -> None:
     assert err.value.key == "sv.error.already_accepted"
 
 
-async def test_escalation_supervises_once_per_deadline(world: World) -> None:
-    reference = await rectifying(world, NOW.date() + timedelta(days=7))
-    since = NOW + timedelta(days=8)
-    world.clock.advance(days=11)
-    assert await world.cases.escalate_overdue(reference, since, 3) is True
-    assert await world.cases.escalate_overdue(reference, since, 3) is False
-    assert world.db.cases[reference].supervised_at == world.clock.now()
-    assert [m.kind for m in world.db.sent_to(STAFF)].count("staff.escalated") == 1
-
-
 # --- office -------------------------------------------------------------------------
 async def test_triage_suggests_the_routing_policy_and_a_recategorisation_is_a_correction(
         world: World) -> None:
