@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -98,6 +98,9 @@ class CaseRepository:
         self.session = session
         # id(case) -> (case, events already in the table); the case is held so ids stay unique.
         self._stored_events: dict[int, tuple[Case, int]] = {}
+        # id(case) -> (case, its columns as read or last written): a save writes only the
+        # columns that changed, so a row's untouched indexes are left alone.
+        self._columns: dict[int, tuple[Case, Mapping[Any, Any]]] = {}
         # Directory code -> row id. Codes are upserted, never deleted, so a found id stays true
         # and the cache may be shared by every unit of work of one engine.
         self._ids: dict[tuple[str, str], int] = id_cache if id_cache is not None else {}
@@ -143,7 +146,7 @@ class CaseRepository:
             return
         await self._ids_for(cases)
         rows = [{"reference": case.reference, "created_at": case.created_at,
-                 **await self._values(case)} for case in cases]
+                 **await self._values(case, {})} for case in cases]
         stmt = CASES.insert().returning(CASES.c.id, sort_by_parameter_order=True)
         ids = (await self.session.execute(stmt, rows)).scalars().all()
         for case, case_id in zip(cases, ids, strict=True):
@@ -160,20 +163,29 @@ class CaseRepository:
         if not cases:
             return
         await self._ids_for(cases)
-        rows = []
+        by_change: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for case in cases:
             assert case.id is not None
-            values = await self._values(case)
-            rows.append({"case_id": case.id, **{f"v_{k}": v for k, v in values.items()}})
-        names = [name[2:] for name in rows[0] if name != "case_id"]
-        stmt = (update(CASES).where(CASES.c.id == bindparam("case_id"))
-                .values({name: bindparam(f"v_{name}") for name in names}))
-        await self.session.execute(stmt, rows)
+            before = self._columns.get(id(case), (case, {}))[1]
+            values = await self._values(case, before)
+            changed = {k: v for k, v in values.items() if k not in before or before[k] != v}
+            if set(changed) <= {"remind_on"}:
+                continue  # nothing changed (the look may have moved on since it was read)
+            self._columns[id(case)] = (case, {**before, **values})
+            by_change.setdefault(tuple(changed), []).append(
+                {"case_id": case.id, **{f"v_{k}": v for k, v in changed.items()}})
+        for names, rows in by_change.items():
+            stmt = (update(CASES).where(CASES.c.id == bindparam("case_id"))
+                    .values({name: bindparam(f"v_{name}") for name in names}))
+            await self.session.execute(stmt, rows)
         await self._insert_events(cases)
 
-    async def _values(self, case: Case) -> dict[str, Any]:
+    async def _values(self, case: Case, before: Mapping[Any, Any]) -> dict[str, Any]:
         """The case's columns as written (its codes as directory ids, see `_ids_for`)."""
         updated = case.updated_at or case.created_at
+        merged_into_id = (before["merged_into_id"] if "merged_into_id" in before
+                          and before.get("merged_into") == case.merged_into
+                          else await self._case_id(case.merged_into))
         return {
             "status": case.status.value, "category": case.category,
             "confidence": case.confidence, "model_version": case.model_version,
@@ -190,7 +202,7 @@ class CaseRepository:
             "rating": case.rating.value if case.rating else None,
             "rating_comment": case.rating_comment, "reopen_count": case.reopen_count,
             "updated_at": updated, "closed_at": case.closed_at,
-            "merged_into_id": await self._case_id(case.merged_into),
+            "merged_into_id": merged_into_id,
             # Any change: the scheduler looks at the case's clocks on its next run.
             "remind_on": updated.astimezone(UTC).date()}
 
@@ -244,6 +256,7 @@ class CaseRepository:
                 closed_at=row.closed_at, updated_at=row.updated_at,
                 merged_into=row.merged_into,
                 merged_into_status=Status(row.merged_status) if row.merged_status else None)
+            self._columns[id(case)] = (case, row._mapping)
             cases.append(case)
         if with_events and cases:
             await self._load_events(cases)

@@ -12,6 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain import Role
+from bot.ports import DINGTALK, RobotRoute
 from bot.reminders import ReminderRun, deadline_ping
 from bot.services import CaseService
 from tests.support.clock import FakeClock
@@ -110,6 +111,28 @@ async def test_three_days_overdue_escalates_once_with_a_supervision_order(servic
     clock.current = at(date(2026, 12, 15))
     assert (await reminders(service).run()).escalations == 0
     assert "督导室已督办" in (await rows(engine, "ping.late"))[-1].text
+
+
+async def test_the_days_orders_reach_staff_and_the_robots_in_one_message_each(services) -> None:
+    service, clock, engine = services
+    references = [await rectifying(service) for _ in range(3)]
+    robot = RobotRoute(DINGTALK, 1, ("supervised",))
+    with_robot = CaseService(Units(engine, robots=[robot]), clock)
+    clock.current = at(date(2026, 12, 14))
+    assert (await reminders(with_robot).run()).escalations == 3
+    # each supervisor hears of each order on their case, with its buttons ...
+    orders = [r for r in await rows(engine, "supervised") if r.chat_id == SUPERVISOR]
+    assert len(orders) == 3 and all(r.markup for r in orders)
+    # ... staff of all three in one message, each case named with its supervisor and a button
+    [listed] = await rows(engine, "staff.escalated")
+    assert listed.chat_id == STAFF and "系统发出督办 3 件" in listed.text, listed.text
+    assert all(f"{r}：整改逾期 4 天，系统自动督办（承办督学 王督学）" in listed.text
+               for r in references), listed.text
+    assert listed.markup is not None
+    assert [b[1].split(":")[-1] for row in listed.markup["buttons"] for b in row] == references
+    # ... and the office's group robot too, once
+    [posted] = [r for r in await rows(engine, "supervised") if r.chat_id == 1]
+    assert "系统发出督办 3 件" in posted.text and all(r in posted.text for r in references)
 
 
 async def test_staff_supervision_after_the_deadline_means_no_second_order(services) -> None:
