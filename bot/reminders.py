@@ -371,7 +371,8 @@ class ReminderService:
             for item, case in done:
                 person = people.get(case.assignee_code or "")
                 if item.owner == "supervisor" and person and person.telegram_user_id:
-                    messages.append((person.telegram_user_id, "supervised", supervisor_notice(
+                    # a scheduled ping (it waits for the morning), unlike staff's own 督办
+                    messages.append((person.telegram_user_id, "ping.supervised", supervisor_notice(
                         case, "supervised", case.events[-1].comment), None))
             names = {code: person.name for code, person in people.items()}
             notice = _supervised_notice(done, names)

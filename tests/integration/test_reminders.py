@@ -59,7 +59,8 @@ async def test_deadline_pings_go_once_each_then_daily_while_late(services) -> No
         for again in (await first.run(), await second.run()):
             assert (again.pings, again.daily) == (0, 0), day
     sent = await rows(engine, "ping.")
-    assert [r.kind for r in sent] == ["ping.soon", "ping.today", "ping.late", "ping.late"]
+    assert [r.kind for r in sent] == ["ping.soon", "ping.today", "ping.late", "ping.supervised",
+                                      "ping.late"]  # the 督办 on the 14th, then the daily
     assert {r.chat_id for r in sent} == {SUPERVISOR}
     assert "还有 3 天" in sent[0].text and reference in sent[0].text
     assert "今天" in sent[1].text and "逾期满 3 天" in sent[2].text
@@ -106,7 +107,7 @@ async def test_three_days_overdue_escalates_once_with_a_supervision_order(servic
     assert order.action == "supervised" and order.actor_role is Role.SYSTEM
     assert "逾期 4 天" in order.comment and case.supervised_at == clock.current
     assert [r.chat_id for r in await rows(engine, "staff.escalated")] == [STAFF]
-    assert [r.chat_id for r in await rows(engine, "supervised")] == [SUPERVISOR]
+    assert [r.chat_id for r in await rows(engine, "ping.supervised")] == [SUPERVISOR]
     assert "督导室已督办" in (await rows(engine, "ping.late"))[-1].text
     clock.current = at(date(2026, 12, 15))
     assert (await reminders(service).run()).escalations == 0
@@ -121,8 +122,8 @@ async def test_the_days_orders_reach_staff_and_the_robots_in_one_message_each(se
     clock.current = at(date(2026, 12, 14))
     assert (await reminders(with_robot).run()).escalations == 3
     # each supervisor hears of each order on their case, with its buttons ...
-    orders = [r for r in await rows(engine, "supervised") if r.chat_id == SUPERVISOR]
-    assert len(orders) == 3 and all(r.markup for r in orders)
+    orders = await rows(engine, "ping.supervised")
+    assert [r.chat_id for r in orders] == [SUPERVISOR] * 3 and all(r.markup for r in orders)
     # ... staff of all three in one message, each case named with its supervisor and a button
     [listed] = await rows(engine, "staff.escalated")
     assert listed.chat_id == STAFF and "系统发出督办 3 件" in listed.text, listed.text
@@ -131,7 +132,7 @@ async def test_the_days_orders_reach_staff_and_the_robots_in_one_message_each(se
     assert listed.markup is not None
     assert [b[1].split(":")[-1] for row in listed.markup["buttons"] for b in row] == references
     # ... and the office's group robot too, once
-    [posted] = [r for r in await rows(engine, "supervised") if r.chat_id == 1]
+    [posted] = await rows(engine, "supervised")
     assert "系统发出督办 3 件" in posted.text and all(r in posted.text for r in references)
 
 

@@ -157,7 +157,7 @@ async def test_a_quarter_with_national_day(services) -> None:
     assert "已督办 2 件，约谈 0 件，报告县级 1 件" in summary_text(report)
 
 
-TIMED = ("ping.", "supervised", "staff.escalated", "interview_due")
+TIMED = ("ping.", "staff.escalated", "interview_due")
 EXPECTED = [
     ("2026-09-18", "B", "ping.soon", "sv"),  # 3 days before the 09-21 deadline
     # 09-20 is a 调休 Sunday, a working day: the soon ping was already sent
@@ -169,7 +169,7 @@ EXPECTED = [
     ("2026-10-09", "A", "ping.clock.late", "sv"),
     ("2026-10-10", "A", "ping.clock.late", "sv"),  # 调休 Saturday
     ("2026-10-10", "B", "interview_due", "staff"),  # the second failed 回头看
-    ("2026-10-12", "A", "supervised", "sv"),  # 3 working days overdue: the 督办
+    ("2026-10-12", "A", "ping.supervised", "sv"),  # 3 working days overdue: the 督办
     ("2026-10-12", "A", "staff.escalated", "staff"),
     ("2026-10-12", "A", "ping.clock.late", "sv"),  # the daily overdue reminder comes last
     ("2026-10-13", "A", "ping.clock.late", "sv"),  # accepted at noon
@@ -180,7 +180,7 @@ EXPECTED = [
     ("2026-10-29", "B", "ping.clock.soon", "staff"),  # the county report by 10-30
     ("2026-10-30", "B", "ping.today", "sv"),
     ("2026-10-30", "B", "ping.clock.today", "staff"),
-    ("2026-11-02", "B", "supervised", "sv"),
+    ("2026-11-02", "B", "ping.supervised", "sv"),
     ("2026-11-02", "B", "staff.escalated", "staff"),
     ("2026-11-02", "B", "ping.late", "sv"),
     ("2026-11-02", "B", "ping.clock.late", "staff"),
@@ -205,7 +205,7 @@ EXPECTED = [
     # B and C both overdue with the same supervisor: one message a day names both
     ("2026-11-24", "-", "ping.overdue", "sv"),
     ("2026-11-25", "-", "ping.overdue", "sv"),
-    ("2026-11-26", "C", "supervised", "sv"),
+    ("2026-11-26", "C", "ping.supervised", "sv"),
     ("2026-11-26", "C", "staff.escalated", "staff"),
     ("2026-11-26", "-", "ping.overdue", "sv"),
     ("2026-11-27", "B", "ping.late", "sv"),
@@ -242,7 +242,7 @@ async def test_two_instances_at_once_queue_each_ping_and_order_once(services) ->
     digest = next(r for r in rows if r.kind == "ping.overdue")  # ten named, two more counted
     assert (digest.params["count"], digest.params["rest"]) == (12, 2)
     assert str(digest.params["references"]).split("\n") == references[:10]
-    orders = Counter(r.reference for r in rows if r.kind == "supervised")
+    orders = Counter(r.reference for r in rows if r.kind == "ping.supervised")
     assert orders == Counter({reference: 1 for reference in references})
     # staff hear of the 督办 in one list per page an instance wrote, each 督办 in one list
     lists = [r for r in rows if r.kind == "staff.escalated"]
