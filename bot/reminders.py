@@ -7,11 +7,15 @@ message per staff clock each: the clock pass records on the case the supervisor'
 clock and staff's running one, and once a working day each supervisor gets one message
 listing their overdue cases and each staff member one listing the office's clocks overdue or
 due by the next working day (the case's own reminder, with its buttons, when there is one).
+The system's 督办, on the rectification deadline and on every other stage clock alike, are
+written together at the end of the run, and staff hear of them in one message.
 
 Everything due is decided from the database and today's date. Each reminder is an outbox row
 with a dedup key naming what it is about (the case and its deadline, the supervisor and the
 reminder day, the month), so a restart or a second instance queues it once, and a run after
-downtime queues what is still due, late, never twice. Quiet hours are bot/outbox.py's rule.
+downtime queues what is still due, late, never twice. A 督办 and the notices telling of it
+are one transaction, which re-reads the case under lock: issued once, told once. Quiet hours
+are bot/outbox.py's rule.
 """
 
 from __future__ import annotations
@@ -535,12 +539,18 @@ class ReminderService:
             cases = await uow.cases.get_many([rows[0].reference for (owner, _), (_, rows)
                                               in lists.items()
                                               if owner == "supervisor" and len(rows) == 1])
+            office_message: Outgoing | None = None  # the same for every staff member
             for who, (chat, rows) in lists.items():
-                message = (self._daily_case(chat, rows[0], today, counter, cases)
-                           if len(rows) == 1 else
-                           self._daily_list(chat, who[0], rows, today, counter))
+                if who[0] == "staff" and office_message is not None:
+                    message: Outgoing | None = office_message
+                elif len(rows) == 1:
+                    message = self._daily_case(chat, rows[0], today, counter, cases)
+                else:
+                    message = self._daily_list(chat, who[0], rows, today, counter)
+                if who[0] == "staff":
+                    office_message = message
                 if message is not None:
-                    messages.append(replace(message, key=keys[who]))
+                    messages.append(replace(message, chat_id=chat, key=keys[who]))
         sent = await self._queue(now, messages)
         self._daily_sent_on = today
         return sent
