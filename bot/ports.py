@@ -79,6 +79,24 @@ class DueRow:
 
 
 @dataclass(frozen=True)
+class DueList:
+    """One daily reminder as read: a supervisor's overdue items, or the office's (no
+    assignee); its first items, earliest first, and how many there are of each kind."""
+
+    owner: str  # "supervisor" | "staff"
+    assignee_code: str | None
+    assignee_user_id: int | None
+    items: list[DueRow]
+    late: int  # due before today
+    today: int
+    soon: int  # due after today
+
+    @property
+    def count(self) -> int:
+        return self.late + self.today + self.soon
+
+
+@dataclass(frozen=True)
 class EvidenceItem:
     """A photo or document attached to a case, kept by Telegram file id."""
 
@@ -165,8 +183,9 @@ class CaseRepository(Protocol):
 
     async def set_remind_on(self, looks: Sequence[CaseLook]) -> None: ...
 
-    async def due_items(self, staff_until: date) -> list[DueRow]:
-        """The supervisors' overdue items and staff's items due by `staff_until`."""
+    async def due_lists(self, today: date, staff_until: date, listed: int) -> list[DueList]:
+        """Each supervisor's overdue items and staff's items due by `staff_until`, the first
+        `listed` of each list with the counts of all, on open cases."""
         ...
 
     async def created_since(self, user_id: int, since: datetime,

@@ -53,6 +53,7 @@ from bot.ports import (
     CaseLook,
     DeadlineRow,
     Due,
+    DueList,
     DueRow,
     Notice,
     PersonInfo,
@@ -520,14 +521,13 @@ class ReminderService:
         counter = WorkdayCounter(today)
         messages: list[Outgoing] = []
         async with self.uow.read() as uow:
-            lists: dict[tuple[str, str], tuple[int, list[DueRow]]] = {}
-            office: list[DueRow] = []
-            for row in await uow.cases.due_items(staff_until=next_workday(today)):
-                if row.owner == "staff":
-                    office.append(row)
-                elif row.assignee_user_id and row.assignee_code:
-                    lists.setdefault((row.owner, row.assignee_code),
-                                     (row.assignee_user_id, []))[1].append(row)
+            lists: dict[tuple[str, str], tuple[int, DueList]] = {}
+            office: DueList | None = None
+            for due in await uow.cases.due_lists(today, next_workday(today), MAX_DAILY_LISTED):
+                if due.owner == "staff":
+                    office = due
+                elif due.assignee_user_id and due.assignee_code:
+                    lists[(due.owner, due.assignee_code)] = (due.assignee_user_id, due)
             if office:
                 for person in await uow.directory.people("staff"):
                     if person.telegram_user_id:
@@ -536,17 +536,17 @@ class ReminderService:
             queued = await uow.outbox.queued_keys(list(keys.values()))
             lists = {who: entry for who, entry in lists.items() if keys[who] not in queued}
             # a supervisor's single overdue case comes as its own reminder, with its buttons
-            cases = await uow.cases.get_many([rows[0].reference for (owner, _), (_, rows)
+            cases = await uow.cases.get_many([due.items[0].reference for (owner, _), (_, due)
                                               in lists.items()
-                                              if owner == "supervisor" and len(rows) == 1])
+                                              if owner == "supervisor" and due.count == 1])
             office_message: Outgoing | None = None  # the same for every staff member
-            for who, (chat, rows) in lists.items():
+            for who, (chat, due) in lists.items():
                 if who[0] == "staff" and office_message is not None:
                     message: Outgoing | None = office_message
-                elif len(rows) == 1:
-                    message = self._daily_case(chat, rows[0], today, counter, cases)
+                elif due.count == 1:
+                    message = self._daily_case(chat, due.items[0], today, counter, cases)
                 else:
-                    message = self._daily_list(chat, who[0], rows, today, counter)
+                    message = self._daily_list(chat, due, today, counter)
                 if who[0] == "staff":
                     office_message = message
                 if message is not None:
@@ -559,9 +559,9 @@ class ReminderService:
     def _due_kind(row: DueRow, today: date) -> str:
         return "late" if row.day < today else "today" if row.day == today else "soon"
 
-    def _daily_list(self, chat: int, owner: str, rows: list[DueRow], today: date,
+    def _daily_list(self, chat: int, due: DueList, today: date,
                     counter: WorkdayCounter) -> Outgoing:
-        listed = rows[:MAX_DAILY_LISTED]
+        listed, owner = due.items[:MAX_DAILY_LISTED], due.owner
         lines = []
         for row in listed:
             kind = self._due_kind(row, today)
@@ -572,12 +572,11 @@ class ReminderService:
                 lines.append(t(f"reminder.daily.line.{kind}", reference=row.reference,
                                clock=t(f"clock.name.{row.clock}"), due=row.day.isoformat(),
                                days=counter.since(row.day)))
-        kinds = Counter(self._due_kind(row, today) for row in rows)
         key = "reminder.overdue" if owner == "supervisor" else "reminder.office"
-        more = (("reminder.daily.more",) if len(rows) > len(listed) else ()) + (f"{key}.end",)
+        more = (("reminder.daily.more",) if due.count > len(listed) else ()) + (f"{key}.end",)
         notice = Notice(key, {
-            "count": len(rows), "late": kinds["late"], "today": kinds["today"],
-            "soon": kinds["soon"], "lines": "\n".join(lines), "rest": len(rows) - len(listed),
+            "count": due.count, "late": due.late, "today": due.today,
+            "soon": due.soon, "lines": "\n".join(lines), "rest": due.count - len(listed),
             "references": "\n".join(row.reference for row in listed)},
             audience=Role.SUPERVISOR if owner == "supervisor" else Role.STAFF, more=more)
         return Outgoing(chat, "ping.overdue" if owner == "supervisor" else "ping.office",

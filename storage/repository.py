@@ -6,6 +6,7 @@ import functools
 import time
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, delete, exists, func, or_, select, tuple_, update
@@ -31,6 +32,7 @@ from bot.ports import (
     CaseLook,
     CaseQuery,
     DeadlineRow,
+    DueList,
     DueRow,
     EntityRow,
     EvidenceItem,
@@ -77,6 +79,13 @@ def _case_select() -> Any:
         .outerjoin(person, person.id == CaseRow.assignee_id)
         .outerjoin(target, target.id == CaseRow.merged_into_id)
     )
+
+
+def _kind_counts(day: Any, today: date) -> dict[str, Any]:
+    """How many items fall due before `today`, on it and after it (aggregates)."""
+    return {kind: func.count(sql_case((test, 1)))  # counts the rows where `test` holds
+            for kind, test in (("late", day < today), ("today", day == today),
+                               ("soon", day > today))}
 
 
 def _insert(session: AsyncSession, table: Any) -> Any:
@@ -412,25 +421,43 @@ class CaseRepository:
             "st_day": look.staff.day if look.staff else None,
             "st_clock": look.staff.clock if look.staff else None} for look in looks])
 
-    async def due_items(self, staff_until: date) -> list[DueRow]:
-        """The supervisors' overdue items (with who they are) and staff's items due by
-        `staff_until`, on open cases, earliest first."""
-        open_case = CaseRow.status != Status.CLOSED.value
-        sv = (select(CaseRow.reference, CaseRow.overdue_sv_clock, CaseRow.overdue_sv_since,
-                     Person.code, Person.telegram_user_id)
-              .join(Person, Person.id == CaseRow.assignee_id, isouter=True)
-              .where(CaseRow.overdue_sv_since.is_not(None), open_case)
-              .order_by(CaseRow.overdue_sv_since, CaseRow.id))
-        staff = (select(CaseRow.reference, CaseRow.staff_due_clock, CaseRow.staff_due_on)
-                 .where(CaseRow.staff_due_on <= staff_until, open_case)
-                 .order_by(CaseRow.staff_due_on, CaseRow.id))
-        out = [DueRow(reference, "supervisor", clock or "", day, code, user_id)
-               for reference, clock, day, code, user_id in
-               (await self.session.execute(sv)).all() if day is not None]
-        out += [DueRow(reference, "staff", clock or "", day, None, None)
-                for reference, clock, day in (await self.session.execute(staff)).all()
-                if day is not None]  # always set here; the check narrows the type
-        return out
+    async def due_lists(self, today: date, staff_until: date, listed: int) -> list[DueList]:
+        """Each supervisor's overdue items (with who they are) and staff's items due by
+        `staff_until`, on open cases: the first `listed` of each list, earliest first, with
+        the counts of all. The database ranks and counts (window functions), so a list of
+        thousands is read as its first few rows."""
+        open_case = CASES.c.status != Status.CLOSED.value
+        lists = []
+        day, mine = CASES.c.overdue_sv_since, CASES.c.assignee_id
+        ranked = (select(CASES.c.reference, CASES.c.overdue_sv_clock.label("clock"),
+                         day.label("day"), CASES.c.assignee_id,
+                         func.row_number().over(partition_by=mine,
+                                                order_by=(day, CASES.c.id)).label("n"),
+                         *(count.over(partition_by=mine).label(kind)
+                           for kind, count in _kind_counts(day, today).items()))
+                  .where(day.is_not(None), open_case).subquery())
+        rows = await self.session.execute(
+            select(ranked, Person.code, Person.telegram_user_id)
+            .join(Person, Person.id == ranked.c.assignee_id, isouter=True)
+            .where(ranked.c.n <= listed).order_by(ranked.c.assignee_id, ranked.c.n))
+        for (_, code, user_id), group in groupby(
+                rows, key=lambda r: (r.assignee_id, r.code, r.telegram_user_id)):
+            items = list(group)
+            lists.append(DueList("supervisor", code, user_id, [
+                DueRow(r.reference, "supervisor", r.clock or "", r.day, code, user_id)
+                for r in items], items[0].late, items[0].today, items[0].soon))
+        day = CASES.c.staff_due_on
+        due = (day <= staff_until, open_case)
+        late, on_day, soon = (await self.session.execute(
+            select(*_kind_counts(day, today).values()).where(*due))).one()
+        if late or on_day or soon:
+            first = await self.session.execute(
+                select(CASES.c.reference, CASES.c.staff_due_clock, day).where(*due)
+                .order_by(day, CASES.c.id).limit(listed))
+            lists.append(DueList("staff", None, None, [
+                DueRow(reference, "staff", clock or "", due_on, None, None)
+                for reference, clock, due_on in first], late, on_day, soon))
+        return lists
 
     async def overdue_rectifications(self, today: date, limit: int = 1000) -> list[Case]:
         """Rectifying cases whose deadline has passed (the scheduler's daily question)."""

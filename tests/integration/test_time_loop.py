@@ -329,6 +329,7 @@ async def test_the_office_hears_of_its_clocks_in_one_message_a_day(services) -> 
     async with service.uow.read() as uow:
         assert await uow.cases.clock_candidates(date(2026, 12, 31)) == []
         assert await uow.cases.get_by_ids([]) == []
-        assert [(r.reference, r.owner, r.clock) for r in
-                await uow.cases.due_items(date(2026, 12, 31))] == [
+        [office] = await uow.cases.due_lists(date(2026, 12, 31), date(2026, 12, 31), 10)
+        assert [(r.reference, r.owner, r.clock) for r in office.items] == [
             (reference, "staff", "decide") for reference in references]
+        assert (office.late, office.today, office.soon) == (len(references), 0, 0)

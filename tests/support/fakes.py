@@ -7,6 +7,7 @@ unit of work left without committing changes nothing, as with the real databases
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -20,6 +21,7 @@ from bot.ports import (
     CaseQuery,
     DeadlineRow,
     Due,
+    DueList,
     DueRow,
     EntityRow,
     EvidenceItem,
@@ -228,7 +230,19 @@ class FakeCaseRepository:
                 self.store.remind_on[case.reference] = look.day
                 self.store.overdue[case.reference] = (look.supervisor, look.staff)
 
-    async def due_items(self, staff_until: date) -> list[DueRow]:
+    async def due_lists(self, today: date, staff_until: date, listed: int) -> list[DueList]:
+        lists: dict[tuple[str, str | None], list[DueRow]] = {}
+        for row in self._due_items(staff_until):
+            lists.setdefault((row.owner, row.assignee_code), []).append(row)
+        out = []
+        for (owner, code), rows in lists.items():
+            kinds = Counter("late" if r.day < today else "today" if r.day == today else "soon"
+                            for r in rows)
+            out.append(DueList(owner, code, rows[0].assignee_user_id, rows[:listed],
+                               kinds["late"], kinds["today"], kinds["soon"]))
+        return out
+
+    def _due_items(self, staff_until: date) -> list[DueRow]:
         out: list[tuple[bool, date, int, DueRow]] = []
         for c in self._all():
             if c.status is Status.CLOSED:
