@@ -78,6 +78,11 @@ class DueRow:
     assignee_user_id: int | None
 
 
+def due_kind(day: date, today: date) -> str:
+    """An item due on `day`, as the daily reminders count it: "late", "today" or "soon"."""
+    return "late" if day < today else "today" if day == today else "soon"
+
+
 @dataclass(frozen=True)
 class DueList:
     """One daily reminder as read: a supervisor's overdue items, or the office's (no
@@ -138,8 +143,9 @@ class CaseRepository(Protocol):
 
     async def save(self, case: Case) -> None: ...
 
-    async def save_many(self, cases: Sequence[Case]) -> None:
-        """Like `save` for each, written together."""
+    async def save_many(self, cases: Sequence[Case], looks: Sequence[CaseLook] = ()) -> None:
+        """Like `save` for each, written together; `looks` sets their next look (as
+        `set_remind_on`) instead of the day of the change."""
         ...
 
     async def get(self, reference: str) -> Case | None: ...

@@ -20,6 +20,7 @@ are bot/outbox.py's rule.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
@@ -59,6 +60,7 @@ from bot.ports import (
     PersonInfo,
     UnitOfWork,
     UnitOfWorkFactory,
+    due_kind,
 )
 from bot.privacy import mask_personal_data
 from bot.services import CaseService
@@ -235,41 +237,68 @@ class ReminderService:
         """
         run = ClockRun()
         overdue: list[Overdue] = []
+        writing: asyncio.Task[ClockRun] | None = None  # the previous page's writes
         async with self.uow.read() as uow:
             candidates = await uow.cases.clock_candidates(today)
-        for start in range(0, len(candidates), CLOCK_PAGE):
-            async with self.uow.read() as uow:
-                page = await uow.cases.get_by_ids(candidates[start:start + CLOCK_PAGE])
-                wanted: list[Outgoing] = []
-                climb: list[str] = []
-                looks: list[CaseLook] = []
-                people = await uow.directory.persons(
-                    {case.assignee_code for case in page if case.assignee_code})
-                for case in page:
-                    found, look = self._clock_work(case, today, now)
-                    assignee = people.get(case.assignee_code or "")
-                    for clock, kind, days in found:
-                        if kind != "late":  # overdue: in the daily reminder
-                            wanted += self._clock_pings(case, clock, kind, days, assignee)
-                        elif (clock.name in SUPERVISABLE
-                              and days >= self.rules.escalate_after_days
-                              and not _supervised_since(case, clock.started)):
-                            overdue.append(Overdue(case.reference, clock.name, clock.key,
-                                                   clock.started, days, clock.owner))
-                    run_out = ladder_run_out(case, self.tz, self.stages)
-                    if run_out is not None and now > run_out:
-                        climb.append(case.reference)
-                    looks.append(look)
-                queued = await uow.outbox.queued_keys([m.key for m in wanted])
-                fresh = [m for m in wanted if m.key not in queued]
-            run = replace(run, pings=run.pings + await self._queue(now, fresh))
-            for reference in climb:
-                if await self._climb(reference):
-                    run = replace(run, rungs=run.rungs + 1)
-            async with self.uow() as uow:
-                await uow.cases.set_remind_on(looks)
-                await uow.commit()
+        try:
+            for start in range(0, len(candidates), CLOCK_PAGE):
+                page_overdue, pings, climb, looks = await self._clock_page(
+                    candidates[start:start + CLOCK_PAGE], today, now)
+                overdue += page_overdue
+                if writing is not None:
+                    run = _sum(run, await writing)
+                # a page's writes go on while the next page is read and checked
+                writing = asyncio.create_task(self._write_clock_page(now, pings, climb, looks))
+            if writing is not None:
+                run = _sum(run, await writing)
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
         return run, overdue
+
+    async def _clock_page(self, ids: list[int], today: date, now: datetime
+                          ) -> tuple[list[Overdue], list[Outgoing], list[str], list[CaseLook]]:
+        """Check one page of candidates: the 督办 due on it, and what to write (pings not yet
+        queued, the cases to climb a rung, every case's next look)."""
+        overdue: list[Overdue] = []
+        wanted: list[Outgoing] = []
+        climb: list[str] = []
+        looks: list[CaseLook] = []
+        async with self.uow.read() as uow:
+            page = await uow.cases.get_by_ids(ids)
+            people = await uow.directory.persons(
+                {case.assignee_code for case in page if case.assignee_code})
+            for case in page:
+                found, look = self._clock_work(case, today, now)
+                assignee = people.get(case.assignee_code or "")
+                for clock, kind, days in found:
+                    if kind != "late":  # overdue: in the daily reminder
+                        wanted += self._clock_pings(case, clock, kind, days, assignee)
+                    elif (clock.name in SUPERVISABLE
+                          and days >= self.rules.escalate_after_days
+                          and not _supervised_since(case, clock.started)):
+                        overdue.append(Overdue(case.reference, clock.name, clock.key,
+                                               clock.started, days, clock.owner))
+                run_out = ladder_run_out(case, self.tz, self.stages)
+                if run_out is not None and now > run_out:
+                    climb.append(case.reference)
+                looks.append(look)
+            queued = await uow.outbox.queued_keys([m.key for m in wanted])
+        return overdue, [m for m in wanted if m.key not in queued], climb, looks
+
+    async def _write_clock_page(self, now: datetime, pings: list[Outgoing], climb: list[str],
+                                looks: list[CaseLook]) -> ClockRun:
+        """A page's rungs, then its pings and next looks in one transaction. A case that
+        climbed changed since it was read, so it keeps today's look and is read again."""
+        rungs = 0
+        for reference in climb:
+            rungs += await self._climb(reference)
+        async with self.uow() as uow:
+            queued = await uow.outbox.enqueue_many(
+                [(m.chat_id, m.kind, m.notice, m.key) for m in pings], now)
+            await uow.cases.set_remind_on(looks)
+            await uow.commit()
+        return ClockRun(pings=queued, rungs=rungs)
 
     def _clock_work(self, case: Case, today: date, now: datetime
                     ) -> tuple[list[tuple[StageClock, str, int]], CaseLook]:
@@ -366,10 +395,9 @@ class ReminderService:
                     done.append((item, case))
             if not done:
                 return Counter()
-            await uow.cases.save_many([case for _, case in done])
-            today = now.astimezone(self.tz).date()  # and their next look, as the clock pass
-            await uow.cases.set_remind_on([self._clock_work(case, today, now)[1]
-                                           for _, case in done])
+            today = now.astimezone(self.tz).date()  # with their next look, as the clock pass
+            await uow.cases.save_many([case for _, case in done],
+                                      [self._clock_work(case, today, now)[1] for _, case in done])
             people = await uow.directory.persons(
                 {case.assignee_code for _, case in done if case.assignee_code})
             messages: list[tuple[int, str, Notice, str | None]] = []
@@ -555,16 +583,12 @@ class ReminderService:
         self._daily_sent_on = today
         return sent
 
-    @staticmethod
-    def _due_kind(row: DueRow, today: date) -> str:
-        return "late" if row.day < today else "today" if row.day == today else "soon"
-
     def _daily_list(self, chat: int, due: DueList, today: date,
                     counter: WorkdayCounter) -> Outgoing:
         listed, owner = due.items[:MAX_DAILY_LISTED], due.owner
         lines = []
         for row in listed:
-            kind = self._due_kind(row, today)
+            kind = due_kind(row.day, today)
             if row.clock == "rectify":
                 lines.append(t("reminder.daily.line.rectify", reference=row.reference,
                                days=(today - row.day).days, deadline=row.day.isoformat()))
@@ -585,7 +609,7 @@ class ReminderService:
     def _daily_case(self, chat: int, row: DueRow, today: date, counter: WorkdayCounter,
                     cases: dict[str, Case]) -> Outgoing | None:
         """The one item's own reminder, as the clock and deadline pings read."""
-        kind = self._due_kind(row, today)
+        kind = due_kind(row.day, today)
         days = counter.since(row.day) if kind == "late" else working_days_between(today,
                                                                                   row.day)
         if row.owner == "staff":
@@ -667,6 +691,11 @@ def _robot_notice(done: list[tuple[Overdue, Case]]) -> Notice:
     return Notice("notify.robot.supervised_list", {
         "count": len(done), "lines": "\n".join(lines), "rest": len(done) - len(listed)},
         audience=Role.STAFF, more=("reminder.daily.more",) if len(done) > len(listed) else ())
+
+
+def _sum(run: ClockRun, more: ClockRun) -> ClockRun:
+    return ClockRun(run.pings + more.pings, run.escalations + more.escalations,
+                    run.rungs + more.rungs)
 
 
 def _earlier(held: Due | None, item: Due) -> Due:

@@ -29,6 +29,7 @@ from bot.ports import (
     Notice,
     PersonInfo,
     RobotRoute,
+    due_kind,
 )
 
 
@@ -140,9 +141,14 @@ class FakeCaseRepository:
         self.store.cases[case.reference] = stored
         self.store.remind_on[case.reference] = _utc_day(case.updated_at or case.created_at)
 
-    async def save_many(self, cases: Sequence[Case]) -> None:
+    async def save_many(self, cases: Sequence[Case], looks: Sequence[CaseLook] = ()) -> None:
         for case in cases:
             await self.save(case)
+        references = {case.id: case.reference for case in cases}
+        for look in looks:
+            if (reference := references.get(look.case_id)) is not None:
+                self.store.remind_on[reference] = look.day
+                self.store.overdue[reference] = (look.supervisor, look.staff)
 
     async def get(self, reference: str) -> Case | None:
         found = self.store.cases.get(reference)
@@ -236,8 +242,7 @@ class FakeCaseRepository:
             lists.setdefault((row.owner, row.assignee_code), []).append(row)
         out = []
         for (owner, code), rows in lists.items():
-            kinds = Counter("late" if r.day < today else "today" if r.day == today else "soon"
-                            for r in rows)
+            kinds = Counter(due_kind(r.day, today) for r in rows)
             out.append(DueList(owner, code, rows[0].assignee_user_id, rows[:listed],
                                kinds["late"], kinds["today"], kinds["soon"]))
         return out
