@@ -90,7 +90,10 @@ def fill(url: str, cases: int, backend: str, batch: int, seed: int) -> dict[str,
             conn.exec_driver_sql(EXTRA_EVENTS.format(
                 action="interview_due", role="system", actor="system", data="{}", every=20,
                 rest=5))
-            conn.execute(text("UPDATE cases SET remind_on = :day WHERE status <> 'closed'"),
+            # the filler writes case rows only; every case gets its scheduler row, the open
+            # ones a look that has come (as after the upgrade to 0010)
+            conn.execute(text("INSERT INTO case_looks (case_id, remind_on) SELECT id, CASE"
+                              " WHEN status <> 'closed' THEN :day END FROM cases"),
                          {"day": date(2026, 11, 22)})
             counts = {"cases": cases, "events": filler.factory.tally.events,
                       "open": int(conn.execute(text(

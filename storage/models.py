@@ -167,6 +167,24 @@ class CaseRow(Base):
     closed_at: Mapped[datetime | None]
     # A duplicate merged into another case follows it (its parent gets that case's updates).
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
+    __table_args__ = (
+        # Scheduler: overdue rectifications and pending clocks by status.
+        Index("ix_cases_status_deadline", "status", "rectify_deadline"),
+        Index("ix_cases_assignee_status", "assignee_id", "status"),
+        Index("ix_cases_status_updated", "status", "updated_at"),
+        # The web console's keyset-paged lists (newest first) per status and per supervisor.
+        Index("ix_cases_status_id", "status", "id"),
+        Index("ix_cases_assignee_id", "assignee_id", "id"),
+        Index("ix_cases_category_id", "category", "id"),
+    )
+
+
+class CaseLookRow(Base):
+    """What the scheduler keeps per case, apart from the case row: a narrow table, so that
+    moving a look rewrites a small row and three indexes, not a case and all of its."""
+
+    __tablename__ = "case_looks"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
     # The day the scheduler next looks at the case's stage clocks (NULL: nothing runs).
     remind_on: Mapped[date | None] = mapped_column(Date)
     # What the clock pass found: the supervisor's longest-overdue clock and staff's earliest
@@ -177,17 +195,9 @@ class CaseRow(Base):
     staff_due_on: Mapped[date | None] = mapped_column(Date)
     staff_due_clock: Mapped[str | None] = mapped_column(String(16))
     __table_args__ = (
-        Index("ix_cases_remind_on", "remind_on", "id"),
-        Index("ix_cases_overdue_sv", "overdue_sv_since"),
-        Index("ix_cases_staff_due", "staff_due_on"),
-        # Scheduler: overdue rectifications and pending clocks by status.
-        Index("ix_cases_status_deadline", "status", "rectify_deadline"),
-        Index("ix_cases_assignee_status", "assignee_id", "status"),
-        Index("ix_cases_status_updated", "status", "updated_at"),
-        # The web console's keyset-paged lists (newest first) per status and per supervisor.
-        Index("ix_cases_status_id", "status", "id"),
-        Index("ix_cases_assignee_id", "assignee_id", "id"),
-        Index("ix_cases_category_id", "category", "id"),
+        Index("ix_case_looks_remind_on", "remind_on", "case_id"),
+        Index("ix_case_looks_overdue_sv", "overdue_sv_since"),
+        Index("ix_case_looks_staff_due", "staff_due_on"),
     )
 
 

@@ -56,6 +56,7 @@ from bot.ports import (
 )
 from storage.models import (
     CaseEventRow,
+    CaseLookRow,
     CaseRow,
     District,
     EvidenceRow,
@@ -74,6 +75,7 @@ from storage.models import (
 
 CASES: Table = CaseRow.__table__  # type: ignore[assignment]
 EVENTS: Table = CaseEventRow.__table__  # type: ignore[assignment]
+LOOKS: Table = CaseLookRow.__table__  # type: ignore[assignment]
 
 
 @functools.cache
@@ -106,13 +108,28 @@ _OUTBOX_FROM_ARRAYS = text(
 ).bindparams(bindparam("now", type_=UtcDateTime()))
 
 
-def _look_values(look: CaseLook) -> dict[str, Any]:
-    """The columns that hold a case's next look and what the daily reminders read."""
-    return {"remind_on": look.day,
-            "overdue_sv_since": look.supervisor.day if look.supervisor else None,
-            "overdue_sv_clock": look.supervisor.clock if look.supervisor else None,
-            "staff_due_on": look.staff.day if look.staff else None,
-            "staff_due_clock": look.staff.clock if look.staff else None}
+def _change_day(case: Case) -> date:
+    """The next look of a case just changed: the scheduler's next run (the day of the change,
+    which is never later than today in any time zone)."""
+    return (case.updated_at or case.created_at).astimezone(UTC).date()
+
+
+def _look_row(look: CaseLook) -> dict[str, Any]:
+    """A look's parameters for `_LOOK_UPDATE` and `_LOOK_UPDATE_IF_SEEN`."""
+    return {"look_case": look.case_id, "seen": look.seen, "v_remind_on": look.day,
+            "v_overdue_sv_since": look.supervisor.day if look.supervisor else None,
+            "v_overdue_sv_clock": look.supervisor.clock if look.supervisor else None,
+            "v_staff_due_on": look.staff.day if look.staff else None,
+            "v_staff_due_clock": look.staff.clock if look.staff else None}
+
+
+_LOOK_UPDATE = update(LOOKS).where(LOOKS.c.case_id == bindparam("look_case")).values({
+    name: bindparam(f"v_{name}") for name in ("remind_on", "overdue_sv_since",
+                                              "overdue_sv_clock", "staff_due_on",
+                                              "staff_due_clock")})
+# Only where the case has not changed since it was read (UPDATE ... FROM cases).
+_LOOK_UPDATE_IF_SEEN = _LOOK_UPDATE.where(
+    CASES.c.id == LOOKS.c.case_id, CASES.c.updated_at == bindparam("seen", type_=UtcDateTime()))
 
 
 def _kind_counts(day: Any, today: date) -> dict[str, Any]:
@@ -197,6 +214,8 @@ class CaseRepository:
         for case, case_id in zip(cases, ids, strict=True):
             case.id = case_id
         await self._insert_events(cases)
+        await self.session.execute(LOOKS.insert(), [  # a new case: looked at on the next run
+            {"case_id": case.id, "remind_on": _change_day(case)} for case in cases])
 
     async def save(self, case: Case) -> None:
         """Write a loaded case's changes and its new events."""
@@ -211,23 +230,30 @@ class CaseRepository:
         await self._ids_for(cases)
         given = {look.case_id: look for look in looks}
         by_change: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        moved: list[dict[str, Any]] = []  # the next look of a case changed without one given
         for case in cases:
             assert case.id is not None
             before = self._columns.get(id(case), (case, {}))[1]
             values = await self._values(case, before)
-            if case.id in given:
-                values.update(_look_values(given[case.id]))
             changed = {k: v for k, v in values.items() if k not in before or before[k] != v}
-            if set(changed) <= {"remind_on"}:
-                continue  # nothing changed (the look may have moved on since it was read)
+            if not changed:
+                continue  # nothing to write (nor a reason to look at the case again)
             self._columns[id(case)] = (case, {**before, **values})
             by_change.setdefault(tuple(changed), []).append(
                 {"case_id": case.id, **{f"v_{k}": v for k, v in changed.items()}})
+            if case.id not in given:  # any change: its clocks are looked at on the next run
+                moved.append({"look_case": case.id, "v_remind_on": _change_day(case)})
         for names, rows in by_change.items():
             stmt = (update(CASES).where(CASES.c.id == bindparam("case_id"))
                     .values({name: bindparam(f"v_{name}") for name in names}))
             await self.session.execute(stmt, rows)
         await self._insert_events(cases)
+        if moved:
+            await self.session.execute(update(LOOKS).where(
+                LOOKS.c.case_id == bindparam("look_case")).values(
+                remind_on=bindparam("v_remind_on")), moved)
+        if looks:
+            await self.session.execute(_LOOK_UPDATE, [_look_row(look) for look in looks])
 
     async def _values(self, case: Case, before: Mapping[Any, Any]) -> dict[str, Any]:
         """The case's columns as written (its codes as directory ids, see `_ids_for`)."""
@@ -251,9 +277,7 @@ class CaseRepository:
             "rating": case.rating.value if case.rating else None,
             "rating_comment": case.rating_comment, "reopen_count": case.reopen_count,
             "updated_at": updated, "closed_at": case.closed_at,
-            "merged_into_id": merged_into_id,
-            # Any change: the scheduler looks at the case's clocks on its next run.
-            "remind_on": updated.astimezone(UTC).date()}
+            "merged_into_id": merged_into_id}
 
     async def _case_id(self, reference: str | None) -> int | None:
         if reference is None:
@@ -422,7 +446,8 @@ class CaseRepository:
                 .where(CaseRow.status == Status.RECTIFYING.value,
                        CaseRow.rectify_deadline <= until))
         if due_by is not None:
-            stmt = stmt.where(CaseRow.remind_on <= due_by)
+            stmt = stmt.join(LOOKS, LOOKS.c.case_id == CaseRow.id).where(
+                LOOKS.c.remind_on <= due_by)
         if after is not None:
             stmt = stmt.where(tuple_(CaseRow.rectify_deadline, CaseRow.id) > tuple_(*after))
         stmt = stmt.order_by(CaseRow.rectify_deadline, CaseRow.id).limit(limit)
@@ -435,7 +460,8 @@ class CaseRepository:
         """The ids of the cases the scheduler should look at today (remind_on <= today), in
         order. Read from the remind_on index alone: ordering in SQL would make SQLite walk
         the whole table in id order instead."""
-        rows = await self.session.execute(select(CASES.c.id).where(CASES.c.remind_on <= today))
+        rows = await self.session.execute(select(LOOKS.c.case_id).where(
+            LOOKS.c.remind_on <= today))
         return sorted(rows.scalars())
 
     async def get_by_ids(self, ids: Collection[int]) -> list[Case]:
@@ -445,28 +471,21 @@ class CaseRepository:
     async def set_remind_on(self, looks: Sequence[CaseLook]) -> None:
         """Move each case's next look and record what the daily reminders read; a case
         changed since it was read keeps its look for today (and is looked at again)."""
-        if not looks:
-            return
-        stmt = (update(CASES)  # Core executemany: one statement for the whole page
-                .where(CASES.c.id == bindparam("case_id"),
-                       CASES.c.updated_at == bindparam("seen", type_=UtcDateTime()))
-                .values({name: bindparam(f"v_{name}") for name in _look_values(looks[0])}))
-        await self.session.execute(stmt, [
-            {"case_id": look.case_id, "seen": look.seen,
-             **{f"v_{name}": value for name, value in _look_values(look).items()}}
-            for look in looks])
+        if looks:  # Core executemany: one statement for the whole page
+            await self.session.execute(_LOOK_UPDATE_IF_SEEN, [_look_row(look) for look in looks])
 
     async def due_lists(self, today: date, staff_until: date, listed: int) -> list[DueList]:
         """Each supervisor's overdue items (with who they are) and staff's items due by
         `staff_until`, on open cases: the first `listed` of each list, earliest first, with
         the counts of all (staff's counted by the database: one office-wide list)."""
         open_case = CASES.c.status != Status.CLOSED.value
-        day = CASES.c.overdue_sv_since
+        day = LOOKS.c.overdue_sv_since
         rows = await self.session.execute(
-            select(CASES.c.reference, CASES.c.overdue_sv_clock, day, Person.code,
+            select(CASES.c.reference, LOOKS.c.overdue_sv_clock, day, Person.code,
                    Person.telegram_user_id)
+            .select_from(LOOKS).join(CASES, CASES.c.id == LOOKS.c.case_id)
             .join(Person, Person.id == CASES.c.assignee_id, isouter=True)
-            .where(day.is_not(None), open_case).order_by(day, CASES.c.id))
+            .where(day.is_not(None), open_case).order_by(day, LOOKS.c.case_id))
         mine: dict[str | None, tuple[int | None, list[DueRow], Counter[str]]] = {}
         for reference, clock, due_on, code, user_id in rows:
             _, items, kinds = mine.setdefault(code, (user_id, [], Counter()))
@@ -475,14 +494,15 @@ class CaseRepository:
                 items.append(DueRow(reference, "supervisor", clock or "", due_on, code, user_id))
         lists = [DueList("supervisor", code, user_id, items, kinds["late"], kinds["today"],
                          kinds["soon"]) for code, (user_id, items, kinds) in mine.items()]
-        day = CASES.c.staff_due_on
+        day = LOOKS.c.staff_due_on
         due = (day <= staff_until, open_case)
+        office = LOOKS.join(CASES, CASES.c.id == LOOKS.c.case_id)
         late, on_day, soon = (await self.session.execute(
-            select(*_kind_counts(day, today).values()).where(*due))).one()
+            select(*_kind_counts(day, today).values()).select_from(office).where(*due))).one()
         if late or on_day or soon:
             first = await self.session.execute(
-                select(CASES.c.reference, CASES.c.staff_due_clock, day).where(*due)
-                .order_by(day, CASES.c.id).limit(listed))
+                select(CASES.c.reference, LOOKS.c.staff_due_clock, day).select_from(office)
+                .where(*due).order_by(day, LOOKS.c.case_id).limit(listed))
             lists.append(DueList("staff", None, None, [
                 DueRow(reference, "staff", clock or "", due_on, None, None)
                 for reference, clock, due_on in first], late, on_day, soon))
