@@ -69,7 +69,7 @@ from bot.timerules import is_workday, month_bounds
 MAX_SCHOOLS_LISTED = 15
 MAX_LAGGARDS_LISTED = 5
 MAX_DAILY_LISTED = 10  # cases named (each with a button) in one daily reminder
-CLOCK_PAGE = 500  # cases read (with their history) in one transaction by the clock pass
+CLOCK_PAGE = 1000  # cases read (with their history) in one transaction by the clock pass
 SUPERVISE_PAGE = 1000  # the system's 督办 written in one transaction, told in one message
 
 
@@ -288,11 +288,9 @@ class ReminderService:
 
     async def _write_clock_page(self, now: datetime, pings: list[Outgoing], climb: list[str],
                                 looks: list[CaseLook]) -> ClockRun:
-        """A page's rungs, then its pings and next looks in one transaction. A case that
-        climbed changed since it was read, so it keeps today's look and is read again."""
-        rungs = 0
-        for reference in climb:
-            rungs += await self._climb(reference)
+        """A page's rungs, then its pings and next looks in one transaction (a case that
+        climbed changed since it was read: its look was written with the climb)."""
+        rungs = await self._climb(climb)
         async with self.uow() as uow:
             queued = await uow.outbox.enqueue_many(
                 [(m.chat_id, m.kind, m.notice, m.key) for m in pings], now)
@@ -433,22 +431,30 @@ class ReminderService:
         return t("reminder.clock.supervise_comment", clock=t(f"clock.name.{item.clock}"),
                  days=item.days)
 
-    async def _climb(self, reference: str) -> bool:
-        """A 督办 or 约谈 that ran out: the case moves up a rung and staff are asked."""
+    async def _climb(self, references: list[str]) -> int:
+        """Each 督办 or 约谈 that ran out: the case moves up a rung and staff are asked. One
+        transaction for the page; each case read locked and checked again."""
+        if not references:
+            return 0
         now = self.clock.now()
+        today = now.astimezone(self.tz).date()
         async with self.uow() as uow:
-            case = await uow.cases.get_for_update(reference)
-            if case is None:
-                return False
-            run_out = ladder_run_out(case, self.tz, self.stages)
-            if run_out is None or now <= run_out or case.climb(now, "ran_out") is None:
-                return False
-            await uow.cases.save(case)
-            await tell_staff(uow, "staff.escalated.ladder", staff_notice(
-                f"notify.staff.{case.events[-1].action}", case.reference,
-                comment=t("ladder.reason.ran_out")), now)
+            climbed = []
+            for case in (await uow.cases.get_many(references, for_update=True)).values():
+                run_out = ladder_run_out(case, self.tz, self.stages)
+                if run_out is not None and now > run_out \
+                        and case.climb(now, "ran_out") is not None:
+                    climbed.append(case)
+            if not climbed:
+                return 0
+            await uow.cases.save_many(  # with their next look, as the clock pass
+                climbed, [self._clock_work(case, today, now)[1] for case in climbed])
+            for case in climbed:
+                await tell_staff(uow, "staff.escalated.ladder", staff_notice(
+                    f"notify.staff.{case.events[-1].action}", case.reference,
+                    comment=t("ladder.reason.ran_out")), now)
             await uow.commit()
-        return True
+        return len(climbed)
 
     def _pings(self, page: list[DeadlineRow], today: date) -> list[Outgoing]:
         """The pings this page of deadlines calls for today, keyed per deadline (and day)."""

@@ -148,7 +148,13 @@ def _insert(session: AsyncSession, table: Any) -> Any:
     return sqlite_insert(table)
 
 
-def _person_info(row: Person) -> PersonInfo:
+def _people() -> Any:
+    """A person's columns, read as plain rows (thousands at a time for the reminders)."""
+    return select(Person.id, Person.code, Person.name, Person.role, Person.telegram_user_id,
+                  Person.night_pings)
+
+
+def _person_info(row: Any) -> PersonInfo:
     return PersonInfo(row.id, row.code, row.name, row.role, row.telegram_user_id, row.night_pings)
 
 
@@ -488,7 +494,9 @@ class CaseRepository:
             .where(day.is_not(None), open_case).order_by(day, LOOKS.c.case_id))
         mine: dict[str | None, tuple[int | None, list[DueRow], Counter[str]]] = {}
         for reference, clock, due_on, code, user_id in rows:
-            _, items, kinds = mine.setdefault(code, (user_id, [], Counter()))
+            if code not in mine:
+                mine[code] = (user_id, [], Counter())
+            _, items, kinds = mine[code]
             kinds[due_kind(due_on, today)] += 1
             if len(items) < listed:
                 items.append(DueRow(reference, "supervisor", clock or "", due_on, code, user_id))
@@ -691,7 +699,7 @@ class DirectoryRepository:
         hit, value = self.cache.get(("person", code))
         if hit:
             return value  # type: ignore[no-any-return]
-        row = (await self.session.execute(select(Person).where(Person.code == code))).scalar()
+        row = (await self.session.execute(_people().where(Person.code == code))).first()
         return self.cache.put(("person", code), _person_info(row) if row else None)  # type: ignore[no-any-return]
 
     async def persons(self, codes: Collection[str]) -> dict[str, PersonInfo]:
@@ -705,8 +713,8 @@ class DirectoryRepository:
                 found[code] = value
         for start in range(0, len(missing), 500):  # bounded IN lists
             chunk = missing[start:start + 500]
-            rows = (await self.session.execute(select(Person).where(Person.code.in_(chunk))))
-            for row in rows.scalars():
+            rows = (await self.session.execute(_people().where(Person.code.in_(chunk))))
+            for row in rows:
                 found[row.code] = _person_info(row)
             for code in chunk:
                 self.cache.put(("person", code), found.get(code))
@@ -717,15 +725,15 @@ class DirectoryRepository:
         if hit:
             return value  # type: ignore[no-any-return]
         row = (await self.session.execute(
-            select(Person).where(Person.telegram_user_id == telegram_user_id))).scalar()
+            _people().where(Person.telegram_user_id == telegram_user_id))).first()
         return self.cache.put(("user", telegram_user_id),  # type: ignore[no-any-return]
                               _person_info(row) if row else None)
 
     async def people(self, role: str | None = None) -> list[PersonInfo]:
-        stmt = select(Person).order_by(Person.code)
+        stmt = _people().order_by(Person.code)
         if role:
             stmt = stmt.where(Person.role == role)
-        return [_person_info(p) for p in (await self.session.execute(stmt)).scalars()]
+        return [_person_info(row) for row in await self.session.execute(stmt)]
 
     async def bind(self, person_id: int, telegram_user_id: int | None, now: datetime) -> None:
         self.cache.clear()
