@@ -12,8 +12,10 @@ from typing import Any
 
 from sqlalchemy import (
     Table,
+    Text,
     and_,
     bindparam,
+    cast,
     delete,
     exists,
     func,
@@ -97,15 +99,21 @@ def _case_select() -> Any:
     )
 
 
-_OUTBOX_FROM_ARRAYS = text(
+_OUTBOX_FROM_JSON = text(
     "INSERT INTO outbox (chat_id, kind, channel, text, notice, dedup_key, not_before,"
     " created_at, attempts, last_error)"
-    " SELECT m.chat_id, m.kind, 'telegram', '', CAST(m.notice AS json), m.dedup_key, :now,"
-    " :now, 0, ''"
-    " FROM unnest(CAST(:chats AS bigint[]), CAST(:kinds AS text[]), CAST(:notices AS text[]),"
-    " CAST(:keys AS text[])) AS m(chat_id, kind, notice, dedup_key)"
+    " SELECT m.chat_id, m.kind, 'telegram', '', m.notice, m.dedup_key, :now, :now, 0, ''"
+    " FROM json_to_recordset(CAST(:rows AS json))"
+    " AS m(chat_id bigint, kind text, notice json, dedup_key text)"
     " ON CONFLICT (dedup_key) DO NOTHING RETURNING id"
 ).bindparams(bindparam("now", type_=UtcDateTime()))
+
+
+def _event_data(stored: str | None) -> dict[str, Any]:
+    """An event's `data` from its stored JSON text (none is "{}", or NULL)."""
+    if not stored or stored == "{}":
+        return {}
+    return json.loads(stored) or {}  # type: ignore[no-any-return]
 
 
 def _change_day(case: Case) -> date:
@@ -343,16 +351,19 @@ class CaseRepository:
 
     async def _load_events(self, cases: list[Case]) -> None:
         by_id = {c.id: c for c in cases}
+        # `data` as its text: most events hold none ("{}"), and a case's history is read in
+        # pages of thousands of events, so only the others are parsed.
         rows = await self.session.execute(
             select(EVENTS.c.case_id, EVENTS.c.action, EVENTS.c.actor_role, EVENTS.c.actor,
                    EVENTS.c.at, EVENTS.c.from_status, EVENTS.c.to_status, EVENTS.c.comment,
-                   EVENTS.c.data)
+                   cast(EVENTS.c.data, Text).label("data"))
             .where(EVENTS.c.case_id.in_(by_id)).order_by(EVENTS.c.case_id, EVENTS.c.seq))
         for ev in rows:
             by_id[ev.case_id].events.append(CaseEvent(
                 action=ev.action, actor_role=Role(ev.actor_role), actor=ev.actor, at=ev.at,
                 from_status=Status(ev.from_status) if ev.from_status else None,
-                to_status=Status(ev.to_status), comment=ev.comment, data=ev.data or {}))
+                to_status=Status(ev.to_status), comment=ev.comment,
+                data=_event_data(ev.data)))
         for case in cases:
             self._stored_events[id(case)] = (case, len(case.events))
 
@@ -963,7 +974,7 @@ class OutboxRepository:
         if not messages:
             return 0
         if self.session.get_bind().dialect.name == "postgresql":
-            return await self._enqueue_arrays(messages, now)
+            return await self._enqueue_as_json(messages, now)
         rows = [{"chat_id": chat_id, "kind": kind[:32], "text": "", "markup": None,
                  "notice": notice.to_json(), "dedup_key": key, "not_before": now,
                  "created_at": now, "attempts": 0, "last_error": ""}
@@ -977,17 +988,15 @@ class OutboxRepository:
         self.enqueued += added
         return added
 
-    async def _enqueue_arrays(self, messages: Sequence[tuple[int, str, Notice, str | None]],
-                              now: datetime) -> int:
-        """`enqueue_many` on PostgreSQL: the rows travel as four arrays in one statement
-        whose text never changes (a multi-row VALUES of thousands of rows costs the driver
-        more to prepare than the server to run, bench/bench_reminders_scale.py)."""
-        found = await self.session.execute(_OUTBOX_FROM_ARRAYS, {
-            "now": now, "chats": [chat for chat, *_ in messages],
-            "kinds": [kind[:32] for _, kind, *_ in messages],
-            "notices": [json.dumps(notice.to_json(), ensure_ascii=False)
-                        for _, _, notice, _ in messages],
-            "keys": [key for *_, key in messages]})
+    async def _enqueue_as_json(self, messages: Sequence[tuple[int, str, Notice, str | None]],
+                               now: datetime) -> int:
+        """`enqueue_many` on PostgreSQL: the rows travel as one JSON document in a statement
+        whose text never changes (a multi-row VALUES of thousands of rows, or text arrays,
+        cost the driver more to prepare than the server to run;
+        bench/bench_reminders_scale.py)."""
+        found = await self.session.execute(_OUTBOX_FROM_JSON, {"now": now, "rows": json.dumps([
+            {"chat_id": chat, "kind": kind[:32], "notice": notice.to_json(), "dedup_key": key}
+            for chat, kind, notice, key in messages], ensure_ascii=False)})
         added = len(found.all())
         self.enqueued += added
         return added
