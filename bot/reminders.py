@@ -183,10 +183,15 @@ class ReminderService:
         if is_workday(today):
             pings, overdue = await self._deadlines(today, now)
             clocks, more = await self._stage_clocks(today, now)
-            issued = await self._supervise(overdue + more)
-            escalations = issued["rectify"]
-            clocks = replace(clocks, escalations=sum(issued.values()) - escalations)
-            daily = await self._daily(today, now)
+            # The daily reminders read what the clock pass recorded while the 督办 are
+            # written (neither changes what the other reads), and are queued after them.
+            async with asyncio.TaskGroup() as tasks:
+                issuing = tasks.create_task(self._supervise(overdue + more))
+                reading = tasks.create_task(self._daily(today))
+            escalations = issuing.result()["rectify"]
+            clocks = replace(clocks, escalations=issuing.result().total() - escalations)
+            daily = await self._queue(now, reading.result())
+            self._daily_sent_on = today
         return ReminderRun(pings=pings, escalations=escalations, clock_pings=clocks.pings,
                            clock_escalations=clocks.escalations, rungs=clocks.rungs,
                            daily=daily,
@@ -545,13 +550,13 @@ class ReminderService:
         return {code: (chat, dedup) for code, (chat, dedup) in keyed.items()
                 if dedup not in queued}
 
-    async def _daily(self, today: date, now: datetime) -> int:
+    async def _daily(self, today: date) -> list[Outgoing]:
         """Once a working day, one message per person: a supervisor's overdue cases; for
         each staff member, the office's clocks overdue or due by the next working day. Longest
         overdue first, each named case with a button. One item comes as that case's own
         reminder, with its buttons. Keyed per person and day: once, across instances."""
         if self._daily_sent_on == today:
-            return 0
+            return []
         counter = WorkdayCounter(today)
         messages: list[Outgoing] = []
         async with self.uow.read() as uow:
@@ -585,9 +590,7 @@ class ReminderService:
                     office_message = message
                 if message is not None:
                     messages.append(replace(message, chat_id=chat, key=keys[who]))
-        sent = await self._queue(now, messages)
-        self._daily_sent_on = today
-        return sent
+        return messages
 
     def _daily_list(self, chat: int, due: DueList, today: date,
                     counter: WorkdayCounter) -> Outgoing:
