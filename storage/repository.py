@@ -250,11 +250,13 @@ class CaseRepository:
             before = self._columns.get(id(case), (case, {}))[1]
             values = await self._values(case, before)
             changed = {k: v for k, v in values.items() if k not in before or before[k] != v}
-            if not changed:
+            stored = self._stored_events.get(id(case), (case, 0))[1]
+            if not changed and len(case.events) == stored:
                 continue  # nothing to write (nor a reason to look at the case again)
-            self._columns[id(case)] = (case, {**before, **values})
-            by_change.setdefault(tuple(changed), []).append(
-                {"case_id": case.id, **{f"v_{k}": v for k, v in changed.items()}})
+            if changed:
+                self._columns[id(case)] = (case, {**before, **values})
+                by_change.setdefault(tuple(changed), []).append(
+                    {"case_id": case.id, **{f"v_{k}": v for k, v in changed.items()}})
             if case.id not in given:  # any change: its clocks are looked at on the next run
                 moved.append({"look_case": case.id, "v_remind_on": _change_day(case)})
         for names, rows in by_change.items():

@@ -20,6 +20,7 @@ from bot.config import TimeRules
 from bot.domain import Case, Disposition
 from bot.escalation import Rung
 from bot.export import export_rows
+from bot.ports import CaseLook
 from bot.reminders import ReminderService
 from bot.reports import build_report, quarter, summary_text
 from bot.services import CaseService
@@ -333,3 +334,28 @@ async def test_the_office_hears_of_its_clocks_in_one_message_a_day(services) -> 
         assert [(r.reference, r.owner, r.clock) for r in office.items] == [
             (reference, "staff", "decide") for reference in references]
         assert (office.late, office.today, office.soon) == (len(references), 0, 0)
+
+
+async def test_a_step_that_changes_no_column_still_brings_the_case_back_to_a_look(
+        services) -> None:
+    """A save writes only the columns that changed; a new event alone (here in the same
+    instant as the filing, so not even `updated_at` moves) still sets the case's next look."""
+    service, clock, _ = services
+    clock.current = local(date(2026, 11, 23), 10)
+    first = (await filing(service).file_tip(tip(user=5001))).reference
+    other = (await filing(service).file_tip(tip(user=5002))).reference
+    async with service.uow() as uow:  # the scheduler has looked: nothing before December
+        case = await uow.cases.get(first)
+        assert case is not None and case.id is not None
+        await uow.cases.set_remind_on([CaseLook(case.id, case.updated_at or case.created_at,
+                                                date(2026, 12, 31), None, None)])
+        await uow.commit()
+    async with service.uow.read() as uow:
+        assert case.id not in await uow.cases.clock_candidates(date(2026, 11, 30))
+    await service.perform(STAFF, first, lambda c, a, now: c.dismiss_duplicate(
+        a, Case(reference=other, text="", category="other", confidence=0.0,
+                reporter_user_id=0, created_at=now), now))
+    async with service.uow.read() as uow:
+        assert case.id in await uow.cases.clock_candidates(date(2026, 11, 30))
+        saved = await uow.cases.get(first)
+    assert saved is not None and saved.events[-1].action == "duplicate_dismissed"
