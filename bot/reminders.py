@@ -184,7 +184,8 @@ class ReminderService:
             pings, overdue = await self._deadlines(today, now)
             clocks, more = await self._stage_clocks(today, now)
             # The daily reminders read what the clock pass recorded while the 督办 are
-            # written (neither changes what the other reads), and are queued after them.
+            # written (a 督办 leaves a case's overdue items as recorded), and are queued
+            # after them.
             async with asyncio.TaskGroup() as tasks:
                 issuing = tasks.create_task(self._supervise(overdue + more))
                 reading = tasks.create_task(self._daily(today))
