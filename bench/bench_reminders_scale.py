@@ -105,6 +105,19 @@ def fill(url: str, cases: int, backend: str, batch: int, seed: int) -> dict[str,
         engine.dispose()
 
 
+def peak_rss_mb() -> float:
+    """This process's own peak resident set (Linux: VmHWM). `ru_maxrss` is not: after
+    fork and exec it starts from the parent's peak, and the parent has just filled a
+    database."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 async def _measure(url: str) -> list[dict[str, float]]:
     from bot.config import TimeRules
     from bot.reminders import ReminderService
@@ -126,7 +139,7 @@ async def _measure(url: str) -> list[dict[str, float]]:
             t0 = time.perf_counter()
             run = await reminders.run()
             seconds = time.perf_counter() - t0
-            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            rss = peak_rss_mb()
             queued = (run.pings + run.clock_pings + run.escalations + run.clock_escalations
                       + run.daily)
             print(f"    {label:18s} {seconds:8.2f} s  peak {rss:6.0f} MB  {run}",
