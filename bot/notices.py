@@ -246,9 +246,13 @@ async def tell_step(uow: UnitOfWork, case: Case, action: str, now: datetime,
     if action in SUPERVISOR_ACTIONS and (chat := await supervisor_chat(uow, case, assignee)):
         await uow.outbox.enqueue(chat, action, supervisor_notice(case, action, comment), now)
     if action == "supervised":  # every 督办, by staff or the system, to the office's groups
-        await tell_robots(uow, action, staff_notice(
-            "notify.robot.supervised", case.reference, category=case.category,
-            comment=mask_personal_data(comment)), now)
+        await tell_robots(uow, action, robot_supervised_notice(case, comment), now)
+
+
+def robot_supervised_notice(case: Case, comment: str) -> Notice:
+    """A 督办 as the office's group robots read it (the comment masked)."""
+    return staff_notice("notify.robot.supervised", case.reference, category=case.category,
+                        comment=mask_personal_data(comment))
 
 
 def relayed(actions: list[str]) -> list[str]:

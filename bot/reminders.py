@@ -45,7 +45,9 @@ from bot.domain import Actor, Case, Role, Status
 from bot.messages import t
 from bot.notices import (
     ping_notice,
+    robot_supervised_notice,
     staff_notice,
+    supervisor_chat,
     supervisor_notice,
     tell_robots,
     tell_staff,
@@ -406,10 +408,10 @@ class ReminderService:
                 {case.assignee_code for _, case in done if case.assignee_code})
             messages: list[tuple[int, str, Notice, str | None]] = []
             for item, case in done:
-                person = people.get(case.assignee_code or "")
-                if item.owner == "supervisor" and person and person.telegram_user_id:
+                chat = await supervisor_chat(uow, case, people.get(case.assignee_code or ""))
+                if item.owner == "supervisor" and chat:
                     # a scheduled ping (it waits for the morning), unlike staff's own 督办
-                    messages.append((person.telegram_user_id, "ping.supervised", supervisor_notice(
+                    messages.append((chat, "ping.supervised", supervisor_notice(
                         case, "supervised", case.events[-1].comment), None))
             names = {code: person.name for code, person in people.items()}
             notice = _supervised_notice(done, names)
@@ -692,8 +694,7 @@ def _robot_notice(done: list[tuple[Overdue, Case]]) -> Notice:
     """What the office's group robots read of a page of the system's 督办 (masked)."""
     if len(done) == 1:
         case = done[0][1]
-        return staff_notice("notify.robot.supervised", case.reference, category=case.category,
-                            comment=mask_personal_data(case.events[-1].comment))
+        return robot_supervised_notice(case, case.events[-1].comment)
     listed = done[:MAX_DAILY_LISTED]
     lines = [t("notify.robot.supervised_list.line", reference=case.reference,
                category=t(f"category.{case.category}"),
